@@ -1,0 +1,1 @@
+"""classbot: a class-group chat bot for daily student affairs (学工)."""
