@@ -40,6 +40,7 @@ with warnings.catch_warnings():
     wechaty_puppet.PuppetOptions.__hash__ = object.__hash__
 
     import wechaty
+    import wechaty.plugin
     import wechaty.wechaty
     import wechaty_puppet_service
 if _saved_cache_dir is None:
@@ -56,6 +57,16 @@ for _logger in WECHATY_LOGGERS:
     _logger.handlers = []
     _logger.propagate = True
     _logger.setLevel(logging.WARNING)
+# The HTTP/2 libraries under grpclib log every header at DEBUG, the token (sent as the
+# :authority header) among them.
+for _name in ("hpack", "h2"):
+    logging.getLogger(_name).setLevel(logging.INFO)
+# Two handlers loading the same contact at once make it warn "set payload more than once".
+logging.getLogger("Accessory").setLevel(logging.ERROR)
+# FileBox warns about its own deprecated `mimeType` on every file it serializes.
+logging.getLogger("FileBox").addFilter(
+    lambda record: "mimeType will be deprecated" not in record.getMessage()
+)
 
 
 class _HideSecret(logging.Filter):
@@ -86,8 +97,11 @@ def _no_qr_terminal(data: str, version: Any = None) -> None:
 wechaty.wechaty.qr_terminal = _no_qr_terminal
 
 Wechaty = wechaty.Wechaty
+# The scheduler class wechaty's plugin manager accepts (it is never started: no plugins).
+AsyncIOScheduler = wechaty.plugin.AsyncIOScheduler
 WechatyOptions = wechaty.WechatyOptions
 Contact = wechaty.Contact
+ContactType = wechaty_puppet.ContactType
 Message = wechaty.Message
 Room = wechaty.Room
 FileBox = wechaty_puppet.FileBox
@@ -97,7 +111,9 @@ MessageType = wechaty_puppet.MessageType
 PuppetService = wechaty_puppet_service.PuppetService
 
 __all__ = [
+    "AsyncIOScheduler",
     "Contact",
+    "ContactType",
     "FileBox",
     "Message",
     "MessageType",

@@ -87,7 +87,9 @@ class FakePuppetService:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, port: int = 0) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio and grpclib only set TCP_NODELAY on sockets that say
+        # so, and without it every call waits out a 40 ms delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         self.port = sock.getsockname()[1]
@@ -95,14 +97,21 @@ class FakePuppetService:
         await self._server.start(sock=sock)
 
     async def close(self) -> None:
-        """Stop serving; open event streams end and connections close."""
+        """Stop serving, as when the gateway goes away: open event streams fail first.
+
+        (grpclib's own close cancels handlers without telling the client, whose stream would
+        then wait forever on the still-open connection.)
+        """
         if self._server is None:
             return
-        for queue in list(self._streams):
-            queue.put_nowait(_END)
+        await self.drop_event_streams()
         self._server.close()
         await self._server.wait_closed()
         self._server = None
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._streams)
 
     @property
     def endpoint(self) -> str:
