@@ -160,6 +160,18 @@ async def _run_console(bot: App, output_dir: Path) -> None:
         await bot.stop()
 
 
+async def _run_wechat(bot: App, cfg: Config) -> None:
+    from bot.adapters.wechat import WechatAdapter
+
+    bot.add_adapter(WechatAdapter.from_config(cfg.wechat))
+    await bot.start()
+    try:
+        # Until Ctrl-C; the adapter reconnects to the puppet service on its own.
+        await asyncio.Event().wait()
+    finally:
+        await bot.stop()
+
+
 @app.command()
 def run(
     platform: Annotated[str, typer.Option(help="console, telegram or wechat")] = "console",
@@ -175,6 +187,14 @@ def run(
     try:
         if platform == "console":
             asyncio.run(_run_console(bot, cfg.console.output_dir))
+        elif platform == "wechat":
+            try:
+                asyncio.run(_run_wechat(bot, cfg))
+            except ConfigError as e:
+                typer.echo(f"配置错误 / configuration error: {e}", err=True)
+                raise typer.Exit(2) from None
+            except KeyboardInterrupt:
+                pass
         else:
             typer.echo(f"platform {platform!r} is not available in this build", err=True)
             raise typer.Exit(2)

@@ -20,6 +20,7 @@ from pyee import AsyncIOEventEmitter
 
 from bot.adapters import wechaty_compat as wx
 from bot.adapters.base import Adapter, Unreachable
+from bot.config import ConfigError
 from bot.messages import (
     Attachment,
     ChatAddress,
@@ -32,6 +33,7 @@ from bot.messages import (
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.config import WechatSection
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +81,24 @@ def qr_url(qr_code: str) -> str:
 
 
 def render_qr(data: str) -> str:
-    qr = qrcode.QRCode(border=1)
+    """The QR code in block characters, two modules per character cell so it stays square.
+
+    Light modules are drawn and dark ones left blank, which reads right on the usual dark
+    terminal background (as wechaty's own printer does).
+    """
+    qr = qrcode.QRCode(border=2)
     qr.add_data(data)
     qr.make(fit=True)
-    lines: list[str] = []
-    # Two modules per character cell, top and bottom, so the code is square in a terminal.
-    matrix = qr.get_matrix()
-    for top, bottom in zip(matrix[::2], [*matrix[1::2], [False] * len(matrix[0])], strict=True):
-        lines.append(
-            "".join(
-                "█" if t and b else "▀" if t else "▄" if b else " "
-                for t, b in zip(top, bottom, strict=True)
-            )
+    light = [[not module for module in row] for row in qr.get_matrix()]
+    if len(light) % 2:
+        light.append([False] * len(light[0]))
+    return "\n".join(
+        "".join(
+            "█" if t and b else "▀" if t else "▄" if b else " "
+            for t, b in zip(top, bottom, strict=True)
         )
-    return "\n".join(lines)
+        for top, bottom in zip(light[::2], light[1::2], strict=True)
+    )
 
 
 class _TrackedEmitter(AsyncIOEventEmitter):
@@ -188,6 +194,17 @@ class WechatAdapter(Adapter):
         self.connections = 0
         if self._token:
             wx.hide_secret(self._token)
+
+    @classmethod
+    def from_config(cls, section: WechatSection) -> WechatAdapter:
+        """The adapter for `[wechat]`; needs an endpoint, a token, or both."""
+        token = section.token.get_secret_value() if section.token is not None else ""
+        if not section.endpoint and not token:
+            raise ConfigError(
+                "wechat: set wechat.endpoint (a puppet service you run) or wechat.token "
+                "(CLASSBOT_WECHAT__TOKEN)"
+            )
+        return cls(endpoint=section.endpoint, token=token, name=section.name)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ with warnings.catch_warnings():
 
     import wechaty
     import wechaty.plugin
+    import wechaty.utils.async_helper
     import wechaty.wechaty
     import wechaty_puppet_service
 if _saved_cache_dir is None:
@@ -109,6 +110,9 @@ PuppetOptions = wechaty_puppet.PuppetOptions
 ScanStatus = wechaty_puppet.ScanStatus
 MessageType = wechaty_puppet.MessageType
 PuppetService = wechaty_puppet_service.PuppetService
+# wechaty drops a message id it has already seen in this process (the app's inbound log also
+# covers restarts).
+SingleIdContainer = wechaty.utils.async_helper.SingleIdContainer
 
 __all__ = [
     "AsyncIOScheduler",
@@ -121,6 +125,7 @@ __all__ = [
     "PuppetService",
     "Room",
     "ScanStatus",
+    "SingleIdContainer",
     "Wechaty",
     "WechatyOptions",
     "hide_secret",
