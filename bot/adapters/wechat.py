@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import qrcode
 from grpclib.const import Status
-from grpclib.exceptions import GRPCError
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 from pyee import AsyncIOEventEmitter
 
 from bot.adapters import wechaty_compat as wx
@@ -135,7 +135,7 @@ class _Client(wx.Wechaty):
         # and passing it a scan event fails an assertion of its own.
         self._plugin_manager.start = _no_plugins
         self._plugin_manager.emit_events = _no_plugins
-        self.logged_in = asyncio.Event()
+        self.was_logged_in = False
         self.self_id = ""
         self.self_name = ""
 
@@ -152,11 +152,12 @@ class _Client(wx.Wechaty):
     async def on_login(self, contact: Any) -> None:
         self.self_id = contact.contact_id
         self.self_name = contact.name
-        self.logged_in.set()
+        self.was_logged_in = True
+        self._adapter._online_changed(self, True)
         log.info("WeChat: logged in as %s (%s)", contact.name, contact.contact_id)
 
     async def on_logout(self, contact: Any) -> None:
-        self.logged_in.clear()
+        self._adapter._online_changed(self, False)
         log.info("WeChat: logged out (%s)", contact.contact_id)
 
     async def on_message(self, msg: Any) -> None:
@@ -179,6 +180,8 @@ class WechatAdapter(Adapter):
         reconnect_delay: float = 1.0,
         max_reconnect_delay: float = 60.0,
         shutdown_grace: float = 10.0,
+        ding_interval: float = 60.0,
+        ding_timeout: float = 20.0,
     ) -> None:
         self.endpoint = endpoint or None
         self._token = token or None
@@ -187,10 +190,13 @@ class WechatAdapter(Adapter):
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
         self._shutdown_grace = shutdown_grace
+        self._ding_interval = ding_interval
+        self._ding_timeout = ding_timeout
         self._app: App | None = None
         self._client: _Client | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
+        # Set while the current connection is logged in to WeChat.
+        self._online = asyncio.Event()
         self.connections = 0
         if self._token:
             wx.hide_secret(self._token)
@@ -222,17 +228,19 @@ class WechatAdapter(Adapter):
 
     async def wait_logged_in(self) -> None:
         """Wait until the bot is logged in to WeChat (an operator may still have to scan)."""
-        while True:
-            await self._connected.wait()
-            client = self._client
-            if client is not None:
-                await client.logged_in.wait()
-                if self._client is client:
-                    return
+        await self._online.wait()
 
     @property
     def logged_in(self) -> bool:
-        return self._client is not None and self._client.logged_in.is_set()
+        return self._online.is_set()
+
+    def _online_changed(self, client: _Client, online: bool) -> None:
+        if client is not self._client:
+            return
+        if online:
+            self._online.set()
+        else:
+            self._online.clear()
 
     def _new_client(self) -> _Client:
         options = wx.PuppetOptions(token=self._token, end_point=self.endpoint)
@@ -255,28 +263,53 @@ class WechatAdapter(Adapter):
         while True:
             client = self._new_client()
             self._client = client
-            self._connected.set()
             self.connections += 1
             try:
-                await client.init_puppet()
-                await client.init_puppet_event_bridge(client.puppet)
-                # Returns when the puppet service ends the event stream.
-                await client.puppet.start()
+                await self._connection(client)
                 reason = "the event stream ended"
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
-                self._connected.clear()
+                self._online.clear()
                 self._client = None
-                was_logged_in = client.logged_in.is_set()
                 await self._close(client)
-            if was_logged_in:
+            if client.was_logged_in:
                 delay = self._reconnect_delay
             log.warning(
                 "WeChat: lost the puppet service (%s); reconnecting in %.1f s", reason, delay
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_reconnect_delay)
+
+    async def _connection(self, client: _Client) -> None:
+        """One connection, until the event stream ends or the service stops answering."""
+        await client.init_puppet()
+        await client.init_puppet_event_bridge(client.puppet)
+        # puppet.start() returns when the puppet service ends the event stream.
+        listening = asyncio.create_task(client.puppet.start())
+        watchdog = asyncio.create_task(self._watch(client.puppet))
+        try:
+            await asyncio.wait({listening, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            listening.cancel()
+            watchdog.cancel()
+            await asyncio.wait({listening, watchdog})
+        if not watchdog.cancelled():
+            watchdog.result()
+        listening.result()
+
+    async def _watch(self, puppet: Any) -> None:
+        """Ding the service now and then: a gateway that vanished without closing the
+        connection would otherwise leave the event stream waiting forever."""
+        while True:
+            await asyncio.sleep(self._ding_interval)
+            if puppet._puppet_stub is None:
+                continue
+            try:
+                async with asyncio.timeout(self._ding_timeout):
+                    await puppet.ding("classbot")
+            except (TimeoutError, GRPCError, OSError, StreamTerminatedError) as exc:
+                raise ConnectionError(f"the puppet service does not answer ({exc!r})") from exc
 
     async def _close(self, client: _Client) -> None:
         puppet = client._puppet
@@ -379,7 +412,7 @@ class WechatAdapter(Adapter):
 
     async def send(self, to: ChatAddress, message: OutgoingMessage) -> None:
         client = self._client
-        if client is None or not client.logged_in.is_set():
+        if client is None or not self._online.is_set():
             raise NotConnected("not logged in to WeChat")
         try:
             if to.is_group:
@@ -416,7 +449,8 @@ class WechatAdapter(Adapter):
         """
         text = _with_buttons(message)
         if not message.mentions:
-            return [(chunk, ()) for chunk in split_text(text, MAX_TEXT)]
+            # A file alone has no text; wechaty refuses to say an empty one.
+            return [(chunk, ()) for chunk in split_text(text, MAX_TEXT) if chunk]
         mentions = tuple(
             [Mention(m.user_id, await self._wechat_name(client, m)) for m in message.mentions]
         )

@@ -30,7 +30,7 @@ from bot.messages import (
 )
 from storage import demo, identity
 from storage.models import ChatAccount, CheckIn, CheckInRevision, GroupChat, Person
-from tests.fakes.wechaty_puppet import FakePuppetService, SentMessage
+from tests.fakes.wechaty_puppet import TS_MESSAGE_TYPE_ATTACHMENT, FakePuppetService, SentMessage
 
 BOT = "wxid_classbot"
 ROOM = "nursing172@chatroom"
@@ -169,6 +169,15 @@ async def test_other_mentions_are_reported(
     assert incoming.mentions == (COUNSELOR,)
 
 
+async def test_messages_that_are_not_text_are_ignored(
+    recorder: RecordingApp, service: FakePuppetService
+) -> None:
+    service.room_message(ROOM, STUDENT, "photo.jpg", message_type=TS_MESSAGE_TYPE_ATTACHMENT)
+    service.room_message(ROOM, STUDENT, "打卡 36.5")
+    assert (await recorder.next()).text == "打卡 36.5"
+    assert recorder.received.empty()
+
+
 async def test_private_message_becomes_a_private_chat(
     recorder: RecordingApp, service: FakePuppetService
 ) -> None:
@@ -225,6 +234,15 @@ async def test_file_reaches_the_counselor_as_a_file(
     text, file = service.sent_to(COUNSELOR)
     assert text.text == "12:00 汇总：护理172 已打卡 30/30"
     assert (file.file_name, file.file_content) == (ledger.filename, ledger.content)
+
+
+async def test_a_file_alone_goes_to_a_room_as_one_file(
+    recorder: RecordingApp, adapter: WechatAdapter, service: FakePuppetService
+) -> None:
+    ledger = Attachment("台账.xlsx", b"PK\x03\x04")
+    await adapter.send(ChatAddress("wechat", ROOM, True), OutgoingMessage("", attachment=ledger))
+    [file] = service.sent_to(ROOM)
+    assert (file.file_name, file.file_content) == ("台账.xlsx", b"PK\x03\x04")
 
 
 async def test_counselor_who_is_not_a_contact_is_unreachable(
@@ -286,6 +304,29 @@ async def test_reconnects_after_the_event_stream_drops(
     assert (await recorder.next()).text == "打卡 36.5"
     await adapter.send(ChatAddress("wechat", ROOM, True), OutgoingMessage("✓ 已打卡 1/30"))
     assert service.sent_to(ROOM)[-1].text == "✓ 已打卡 1/30"
+
+
+async def test_reconnects_when_the_puppet_service_stops_answering(
+    service: FakePuppetService, console: io.StringIO
+) -> None:
+    adapter = WechatAdapter(
+        endpoint=service.endpoint, token=TOKEN, console=console,
+        reconnect_delay=0.05, ding_interval=0.1, ding_timeout=0.2,
+    )  # fmt: skip
+    recorder = RecordingApp()
+    try:
+        await connect(adapter, service, recorder)
+        service.freeze()  # the host hangs; the TCP connection stays open
+        await eventually(lambda: not adapter.logged_in)
+        service.thaw()
+        await service.wait_for(lambda: service.open_streams == 1)
+        await asyncio.wait_for(adapter.wait_logged_in(), 10)
+        assert adapter.connections >= 2
+        service.private_message(STUDENT, "我的")
+        assert (await recorder.next()).text == "我的"
+        assert service.calls("Ding")
+    finally:
+        await adapter.stop()
 
 
 async def test_keeps_trying_while_the_puppet_service_is_down(

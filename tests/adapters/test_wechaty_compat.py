@@ -88,6 +88,12 @@ async def test_bare_wechaty_client_logs_in_and_receives_a_room_message(
 
         puppet_service.room_message("room1@chatroom", "wxid_zhang", "打卡 36.5")
         assert await asyncio.wait_for(bot.messages.get(), 10) == ("张三", "护理172", "打卡 36.5")
+
+        dongs: asyncio.Queue[str] = asyncio.Queue()
+        bot.on("dong", dongs.put_nowait)
+        await bot.puppet.ding("ping")
+        assert await asyncio.wait_for(dongs.get(), 10) == "ping"
+        assert (await bot.puppet.puppet_stub.version()).version == "0.0.0-fake"
     finally:
         running.cancel()
         with pytest.raises(asyncio.CancelledError):

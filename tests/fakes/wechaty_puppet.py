@@ -81,6 +81,8 @@ class FakePuppetService:
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._changed = asyncio.Condition()
+        self._answering = asyncio.Event()
+        self._answering.set()
         self.port = 0
         self.add_contact(self_id, self_name)
 
@@ -104,6 +106,7 @@ class FakePuppetService:
         """
         if self._server is None:
             return
+        self.thaw()
         await self.drop_event_streams()
         self._server.close()
         await self._server.wait_closed()
@@ -165,11 +168,12 @@ class FakePuppetService:
         mention_ids: Iterable[str] = (),
         message_id: str | None = None,
         timestamp: float | None = None,
+        message_type: int = TS_MESSAGE_TYPE_TEXT,
     ) -> str:
         """A member says `text` in a room; returns the message id."""
         return self._incoming(
             sender_id, text, room_id=room_id, mention_ids=mention_ids,
-            message_id=message_id, timestamp=timestamp,
+            message_id=message_id, timestamp=timestamp, message_type=message_type,
         )  # fmt: skip
 
     def private_message(
@@ -217,6 +221,14 @@ class FakePuppetService:
         for queue in list(self._streams):
             queue.put_nowait(_DROP)
         await self.wait_for(lambda: not self._streams)
+
+    def freeze(self) -> None:
+        """Stop answering calls and sending events, with every connection left open (a gateway
+        whose host hangs)."""
+        self._answering.clear()
+
+    def thaw(self) -> None:
+        self._answering.set()
 
     async def wait_for(self, predicate: Callable[[], bool], seconds: float = 10.0) -> None:
         """Wait until `predicate()` holds; checked again after every request and stream change."""
@@ -284,6 +296,7 @@ class FakePuppetService:
         async def handle(stream: Stream[Any, Any]) -> None:
             request = await stream.recv_message()
             self.requests.append(Recorded(name, request))
+            await self._answering.wait()
             try:
                 reply = func(request)
             finally:
@@ -313,6 +326,7 @@ class FakePuppetService:
         try:
             while True:
                 item = await queue.get()
+                await self._answering.wait()
                 if item is _END:
                     return
                 if item is _DROP:
