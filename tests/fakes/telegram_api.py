@@ -327,10 +327,13 @@ class FakeBotApi:
         handler = getattr(self, f"_api_{request.method}", None)
         if handler is None:
             raise ApiError(404, "Not Found")
-        result = handler(request.params, request.files)
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
+        try:
+            result = handler(request.params, request.files)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+        finally:
+            await self._notify(self._request_seen)
 
     def _check_chat(self, chat_id: int) -> None:
         if chat_id in self.migrated:
@@ -389,8 +392,9 @@ class FakeBotApi:
         if self.webhook.get("url"):
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         offset = int(params.get("offset", 0) or 0)
-        if offset:
-            self.confirmed_offset = max(self.confirmed_offset, offset)
+        if offset and offset > self.confirmed_offset:
+            self.confirmed_offset = offset
+            await self._notify(self._request_seen)
         limit = int(params.get("limit", 100) or 100)
         timeout = float(params.get("timeout", 0) or 0)
         allowed = params.get("allowed_updates")
