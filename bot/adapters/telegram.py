@@ -369,6 +369,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Processed updates are kept this long, well past the day Telegram holds unconfirmed ones, so a
 # redelivered update is always recognised.
 INBOX_KEEP = timedelta(days=7)
+# Processing tries per update before it is logged and skipped.
+MAX_ATTEMPTS = 5
 
 
 def _visible_len(html_text: str) -> int:
@@ -421,6 +423,7 @@ class TelegramAdapter(Adapter):
         self._me: User | None = None
         self._log_guard: _RedactToken | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
         self._webhook: tornado.httpserver.HTTPServer | None = None
@@ -488,9 +491,11 @@ class TelegramAdapter(Adapter):
             self._webhook.stop()
             await self._webhook.close_all_connections()
             self._webhook = None
+        for future in list(self._background):
+            future.cancel()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             try:
                 await task
             except asyncio.CancelledError:
@@ -616,24 +621,34 @@ class TelegramAdapter(Adapter):
         with_retry(work)
 
     async def _work(self) -> None:
-        failures = 0
+        failures: dict[int, int] = {}
         while not self._stopping:
             self._wake.clear()
+            row_id = 0
             try:
                 rows = self._pending()
                 for row_id, payload, received_at in rows:
                     if self._stopping:
                         return
-                    await self._process(payload, received_at)
+                    if failures.get(row_id, 0) < MAX_ATTEMPTS:
+                        await self._process(payload, received_at)
+                    else:
+                        log.error(
+                            "giving up on Telegram update row %d after %d tries",
+                            row_id,
+                            MAX_ATTEMPTS,
+                        )
                     self._done(row_id)
-                failures = 0
+                    failures.pop(row_id, None)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # The row stays pending and is tried again: nothing in the inbox is dropped.
+                # The row stays pending and is tried again (the router's own duplicate check
+                # keeps a retried command from running twice); only a row that keeps failing
+                # is given up, so one bad update cannot hold up the rest.
+                failures[row_id] = failures.get(row_id, 0) + 1
                 log.exception("processing the Telegram inbox failed; retrying")
-                await asyncio.sleep(self._backoff(failures))
-                failures += 1
+                await asyncio.sleep(self._backoff(failures[row_id] - 1))
                 continue
             if not rows:
                 await self._wake.wait()
@@ -665,7 +680,7 @@ class TelegramAdapter(Adapter):
             await self.app.handle(msg)
         finally:
             if msg.is_group:
-                await self._nudge_in(msg.chat_id, msg.sender_id, msg.sender_name)
+                await self._nudge_in(msg.chat_id, msg.sender_id)
 
     async def _press(self, press: Press) -> None:
         msg = press.message
@@ -735,23 +750,24 @@ class TelegramAdapter(Adapter):
 
         return with_retry(run)
 
-    async def _nudge_in(self, chat_id: str | None, user_id: str, name: str) -> None:
+    async def _nudge_in(self, chat_id: str | None, user_id: str) -> None:
         """Ask an account the bot cannot message privately to start a chat, once, in a group."""
         try:
             now = self.app.clock.now()
 
-            def claim(session: Session) -> str | None:
+            def claim(session: Session) -> tuple[str, str] | None:
                 group = chat_id or nudges.nudge_group(session, PLATFORM, user_id)
                 if group is None or not nudges.claim_nudge(session, PLATFORM, user_id, now):
                     return None
-                return group
+                actor = identity.actor_for_account(session, PLATFORM, user_id)
+                return group, actor.name if actor else user_id
 
-            group = self._in_uow(claim)
-            if group is None:
+            claimed = self._in_uow(claim)
+            if claimed is None:
                 return
+            group, name = claimed
             message = OutgoingMessage(
-                _nudge_text(self.app.config.bot.language),
-                mentions=(Mention(user_id, name or user_id),),
+                _nudge_text(self.app.config.bot.language), mentions=(Mention(user_id, name),)
             )
             await self.send(ChatAddress(PLATFORM, group, True), message)
         except Exception:
@@ -776,18 +792,19 @@ class TelegramAdapter(Adapter):
                     await self._send_text(target, chunk, markup if i == len(chunks) - 1 else None)
         except Forbidden as e:
             if not to.is_group:
-                asyncio.get_running_loop().create_task(
-                    self._nudge_in(None, to.chat_id, self._account_name(to.chat_id))
-                )
+                # Not awaited: the app records the account as unreachable after this raises,
+                # and the nudge is only due once it has.
+                self._spawn(self._nudge_in(None, to.chat_id))
             raise Unreachable(e.message) from e
         except BadRequest as e:
             if "chat not found" in e.message.lower():
                 raise Unreachable(e.message) from e
             raise
 
-    def _account_name(self, user_id: str) -> str:
-        username = self._usernames.get(user_id)
-        return f"@{username}" if username else user_id
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _send_text(
         self, target: _Target, text: str, markup: InlineKeyboardMarkup | None
@@ -816,11 +833,7 @@ class TelegramAdapter(Adapter):
             target,
             lambda chat_id: self.bot.send_document(
                 chat_id,
-                InputFile(
-                    attachment.content,
-                    filename=attachment.filename,
-                    attach=True,
-                ),
+                InputFile(attachment.content, filename=attachment.filename),
                 caption=caption,
                 parse_mode="HTML" if caption else None,
                 reply_markup=markup,

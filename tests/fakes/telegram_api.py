@@ -363,7 +363,8 @@ class FakeBotApi:
             "from": self.bot_user,
             **content,
         }
-        if "reply_markup" in params:
+        # Telegram shows only inline keyboards on a message; ForceReply and the like are not kept.
+        if "inline_keyboard" in (params.get("reply_markup") or {}):
             message["reply_markup"] = params["reply_markup"]
         self.messages[(chat_id, message_id)] = message
         return message
@@ -566,6 +567,8 @@ class _MethodHandler(tornado.web.RequestHandler):
 
 def _decode_value(value: str) -> Any:
     # PTB sends scalars as plain strings and objects/arrays as JSON text.
+    if value in ("true", "false"):
+        return value == "true"
     if value[:1] in "[{":
         try:
             return json.loads(value)
