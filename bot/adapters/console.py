@@ -1,0 +1,213 @@
+"""The console: a terminal chat for trying the bot as any roster person, with no account.
+
+`:as <学号|工号>` speaks as that person (students in their class group, staff privately),
+`:in <班级>` switches to a class group, `:dm` to private chat, `:time HH:MM` and
+`:date YYYY-MM-DD` move the clock and run every job that became due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from bot.adapters.base import Adapter
+from bot.clock import ManualClock
+from bot.messages import ChatAddress, IncomingMessage, Mention, OutgoingMessage
+from storage import identity
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+HELP = """控制台命令 / console commands:
+  :as <学号|工号>     以此人身份说话（学生在班级群，教职工在私聊）
+  :in <班级>          切换到班级群，例 :in 护理172
+  :dm                 切换到与机器人的私聊
+  :time HH:MM         把时钟拨到下一个 HH:MM，并运行到期的定时任务
+  :date YYYY-MM-DD    把时钟拨到那天的当前时刻
+  :now                显示当前时间和身份
+  :help               显示本帮助
+  :quit               退出
+其他输入都作为聊天消息发给机器人，例如：打卡 36.5"""
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+class ConsoleAdapter(Adapter):
+    platform = "console"
+    max_text = 100_000
+
+    def __init__(
+        self, out: TextIO | None = None, inp: TextIO | None = None, output_dir: Path | None = None
+    ) -> None:
+        self.out = out or sys.stdout
+        self.inp = inp or sys.stdin
+        self.output_dir = output_dir or Path("classbot-out")
+        self.speaker: str | None = None
+        self.chat: str | None = None  # a class code, or None for private chat
+        self._app: App | None = None
+        self._names: dict[str, str] = {}
+        self._seq = 0
+
+    @property
+    def app(self) -> App:
+        assert self._app is not None
+        return self._app
+
+    async def start(self, app: App) -> None:
+        self._app = app
+
+    async def stop(self) -> None:
+        self._app = None
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def _name(self, user_id: str) -> str:
+        if user_id not in self._names:
+            with self.app.uow(readonly=True) as session:
+                person = identity.find_person(session, user_id)
+                self._names[user_id] = f"{person.name}({user_id})" if person else user_id
+        return self._names[user_id]
+
+    async def send(self, to: ChatAddress, message: OutgoingMessage) -> None:
+        where = f"[群 {to.chat_id}]" if to.is_group else f"[私聊 → {self._name(to.chat_id)}]"
+        text = message.text
+        if message.mentions:
+            text = f"{text}\n" + " ".join(render_mention(m) for m in message.mentions)
+        if message.buttons:
+            text += "\n" + "  ".join(f"[{b.label}: {b.command}]" for b in message.buttons)
+        if message.attachment is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            path = self.output_dir / message.attachment.filename
+            path.write_bytes(message.attachment.content)
+            text += f"\n📎 {path}"
+        self._print(f"{where} 🤖 {text}")
+
+    async def repl(self) -> None:
+        """Read lines until end of input; each is a console command or a chat message."""
+        interactive = self.inp.isatty()
+        if interactive:
+            self._print(HELP)
+        while True:
+            line = await asyncio.to_thread(self.inp.readline)
+            if not line:
+                break
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if not interactive:
+                self._print(f"> {line}")
+            if line.startswith(":"):
+                if not await self.console_command(line):
+                    break
+            else:
+                await self.say(line)
+
+    async def say(self, text: str) -> None:
+        if self.speaker is None:
+            self._print("先用 :as <学号|工号> 选择身份。")
+            return
+        self._seq += 1
+        msg = IncomingMessage(
+            platform=self.platform,
+            chat_id=self.chat or self.speaker,
+            is_group=self.chat is not None,
+            sender_id=self.speaker,
+            text=text,
+            sent_at=self.app.clock.now(),
+            message_id=f"console-{self.app.clock.now().timestamp()}-{self._seq}",
+            sender_name=self._name(self.speaker),
+            chat_title=self.chat or "",
+        )
+        await self.app.handle(msg)
+
+    async def console_command(self, line: str) -> bool:
+        cmd, _, arg = line[1:].strip().partition(" ")
+        arg = arg.strip()
+        if cmd in ("quit", "exit", "q"):
+            return False
+        if cmd == "help":
+            self._print(HELP)
+        elif cmd == "as":
+            self._as(arg)
+        elif cmd == "in":
+            self.chat = arg or None
+            self._print(f"（现在在 群 {arg}）" if arg else "（现在在私聊）")
+        elif cmd == "dm":
+            self.chat = None
+            self._print("（现在在私聊）")
+        elif cmd == "time":
+            await self._move_time(arg)
+        elif cmd == "date":
+            await self._move_date(arg)
+        elif cmd == "now":
+            now = self.app.clock.now().astimezone(self.app.config.tz)
+            who = self._name(self.speaker) if self.speaker else "（未选择）"
+            self._print(
+                f"🕐 {now:%Y-%m-%d %H:%M}  身份 {who}  在 {'群 ' + self.chat if self.chat else '私聊'}"
+            )
+        else:
+            self._print(f"未知的控制台命令 :{cmd}，输入 :help 查看。")
+        return True
+
+    def _as(self, number: str) -> None:
+        with self.app.uow(readonly=True) as session:
+            person = identity.find_person(session, number)
+            if person is None:
+                self._print(f"花名册里没有 {number}。")
+                return
+            name = person.name
+            cls = person.school_class.code if person.school_class else None
+        self.speaker = number
+        self.chat = cls
+        where = f"群 {cls}" if cls else "私聊"
+        self._print(f"（现在是 {name}（{number}），在 {where}）")
+
+    def _manual_clock(self) -> ManualClock | None:
+        clock = self.app.clock
+        if not isinstance(clock, ManualClock):
+            self._print("时钟是真实时间，不能拨动（用 classbot demo 或 --clock 启动）。")
+            return None
+        return clock
+
+    async def _move_time(self, arg: str) -> None:
+        clock = self._manual_clock()
+        m = _TIME.match(arg)
+        if clock is None:
+            return
+        if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            self._print("格式：:time HH:MM，例 :time 11:00")
+            return
+        tz = self.app.config.tz
+        now = clock.now().astimezone(tz)
+        target = datetime.combine(now.date(), time(int(m.group(1)), int(m.group(2))), tzinfo=tz)
+        if target <= now:
+            target += timedelta(days=1)
+        await self._move_to(clock, target)
+
+    async def _move_date(self, arg: str) -> None:
+        clock = self._manual_clock()
+        if clock is None:
+            return
+        try:
+            day = date.fromisoformat(arg)
+        except ValueError:
+            self._print("格式：:date YYYY-MM-DD")
+            return
+        tz = self.app.config.tz
+        now = clock.now().astimezone(tz)
+        await self._move_to(clock, datetime.combine(day, now.time(), tzinfo=tz))
+
+    async def _move_to(self, clock: ManualClock, target: datetime) -> None:
+        clock.set(target)
+        self._print(f"🕐 {target:%Y-%m-%d %H:%M}")
+        if self.app.scheduler is not None:
+            await self.app.scheduler.run_due()
+
+
+def render_mention(m: Mention) -> str:
+    return f"@{m.name}"

@@ -1,0 +1,225 @@
+"""The `classbot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from datetime import datetime, time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.app import App, build_app
+from bot.clock import Clock, ManualClock, SystemClock
+from bot.config import Config, ConfigError, load_config
+from storage import db, demo, identity, roster
+
+app = typer.Typer(
+    help="classbot: daily student affairs in class group chats.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+roster_app = typer.Typer(help="The roster (花名册).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(roster_app, name="roster")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="config.toml (default: ./config.toml if present)",
+        envvar="CLASSBOT_CONFIG",
+    ),
+]
+
+log = logging.getLogger("classbot")
+
+
+def _config(path: Path | None) -> Config:
+    if path is None and Path("config.toml").exists():
+        path = Path("config.toml")
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        typer.echo(f"配置错误 / configuration error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def example_config() -> str:
+    return resources.files("bot").joinpath("config.example.toml").read_text(encoding="utf-8")
+
+
+@app.command()
+def init(
+    config: ConfigOption = None, force: bool = typer.Option(False, help="overwrite config.toml")
+) -> None:
+    """Write config.toml from the example and create the database."""
+    path = config or Path("config.toml")
+    if path.exists() and not force:
+        typer.echo(f"{path} exists; keeping it (use --force to overwrite).")
+    else:
+        path.write_text(example_config(), encoding="utf-8")
+        typer.echo(f"wrote {path}")
+    cfg = _config(path)
+    db.upgrade(cfg.database.url)
+    typer.echo(f"database ready: {cfg.database.url}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply schema migrations."""
+    cfg = _config(config)
+    db.upgrade(cfg.database.url)
+    typer.echo("database is up to date")
+
+
+@roster_app.command("template")
+def roster_template(file: Path) -> None:
+    """Write a roster .xlsx template with Chinese headers and example rows."""
+    roster.write_template(file)
+    typer.echo(f"wrote {file}")
+
+
+@roster_app.command("import")
+def roster_import(file: Path, config: ConfigOption = None) -> None:
+    """Import the roster: all or nothing, with a row-by-row error report."""
+    cfg = _config(config)
+    data, errors = roster.read_roster(file)
+    bot = build_app(cfg)
+    try:
+        if not errors:
+            with bot.uow() as session:
+                summary = roster.import_roster(session, data, SystemClock().now())
+    except roster.RosterInvalid as e:
+        errors = e.errors
+    finally:
+        bot.engine.dispose()
+    if errors:
+        typer.echo(f"名单有 {len(errors)} 处错误，未导入任何数据 / nothing imported:", err=True)
+        for err in errors:
+            typer.echo(f"  {err}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"导入完成 / imported: 新建 {summary.created} 人，更新 {summary.updated} 人，"
+        f"新学院 {summary.colleges}，新班级 {summary.classes}"
+    )
+
+
+@app.command()
+def invite(
+    person: Annotated[str, typer.Option("--person", help="学号 or 工号")],
+    config: ConfigOption = None,
+) -> None:
+    """Print a one-time code for binding an account in private chat."""
+    cfg = _config(config)
+    bot = build_app(cfg)
+    try:
+        with bot.uow() as session:
+            found = identity.find_person(session, person)
+            if found is None:
+                typer.echo(f"{person} is not on the roster", err=True)
+                raise typer.Exit(1)
+            code = identity.issue_code(session, found.id, None, bot.clock.now())
+    finally:
+        bot.engine.dispose()
+    typer.echo(f"{code}\n请 {found.name} 私聊机器人发送：绑定 {person} {found.name} {code}")
+
+
+def _parse_clock(value: str | None, tz: object) -> Clock:
+    if value is None:
+        return SystemClock()
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)  # type: ignore[arg-type]
+    return ManualClock(when)
+
+
+async def _run_console(bot: App, output_dir: Path) -> None:
+    from bot.adapters.console import ConsoleAdapter
+
+    console = ConsoleAdapter(output_dir=output_dir)
+    bot.add_adapter(console)
+    await bot.start()
+    try:
+        await console.repl()
+    finally:
+        await bot.stop()
+
+
+@app.command()
+def run(
+    platform: Annotated[str, typer.Option(help="console, telegram or wechat")] = "console",
+    config: ConfigOption = None,
+    clock: Annotated[
+        str | None, typer.Option(help="start a movable clock at this local time (ISO)")
+    ] = None,
+) -> None:
+    """Run the bot and its scheduler."""
+    cfg = _config(config)
+    _logging(logging.WARNING if platform == "console" else logging.INFO)
+    bot = build_app(cfg, _parse_clock(clock, cfg.tz))
+    try:
+        if platform == "console":
+            asyncio.run(_run_console(bot, cfg.console.output_dir))
+        else:
+            typer.echo(f"platform {platform!r} is not available in this build", err=True)
+            raise typer.Exit(2)
+    finally:
+        bot.engine.dispose()
+
+
+@app.command("demo")
+def demo_cmd(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="keep the demo database here")
+    ] = None,
+    start: Annotated[str, typer.Option(help="local time the demo clock starts at")] = "06:30",
+) -> None:
+    """The console bot on a fresh SQLite database with the seeded demo school."""
+    _logging(logging.WARNING)
+    workdir = directory or Path(tempfile.mkdtemp(prefix="classbot-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    dbfile = workdir / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{dbfile}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{dbfile}"
+    # Files the bot sends (ledgers) outlive a throw-away demo: they go to ./classbot-out.
+    out_dir = str(workdir / "out") if directory else "classbot-out"
+    cfg = load_config(None, database={"url": url}, console={"output_dir": out_dir})
+    db.upgrade(url)
+    hh, mm = (int(x) for x in start.split(":"))
+    today = datetime.now(cfg.tz).date()
+    clock = ManualClock(datetime.combine(today, time(hh, mm), tzinfo=cfg.tz))
+    bot = build_app(cfg, clock)
+    with bot.uow() as session:
+        demo.seed(
+            session, clock.now(), platforms=("console",), consent_version=cfg.privacy.notice_version
+        )
+    print(
+        f"classbot demo — {today:%Y-%m-%d} {start}，数据在 {workdir}（:help 查看控制台命令）",
+        flush=True,
+    )
+    try:
+        asyncio.run(_run_console(bot, cfg.console.output_dir))
+    finally:
+        bot.engine.dispose()
+        if directory is None and not os.environ.get("CLASSBOT_KEEP_DEMO"):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,171 @@
+"""绑定: binding chat accounts to roster people and group chats to classes."""
+
+from __future__ import annotations
+
+from bot.router import ALL_ROLES, Args, CommandRouter, Context, Where, normalize
+from storage import audit, identity
+from storage.errors import BadArguments, NotFound
+from storage.models import Role
+
+router = CommandRouter("identity")
+
+BINDERS = frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN})
+
+
+@router.command(
+    "bind",
+    "绑定",
+    roles=ALL_ROLES,
+    open_to_unbound=True,
+    usage=(
+        "绑定 <学号|工号> <姓名>（在班级群里）；私聊：绑定 <学号> <姓名> <绑定码>",
+        "/bind <id> <name> (in your class group); in private chat: /bind <id> <name> <code>",
+    ),
+    help=("把你的聊天账号绑定到花名册", "bind your chat account to the roster"),
+)
+def bind(ctx: Context, args: Args) -> None:
+    if len(args) < 2:
+        raise BadArguments("请写上学号（或工号）和姓名。", "Give your id and your name.")
+    number = normalize(args.tokens[0])
+    name = args.tokens[1]
+    code = normalize(args.tokens[2]) if len(args) > 2 else None
+    if len(args) > 3:
+        raise BadArguments("参数太多了。", "Too many arguments.")
+    group = None
+    if ctx.message.is_group:
+        group = identity.require_group(ctx.group)
+        code = None
+    msg = ctx.message
+    person = identity.bind_account(
+        ctx.session,
+        platform=msg.platform,
+        user_id=msg.sender_id,
+        display_name=msg.sender_name,
+        number=number,
+        name=name,
+        group=group,
+        code=code,
+        now=ctx.now,
+    )
+    ctx.reply(
+        ctx.t(
+            "✓ 绑定成功：{name}（{number}）。发送「帮助」查看可用的命令。",
+            "✓ Bound to {name} ({number}). Send /help to see what you can do.",
+            name=person.name,
+            number=person.number,
+        )
+    )
+
+
+@router.command(
+    "bindgroup",
+    "绑定班级",
+    roles=BINDERS,
+    where=Where.GROUP,
+    usage=(
+        "绑定班级 <班级>，例：绑定班级 护理172",
+        "/bindgroup <class code>, e.g. /bindgroup 护理172",
+    ),
+    help=("把本群绑定到你负责的班级", "bind this group chat to one of your classes"),
+)
+def bindgroup(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    if len(args) != 1:
+        raise BadArguments("请写上一个班级名。", "Give one class code.")
+    cls, new = identity.bind_group(
+        ctx.session,
+        platform=ctx.message.platform,
+        chat_id=ctx.message.chat_id,
+        title=ctx.message.chat_title,
+        class_code=args.tokens[0],
+        actor_id=actor.person_id,
+        class_ids=actor.class_ids,
+        all_classes=actor.all_classes,
+        now=ctx.now,
+    )
+    if new:
+        audit.record(
+            ctx.session, at=ctx.now, actor=actor, action="bindgroup", target=f"class:{cls.code}"
+        )
+    ctx.reply(
+        ctx.t(
+            "✓ 本群已绑定班级 {cls}。同学们请发送：绑定 <学号> <姓名>",
+            "✓ This group is now class {cls}. Students: send /bind <id> <name>",
+            cls=cls.code,
+        )
+    )
+
+
+@router.command(
+    "unbind",
+    "解绑",
+    roles=BINDERS,
+    usage=("解绑 <学号>", "/unbind <student id>"),
+    help=("重置学生的聊天账号绑定", "reset a student's chat binding"),
+)
+def unbind(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    if len(args) != 1:
+        raise BadArguments("请写上一个学号。", "Give one student id.")
+    number = normalize(args.tokens[0])
+    person = identity.find_person(ctx.session, number)
+    if person is None:
+        raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
+    if person.class_id is None:
+        if not actor.all_classes:
+            raise BadArguments("只能重置学生的绑定。", "Only a student's binding can be reset.")
+    else:
+        actor.require_class(person.class_id, f"{number} 的绑定", f"The binding of {number}")
+    removed = identity.unbind_person(ctx.session, person.id)
+    audit.record(
+        ctx.session,
+        at=ctx.now,
+        actor=actor,
+        action="unbind",
+        target=f"person:{person.number}",
+        detail={"accounts": removed},
+    )
+    ctx.reply(
+        ctx.t(
+            "✓ 已重置 {name}（{number}）的绑定（{n} 个账号），对方可以重新绑定了。",
+            "✓ Reset the binding of {name} ({number}) ({n} accounts); they can bind again.",
+            name=person.name,
+            number=person.number,
+            n=removed,
+        )
+    )
+
+
+@router.command(
+    "invite",
+    "绑定码",
+    roles=BINDERS,
+    where=Where.PRIVATE,
+    usage=("绑定码 <学号|工号>", "/invite <id>"),
+    help=("生成私聊绑定用的一次性绑定码", "make a one-time code for binding in private chat"),
+)
+def invite(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    if len(args) != 1:
+        raise BadArguments("请写上一个学号或工号。", "Give one id.")
+    number = normalize(args.tokens[0])
+    person = identity.find_person(ctx.session, number)
+    if person is None:
+        raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
+    if person.class_id is not None:
+        actor.require_class(person.class_id, f"{number}", f"{number}")
+    elif not actor.all_classes:
+        raise BadArguments(
+            "教职工的绑定码请找学工部生成。", "Ask the school office for staff codes."
+        )
+    code = identity.issue_code(ctx.session, person.id, actor.person_id, ctx.now)
+    audit.record(ctx.session, at=ctx.now, actor=actor, action="invite", target=f"person:{number}")
+    ctx.reply(
+        ctx.t(
+            "{name}（{number}）的绑定码：{code}（7 天内有效，只能用一次）。请对方私聊我发送：绑定 {number} {name} {code}",
+            "Code for {name} ({number}): {code} (valid 7 days, once). They send me privately: /bind {number} {name} {code}",
+            name=person.name,
+            number=number,
+            code=code,
+        )
+    )

@@ -1,0 +1,123 @@
+"""Engines, sessions and the unit of work, with the SQLite settings a busy bot needs."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine; on SQLite: WAL, a busy timeout, and BEGIN IMMEDIATE for writes."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when a transaction begins.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred transaction that reads and then writes fails with "database is locked"
+        # when another writer got in between, whatever the timeout; take the write lock first.
+        if conn.get_execution_options().get("readonly"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session], *, readonly: bool = False) -> Iterator[Session]:
+    """One transaction: commit on a clean exit, roll back on any error."""
+    session = factory()
+    if readonly:
+        session.connection(execution_options={"readonly": True})
+    try:
+        yield session
+        if readonly:
+            # Keep what was read usable after the transaction ends.
+            session.expunge_all()
+            session.rollback()
+        else:
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_transient(error: BaseException) -> bool:
+    """A lock or serialization conflict that a retry of the whole unit of work can clear."""
+    if isinstance(error, OperationalError) and "locked" in str(error.orig).lower():
+        return True
+    if isinstance(error, DBAPIError):
+        code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return code in {"40001", "40P01"}
+    return False
+
+
+def with_retry(work: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.05) -> T:
+    """Run a whole unit of work, retrying lock conflicts with a bounded, jittered back-off."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as e:
+            if attempt == attempts or not is_transient(e):
+                raise
+            delay = base_delay * 2 ** (attempt - 1) * (0.5 + random.random())
+            log.warning("database busy, retrying in %.2fs (attempt %d)", delay, attempt)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply schema migrations up to `revision`."""
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,141 @@
+"""The demo school (SPEC §7): fixed and documented, so tours and scripts can rely on it.
+
+College 医学院 with classes 护理172 (students 2020001–2020030) and 检验172 (2020031–2020060).
+2020002 is the monitor of 护理172. T001 counsels both classes, T002 is the head teacher of
+护理172, T003 the college admin (学工办), T009 a school admin (学工部). Each class has one
+bound group named after it, and every person has an account on each given platform whose
+user id is their 学号/工号. Everyone has agreed to the privacy notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import ChatAccount, GroupChat, Person, SchoolClass
+from storage.roster import RosterData, StaffRow, StudentRow, import_roster
+
+COLLEGE = "医学院"
+CLASSES = ("护理172", "检验172")
+
+STUDENT_NAMES = [
+    "张晓明",
+    "李思远",
+    "王雨桐",
+    "刘子涵",
+    "陈嘉怡",
+    "杨浩然",
+    "赵欣怡",
+    "黄梓轩",
+    "周佳琪",
+    "吴宇航",
+    "徐若曦",
+    "孙俊杰",
+    "胡诗涵",
+    "朱泽宇",
+    "高雅婷",
+    "林一鸣",
+    "何欣然",
+    "郭天佑",
+    "马晓雯",
+    "罗文博",
+    "梁梦瑶",
+    "宋子墨",
+    "郑雨萱",
+    "谢明轩",
+    "韩静怡",
+    "唐伟杰",
+    "冯可馨",
+    "于博文",
+    "董思琪",
+    "萧逸凡",
+    "程婉清",
+    "曹振宇",
+    "袁嘉欣",
+    "邓子豪",
+    "许梦洁",
+    "傅立群",
+    "沈佳怡",
+    "曾国栋",
+    "彭诗雨",
+    "吕晨阳",
+    "苏婉婷",
+    "卢志远",
+    "蒋雪莹",
+    "蔡俊豪",
+    "贾静雯",
+    "丁浩宇",
+    "魏紫涵",
+    "薛子昂",
+    "叶思彤",
+    "阎瑞泽",
+    "余佳慧",
+    "潘宏伟",
+    "杜若兰",
+    "戴文轩",
+    "夏雨晴",
+    "钟俊熙",
+    "汪可欣",
+    "田志豪",
+    "任晓琳",
+    "姜泽楷",
+]
+
+STAFF = (
+    ("T001", "王芳", "辅导员", "", CLASSES),
+    ("T002", "李建国", "班主任", "", (CLASSES[0],)),
+    ("T003", "赵敏", "学工办", COLLEGE, ()),
+    ("T009", "陈志强", "学工部", "", ()),
+)
+
+
+def roster() -> RosterData:
+    data = RosterData()
+    for i, name in enumerate(STUDENT_NAMES):
+        number = f"{2020001 + i}"
+        class_code = CLASSES[0] if i < 30 else CLASSES[1]
+        role = "班长" if number == "2020002" else "学生"
+        data.students.append(StudentRow(i + 2, number, name, COLLEGE, class_code, role))
+    for i, (number, name, role, college, classes) in enumerate(STAFF):
+        data.staff.append(StaffRow(i + 2, number, name, role, college, classes))
+    return data
+
+
+def seed(
+    session: Session,
+    now: datetime,
+    platforms: Iterable[str] = ("console",),
+    consent_version: int = 1,
+) -> None:
+    """Import the demo roster, bind a group per class and an account per person and platform."""
+    import_roster(session, roster(), now)
+    people = list(session.scalars(select(Person)))
+    classes = list(session.scalars(select(SchoolClass)))
+    for platform in platforms:
+        for cls in classes:
+            session.add(
+                GroupChat(
+                    platform=platform,
+                    chat_id=cls.code,
+                    class_id=cls.id,
+                    title=cls.code,
+                    bound_at=now,
+                )
+            )
+        for p in people:
+            session.add(
+                ChatAccount(
+                    platform=platform,
+                    platform_user_id=p.number,
+                    person_id=p.id,
+                    display_name=p.name,
+                    bound_at=now,
+                )
+            )
+    for p in people:
+        p.consent_version = consent_version
+        p.consent_at = now
+    session.flush()

@@ -1,0 +1,122 @@
+"""Typed domain errors. The router turns each into the user's reply, in the user's language."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    """A request the bot refuses; nothing it asked for is stored."""
+
+    zh: ClassVar[str] = "操作未完成。"
+    en: ClassVar[str] = "That did not work."
+    # Show the command's usage line under the message.
+    show_usage: ClassVar[bool] = False
+    # An authorization refusal, written to the audit log.
+    refusal: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(f"{type(self).__name__}({params})")
+        self.params = params
+
+    def render(self, lang: str) -> str:
+        template = self.en if lang == "en" else self.zh
+        return template.format(**self.params)
+
+
+class BadArguments(DomainError):
+    zh = "{problem}"
+    en = "{problem_en}"
+    show_usage = True
+
+    def __init__(self, problem: str, problem_en: str | None = None, **params: Any) -> None:
+        super().__init__(problem=problem, problem_en=problem_en or problem, **params)
+
+
+class OutOfRange(DomainError):
+    zh = "{what}应在 {low}–{high} 之间。"
+    en = "{what_en} must be between {low} and {high}."
+    show_usage = True
+
+
+class TextTooLong(DomainError):
+    zh = "{what}太长：最多 {limit} 个字。"
+    en = "{what_en} is too long: at most {limit} characters."
+    show_usage = True
+
+
+class NotBound(DomainError):
+    zh = "你还没有绑定身份。请在班级群里发送：绑定 <学号> <姓名>（例：绑定 2020001 张三），或在私聊中附上辅导员给的绑定码。"
+    en = "You are not bound yet. In your class group send: /bind <student id> <name>, or in private chat add the one-time code from your counselor."
+
+
+class NotAllowed(DomainError):
+    zh = "你没有权限使用「{command}」。发送「帮助」查看你可以用的命令。"
+    en = "You may not use /{command_en}. Send /help to see what you can do."
+    refusal = True
+
+
+class OutOfScope(DomainError):
+    zh = "你无权处理{what}。"
+    en = "{what_en} is outside your classes."
+    refusal = True
+
+
+class PrivateOnly(DomainError):
+    zh = "这件事请私聊我办理，群里不会保存你发的内容。"
+    en = "Please message me privately for this; nothing you sent here was stored."
+
+
+class GroupOnly(DomainError):
+    zh = "这个命令要在班级群里使用。"
+    en = "Use this command in the class group."
+
+
+class GroupNotBound(DomainError):
+    zh = "本群还没有绑定班级。请辅导员在群里发送：绑定班级 <班级>（例：绑定班级 护理172）。"
+    en = "This group is not bound to a class yet. A counselor can send: /bindgroup <class code>."
+
+
+class NotOnRoster(DomainError):
+    zh = "花名册里没有 {number} {name}，请核对学号和姓名。"
+    en = "{number} {name} is not on the roster; check the id and the name."
+
+
+class NotFound(DomainError):
+    zh = "找不到{what}。"
+    en = "{what_en} not found."
+
+
+class AlreadyBound(DomainError):
+    zh = "{number} 已绑定其他账号。如需更换，请联系辅导员重置绑定。"
+    en = "{number} is already bound to another account. Ask your counselor to reset it."
+
+
+class AccountBoundToOther(DomainError):
+    zh = "这个账号已绑定 {number}，不能再绑定别人。"
+    en = "This account is already bound to {number}."
+
+
+class WrongGroup(DomainError):
+    zh = "{number} 不在本群绑定的班级（{class_code}），请在自己班级的群里绑定。"
+    en = "{number} is not in this group's class ({class_code}); bind in your own class group."
+
+
+class BadCode(DomainError):
+    zh = "绑定码无效或已过期，请向辅导员重新获取。"
+    en = "That code is invalid or has expired; ask your counselor for a new one."
+
+
+class CodeRequired(DomainError):
+    zh = "私聊绑定需要辅导员给的一次性绑定码：绑定 <学号> <姓名> <绑定码>。也可以在班级群里直接绑定。"
+    en = "Binding in private chat needs a one-time code from your counselor: /bind <id> <name> <code>. Or bind in your class group."
+
+
+class NotPending(DomainError):
+    zh = "{ref} 当前状态是「{state}」，不能再{action}。"
+    en = "{ref} is {state_en}; it cannot be {action_en} now."
+
+
+class ConsentRequired(DomainError):
+    zh = "提交健康信息前需要你同意隐私说明。发送「同意」即表示同意，发送「隐私」查看说明。"
+    en = "Before you send health data, please agree to the privacy notice: send /agree (or /privacy to read it)."

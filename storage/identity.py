@@ -1,0 +1,383 @@
+"""Who is speaking: chat accounts bound to roster people, group chats bound to classes,
+one-time binding codes, and each person's scope (the classes they may act on)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage import audit
+from storage.errors import (
+    AccountBoundToOther,
+    AlreadyBound,
+    BadCode,
+    CodeRequired,
+    GroupNotBound,
+    NotFound,
+    NotOnRoster,
+    OutOfScope,
+    WrongGroup,
+)
+from storage.models import (
+    BindCode,
+    ChatAccount,
+    GroupChat,
+    Person,
+    Role,
+    SchoolClass,
+    StaffAssignment,
+)
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A bound person as the router sees them: role and the classes in their scope."""
+
+    person_id: int
+    number: str
+    name: str
+    role: Role
+    class_id: int | None
+    college_id: int | None
+    class_ids: frozenset[int]
+    all_classes: bool = False
+    consent_version: int | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role.is_staff
+
+    def covers_class(self, class_id: int) -> bool:
+        return self.all_classes or class_id in self.class_ids
+
+    def require_class(
+        self, class_id: int, what: str = "这个班级", what_en: str = "That class"
+    ) -> None:
+        if not self.covers_class(class_id):
+            raise OutOfScope(what=what, what_en=what_en)
+
+
+def scope_of(session: Session, person: Person) -> tuple[frozenset[int], bool]:
+    """The classes a person may act on, and whether that is every class."""
+    role = Role(person.role)
+    if role is Role.SCHOOL_ADMIN:
+        return frozenset(), True
+    if role is Role.COLLEGE_ADMIN:
+        ids = session.scalars(
+            select(SchoolClass.id).where(SchoolClass.college_id == person.college_id)
+        )
+        return frozenset(ids), False
+    if role in (Role.COUNSELOR, Role.HEAD_TEACHER):
+        ids = session.scalars(
+            select(StaffAssignment.class_id).where(StaffAssignment.person_id == person.id)
+        )
+        return frozenset(ids), False
+    if role is Role.MONITOR and person.class_id is not None:
+        return frozenset({person.class_id}), False
+    return frozenset(), False
+
+
+def actor_from_person(session: Session, person: Person) -> Actor:
+    class_ids, all_classes = scope_of(session, person)
+    college_id = person.college_id
+    if college_id is None and person.class_id is not None:
+        college_id = session.scalar(
+            select(SchoolClass.college_id).where(SchoolClass.id == person.class_id)
+        )
+    return Actor(
+        person_id=person.id,
+        number=person.number,
+        name=person.name,
+        role=Role(person.role),
+        class_id=person.class_id,
+        college_id=college_id,
+        class_ids=class_ids,
+        all_classes=all_classes,
+        consent_version=person.consent_version,
+    )
+
+
+def actor_for_account(session: Session, platform: str, user_id: str) -> Actor | None:
+    person = session.scalar(
+        select(Person)
+        .join(ChatAccount, ChatAccount.person_id == Person.id)
+        .where(ChatAccount.platform == platform, ChatAccount.platform_user_id == user_id)
+    )
+    if person is None or not person.active:
+        return None
+    return actor_from_person(session, person)
+
+
+def actor_for_number(session: Session, number: str) -> Actor:
+    person = session.scalar(select(Person).where(Person.number == number))
+    if person is None:
+        raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
+    return actor_from_person(session, person)
+
+
+def group_for_chat(session: Session, platform: str, chat_id: str) -> GroupChat | None:
+    return session.scalar(
+        select(GroupChat).where(GroupChat.platform == platform, GroupChat.chat_id == chat_id)
+    )
+
+
+def find_person(session: Session, number: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.number == number))
+
+
+def class_by_code(session: Session, code: str) -> SchoolClass | None:
+    return session.scalar(select(SchoolClass).where(SchoolClass.code == code))
+
+
+def staff_for_class(session: Session, class_id: int, roles: Iterable[Role]) -> list[Person]:
+    """Counselors / head teachers assigned to a class."""
+    return list(
+        session.scalars(
+            select(Person)
+            .join(StaffAssignment, StaffAssignment.person_id == Person.id)
+            .where(
+                StaffAssignment.class_id == class_id,
+                Person.role.in_([r.value for r in roles]),
+                Person.active.is_(True),
+            )
+            .order_by(Person.number)
+        )
+    )
+
+
+def college_admins(session: Session, college_id: int) -> list[Person]:
+    return list(
+        session.scalars(
+            select(Person)
+            .where(
+                Person.role == Role.COLLEGE_ADMIN.value,
+                Person.college_id == college_id,
+                Person.active.is_(True),
+            )
+            .order_by(Person.number)
+        )
+    )
+
+
+def _names_match(given: str, on_roster: str) -> bool:
+    return "".join(given.split()) == "".join(on_roster.split())
+
+
+def bind_account(
+    session: Session,
+    *,
+    platform: str,
+    user_id: str,
+    display_name: str,
+    number: str,
+    name: str,
+    group: GroupChat | None,
+    code: str | None,
+    now: datetime,
+) -> Person:
+    """Bind a chat account to a roster person (SPEC §3).
+
+    Accepted inside a group bound to the person's class, or in private chat with a one-time
+    code. A person bound to another account on this platform cannot be taken over.
+    """
+    current = session.scalar(
+        select(ChatAccount).where(
+            ChatAccount.platform == platform, ChatAccount.platform_user_id == user_id
+        )
+    )
+    person = find_person(session, number)
+    if person is None or not _names_match(name, person.name) or not person.active:
+        raise NotOnRoster(number=number, name=name)
+    if current is not None:
+        if current.person_id == person.id:
+            return person
+        owner = session.get(Person, current.person_id)
+        raise AccountBoundToOther(number=owner.number if owner else "?")
+
+    if group is not None:
+        cls = session.get(SchoolClass, group.class_id)
+        code_label = cls.code if cls else "?"
+        if Role(person.role).is_student:
+            if person.class_id != group.class_id:
+                raise WrongGroup(number=number, class_code=code_label)
+        else:
+            class_ids, all_classes = scope_of(session, person)
+            if not all_classes and group.class_id not in class_ids:
+                raise WrongGroup(number=number, class_code=code_label)
+    else:
+        if code is None:
+            raise CodeRequired()
+        used = session.execute(
+            update(BindCode)
+            .where(
+                BindCode.code == code.upper(),
+                BindCode.person_id == person.id,
+                BindCode.used_at.is_(None),
+                BindCode.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        if not used.rowcount:  # type: ignore[attr-defined]
+            raise BadCode()
+
+    taken = session.scalar(
+        select(ChatAccount.id).where(
+            ChatAccount.person_id == person.id, ChatAccount.platform == platform
+        )
+    )
+    if taken is not None:
+        raise AlreadyBound(number=number)
+    try:
+        with session.begin_nested():
+            session.add(
+                ChatAccount(
+                    platform=platform,
+                    platform_user_id=user_id,
+                    person_id=person.id,
+                    display_name=display_name[:200] or None,
+                    bound_at=now,
+                )
+            )
+    except IntegrityError:
+        # Another account won a race for the same person.
+        raise AlreadyBound(number=number) from None
+    audit.record(
+        session,
+        at=now,
+        actor=None,
+        actor_label=f"{person.number} {person.name}",
+        action="bind",
+        target=f"person:{person.number}",
+        detail={"platform": platform, "via": "group" if group else "code"},
+    )
+    return person
+
+
+def bind_group(
+    session: Session,
+    *,
+    platform: str,
+    chat_id: str,
+    title: str,
+    class_code: str,
+    actor_id: int,
+    class_ids: frozenset[int],
+    all_classes: bool,
+    now: datetime,
+) -> tuple[SchoolClass, bool]:
+    """Bind a group chat to a class; returns (class, whether it was newly bound)."""
+    cls = class_by_code(session, class_code)
+    if cls is None:
+        raise NotFound(what=f"班级 {class_code}", what_en=f"Class {class_code}")
+    if not all_classes and cls.id not in class_ids:
+        raise OutOfScope(what=f"班级 {class_code}", what_en=f"Class {class_code}")
+    existing = group_for_chat(session, platform, chat_id)
+    if existing is not None:
+        if existing.class_id == cls.id:
+            return cls, False
+        if not all_classes and existing.class_id not in class_ids:
+            raise OutOfScope(what="本群当前绑定的班级", what_en="This group's current class")
+        existing.class_id = cls.id
+        existing.bound_by = actor_id
+        existing.bound_at = now
+    else:
+        session.add(
+            GroupChat(
+                platform=platform,
+                chat_id=chat_id,
+                class_id=cls.id,
+                title=title[:200] or None,
+                bound_by=actor_id,
+                bound_at=now,
+            )
+        )
+    return cls, True
+
+
+def require_group(group: GroupChat | None) -> GroupChat:
+    if group is None:
+        raise GroupNotBound()
+    return group
+
+
+def move_group_chat(session: Session, platform: str, old_chat_id: str, new_chat_id: str) -> bool:
+    """A group chat changed its id (a Telegram group became a supergroup): keep its binding."""
+    result = session.execute(
+        update(GroupChat)
+        .where(GroupChat.platform == platform, GroupChat.chat_id == old_chat_id)
+        .values(chat_id=new_chat_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def unbind_person(session: Session, person_id: int) -> int:
+    """Remove every chat account of a person (a counselor's reset); returns how many."""
+    result = session.execute(delete(ChatAccount).where(ChatAccount.person_id == person_id))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def issue_code(session: Session, person_id: int, created_by: int | None, now: datetime) -> str:
+    """A one-time binding code for private chat, valid for a week."""
+    for _ in range(10):
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        if session.scalar(select(func.count()).where(BindCode.code == code)) == 0:
+            session.add(
+                BindCode(
+                    code=code,
+                    person_id=person_id,
+                    created_by=created_by,
+                    created_at=now,
+                    expires_at=now + CODE_LIFETIME,
+                )
+            )
+            return code
+    raise RuntimeError("could not find a free binding code")
+
+
+def mark_unreachable(
+    session: Session, platform: str, user_id: str, reason: str, now: datetime
+) -> None:
+    session.execute(
+        update(ChatAccount)
+        .where(ChatAccount.platform == platform, ChatAccount.platform_user_id == user_id)
+        .values(unreachable_at=now, unreachable_reason=reason[:200])
+    )
+
+
+def mark_reachable(session: Session, platform: str, user_id: str) -> None:
+    session.execute(
+        update(ChatAccount)
+        .where(
+            ChatAccount.platform == platform,
+            ChatAccount.platform_user_id == user_id,
+            ChatAccount.unreachable_at.is_not(None),
+        )
+        .values(unreachable_at=None, unreachable_reason=None)
+    )
+
+
+def accounts_for(
+    session: Session, person_ids: Iterable[int], platforms: Iterable[str]
+) -> dict[int, list[ChatAccount]]:
+    """Each person's chat accounts on the given platforms."""
+    ids = list(set(person_ids))
+    out: dict[int, list[ChatAccount]] = {pid: [] for pid in ids}
+    if not ids:
+        return out
+    rows = session.scalars(
+        select(ChatAccount).where(
+            ChatAccount.person_id.in_(ids), ChatAccount.platform.in_(list(platforms))
+        )
+    )
+    for acc in rows:
+        out[acc.person_id].append(acc)
+    return out

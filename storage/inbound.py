@@ -1,0 +1,73 @@
+"""The inbound log: each platform message or update is handled once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import InboundMessage
+
+
+def _insert_ignore(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(InboundMessage).on_conflict_do_nothing(
+            index_elements=["platform", "key"]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(InboundMessage).on_conflict_do_nothing(
+            index_elements=["platform", "key"]
+        )
+    raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+
+
+def claim(
+    session: Session, platform: str, key: str, now: datetime, payload: str | None = None
+) -> bool:
+    """Record a message as seen; False when it was seen before (a duplicate delivery)."""
+    stmt = _insert_ignore(session).values(
+        platform=platform,
+        key=key[:200],
+        payload=payload,
+        received_at=now,
+        processed_at=None if payload is not None else now,
+    )
+    return session.execute(stmt.returning(InboundMessage.id)).scalar() is not None
+
+
+def pending(session: Session, platform: str, limit: int = 100) -> list[InboundMessage]:
+    """Stored payloads not yet processed, oldest first."""
+    return list(
+        session.scalars(
+            select(InboundMessage)
+            .where(
+                InboundMessage.platform == platform,
+                InboundMessage.processed_at.is_(None),
+                InboundMessage.payload.is_not(None),
+            )
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_processed(session: Session, row_id: int, now: datetime) -> None:
+    session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == row_id)
+        .values(processed_at=now, payload=None)
+    )
+
+
+def prune(session: Session, before: datetime) -> int:
+    """Forget processed messages received before `before`."""
+    result = session.execute(
+        delete(InboundMessage).where(
+            InboundMessage.received_at < before, InboundMessage.processed_at.is_not(None)
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

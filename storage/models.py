@@ -1,0 +1,394 @@
+"""The database schema: roster, chat identities, check-ins, workflows, attendance and logs."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC; SQLite would otherwise hand back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Role(enum.StrEnum):
+    STUDENT = "student"
+    MONITOR = "monitor"
+    COUNSELOR = "counselor"
+    HEAD_TEACHER = "head_teacher"
+    COLLEGE_ADMIN = "college_admin"
+    SCHOOL_ADMIN = "school_admin"
+
+    @property
+    def is_student(self) -> bool:
+        return self in (Role.STUDENT, Role.MONITOR)
+
+    @property
+    def is_staff(self) -> bool:
+        return not self.is_student
+
+
+class College(Base):
+    __tablename__ = "colleges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+    classes: Mapped[list[SchoolClass]] = relationship(back_populates="college")
+
+
+class SchoolClass(Base):
+    """班级."""
+
+    __tablename__ = "classes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    college_id: Mapped[int] = mapped_column(ForeignKey("colleges.id"), index=True)
+
+    college: Mapped[College] = relationship(back_populates="classes")
+
+
+class Person(Base):
+    """A roster person: a student (学号) or a staff member (工号)."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20), index=True)
+    # Students and monitors belong to one class; college admins to one college.
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"), index=True)
+    college_id: Mapped[int | None] = mapped_column(ForeignKey("colleges.id"), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # PIPL Art. 29: separate consent for sensitive personal information.
+    consent_version: Mapped[int | None] = mapped_column(Integer)
+    consent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    school_class: Mapped[SchoolClass | None] = relationship()
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+class StaffAssignment(Base):
+    """A counselor's or head teacher's class."""
+
+    __tablename__ = "staff_assignments"
+    __table_args__ = (UniqueConstraint("person_id", "class_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+
+
+class ChatAccount(Base):
+    """A chat account (platform + platform user id) bound to one roster person."""
+
+    __tablename__ = "chat_accounts"
+    __table_args__ = (
+        UniqueConstraint("platform", "platform_user_id"),
+        # One account per person per platform: a bound person cannot be taken over.
+        UniqueConstraint("person_id", "platform"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    platform_user_id: Mapped[str] = mapped_column(String(100))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    bound_at: Mapped[datetime]
+    unreachable_at: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    # When the person was last asked, in a group, to open a private chat with the bot.
+    nudged_at: Mapped[datetime | None]
+
+
+class GroupChat(Base):
+    """A group chat bound to one class."""
+
+    __tablename__ = "group_chats"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    bound_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    bound_at: Mapped[datetime]
+
+
+class BindCode(Base):
+    """A one-time code that lets a person bind an account in private chat."""
+
+    __tablename__ = "bind_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class CheckIn(Base):
+    """每日健康打卡: the current check-in of one student on one local day."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("student_id", "day"),
+        Index("ix_checkins_day_class", "day", "class_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    # The class at check-in time, so a day's roll-up needs no join through people.
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    # Tenths of a degree Celsius: exact, and cheap to compare.
+    temp_tenths: Mapped[int] = mapped_column(Integer)
+    symptoms: Mapped[str] = mapped_column(String(400), default="")
+    city: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(500))
+    abnormal: Mapped[bool] = mapped_column(Boolean)
+    late: Mapped[bool] = mapped_column(Boolean)
+    submitted_at: Mapped[datetime]
+    platform: Mapped[str] = mapped_column(String(20))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CheckInRevision(Base):
+    """Every check-in submission, kept when a later one the same day replaces it."""
+
+    __tablename__ = "checkin_revisions"
+    __table_args__ = (UniqueConstraint("student_id", "day", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    temp_tenths: Mapped[int] = mapped_column(Integer)
+    symptoms: Mapped[str] = mapped_column(String(400), default="")
+    city: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(500))
+    abnormal: Mapped[bool] = mapped_column(Boolean)
+    late: Mapped[bool] = mapped_column(Boolean)
+    submitted_at: Mapped[datetime]
+
+
+class DailyCount(Base):
+    """Anonymous per-class daily counts, kept after check-in details pass retention."""
+
+    __tablename__ = "daily_counts"
+    __table_args__ = (UniqueConstraint("class_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    roster: Mapped[int] = mapped_column(Integer)
+    checked_in: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    abnormal: Mapped[int] = mapped_column(Integer)
+
+
+class LeaveRequest(Base):
+    """请假: pending → approved | rejected | cancelled; approved → ended."""
+
+    __tablename__ = "leave_requests"
+    __table_args__ = (Index("ix_leave_student_dates", "student_id", "start_date", "end_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime | None]
+
+
+class LeaveFollowUp(Base):
+    """病因追查: a counselor's follow-up note on a sick leave."""
+
+    __tablename__ = "leave_followups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    leave_id: Mapped[int] = mapped_column(
+        ForeignKey("leave_requests.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class SubsidyApplication(Base):
+    """临时困难补助 application: pending_counselor → pending_college → approved, or rejected."""
+
+    __tablename__ = "subsidy_applications"
+    __table_args__ = (
+        # At most one open application per student, enforced by the database.
+        Index(
+            "uq_subsidy_open_per_student",
+            "student_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending_counselor', 'pending_college')"),
+            postgresql_where=text("status IN ('pending_counselor', 'pending_college')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    approved_cents: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    created_at: Mapped[datetime]
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    counselor_at: Mapped[datetime | None]
+    college_admin_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    college_at: Mapped[datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AttendanceRecord(Base):
+    """云考勤: one online-class session of one class, as its monitor last posted it."""
+
+    __tablename__ = "attendance_records"
+    __table_args__ = (UniqueConstraint("class_id", "course", "day", "session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    course: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    session: Mapped[str] = mapped_column(String(40), default="")
+    posted_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    posted_at: Mapped[datetime]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    roster_size: Mapped[int] = mapped_column(Integer)
+    # The posting as stored: {"absent": [...ids], "late": [...], "leave": [...]}; the
+    # entries table is the queryable form, this keeps each replaced posting whole.
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class AttendanceEntry(Base):
+    """One student's absence, lateness or leave in one attendance record."""
+
+    __tablename__ = "attendance_entries"
+    __table_args__ = (UniqueConstraint("record_id", "student_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("attendance_records.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+
+
+class Delivery(Base):
+    """The claim on one scheduled delivery: unique per (job, recipient scope, local day)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("job", "scope", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class InboundMessage(Base):
+    """The inbound log: each platform message or update, so it is handled once.
+
+    Platforms that can lose an update mid-handler (Telegram) store the raw payload here
+    before confirming it, and process it from here.
+    """
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("platform", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    processed_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """The audit log: who did what to which record, and when. Never holds the data itself."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target: Mapped[str | None] = mapped_column(String(100))
+    from_state: Mapped[str | None] = mapped_column(String(40))
+    to_state: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

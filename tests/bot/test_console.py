@@ -1,0 +1,39 @@
+"""The console demo, scripted through standard input as a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_demo(script: str, tmp_path: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--dir", str(tmp_path), *args],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_scripted_checkin_prints_the_count_and_never_the_temperature_in_the_group(tmp_path: Path) -> None:
+    out = run_demo(":as 2020001\n打卡 36.5\n", tmp_path)
+    group_lines = [line for line in out.splitlines() if line.startswith("[群 ")]
+    assert group_lines == ["[群 护理172] 🤖 ✓ 张晓明 已打卡 1/30"]
+    assert "36.5" not in "\n".join(group_lines)
+
+
+def test_console_switches_speaker_and_chat(tmp_path: Path) -> None:
+    out = run_demo(":as 2020003\n:dm\n打卡 37.5 咳嗽\n:as T001\n:now\n:bogus\n", tmp_path)
+    assert "[私聊 → 王雨桐(2020003)] 🤖 ✓ 已打卡" in out
+    assert "[私聊 → 王芳(T001)] 🤖 ⚠️ 异常打卡：王雨桐" in out
+    assert "[私聊 → 李建国(T002)] 🤖 ⚠️ 异常打卡" in out
+    assert "未知的控制台命令 :bogus" in out
+
+
+def test_speaking_before_choosing_a_person_is_explained(tmp_path: Path) -> None:
+    out = run_demo("打卡 36.5\n", tmp_path)
+    assert ":as" in out

@@ -1,0 +1,147 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL when CLASSBOT_TEST_DATABASE_URL is
+set), the demo school, a movable clock, and the real app driven through the test adapter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from bot.adapters.testing import TestAdapter
+from bot.app import App, build_app
+from bot.clock import ManualClock
+from bot.config import Config, load_config
+from bot.messages import OutgoingMessage
+from storage import db, demo
+from storage.checkins import format_temp
+from storage.models import Base, CheckInRevision, LeaveRequest, SubsidyApplication
+
+PG_URL = os.environ.get("CLASSBOT_TEST_DATABASE_URL")
+TZ = ZoneInfo("Asia/Shanghai")
+# A Monday: the demo week starts here.
+START = datetime(2026, 11, 23, 8, 0, tzinfo=TZ)
+
+pg_only = pytest.mark.skipif(PG_URL is None, reason="CLASSBOT_TEST_DATABASE_URL is not set")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database: a SQLite file to copy, or the PostgreSQL URL."""
+    if PG_URL:
+        engine = db.make_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        db.upgrade(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db.upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated database for one test."""
+    if PG_URL:
+        engine = db.make_engine(PG_URL)
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield PG_URL
+        return
+    path = tmp_path / "classbot.db"
+    shutil.copy(migrated_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+def make_config(url: str, **sections: dict[str, Any]) -> Config:
+    return load_config(None, database={"url": url}, **sections)
+
+
+@pytest.fixture
+def config(database_url: str) -> Config:
+    return make_config(database_url)
+
+
+def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
+    """Fails the test when a group message carries health, leave or subsidy details.
+
+    The commands' own usage lines (with their made-up examples) are not data and are
+    taken out before the check.
+    """
+
+    def guard(message: OutgoingMessage) -> None:
+        body = message.text + " ".join(m.name for m in message.mentions)
+        for static in static_texts:
+            body = body.replace(static, "")
+        with engine.connect() as conn:
+            revisions = conn.execute(
+                select(CheckInRevision.temp_tenths, CheckInRevision.symptoms)
+            ).all()
+            reasons = conn.execute(select(LeaveRequest.reason)).scalars().all()
+            subsidies = conn.execute(
+                select(SubsidyApplication.reason, SubsidyApplication.amount_cents)
+            ).all()
+        forbidden: set[str] = set()
+        for tenths, symptoms in revisions:
+            forbidden.add(format_temp(tenths))
+            forbidden.update(s for s in symptoms.split("、") if s)
+        forbidden.update(r for r in reasons if r)
+        for reason, cents in subsidies:
+            forbidden.add(reason)
+            forbidden.add(f"{cents // 100}")
+        leaked = sorted(f for f in forbidden if f and f in body)
+        assert not leaked, f"group message leaks {leaked}: {message.text!r}"
+
+    return guard
+
+
+async def start_app(
+    config: Config, clock: ManualClock, seed: bool = True
+) -> tuple[App, TestAdapter]:
+    app = build_app(config, clock)
+    usages = [u for c in app.dispatcher.commands for u in (c.usage_zh, c.usage_en)]
+    adapter = TestAdapter(group_guard=privacy_guard(app.engine, usages))
+    app.add_adapter(adapter)
+    if seed:
+        with app.uow() as session:
+            demo.seed(
+                session,
+                clock.now(),
+                platforms=("test",),
+                consent_version=config.privacy.notice_version,
+            )
+    await app.start()
+    return app, adapter
+
+
+@pytest.fixture
+async def app_and_bot(config: Config, clock: ManualClock) -> AsyncIterator[tuple[App, TestAdapter]]:
+    app, adapter = await start_app(config, clock)
+    yield app, adapter
+    await app.stop()
+    app.engine.dispose()
+
+
+@pytest.fixture
+def app(app_and_bot: tuple[App, TestAdapter]) -> App:
+    return app_and_bot[0]
+
+
+@pytest.fixture
+def bot(app_and_bot: tuple[App, TestAdapter]) -> TestAdapter:
+    return app_and_bot[1]
