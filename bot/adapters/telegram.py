@@ -16,12 +16,14 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.httpserver
 import tornado.web
 from telegram import (
     BotCommand,
+    BotCommandScope,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     CallbackQuery,
@@ -495,9 +497,10 @@ class TelegramAdapter(Adapter):
             future.cancel()
         for task in self._tasks:
             task.cancel()
-        for task in [*self._tasks, *self._background]:
+        running: list[asyncio.Future[None]] = [*self._tasks, *self._background]
+        for future in running:
             try:
-                await task
+                await future
             except asyncio.CancelledError:
                 pass
             except Exception:
@@ -876,19 +879,16 @@ class TelegramAdapter(Adapter):
     async def _publish_commands(self) -> None:
         """Publish the `/` menus, private and group, in Chinese and English, from the router."""
         commands = list(self.app.dispatcher.commands)
-        for scope, where in (
+        scopes: list[tuple[BotCommandScope, set[str]]] = [
             (BotCommandScopeAllPrivateChats(), {"any", "private"}),
             (BotCommandScopeAllGroupChats(), {"any", "group"}),
-        ):
+        ]
+        for scope, where in scopes:
             listed = [c for c in commands if c.where.value in where]
             for language in ("zh", None):
                 menu = command_menu(listed, language or "en")
                 try:
-                    await self._call(
-                        lambda menu=menu, scope=scope, language=language: self.bot.set_my_commands(
-                            menu, scope=scope, language_code=language
-                        )
-                    )
+                    await self._call(partial(self.bot.set_my_commands, menu, scope, language))
                 except TelegramError:
                     log.warning("could not publish the command menu", exc_info=True)
 

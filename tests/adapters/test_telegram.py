@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import io
 import logging
 import time
@@ -546,19 +547,11 @@ async def test_reject_button_asks_for_the_reason_with_force_reply(tg: Harness) -
 
 
 def has_leave() -> bool:
-    try:
-        import handlers.leave  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("handlers.leave") is not None
 
 
 def has_schedules() -> bool:
-    try:
-        import schedules.jobs  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("schedules.jobs") is not None
 
 
 @pytest.mark.skipif(not has_leave(), reason="needs leave requests")
