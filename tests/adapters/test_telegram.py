@@ -6,9 +6,13 @@ import asyncio
 import importlib.util
 import io
 import logging
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -603,3 +607,43 @@ async def test_webhook_takes_updates_with_the_right_secret_only(tg: Harness) -> 
     assert len(tg.texts(NURSING)) == 1
     assert "已打卡 1/30" in tg.texts(NURSING)[0]
     assert tg.api.calls("getUpdates") == []
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+async def test_classbot_run_platform_telegram(
+    api: FakeBotApi, database_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n\n'
+        f'[telegram]\nbase_url = "{api.base_url}"\nbase_file_url = "{api.base_file_url}"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "CLASSBOT_TELEGRAM__TOKEN": TOKEN}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--platform",
+        "telegram",
+        "--config",
+        str(config),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stranger = api.user(31337, "路人")
+        api.send_text(api.private(stranger), stranger, "/start")
+        [reply] = await api.wait_calls("sendMessage", chat_id=31337, within=30)
+        assert reply.params["text"].startswith("你可以使用：")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
+    log_text = stderr.decode()
+    assert "started (polling)" in log_text
+    assert TOKEN not in log_text
