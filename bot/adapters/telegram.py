@@ -113,6 +113,8 @@ class AskReason:
     chat_id: int
     command: str
     presser_id: int
+    presser_name: str = ""
+    is_group: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +225,14 @@ def _translate_press(query: CallbackQuery, received_at: datetime) -> Press | Ask
     kind, command = parsed
     chat = pressed.chat
     if kind == "r":
-        return AskReason(query.id, chat.id, command, query.from_user.id)
+        return AskReason(
+            query.id,
+            chat.id,
+            command,
+            query.from_user.id,
+            query.from_user.full_name,
+            chat.type in GROUP_TYPES,
+        )
     incoming = IncomingMessage(
         platform=PLATFORM,
         chat_id=str(chat.id),
@@ -729,10 +738,16 @@ class TelegramAdapter(Adapter):
                 ask.callback_id, text="Reason?" if language == "en" else "请写明理由"
             )
         )
+        prompt = html.escape(reason_prompt(ask.command, language), quote=False)
+        if ask.is_group:
+            # A selective ForceReply opens the reply box only for the people the text mentions.
+            presser = Mention(str(ask.presser_id), ask.presser_name or str(ask.presser_id))
+            prompt = f"{mention_html(presser, self._usernames)} {prompt}"
         await self._call(
             lambda: self.bot.send_message(
                 ask.chat_id,
-                reason_prompt(ask.command, language),
+                prompt,
+                parse_mode="HTML",
                 reply_markup=ForceReply(selective=True, input_field_placeholder=ask.command + " …"),
             )
         )

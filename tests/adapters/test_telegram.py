@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import logging
 import os
@@ -28,6 +27,7 @@ from bot.messages import (
     Button,
     ChatAddress,
     Envelope,
+    IncomingMessage,
     Mention,
     OutgoingMessage,
     PersonAddress,
@@ -543,29 +543,84 @@ async def test_reject_button_asks_for_the_reason_with_force_reply(tg: Harness) -
     await press_button(tg, "T001", counselor, "驳回")
     await tg.settle()
     prompt = tg.api.calls("sendMessage", counselor)[-1]
-    assert prompt.params["text"].endswith("/reject L1 <理由>")
+    assert prompt.params["text"].endswith("/reject L1 &lt;理由&gt;")
     assert prompt.params["reply_markup"]["force_reply"] is True
+    # The reply to the prompt reaches the router as the whole command.
+    assert tg.app is not None
+    seen: list[IncomingMessage] = []
+    handle = tg.app.handle
+
+    async def spy(msg: IncomingMessage) -> list[OutgoingMessage]:
+        seen.append(msg)
+        return await handle(msg)
+
+    tg.app.handle = spy  # type: ignore[method-assign]
+    tg.say("T001", "家长未同意", reply_to_message=tg.api.sent_to(counselor)[-1])
+    await tg.settle()
+    assert [m.text for m in seen] == ["/reject L1 家长未同意"]
+    assert seen[0].sender_id == str(counselor)
 
 
 # -- leave and schedules (built on other branches) --------------------------------------------
 
 
-def has_leave() -> bool:
-    return importlib.util.find_spec("handlers.leave") is not None
+def needs_command(tg: Harness, name: str, feature: str) -> None:
+    assert tg.app is not None
+    if name not in {c.name for c in tg.app.dispatcher.commands}:
+        pytest.skip(f"needs {feature}")
 
 
-def has_schedules() -> bool:
-    return importlib.util.find_spec("schedules.jobs") is not None
-
-
-@pytest.mark.skipif(not has_leave(), reason="needs leave requests")
 async def test_leave_approved_by_button_and_double_press_refused(tg: Harness) -> None:
-    raise NotImplementedError
+    await started(tg)
+    needs_command(tg, "leave", "leave requests")
+    student, counselor = tg_id("2020001"), tg_id("T001")
+    tg.say("2020001", "请假 明天 病假 发烧")
+    await tg.settle()
+    notice = next(m for m in reversed(tg.api.sent_to(counselor)) if "reply_markup" in m)
+    labels = [b["text"] for row in notice["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["批准", "驳回"]
+    stale_copy = dict(notice)
+    before = len(tg.api.sent_to(student))
+    await press_button(tg, "T001", counselor, "批准")
+    await tg.settle()
+    edit = tg.api.calls("editMessageText")[-1]
+    assert edit.params["text"].endswith(f"— {tg.names['T001']}")
+    assert "reply_markup" not in tg.api.sent_to(counselor)[-1]
+    told = tg.texts(student)[before:]
+    assert len(told) == 1
+    assert "批准" in told[0]
+    # A second press (a stale copy of the message, or a second decider) changes nothing.
+    approve = stale_copy["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    tg.api.press(tg.user("T001"), stale_copy, approve)
+    await tg.settle()
+    assert len(tg.texts(student)) == before + 1
+    assert len(tg.api.calls("answerCallbackQuery")) == 2
 
 
-@pytest.mark.skipif(not has_schedules(), reason="needs the scheduled jobs")
 async def test_1100_reminder_mentions_students_and_1200_rollup_is_a_workbook(tg: Harness) -> None:
-    raise NotImplementedError
+    await started(tg)
+    assert tg.app is not None
+    if tg.app.scheduler is None:
+        pytest.skip("needs the scheduled jobs")
+    tg.say("2020001", "打卡 36.5", tg.group())
+    await tg.settle()
+    tg.clock.set(tg.clock.now().replace(hour=11, minute=0))
+    await tg.app.scheduler.run_due()
+    reminder = next(
+        r
+        for r in tg.api.calls("sendMessage", NURSING)
+        if "tg://user?id=2020002" in r.params["text"]
+    )
+    assert reminder.params["parse_mode"] == "HTML"
+    assert "tg://user?id=2020001" not in reminder.params["text"]
+    assert f">{tg.names['2020003']}</a>" in reminder.params["text"]
+    tg.clock.set(tg.clock.now().replace(hour=12, minute=0))
+    await tg.app.scheduler.run_due()
+    ledger = next(m for m in tg.api.sent_to(tg_id("T001")) if "document" in m)
+    assert ledger["document"]["file_name"].startswith("台账-")
+    assert ledger["document"]["file_name"].endswith(".xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(ledger["_content"]))
+    assert "打卡" in book.sheetnames
 
 
 # -- webhook ----------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def test_reject_button_asks_for_a_reason_then_reads_the_reply() -> None:
     query = {"id": "56", "from": counselor, "message": bot_message(chat, "L37"), "data": data}
     query["chat_instance"] = "x"
     event = translate(update(callback_query=query), ME, NOW)
-    assert event == AskReason("56", 9001, "/reject L37", 9001)
+    assert event == AskReason("56", 9001, "/reject L37", 9001, "王老师", is_group=False)
     prompt = bot_message(chat, reason_prompt("/reject L37"))
     reply = incoming(chat, "家长未同意", sender=counselor, reply_to_message=prompt)
     assert reply.text == "/reject L37 家长未同意"
