@@ -380,6 +380,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Processed updates are kept this long, well past the day Telegram holds unconfirmed ones, so a
 # redelivered update is always recognised.
 INBOX_KEEP = timedelta(days=7)
+WORKER = "telegram-inbox"
+# Seconds a stop waits for the update being processed.
+STOP_GRACE = 10.0
 # Processing tries per update before it is logged and skipped.
 MAX_ATTEMPTS = 5
 
@@ -487,7 +490,7 @@ class TelegramAdapter(Adapter):
         await self._publish_commands()
         self._prune_inbox()
         # Rows left unprocessed by the last run go first: the worker takes the inbox in order.
-        self._tasks.append(asyncio.create_task(self._work(), name="telegram-inbox"))
+        self._tasks.append(asyncio.create_task(self._work(), name=WORKER))
         if settings.mode == "webhook":
             await self._start_webhook(settings)
         else:
@@ -504,7 +507,13 @@ class TelegramAdapter(Adapter):
             self._webhook = None
         for future in list(self._background):
             future.cancel()
+        # The worker finishes the update in hand (it checks for stopping between updates), so
+        # a stop does not cut a reply short; whatever it leaves is taken up on the next start.
         for task in self._tasks:
+            if task.get_name() != WORKER:
+                task.cancel()
+        _, unfinished = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
+        for task in unfinished:
             task.cancel()
         running: list[asyncio.Future[None]] = [*self._tasks, *self._background]
         for future in running:
