@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from datetime import datetime, time
@@ -160,6 +161,28 @@ async def _run_console(bot: App, output_dir: Path) -> None:
         await bot.stop()
 
 
+async def _run_telegram(bot: App) -> None:
+    from bot.adapters.telegram import TelegramAdapter
+
+    if bot.config.telegram.token is None:
+        typer.echo("telegram.token is not set (or CLASSBOT_TELEGRAM__TOKEN)", err=True)
+        raise typer.Exit(2)
+    bot.add_adapter(TelegramAdapter())
+    await _serve_until_signalled(bot)
+
+
+async def _serve_until_signalled(bot: App) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await bot.start()
+    try:
+        await stop.wait()
+    finally:
+        await bot.stop()
+
+
 @app.command()
 def run(
     platform: Annotated[str, typer.Option(help="console, telegram or wechat")] = "console",
@@ -175,6 +198,8 @@ def run(
     try:
         if platform == "console":
             asyncio.run(_run_console(bot, cfg.console.output_dir))
+        elif platform == "telegram":
+            asyncio.run(_run_telegram(bot))
         else:
             typer.echo(f"platform {platform!r} is not available in this build", err=True)
             raise typer.Exit(2)
