@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import openpyxl
 import pytest
@@ -494,61 +494,54 @@ async def test_private_check_in(school: School) -> None:
         assert s.scalar(select(func.count()).select_from(CheckIn)) == 1
 
 
-async def test_deadline_reminder_mentions_who_has_not_checked_in(school: School) -> None:
-    # Sent through app.deliver as the 11:00 job does; the scheduled jobs drive it once they land.
+async def run_jobs_at(school: School, clock: ManualClock, hour: int) -> list[SentMessage]:
+    """Move the clock to `hour`:00 today, run the scheduled jobs, return what went out."""
+    before = len(school.service.sent)
+    clock.set(datetime.combine(clock.now().date(), time(hour), tzinfo=clock.now().tzinfo))
+    assert school.app.scheduler is not None
+    await school.app.scheduler.run_due()
+    return school.service.sent[before:]
+
+
+async def test_deadline_reminder_mentions_who_has_not_checked_in(
+    school: School, clock: ManualClock
+) -> None:
     await bind_class_group(school)
     await bind_students(school, "2020001", "2020003", "2020004")
     await school.say(STUDENTS["2020001"], "打卡 36.5", room=ROOM)
-    missing = [("2020003", STUDENTS["2020003"]), ("2020004", STUDENTS["2020004"])]
-    before = len(school.service.sent)
 
-    report = await school.app.deliver(
-        [
-            Envelope(
-                ChatAddress("wechat", ROOM, True),
-                OutgoingMessage(
-                    "⏰ 11:00 截止，以下同学还未打卡：",
-                    mentions=tuple(Mention(wxid, NAMES[n]) for n, wxid in missing),
-                ),
-            )
-        ]
-    )
+    sent = await run_jobs_at(school, clock, 11)
 
-    assert report.unreachable == []
-    [reminder] = school.service.sent[before:]
-    assert reminder.conversation_id == ROOM
+    [reminder] = [m for m in sent if m.conversation_id == ROOM]
     assert reminder.mention_ids == [STUDENTS["2020003"], STUDENTS["2020004"]]
-    assert reminder.text == (f"@王雨桐{MENTION_END}@刘子涵 ⏰ 11:00 截止，以下同学还未打卡：")
     [request] = [r for r in school.service.calls("MessageSendText") if r.conversation_id == ROOM][
         -1:
     ]
     assert list(request.mentonal_ids) == reminder.mention_ids
+    # wechaty writes the @names first; the students without WeChat are listed by name.
+    assert reminder.text.startswith(f"@王雨桐{MENTION_END}@刘子涵 ⏰")
+    assert "还有 29 位同学未打卡" in reminder.text
+    assert "李思远" in reminder.text  # 2020002, not on WeChat: named, not mentioned
+    [overdue] = [m for m in sent if m.conversation_id == T001]
+    assert "王雨桐" in overdue.text
 
 
-async def test_rollup_ledger_file_reaches_the_counselor(school: School) -> None:
-    # Sent through app.deliver as the 12:00 job does; the scheduled jobs drive it once they land.
+async def test_rollup_ledger_file_reaches_the_counselor(school: School, clock: ManualClock) -> None:
     await bind_class_group(school)
-    workbook = openpyxl.Workbook()
-    workbook.active.append(["学号", "姓名", "状态"])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    ledger = Attachment("台账-护理172-2026-11-23.xlsx", buffer.getvalue())
+    await bind_students(school, "2020001")
+    await school.say(STUDENTS["2020001"], "打卡 36.5", room=ROOM)
 
-    report = await school.app.deliver(
-        [
-            Envelope(
-                PersonAddress(school.person_id("T001")),
-                OutgoingMessage("12:00 汇总 护理172：已打卡 0/30", attachment=ledger),
-            )
-        ]
-    )
+    sent = await run_jobs_at(school, clock, 12)
 
-    assert report.unreachable == []
-    text, file = school.service.sent_to(T001)[-2:]
-    assert text.text == "12:00 汇总 护理172：已打卡 0/30"
-    assert (file.file_name, file.file_content) == (ledger.filename, ledger.content)
-    opened = openpyxl.load_workbook(io.BytesIO(file.file_content))
-    assert opened.active["A1"].value == "学号"
+    files = [m for m in sent if m.conversation_id == T001 and m.is_file]
+    assert [f.file_name.endswith(".xlsx") for f in files] == [True]
+    ledger = openpyxl.load_workbook(io.BytesIO(files[0].file_content))
+    assert "打卡" in ledger.sheetnames
+    summary = [m for m in sent if m.conversation_id == T001 and not m.is_file]
+    assert any("护理172" in m.text for m in summary)
+    # The file follows its summary text in the counselor's chat.
+    texts_and_files = [m.is_file for m in school.service.sent_to(T001)]
+    assert texts_and_files[-1] is True and texts_and_files[-2] is False
 
 
 async def test_counselor_who_is_no_longer_a_contact_is_recorded_unreachable(
