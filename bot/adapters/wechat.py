@@ -199,7 +199,8 @@ class WechatAdapter(Adapter):
         self._online = asyncio.Event()
         self.connections = 0
         if self._token:
-            wx.hide_secret(self._token)
+            # Errors can carry it too: the token-only lookup puts it in the URL it fetches.
+            wx.hide_secret(self._token, log)
 
     @classmethod
     def from_config(cls, section: WechatSection) -> WechatAdapter:

@@ -82,11 +82,12 @@ class _HideSecret(logging.Filter):
         return True
 
 
-def hide_secret(secret: str) -> None:
-    """Mask `secret` in everything wechaty logs (it logs the service token when it has one)."""
+def hide_secret(secret: str, *also: logging.Logger) -> None:
+    """Mask `secret` in everything wechaty logs (it logs the service token when it has one),
+    and in what the `also` loggers log."""
     if not secret:
         return
-    for logger in WECHATY_LOGGERS:
+    for logger in [*WECHATY_LOGGERS, *also]:
         if not any(isinstance(f, _HideSecret) and f.secret == secret for f in logger.filters):
             logger.addFilter(_HideSecret(secret))
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time
 
 import openpyxl
 import pytest
+import requests
 from sqlalchemy import func, select
 from wechaty_grpc.wechaty.puppet import EventType
 
@@ -592,3 +593,27 @@ async def test_duplicate_message_id_is_handled_once(school: School) -> None:
     assert school.service.sent[before:] == []
     with school.app.uow(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(CheckInRevision)) == 1
+
+
+async def test_token_only_looks_the_endpoint_up_and_never_logs_the_token(
+    monkeypatch: pytest.MonkeyPatch, console: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    looked_up: list[str] = []
+
+    def offline_get(url: str, *args: object, **kwargs: object) -> object:
+        looked_up.append(url)
+        raise requests.ConnectionError(f"Max retries exceeded with url: {url}")
+
+    # No network in tests: the lookup fails the way it does offline.
+    monkeypatch.setattr("wechaty_puppet_service.puppet.requests.get", offline_get)
+    monkeypatch.delenv("WECHATY_PUPPET_SERVICE_ENDPOINT", raising=False)
+    caplog.set_level(logging.DEBUG)
+    adapter = WechatAdapter(token=TOKEN, console=console, reconnect_delay=0.05)
+    try:
+        await adapter.start(RecordingApp())  # type: ignore[arg-type]
+        await eventually(lambda: len(looked_up) >= 2)  # it keeps trying
+    finally:
+        await adapter.stop()
+    assert looked_up[0] == f"https://api.chatie.io/v0/hosties/{TOKEN}"
+    assert "lost the puppet service" in caplog.text
+    assert TOKEN not in caplog.text
