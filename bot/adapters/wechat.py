@@ -159,6 +159,10 @@ class _Client(wx.Wechaty):
     async def on_logout(self, contact: Any) -> None:
         self._adapter._online_changed(self, False)
         log.info("WeChat: logged out (%s)", contact.contact_id)
+        # wechaty passes on one login per event bridge; a fresh bridge lets the next scan and
+        # login through on this same connection.
+        self.puppet._event_stream.remove_all_listeners()
+        await self.init_puppet_event_bridge(self.puppet)
 
     async def on_message(self, msg: Any) -> None:
         await self._adapter._on_message(self, msg)

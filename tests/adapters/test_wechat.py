@@ -293,6 +293,24 @@ async def test_scan_prints_the_qr_code_url_and_login_logout_are_logged(
     assert "logged out" in caplog.text
 
 
+async def test_logs_in_again_after_a_logout(
+    recorder: RecordingApp, adapter: WechatAdapter, service: FakePuppetService, console: io.StringIO
+) -> None:
+    service.logout()
+    await eventually(lambda: not adapter.logged_in)
+    service.scan("https://login.weixin.qq.com/l/again")
+    service.login()
+    await asyncio.wait_for(adapter.wait_logged_in(), 10)
+    assert "again" in console.getvalue()
+
+    service.private_message(STUDENT, "我的")
+    service.private_message(STUDENT, "帮助")
+    assert [(await recorder.next()).text, (await recorder.next()).text] == ["我的", "帮助"]
+    await asyncio.sleep(0.1)
+    assert recorder.received.empty()  # each message once, not once per bridge
+    assert adapter.connections == 1
+
+
 async def test_reconnects_after_the_event_stream_drops(
     recorder: RecordingApp, adapter: WechatAdapter, service: FakePuppetService
 ) -> None:
