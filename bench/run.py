@@ -60,6 +60,11 @@ TARGETS = {
 }
 
 
+def progress(text: str) -> None:
+    """A line on stderr, so a long run shows where it is."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def at(hh: int, mm: int = 0) -> datetime:
     return datetime.combine(DAY, datetime.min.time(), tzinfo=TZ).replace(hour=hh, minute=mm)
 
@@ -256,12 +261,14 @@ async def school_day(app: App, bot: TestAdapter, school: School, r: Results, see
     await app.scheduler.run_due()
     bot.clear()
 
+    progress("checking in before the deadline")
     clock.set(at(8))
     start, cpu = time.perf_counter(), time.process_time()
     latencies = await check_in(app, bot, on_time, school, rng)
     elapsed = time.perf_counter() - start
     r.checkin_cpu_s = time.process_time() - cpu
 
+    progress("the 11:00 job")
     # 11:00: the overdue computation and a reminder to every class with someone missing.
     clock.set(at(11))
     start, cpu = time.perf_counter(), time.process_time()
@@ -274,6 +281,7 @@ async def school_day(app: App, bot: TestAdapter, school: School, r: Results, see
     r.deadline_private = sum(1 for s in bot.sent if not s.to.is_group)
     bot.clear()
 
+    progress("late check-ins")
     clock.set(at(11, 30))
     start, cpu = time.perf_counter(), time.process_time()
     latencies += await check_in(app, bot, late, school, rng)
@@ -289,6 +297,7 @@ async def school_day(app: App, bot: TestAdapter, school: School, r: Results, see
             session.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.day == DAY)) or 0
         )
 
+    progress("the 12:00 job")
     # 12:00: every counselor's and college's summary and ledger, and the school's.
     clock.set(at(12))
     start, cpu = time.perf_counter(), time.process_time()
@@ -388,14 +397,17 @@ async def run(
         bot = TestAdapter()
         app.add_adapter(bot)
         try:
+            progress(f"importing and binding {size.students} students")
             start = time.perf_counter()
             seed_school(app, school)
             r.seed_s = time.perf_counter() - start
             await app.start()
             await school_day(app, bot, school, r, seed)
+            progress("raw sqlite3 baseline")
             r.raw_rate, r.raw_settings = raw_baseline(directory, r.checkins)
             r.raw_inserts = r.checkins
             if fanout:
+                progress(f"Telegram fan-out to {fanout} groups")
                 r.fanout = fanout
                 r.fanout_floor_s = fanout / TELEGRAM_RATE
                 r.fanout_s, r.fanout_sent = await telegram_fanout(app, fanout)
