@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config, times_for
 from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from handlers.reports import missing_text, summary_text
-from schedules.runner import Job, Planned, Run, college_times
+from schedules.runner import Fixed, Job, Planned, Run, college_times
 from storage import deliveries, identity, ledger, reports
 from storage.models import (
     ChatAccount,
@@ -62,9 +62,9 @@ def bound_groups(session: Session, run: Run, classes: dict[int, ClassInfo]) -> l
     return [g for g in groups if g.class_id in classes]
 
 
-def fixed(envelope: Envelope) -> Callable[[Session], list[Envelope]]:
+def fixed(envelope: Envelope) -> Fixed:
     """A delivery whose message is already known when it is planned."""
-    return lambda _session: [envelope]
+    return Fixed([envelope])
 
 
 def group_scope(g: GroupChat) -> str:

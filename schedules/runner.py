@@ -20,7 +20,7 @@ from bot.clock import at_local
 from bot.config import Config, times_for
 from bot.messages import Envelope
 from storage import deliveries
-from storage.db import with_retry
+from storage.db import transaction, with_retry
 from storage.deliveries import Status
 
 if TYPE_CHECKING:
@@ -50,6 +50,16 @@ class Planned:
 
     scope: str
     build: Callable[[Session], list[Envelope]]
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A build whose messages are known when planned: sent without opening a session."""
+
+    envelopes: list[Envelope]
+
+    def __call__(self, _session: Session) -> list[Envelope]:
+        return self.envelopes
 
 
 @dataclass(frozen=True)
@@ -159,33 +169,54 @@ class JobRunner:
         with app.uow(readonly=True) as session:
             settled = deliveries.settled_scopes(session, d.job.name, d.day, app.clock.now())
         planned = [p for p in d.job.plan(Run(app, d.day, d.slot)) if p.scope not in settled]
-        for p in planned:
-            await self._deliver(d.job.name, d.day, p)
-
-    async def _deliver(self, job: str, day: date, planned: Planned) -> None:
-        app = self.app
-
-        def claim() -> int | None:
-            with app.uow() as session:
-                return deliveries.claim(session, job, planned.scope, day, app.clock.now())
-
-        delivery_id = with_retry(claim)
-        if delivery_id is None:
+        if not planned:
             return
-        with app.uow(readonly=True) as session:
-            envelopes = planned.build(session)
+        scopes = [p.scope for p in planned]
 
-        def mark(status: Status, detail: str | None = None) -> None:
-            def work() -> None:
-                with app.uow() as session:
-                    deliveries.mark(session, delivery_id, status, app.clock.now(), detail)
+        def claim() -> dict[str, deliveries.Claim]:
+            with transaction(app.engine) as conn:
+                return deliveries.claim_all(conn, d.job.name, scopes, d.day, app.clock.now())
 
-            with_retry(work)
+        claims = with_retry(claim)
+        todo = [(claims[p.scope], p) for p in planned if p.scope in claims]
+        for i, (c, p) in enumerate(todo):
+            try:
+                await self._deliver(c, p)
+            except BaseException:
+                # The rest were only claimed: give them back for the next run, as if this
+                # run had never reached them.
+                rest = [c for c, _ in todo[i + 1 :]]
 
-        mark(Status.SENDING)
-        report = await app.deliver(envelopes)
-        if envelopes and not report.sent:
-            reasons = "; ".join(sorted({r for _, r in report.unreachable}))
-            mark(Status.UNREACHABLE, reasons[:500])
+                def release(rest: list[deliveries.Claim] = rest) -> None:
+                    with transaction(app.engine) as conn:
+                        deliveries.release(conn, rest)
+
+                with_retry(release)
+                raise
+
+    async def _deliver(self, claim: deliveries.Claim, planned: Planned) -> None:
+        app = self.app
+        if isinstance(planned.build, Fixed):
+            envelopes = planned.build.envelopes
         else:
-            mark(Status.SENT)
+            with app.uow(readonly=True) as session:
+                envelopes = planned.build(session)
+
+        def start() -> bool:
+            with transaction(app.engine) as conn:
+                return deliveries.start_sending(conn, claim)
+
+        if not with_retry(start):
+            log.warning("delivery %s was taken over by another run; not sending", claim.scope)
+            return
+        report = await app.deliver(envelopes)
+        status, detail = Status.SENT, None
+        if envelopes and not report.sent:
+            status = Status.UNREACHABLE
+            detail = "; ".join(sorted({r for _, r in report.unreachable}))[:500]
+
+        def finish() -> None:
+            with transaction(app.engine) as conn:
+                deliveries.mark(conn, claim.id, status, app.clock.now(), detail)
+
+        with_retry(finish)

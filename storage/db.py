@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +85,16 @@ def unit_of_work(factory: sessionmaker[Session], *, readonly: bool = False) -> I
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Connection]:
+    """One transaction on a plain connection, for Core statements that need no ORM session."""
+    with engine.connect() as conn:
+        if readonly:
+            conn.execution_options(readonly=True)
+        with conn.begin():
+            yield conn
 
 
 def is_transient(error: BaseException) -> bool:

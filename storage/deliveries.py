@@ -4,15 +4,22 @@ A delivery moves claimed → sending → sent (or unreachable). A restart re-run
 claimed (nothing went out yet), but never what was sending: it may have gone out, and a
 counselor must never get the same roll-up twice. Two processes on one database share the
 log, so the unique row, not process state, decides who sends.
+
+A job instance claims all its deliveries in one transaction (`claim_all`); each then moves
+to sending only if its claim is still the one this run made (`start_sending`), so a run
+that was slow enough for another process to take its claims over after the lease sends
+none of those. Each transition is one Core statement on a connection.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,10 +37,85 @@ class Status(enum.StrEnum):
     SKIPPED = "skipped"
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+# Scopes per statement when claiming many: well under every database's parameter limit.
+_CHUNK = 500
+
+
+def _insert(db: Session | Connection) -> Any:
+    bind = db if isinstance(db, Connection) else db.get_bind()
+    module: Any = postgresql if bind.dialect.name == "postgresql" else sqlite
     return module.insert(Delivery)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this run holds: its row, and the claim time that proves the hold."""
+
+    id: int
+    scope: str
+    claimed_at: datetime
+
+
+def claim_all(
+    conn: Connection, job: str, scopes: Sequence[str], day: date, now: datetime
+) -> dict[str, Claim]:
+    """Claim many deliveries at once (new ones, and stale claims taken over), by scope.
+
+    Scopes another run holds, or that went further than claimed, are left out.
+    """
+    out: dict[str, Claim] = {}
+    for i in range(0, len(scopes), _CHUNK):
+        chunk = list(dict.fromkeys(scopes[i : i + _CHUNK]))
+        rows = conn.execute(
+            _insert(conn)
+            .on_conflict_do_nothing(index_elements=["job", "scope", "day"])
+            .returning(Delivery.id, Delivery.scope),
+            [
+                {
+                    "job": job,
+                    "scope": scope,
+                    "day": day,
+                    "status": Status.CLAIMED.value,
+                    "claimed_at": now,
+                }
+                for scope in chunk
+            ],
+        )
+        for delivery_id, scope in rows:
+            out[scope] = Claim(int(delivery_id), scope, now)
+        rest = [scope for scope in chunk if scope not in out]
+        if not rest:
+            continue
+        # Take over claims whose process died before it sent anything.
+        taken = conn.execute(
+            update(Delivery)
+            .where(
+                Delivery.job == job,
+                Delivery.day == day,
+                Delivery.scope.in_(rest),
+                Delivery.status == Status.CLAIMED.value,
+                Delivery.claimed_at < now - CLAIM_LEASE,
+            )
+            .values(claimed_at=now)
+            .returning(Delivery.id, Delivery.scope)
+        )
+        for delivery_id, scope in taken:
+            out[scope] = Claim(int(delivery_id), scope, now)
+    return out
+
+
+def start_sending(conn: Connection, claim: Claim) -> bool:
+    """Move a claim to sending; False if another run has taken it over since."""
+    result = conn.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == claim.id,
+            Delivery.status == Status.CLAIMED.value,
+            Delivery.claimed_at == claim.claimed_at,
+        )
+        .values(status=Status.SENDING.value)
+    )
+    return bool(result.rowcount == 1)
 
 
 def claim(session: Session, job: str, scope: str, day: date, now: datetime) -> int | None:
@@ -63,8 +145,24 @@ def claim(session: Session, job: str, scope: str, day: date, now: datetime) -> i
     return int(taken) if taken is not None else None
 
 
+def release(conn: Connection, claims: Sequence[Claim]) -> None:
+    """Give back claims this run will not send (its job failed): as if never claimed."""
+    for claim in claims:
+        conn.execute(
+            delete(Delivery).where(
+                Delivery.id == claim.id,
+                Delivery.status == Status.CLAIMED.value,
+                Delivery.claimed_at == claim.claimed_at,
+            )
+        )
+
+
 def mark(
-    session: Session, delivery_id: int, status: Status, now: datetime, detail: str | None = None
+    session: Session | Connection,
+    delivery_id: int,
+    status: Status,
+    now: datetime,
+    detail: str | None = None,
 ) -> None:
     values: dict[str, Any] = {"status": status.value, "detail": detail}
     if status in (Status.SENT, Status.UNREACHABLE):
