@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -164,6 +165,50 @@ def plan_deadline(run: Run) -> list[Planned]:
 # -- 12:00 roll-up ---------------------------------------------------------------------------
 
 
+class RollupReads:
+    """The day's numbers for one roll-up run, read once at its first delivery.
+
+    Every summary and ledger of the run then shows the same moment, and the per-class work
+    (counts, pending requests, the 打卡 rows) is done once instead of once per counselor,
+    college and school (400 + 30 + 1 deliveries at 67,000 students).
+    """
+
+    def __init__(
+        self, day: date, tz: ZoneInfo, class_ids: frozenset[int] | None, older_than: datetime
+    ) -> None:
+        self.day = day
+        self.tz = tz
+        self.class_ids = class_ids
+        self.older_than = older_than
+        self._summaries: list[reports.ClassSummary] | None = None
+        self._pending: list[reports.PendingRequest] | None = None
+        self._rows: dict[int, list[ledger.Row]] | None = None
+
+    def summaries(
+        self, session: Session, ids: Collection[int] | None
+    ) -> list[reports.ClassSummary]:
+        if self._summaries is None:
+            self._summaries = reports.summaries(session, self.day, self.class_ids)
+        return [s for s in self._summaries if ids is None or s.class_id in ids]
+
+    def pending(
+        self, session: Session, ids: Collection[int], *, include_subsidy: bool = True
+    ) -> list[reports.PendingRequest]:
+        if self._pending is None:
+            self._pending = reports.pending_requests(session, self.class_ids, self.older_than)
+        codes = {s.code for s in self.summaries(session, ids)}
+        return [
+            p
+            for p in self._pending
+            if p.class_code in codes and (include_subsidy or not p.ref.startswith("S"))
+        ]
+
+    def ledger(self, session: Session, scope: ledger.LedgerScope) -> ledger.Ledger:
+        if self._rows is None:
+            self._rows = ledger.class_rows(session, self.day, self.tz, self.class_ids)
+        return ledger.build(session, self.day, scope, self.tz, rows_by_class=self._rows)
+
+
 def plan_rollup(run: Run) -> list[Planned]:
     app = run.app
     tz = run.config.tz
@@ -194,6 +239,7 @@ def plan_rollup(run: Run) -> list[Planned]:
             if run.slot.school
             else []
         )
+    reads = RollupReads(day, tz, None if run.slot.school else frozenset(classes), older_than)
     planned: list[Planned] = []
 
     def envelope(pid: int, text: str, book: ledger.Ledger) -> list[Envelope]:
@@ -210,11 +256,9 @@ def plan_rollup(run: Run) -> list[Planned]:
         def build(
             session: Session, pid: int = pid, person: Person = person, cids: list[int] = cids
         ) -> list[Envelope]:
-            items = reports.summaries(session, day, cids)
+            items = reads.summaries(session, cids)
             is_counselor = person.role == Role.COUNSELOR.value
-            pending = reports.pending_requests(
-                session, cids, older_than, include_subsidy=is_counselor
-            )
+            pending = reads.pending(session, cids, include_subsidy=is_counselor)
             text = summary_text(
                 f"📊 {day:%Y-%m-%d} 打卡汇总（{person.name}）",
                 items,
@@ -222,7 +266,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                 pending=pending,
             )
             label = classes[cids[0]].code if len(cids) == 1 else person.name
-            book = ledger.build(session, day, ledger.LedgerScope(label, frozenset(cids)), tz)
+            book = reads.ledger(session, ledger.LedgerScope(label, frozenset(cids)))
             return envelope(pid, text, book)
 
         planned.append(Planned(person_scope(pid), build))
@@ -237,8 +281,8 @@ def plan_rollup(run: Run) -> list[Planned]:
                 name: str = name,
                 ids: frozenset[int] = college_ids,
             ) -> list[Envelope]:
-                items = reports.summaries(session, day, ids)
-                pending = reports.pending_requests(session, ids, older_than)
+                items = reads.summaries(session, ids)
+                pending = reads.pending(session, ids)
                 text = summary_text(
                     f"📊 {name} {day:%Y-%m-%d} 汇总",
                     items,
@@ -246,9 +290,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                     pending=pending,
                     unreachable=_unreachable(session, day, ids),
                 )
-                book = ledger.build(
-                    session, day, ledger.LedgerScope(name, ids, include_subsidy=True), tz
-                )
+                book = reads.ledger(session, ledger.LedgerScope(name, ids, include_subsidy=True))
                 return envelope(admin.id, text, book)
 
             planned.append(Planned(person_scope(admin.id), build_college))
@@ -256,7 +298,7 @@ def plan_rollup(run: Run) -> list[Planned]:
     for admin in school_admins:
 
         def build_school(session: Session, admin: Person = admin) -> list[Envelope]:
-            items = reports.summaries(session, day, None)
+            items = reads.summaries(session, None)
             text = summary_text(
                 f"📊 全校 {day:%Y-%m-%d} 汇总",
                 items,
@@ -264,7 +306,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                 by_college=True,
                 unreachable=_unreachable(session, day, None, roles=(Role.COLLEGE_ADMIN.value,)),
             )
-            book = ledger.build(session, day, ledger.SCHOOL, tz)
+            book = reads.ledger(session, ledger.SCHOOL)
             return envelope(admin.id, text, book)
 
         planned.append(Planned(person_scope(admin.id), build_school))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -138,6 +138,8 @@ FORMULA_START = tuple("=+-@＝＋－＠\t\r")
 _FLUSH_ROWS = 512
 # Distinct short texts remembered per sheet.
 _TEXT_CACHE = 8192
+# zlib level 1 rather than the default 6: a quarter less time per row, a file about 12% larger.
+_LEVEL = 1
 
 
 class Sheet:
@@ -149,7 +151,7 @@ class Sheet:
         self.title = title
         self.rows = 0
         self._stream: IO[bytes] | None = stream
-        self._letters = [get_column_letter(i) for i in range(1, len(headers) + 1)]
+        self._cells: list[str] = []
         self._parts: list[str] = []
         self._text: dict[str, str] = {}
         cols = "".join(
@@ -159,12 +161,7 @@ class Sheet:
         self._parts.append(_SHEET_HEAD.format(cols=f"<cols>{cols}</cols>" if cols else ""))
         self._write(headers, 1, header=True)
 
-    def _letter(self, i: int) -> str:
-        while i >= len(self._letters):
-            self._letters.append(get_column_letter(len(self._letters) + 1))
-        return self._letters[i]
-
-    def append(self, values: Iterable[Any]) -> None:
+    def append(self, values: Sequence[Any]) -> None:
         """Add a data row: str, int, float, date, naive datetime, or None for an empty cell.
 
         Strings are written as given: the caller makes them fit a cell (see ledger.safe_text).
@@ -174,34 +171,38 @@ class Sheet:
         if len(self._parts) >= _FLUSH_ROWS:
             self._flush()
 
-    def _write(self, values: Iterable[Any], n: int, *, header: bool) -> None:
+    def _write(self, values: Sequence[Any], n: int, *, header: bool) -> None:
+        while len(self._cells) < len(values):
+            self._cells.append(f'<c r="{get_column_letter(len(self._cells) + 1)}')
+        # Each cell is its column's opening, the row number, then a body kept per text.
+        ref = f'{n}"'
         out = [f'<row r="{n}">']
-        letter = self._letters
+        add = out.append
         text = self._text
-        for i, value in enumerate(values):
+        for cell, value in zip(self._cells, values, strict=False):
             if value is None:
                 continue
-            col = letter[i] if i < len(letter) else self._letter(i)
-            if isinstance(value, str):
+            kind = type(value)
+            if kind not in _PLAIN:
+                value = _plain(value)
+                kind = type(value)
+            if kind is str:
                 if header:
-                    body = f' t="inlineStr" s="{HEADER}"><is><t>{escape(value)}</t></is></c>'
+                    add(
+                        f'{cell}{ref} t="inlineStr" s="{HEADER}"><is><t>{escape(value)}</t></is></c>'
+                    )
                 else:
-                    body = text.get(value) or self._text_cell(value)
-                out.append(f'<c r="{col}{n}"{body}')
-            elif isinstance(value, bool):
-                out.append(f'<c r="{col}{n}" t="b"><v>{int(value)}</v></c>')
-            elif isinstance(value, int | float):
-                out.append(f'<c r="{col}{n}" t="n"><v>{value!r}</v></c>')
-            elif isinstance(value, datetime):
+                    add(cell + ref + (text.get(value) or self._text_cell(value)))
+            elif kind is float or kind is int:
+                add(f'{cell}{ref} t="n"><v>{value!r}</v></c>')
+            elif kind is datetime:
                 if value.tzinfo is not None:
                     raise TypeError("Excel has no time zones: write a naive local datetime")
-                out.append(
-                    f'<c r="{col}{n}" t="n" s="{DATETIME}"><v>{excel_serial(value)!r}</v></c>'
-                )
-            elif isinstance(value, date):
-                out.append(f'<c r="{col}{n}" t="n" s="{DATE}"><v>{excel_serial(value)}</v></c>')
+                add(f'{cell}{ref} t="n" s="{DATETIME}"><v>{excel_serial(value)!r}</v></c>')
+            elif kind is date:
+                add(f'{cell}{ref} t="n" s="{DATE}"><v>{excel_serial(value)}</v></c>')
             else:
-                raise TypeError(f"cannot write {type(value).__name__} to a cell")
+                add(f'{cell}{ref} t="b"><v>{int(value)}</v></c>')
         out.append("</row>")
         self._parts.append("".join(out))
 
@@ -219,6 +220,11 @@ class Sheet:
         self._stream.write("".join(self._parts).encode())
         self._parts.clear()
 
+    def abandon(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
     def close(self) -> None:
         if self._stream is None:
             return
@@ -234,7 +240,7 @@ class Workbook:
     def __init__(self) -> None:
         self.sheets: list[Sheet] = []
         self._buf = io.BytesIO()
-        self._zip = zipfile.ZipFile(self._buf, "w", zipfile.ZIP_DEFLATED)
+        self._zip = zipfile.ZipFile(self._buf, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL)
 
     def add_sheet(self, title: str, headers: Sequence[str], widths: Sequence[float]) -> Sheet:
         if self.sheets:
@@ -243,6 +249,12 @@ class Workbook:
         sheet = Sheet(self._zip.open(name, "w"), title, headers, widths)
         self.sheets.append(sheet)
         return sheet
+
+    def close(self) -> None:
+        """Drop an unfinished workbook (after an error); a no-op once saved."""
+        if self.sheets:
+            self.sheets[-1].abandon()
+        self._zip.close()
 
     def save(self) -> bytes:
         """Finish the workbook and return its bytes; the workbook is closed afterwards."""
@@ -280,6 +292,26 @@ class Workbook:
         z.writestr("xl/styles.xml", _STYLES)
         z.close()
         return self._buf.getvalue()
+
+
+_PLAIN = frozenset({str, int, float, bool, datetime, date})
+
+
+def _plain(value: Any) -> Any:
+    """A subclass of a cell type (a StrEnum, say) as the plain value it stands for."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, datetime):
+        return datetime(*value.timetuple()[:6], value.microsecond, value.tzinfo)
+    if isinstance(value, date):
+        return date(value.year, value.month, value.day)
+    raise TypeError(f"cannot write {type(value).__name__} to a cell")
 
 
 def _attr(value: str) -> str:

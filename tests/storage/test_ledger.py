@@ -155,3 +155,24 @@ async def test_ledger_with_control_characters_and_long_text_opens(
         )
     [leave] = sheet_rows(build(app), "请假")
     assert str(leave[9]).startswith("x\ufffdy")
+
+
+async def test_rows_read_once_for_the_school_give_each_scope_the_same_ledger(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    await bot.say("2020001", "打卡 36.5", group="护理172")
+    await bot.say("2020004", "打卡 37.8 咳嗽 @武汉 =HYPERLINK(1)", group="护理172")
+    await bot.say("2020031", "打卡 36.6", group="检验172")
+    with app.uow(readonly=True) as s:
+        class_scope = ledger.scope_for_class(s, "护理172")
+        college_scope = ledger.scope_for_college(s, "医学院")
+        shared = ledger.class_rows(s, DAY, app.config.tz, None)
+    for scope in (class_scope, college_scope, ledger.SCHOOL):
+        assert scope is not None
+        with app.uow(readonly=True) as s:
+            alone = ledger.build(s, DAY, scope, app.config.tz)
+            reused = ledger.build(s, DAY, scope, app.config.tz, rows_by_class=shared)
+        for name in load_workbook(BytesIO(alone.content)).sheetnames:
+            assert sheet_rows(reused, name) == sheet_rows(alone, name), name
+        assert reused.rows == alone.rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import zipfile
 from datetime import date, datetime, timedelta, timezone
 from io import BytesIO
@@ -87,3 +88,20 @@ def test_many_rows_stream_and_read_back() -> None:
     ws = load_workbook(BytesIO(wb.save()), read_only=True)["s"]
     rows = list(ws.iter_rows(min_row=2, values_only=True))
     assert len(rows) == 3000 and rows[-1] == (2999, "学生2999")
+
+
+def test_an_unfinished_workbook_closes_cleanly() -> None:
+    wb = xlsx.Workbook()
+    wb.add_sheet("s", ["a"], [8]).append(["x"])
+    wb.close()
+    wb.close()
+
+
+def test_subclasses_of_cell_types_are_written_as_plain_values() -> None:
+    class Kind(enum.StrEnum):
+        SICK = "sick"
+
+    wb = xlsx.Workbook()
+    wb.add_sheet("s", ["a", "b", "c"], [8, 8, 8]).append([Kind.SICK, True, 3])
+    ws = load_workbook(BytesIO(wb.save()))["s"]
+    assert [c.value for c in ws[2]] == ["sick", True, 3]
