@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -77,7 +77,8 @@ def _statements(dialect: str) -> tuple[Any, Any, Any]:
         .select_from(people)
         .where(
             people.c.class_id == bindparam("class_id"),
-            people.c.role.in_(STUDENT_ROLES),
+            # Inline constants, not an expanding parameter re-rendered on every check-in.
+            people.c.role.in_([literal_column(f"'{role}'") for role in STUDENT_ROLES]),
             people.c.active.is_(True),
         )
         .scalar_subquery()
