@@ -31,6 +31,22 @@ CLASS_PREFIXES = ("班级=", "班级:", "class=", "class:")
 
 _PIECES = re.compile(r"[,，、;；]+")
 _SESSION_NUMBER = re.compile(r"^第?(\d{1,2}(?:[-~～至到]\d{1,2})?)节?$")
+# Other ways to name a session: 第三节, 上午, 晚自习; anything else is likely a forgotten 缺勤.
+_SESSION_WORDS = re.compile(
+    r"^第?[一二三四五六七八九十\d]{1,3}(?:[-~～至到][一二三四五六七八九十\d]{1,3})?节$"
+)
+SESSION_TIMES = (
+    "上午",
+    "下午",
+    "晚上",
+    "晚自习",
+    "早读",
+    "am",
+    "pm",
+    "morning",
+    "afternoon",
+    "evening",
+)
 
 
 @dataclass
@@ -58,6 +74,10 @@ def _keyword(piece: str) -> tuple[str | None, str]:
             if (not word.isascii() or low.startswith(word + ":")) and low.startswith(word):
                 return section, piece[len(word) :].lstrip(":：")
     return None, piece
+
+
+def _is_session(label: str) -> bool:
+    return bool(_SESSION_WORDS.match(label)) or label.lower() in SESSION_TIMES
 
 
 def _class_token(token: str) -> str:
@@ -105,20 +125,30 @@ def parse_posting(ctx: Context, args: Args, today: date) -> ParsedPosting:
             class_code = _class_token(text)
         elif class_code is None and not rest and identity.class_by_code(ctx.session, text):
             class_code = text
-        elif day is None and (parsed := parse_day(token, today)) is not None:
+        elif (
+            day is None
+            # After the course, `1-2` is a session range, not 2 January.
+            and not (rest and _SESSION_NUMBER.match(text))
+            and (parsed := parse_day(token, today)) is not None
+        ):
             day = parsed
         else:
             rest.append(token)
     if not rest:
         raise BadArguments("请写上课程名。", "Please name the course.")
     if len(rest) > 2:
+        extra = " ".join(rest[2:])
         raise BadArguments(
-            "看不懂「{extra}」：学号或姓名要写在「缺勤」或「迟到」后面。",
-            "Cannot read “{extra}”: ids go after 'absent' or 'late'.",
-            extra=" ".join(rest[2:]),
+            f"看不懂「{extra}」：学号或姓名要写在「缺勤」或「迟到」后面。",
+            f"Cannot read “{extra}”: ids go after 'absent' or 'late'.",
         )
     course = rest[0]
     session = _session_label(rest[1]) if len(rest) > 1 else ""
+    if session and not _is_session(session):
+        raise BadArguments(
+            f"看不懂「{rest[1]}」：节次请写成「第2节」，学号或姓名要写在「缺勤」或「迟到」后面。",
+            f"Cannot read “{rest[1]}”: write the session as a number (2 or 1-2); ids go after 'absent' or 'late'.",
+        )
     if len(course) > MAX_COURSE:
         raise TextTooLong(what="课程名", what_en="The course name", limit=MAX_COURSE)
     if len(session) > MAX_SESSION:
@@ -141,9 +171,8 @@ def _target_class(ctx: Context, actor: Actor, named: str | None) -> SchoolClass:
         assert cls is not None
         if named is not None and named != cls.code:
             raise BadArguments(
-                "本群是 {code} 的群；其他班级的考勤请私聊我办理。",
-                "This is the group of {code}; for another class, message me privately.",
-                code=cls.code,
+                f"本群是 {cls.code} 的群；其他班级的考勤请私聊我办理。",
+                f"This is the group of {cls.code}; for another class, message me privately.",
             )
     elif named is not None:
         cls = _class_named(ctx, named)
@@ -195,9 +224,8 @@ def attendance_command(ctx: Context, args: Args) -> None:
     day = parsed.day or today
     if day > today:
         raise BadArguments(
-            "{day} 还没到，不能提前登记考勤。",
-            "{day} has not come yet; attendance is recorded after the class.",
-            day=format_day(day, ctx.lang),
+            f"{format_day(day, 'zh')} 还没到，不能提前登记考勤。",
+            f"{format_day(day, 'en')} has not come yet; attendance is recorded after the class.",
         )
     cls = _target_class(ctx, actor, parsed.class_code)
     posted = attendance.post(
