@@ -14,6 +14,7 @@ from handlers.attendance import format_week
 from storage import attendance, identity
 from storage.attendance import Posting, Student, StudentWeek, match_student
 from storage.models import AttendanceRecord, LeaveRequest, Person, SchoolClass
+from tests.conftest import pg_only
 
 TZ = ZoneInfo("Asia/Shanghai")
 MON = date(2026, 11, 23)
@@ -245,3 +246,31 @@ ROSTER = [
 )
 def test_match_student(typed: str, numbers: list[str]) -> None:
     assert [s.number for s in match_student(ROSTER, typed)] == numbers
+
+
+@pg_only
+async def test_two_postings_of_one_session_at_once_become_two_revisions(app: App) -> None:
+    import threading
+
+    first = app.sessions()
+    try:
+        post(first, "护理172", MON, "高等数学", absent=("03",))
+        revisions: list[int] = []
+
+        def second() -> None:
+            with app.uow() as s:
+                revisions.append(post(s, "护理172", MON, "高等数学", absent=("17",)).revision)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        # The second posting waits on the first one's row lock instead of failing.
+        thread.join(timeout=0.5)
+        assert thread.is_alive()
+        first.commit()
+        thread.join(timeout=10)
+    finally:
+        first.close()
+    assert revisions == [2]
+    with app.uow(readonly=True) as s:
+        [record] = s.scalars(select(AttendanceRecord))
+    assert [h["absent"] for h in record.history] == [["2020003"], ["2020017"]]
