@@ -159,9 +159,10 @@ def build_app(
     """Build the bot from its config. The database must already be migrated."""
     from schedules.daily import DAILY_JOBS
     from schedules.scheduler import Scheduler
+    from schedules.weekly import WEEKLY_JOBS
 
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:
-        app.scheduler = Scheduler(app, DAILY_JOBS)
+        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS))
     return app
