@@ -349,3 +349,25 @@ async def test_session_forms(app: App, bot: TestAdapter, typed: str, stored: str
     await bot.say("2020002", f"考勤 高等数学 {typed} 缺勤 03", group="护理172")
     [r] = records(app)
     assert r.session == stored
+
+
+async def test_posted_attendance_appears_in_the_ledger(app: App, bot: TestAdapter) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from storage import ledger
+
+    add_leave(app, "2020007", MONDAY, MONDAY)
+    await bot.say("2020002", "考勤 高等数学 第2节 缺勤 03 迟到 021", group="护理172")
+    await bot.say("T001", "考勤 检验172 大学英语 全勤")
+    with app.uow(readonly=True) as s:
+        book = ledger.build(s, MONDAY, ledger.SCHOOL, app.config.tz)
+    sheet = load_workbook(BytesIO(book.content))["考勤"]
+    rows = [tuple(c.value for c in row[:7]) for row in sheet.iter_rows(min_row=2)]
+    assert rows == [
+        ("医学院", "护理172", "高等数学", "第2节", "2020003", "王雨桐", "缺勤"),
+        ("医学院", "护理172", "高等数学", "第2节", "2020007", "赵欣怡", "请假"),
+        ("医学院", "护理172", "高等数学", "第2节", "2020021", "梁梦瑶", "迟到"),
+        ("医学院", "检验172", "大学英语", None, None, None, "全勤"),
+    ]
