@@ -248,6 +248,10 @@ def attendance_command(ctx: Context, args: Args) -> None:
 
 def _names(ctx: Context, students: list[Student]) -> str:
     # In a group only names are shown; in private chat the 学号 too, for checking.
+    if ctx.lang == "en":
+        if ctx.message.is_group:
+            return ", ".join(s.name for s in students)
+        return ", ".join(f"{s.name} ({s.number})" for s in students)
     if ctx.message.is_group:
         return "、".join(s.name for s in students)
     return "、".join(f"{s.name}（{s.number}）" for s in students)

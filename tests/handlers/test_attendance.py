@@ -371,3 +371,22 @@ async def test_posted_attendance_appears_in_the_ledger(app: App, bot: TestAdapte
         ("医学院", "护理172", "高等数学", "第2节", "2020021", "梁梦瑶", "迟到"),
         ("医学院", "检验172", "大学英语", None, None, None, "全勤"),
     ]
+
+
+async def test_english_replies_when_configured(database_url: str, clock: ManualClock) -> None:
+    from tests.conftest import make_config, start_app
+
+    app, bot = await start_app(make_config(database_url, bot={"language": "en"}), clock)
+    try:
+        [reply] = await bot.say("2020002", "/attendance Maths absent 03 3", group="护理172")
+        assert "“3” matches several students" in reply.text and "Nothing was stored" in reply.text
+        [reply] = await bot.say("2020002", "/attendance Maths absent 03 late 021")
+        assert reply.text.splitlines() == [
+            "✓ Attendance recorded: 护理172 Maths Mon 23 Nov",
+            "Roster 30: present 28, absent 1, late 1, on leave 0",
+            "Absent: 王雨桐 (2020003)",
+            "Late: 梁梦瑶 (2020021)",
+        ]
+    finally:
+        await app.stop()
+        app.engine.dispose()
