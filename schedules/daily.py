@@ -300,7 +300,11 @@ def _unreachable(
     out = []
     for job, pid, reason in sorted(found, key=lambda f: (f[1], f[0])):
         if pid in people:
-            label = {"deadline": "11:00 未打卡名单", "rollup": "12:00 汇总"}.get(job, job)
+            label = {
+                "deadline": "11:00 未打卡名单",
+                "rollup": "12:00 汇总",
+                "weekly_attendance": "考勤周报",
+            }.get(job, job)
             out.append(f"{people[pid].name}（{people[pid].number}）：{label} — {reason}")
     return out
 
