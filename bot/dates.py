@@ -1,0 +1,83 @@
+"""Dates as people type them (SPEC §4): 2026-11-23, 11-23, 11月23日, 今天, 明天, 后天.
+
+Shared by every command that takes a date (leave, attendance, reports, export).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, timedelta
+
+from storage.errors import BadArguments
+
+RELATIVE = {
+    "前天": -2,
+    "昨天": -1,
+    "昨日": -1,
+    "今天": 0,
+    "今日": 0,
+    "明天": 1,
+    "明日": 1,
+    "后天": 2,
+    "yesterday": -1,
+    "today": 0,
+    "tomorrow": 1,
+}
+
+_FULL = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?$")
+_SHORT = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})[日号]?$")
+
+
+def try_parse_date(token: str, today: date) -> date | None:
+    """The date a token names, or None when it is not a date at all.
+
+    A date without a year is the one nearest to today, so `1-5` typed on 12-28 is next
+    January and `12-30` typed on 1-2 is last December.
+    """
+    text = unicodedata.normalize("NFKC", token).strip().lower()
+    if text in RELATIVE:
+        return today + timedelta(days=RELATIVE[text])
+    full = _FULL.match(text)
+    if full:
+        return _make(int(full.group(1)), int(full.group(2)), int(full.group(3)), token)
+    short = _SHORT.match(text)
+    if short is None:
+        return None
+    month, day = int(short.group(1)), int(short.group(2))
+    candidates = []
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            candidates.append(date(year, month, day))
+        except ValueError:
+            continue
+    if not candidates:
+        raise _no_such_day(token)
+    return min(candidates, key=lambda d: (abs((d - today).days), d < today))
+
+
+def parse_date(token: str, today: date) -> date:
+    """Like `try_parse_date`, but a token that is not a date is a malformed command."""
+    found = try_parse_date(token, today)
+    if found is None:
+        raise BadArguments(
+            f"日期「{token}」看不懂，可以写 2026-11-23、11-23、11月23日、今天、明天或后天。",
+            f"Cannot read the date {token!r}; write 2026-11-23, 11-23, today or tomorrow.",
+        )
+    return found
+
+
+def _make(year: int, month: int, day: int, token: str) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise _no_such_day(token) from None
+
+
+def _no_such_day(token: str) -> BadArguments:
+    return BadArguments(f"没有「{token}」这一天。", f"There is no such day as {token!r}.")
+
+
+def format_day(day: date, today: date) -> str:
+    """A short date for replies: 11-23, with the year only when it is not this year."""
+    return f"{day:%m-%d}" if day.year == today.year else f"{day:%Y-%m-%d}"
