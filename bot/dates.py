@@ -45,6 +45,8 @@ def try_parse_date(token: str, today: date) -> date | None:
     if short is None:
         return None
     month, day = int(short.group(1)), int(short.group(2))
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
     candidates = []
     for year in (today.year - 1, today.year, today.year + 1):
         try:

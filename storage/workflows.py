@@ -150,7 +150,7 @@ def pending_requests(
     if older_than is not None:
         leaves = leaves.where(LeaveRequest.created_at < older_than)
         subsidies = subsidies.where(SubsidyApplication.created_at < older_than)
-    for leave, person in session.execute(leaves).tuples():
+    for leave, person in session.execute(leaves):
         out.append(
             PendingRequest(
                 leave_ref(leave.id),
@@ -163,7 +163,7 @@ def pending_requests(
                 leave.created_at,
             )
         )
-    for app, person in session.execute(subsidies).tuples():
+    for app, person in session.execute(subsidies):
         out.append(
             PendingRequest(
                 subsidy_ref(app.id),
