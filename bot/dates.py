@@ -1,6 +1,5 @@
-"""Dates as people type them (SPEC §4): 2026-11-23, 11-23, 11月23日, 今天, 明天, 后天.
-
-Shared by every command that takes a date (leave, attendance, reports, export).
+"""Dates as people type them (SPEC §4): 2026-11-23, 11-23, 11月23日, 今天, 明天, 后天 (and
+full-width). Shared by every command that takes a date (leave, attendance, reports, export).
 """
 
 from __future__ import annotations
@@ -11,33 +10,41 @@ from datetime import date, timedelta
 
 from storage.errors import BadArguments
 
-RELATIVE = {
+_RELATIVE = {
     "前天": -2,
     "昨天": -1,
     "昨日": -1,
+    "yesterday": -1,
     "今天": 0,
     "今日": 0,
+    "today": 0,
     "明天": 1,
     "明日": 1,
-    "后天": 2,
-    "yesterday": -1,
-    "today": 0,
     "tomorrow": 1,
+    "后天": 2,
 }
-
 _FULL = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?$")
 _SHORT = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})[日号]?$")
 
 
-def try_parse_date(token: str, today: date) -> date | None:
-    """The date a token names, or None when it is not a date at all.
+def parse_day(token: str, today: date) -> date | None:
+    """The date a token names, or None when it is not a date (nor a day that exists)."""
+    try:
+        return try_parse_date(token, today)
+    except BadArguments:
+        return None
 
-    A date without a year is the one nearest to today, so `1-5` typed on 12-28 is next
-    January and `12-30` typed on 1-2 is last December.
+
+def try_parse_date(token: str, today: date) -> date | None:
+    """The date a token names, or None when it is not written as a date at all; a date that
+    does not exist (02-30) is a malformed command.
+
+    A month-day without a year is the nearest such day: `1-5` typed on 12-28 is next
+    January, and `12-30` typed on 1-2 is last December.
     """
     text = unicodedata.normalize("NFKC", token).strip().lower()
-    if text in RELATIVE:
-        return today + timedelta(days=RELATIVE[text])
+    if text in _RELATIVE:
+        return today + timedelta(days=_RELATIVE[text])
     full = _FULL.match(text)
     if full:
         return _make(int(full.group(1)), int(full.group(2)), int(full.group(3)), token)
@@ -80,6 +87,6 @@ def _no_such_day(token: str) -> BadArguments:
     return BadArguments(f"没有「{token}」这一天。", f"There is no such day as {token!r}.")
 
 
-def format_day(day: date, today: date) -> str:
+def short_day(day: date, today: date) -> str:
     """A short date for replies: 11-23, with the year only when it is not this year."""
     return f"{day:%m-%d}" if day.year == today.year else f"{day:%Y-%m-%d}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.dates import format_day, parse_date, try_parse_date
+from bot.dates import parse_date, short_day, try_parse_date
 from bot.messages import Button, OutgoingMessage, PersonAddress
 from bot.router import DECIDERS, STUDENTS, Args, CommandRouter, Context, Where, normalize
 from storage import identity
@@ -34,7 +34,7 @@ def kind_label(ctx: Context, kind: str) -> str:
 
 
 def span(ctx: Context, leave: LeaveRequest, today: date) -> str:
-    start, end = format_day(leave.start_date, today), format_day(leave.end_date, today)
+    start, end = short_day(leave.start_date, today), short_day(leave.end_date, today)
     if leave.start_date == leave.end_date:
         return start
     return ctx.t("{start} 至 {end}", "{start} to {end}", start=start, end=end)

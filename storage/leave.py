@@ -1,4 +1,4 @@
-"""请假: leave requests from asking to ending, and who is on leave on a given day.
+"""请假: leave requests from asking to ending.
 
 pending → approved | rejected | cancelled; approved → ended (销假, or the end date passed).
 Every state change is one conditional UPDATE and one audit entry (never the reason).
@@ -6,11 +6,10 @@ Every state change is one conditional UPDATE and one audit entry (never the reas
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import audit
@@ -248,7 +247,9 @@ def come_back(
     session: Session, actor: Actor, leave_id: int, today: date, now: datetime
 ) -> LeaveRequest:
     """销假: end an approved leave early. Back today means the leave covers up to yesterday;
-    back before it began means it never took effect, and it is withdrawn."""
+    back before it began means it never took effect, and it is withdrawn. Shortening the end
+    date keeps "who was on leave on day D" a plain date test for every reader
+    (storage.reports.on_leave, attendance)."""
     leave = own(session, actor, leave_id)
     action = ("销假", "ended")
     if leave.status != LEAVE_APPROVED:
@@ -347,22 +348,6 @@ def end_expired_leaves(session: Session, today: date, now: datetime) -> int:
                 to_state=LEAVE_ENDED,
             )
     return ended
-
-
-def leaves_on(
-    session: Session, class_ids: Iterable[int] | None, day: date
-) -> dict[int, LeaveRequest]:
-    """Students on approved leave on `day` (by student id), for reminders, roll-ups and
-    attendance. A leave that has since ended still counts for the days it covered: 销假
-    shortens its end date to the last day actually away."""
-    stmt = select(LeaveRequest).where(
-        or_(LeaveRequest.status == LEAVE_APPROVED, LeaveRequest.status == LEAVE_ENDED),
-        LeaveRequest.start_date <= day,
-        LeaveRequest.end_date >= day,
-    )
-    if class_ids is not None:
-        stmt = stmt.where(LeaveRequest.class_id.in_(list(class_ids)))
-    return {leave.student_id: leave for leave in session.scalars(stmt.order_by(LeaveRequest.id))}
 
 
 def for_student(session: Session, student_id: int, limit: int = 5) -> list[LeaveRequest]:

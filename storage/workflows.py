@@ -1,20 +1,23 @@
 """What leave requests and subsidy applications share: typed ids (L37, S12), state names,
-the one-step conditional state change, and the list of requests still waiting for a decision."""
+and the one-step conditional state change.
+
+Who is on leave on a day and which requests wait for a decision are read in storage.reports
+(`on_leave`, `pending_requests`), beside the other numbers of a day.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from storage.errors import NotPending
-from storage.models import LeaveRequest, Person, SubsidyApplication
+from storage.models import LeaveRequest, SubsidyApplication
 
 # Free text a person types into a request (reasons, notes): the replies state this limit.
 MAX_TEXT = 200
@@ -112,69 +115,3 @@ def transition(
     )
     won = session.execute(stmt).first() is not None
     return won
-
-
-@dataclass(frozen=True)
-class PendingRequest:
-    """A request waiting for a decision, without its reason or amount (for roll-ups)."""
-
-    ref: str
-    kind: Literal["leave", "subsidy"]
-    status: str
-    student_id: int
-    student_number: str
-    student_name: str
-    class_id: int
-    created_at: datetime
-
-
-def pending_requests(
-    session: Session, class_ids: Iterable[int] | None, older_than: datetime | None
-) -> list[PendingRequest]:
-    """Leave requests and subsidy applications still waiting for a decision, oldest first.
-
-    `class_ids` None means every class. `older_than` keeps only requests made before that
-    instant (the roll-up passes now minus one day to list what has waited for over a day).
-    """
-    ids = None if class_ids is None else list(class_ids)
-    out: list[PendingRequest] = []
-    leaves = select(LeaveRequest, Person).join(Person, Person.id == LeaveRequest.student_id)
-    leaves = leaves.where(LeaveRequest.status == LEAVE_PENDING)
-    subsidies = select(SubsidyApplication, Person).join(
-        Person, Person.id == SubsidyApplication.student_id
-    )
-    subsidies = subsidies.where(SubsidyApplication.status.in_(SUBSIDY_OPEN))
-    if ids is not None:
-        leaves = leaves.where(LeaveRequest.class_id.in_(ids))
-        subsidies = subsidies.where(SubsidyApplication.class_id.in_(ids))
-    if older_than is not None:
-        leaves = leaves.where(LeaveRequest.created_at < older_than)
-        subsidies = subsidies.where(SubsidyApplication.created_at < older_than)
-    for leave, person in session.execute(leaves):
-        out.append(
-            PendingRequest(
-                leave_ref(leave.id),
-                "leave",
-                leave.status,
-                person.id,
-                person.number,
-                person.name,
-                leave.class_id,
-                leave.created_at,
-            )
-        )
-    for app, person in session.execute(subsidies):
-        out.append(
-            PendingRequest(
-                subsidy_ref(app.id),
-                "subsidy",
-                app.status,
-                person.id,
-                person.number,
-                person.name,
-                app.class_id,
-                app.created_at,
-            )
-        )
-    out.sort(key=lambda r: (r.created_at, r.ref))
-    return out

