@@ -51,7 +51,7 @@ def parse_amount(token: str, max_amount: int) -> int:
             f"Cannot read the amount; write a number of yuan (up to 2 decimals), 1–{max_amount}.",
         )
     if negative:
-        raise OutOfRange(what="金额", what_en="The amount", low="1 元", high=f"{max_amount} 元")
+        raise OutOfRange(what="金额", what_en="The amount", low="1", high=f"{max_amount} 元")
     cents = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
     return subsidies.check_amount(cents, max_amount)
 
@@ -205,7 +205,7 @@ def decide_subsidy(
             )
         )
         told = ctx.t(
-            "✅ 你的补助申请 {ref} 已由学工办批准，金额 {amount}{asked}。",
+            "✅ 你的补助申请 {ref} 已由学工办批准，核定金额 {amount}{asked}。",
             "✅ Your subsidy application {ref} is approved by the college office: {amount}{asked}.",
             ref=ref,
             amount=granted,

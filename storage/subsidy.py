@@ -49,7 +49,7 @@ def format_amount(cents: int) -> str:
 
 def check_amount(cents: int, max_amount: int) -> int:
     if not 100 <= cents <= max_amount * 100:
-        raise OutOfRange(what="金额", what_en="The amount", low="1 元", high=f"{max_amount} 元")
+        raise OutOfRange(what="金额", what_en="The amount", low="1", high=f"{max_amount} 元")
     return cents
 
 

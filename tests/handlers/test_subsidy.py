@@ -95,12 +95,12 @@ async def test_accepted_amount_forms(app: App, bot: TestAdapter, typed: str, cen
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
-        ("0", "金额应在 1 元–3000 元 之间"),
-        ("0.99", "金额应在 1 元–3000 元 之间"),
-        ("-5", "金额应在 1 元–3000 元 之间"),
-        ("-800", "金额应在 1 元–3000 元 之间"),
-        ("3000.01", "金额应在 1 元–3000 元 之间"),
-        ("3001", "金额应在 1 元–3000 元 之间"),
+        ("0", "金额应在 1–3000 元 之间"),
+        ("0.99", "金额应在 1–3000 元 之间"),
+        ("-5", "金额应在 1–3000 元 之间"),
+        ("-800", "金额应在 1–3000 元 之间"),
+        ("3000.01", "金额应在 1–3000 元 之间"),
+        ("3001", "金额应在 1–3000 元 之间"),
         ("八百", "金额看不懂"),
         ("abc", "金额看不懂"),
         ("800.555", "金额看不懂"),
@@ -161,7 +161,7 @@ async def test_lowered_amount_is_carried_to_the_college_step(app: App, bot: Test
 
     sent = await bot.say("T003", "批准 S1")
     assert "金额 ¥500" in private_to(sent, "T003")[0].text
-    assert "已由学工办批准，金额 ¥500" in private_to(sent, "2020001")[0].text
+    assert "已由学工办批准，核定金额 ¥500，申请 ¥800" in private_to(sent, "2020001")[0].text
     assert "已由学工办批准，金额 ¥500" in private_to(sent, "T001")[0].text
     row = application(app)
     assert (row.status, row.approved_cents) == ("approved", 50000)
