@@ -15,6 +15,7 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.messages import Button
 from storage.models import AuditEntry, LeaveFollowUp, LeaveRequest, Role
+from tests.conftest import make_config, start_app
 from tests.handlers.people import add_staff, audit_trail, in_groups, private_to, rows
 
 REASON = "发烧去校医院"
@@ -387,3 +388,41 @@ async def test_audit_log_never_holds_the_reason(app: App, bot: TestAdapter) -> N
     for entry in rows(app, AuditEntry):
         text = f"{entry.actor} {entry.action} {entry.target} {entry.detail}"
         assert REASON not in text and "证明材料不全" not in text
+
+
+# -- English and help --------------------------------------------------------------------
+
+
+async def test_leave_round_trip_in_english(database_url: str, clock: ManualClock) -> None:
+    cfg = make_config(database_url, bot={"language": "en"})
+    app, bot = await start_app(cfg, clock)
+    try:
+        sent = await bot.say("2020001", f"/leave tomorrow sick {REASON}", group="护理172")
+        assert in_groups(sent)[0].text == (
+            "✓ 张晓明: leave L1 submitted, waiting for the counselor; details sent privately."
+        )
+        [notice] = private_to(sent, "T001")
+        assert "To approve: /approve L1" in notice.text
+        assert notice.message.buttons == (
+            Button("Approve", "/approve L1"),
+            Button("Reject", "/reject L1"),
+        )
+        [reply] = await bot.say("T001", "/reject L1")
+        assert "Please give a reason: /reject L1 <reason>" in reply.text
+        await bot.say("T001", "/approve L1")
+        [reply] = await bot.say("T001", "/approve L1")
+        assert reply.text == "L1 is approved; it cannot be approved now."
+    finally:
+        await app.stop()
+        app.engine.dispose()
+
+
+async def test_help_lists_the_workflow_commands_by_role(bot: TestAdapter) -> None:
+    [student] = await bot.say("2020001", "帮助")
+    [counselor] = await bot.say("T001", "帮助")
+    [head_teacher] = await bot.say("T002", "帮助")
+    for usage in ("请假 <开始>", "撤销 <编号>", "销假 <编号>", "补助 <金额>"):
+        assert usage in student.text and usage not in counselor.text
+    for usage in ("批准 <编号>", "驳回 <编号>", "跟进 <编号>"):
+        assert usage in counselor.text and usage not in student.text
+        assert usage not in head_teacher.text
