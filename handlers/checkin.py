@@ -220,5 +220,5 @@ def _checkin_lines(ctx: Context, person_id: int, today: object) -> list[str]:
     ]
 
 
-# Each section adds lines to /mine; the workflow modules append theirs here.
+# Each section adds lines to /mine: check-in here, then leave and subsidy.
 MINE_SECTIONS = [_checkin_lines, leave.mine_lines, subsidy.mine_lines]
