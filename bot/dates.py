@@ -90,3 +90,20 @@ def _no_such_day(token: str) -> BadArguments:
 def short_day(day: date, today: date) -> str:
     """A short date for replies: 11-23, with the year only when it is not this year."""
     return f"{day:%m-%d}" if day.year == today.year else f"{day:%Y-%m-%d}"
+
+
+WEEKDAYS_ZH = "一二三四五六日"
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_day(day: date, lang: str) -> str:
+    """`11月23日（周一）` or `Mon 23 Nov`."""
+    if lang == "en":
+        return f"{WEEKDAYS_EN[day.weekday()]} {day.day} {MONTHS_EN[day.month - 1]}"
+    return f"{day.month}月{day.day}日（周{WEEKDAYS_ZH[day.weekday()]}）"
+
+
+def week_start(day: date) -> date:
+    """The Monday of the week that holds `day`."""
+    return day - timedelta(days=day.weekday())

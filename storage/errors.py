@@ -140,3 +140,42 @@ class OpenApplicationExists(DomainError):
 class AmountTooHigh(DomainError):
     zh = "批准金额不能高于当前金额 {current}。"
     en = "The approved amount cannot be more than the current {current}."
+
+
+class RosterMismatch(DomainError):
+    """Attendance names someone who is not (or not unambiguously) on the class roster."""
+
+    def __init__(
+        self,
+        class_code: str,
+        unknown: list[str],
+        ambiguous: list[tuple[str, list[str]]],
+    ) -> None:
+        super().__init__(class_code=class_code, unknown=unknown, ambiguous=ambiguous)
+        self.unknown = unknown
+        self.ambiguous = ambiguous
+
+    def render(self, lang: str) -> str:
+        code = self.params["class_code"]
+        lines = []
+        if lang == "en":
+            if self.unknown:
+                lines.append(f"Not on the roster of {code}: {', '.join(self.unknown)}.")
+            for token, candidates in self.ambiguous:
+                lines.append(
+                    f"“{token}” matches several students: {', '.join(candidates)}; "
+                    "write more of the id."
+                )
+            lines.append("Nothing was stored; correct it and send the whole posting again.")
+        else:
+            if self.unknown:
+                lines.append(f"{code} 的花名册里没有：{'、'.join(self.unknown)}。")
+            for token, candidates in self.ambiguous:
+                lines.append(f"「{token}」对应多名同学：{'、'.join(candidates)}，请写得更完整。")
+            lines.append("这次考勤没有保存，请改正后整条重发。")
+        return "\n".join(lines)
+
+
+class AbsentAndLate(DomainError):
+    zh = "{names} 同时写在了「缺勤」和「迟到」里，请只写一处。这次考勤没有保存。"
+    en = "{names} listed both as absent and as late; list each student once. Nothing was stored."

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.dates import parse_date, parse_day, short_day, try_parse_date
+from bot.dates import format_day, parse_date, parse_day, short_day, try_parse_date, week_start
 from storage.errors import BadArguments
 
 TODAY = date(2026, 11, 23)
@@ -66,7 +66,7 @@ def test_february_29_far_from_a_leap_year_is_refused() -> None:
         parse_date("2-29", date(2026, 6, 1))
 
 
-def test_format_day_shows_the_year_only_when_needed() -> None:
+def test_short_day_shows_the_year_only_when_needed() -> None:
     assert short_day(date(2026, 12, 1), TODAY) == "12-01"
     assert short_day(date(2027, 1, 5), TODAY) == "2027-01-05"
 
@@ -74,3 +74,46 @@ def test_format_day_shows_the_year_only_when_needed() -> None:
 @pytest.mark.parametrize(("typed", "expected"), [("11-25", date(2026, 11, 25)), ("02-30", None)])
 def test_parse_day_never_raises(typed: str, expected: date | None) -> None:
     assert parse_day(typed, TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("2026-11-23", date(2026, 11, 23)),
+        ("2026/11/5", date(2026, 11, 5)),
+        ("2026年11月5日", date(2026, 11, 5)),
+        ("11-23", date(2026, 11, 23)),
+        ("11/20", date(2026, 11, 20)),
+        ("11月23日", date(2026, 11, 23)),
+        ("11月25号", date(2026, 11, 25)),
+        ("１１月２３日", date(2026, 11, 23)),
+        ("今天", TODAY),
+        ("明天", date(2026, 11, 24)),
+        ("后天", date(2026, 11, 25)),
+        ("昨天", date(2026, 11, 22)),
+        ("Today", TODAY),
+        ("tomorrow", date(2026, 11, 24)),
+    ],
+)
+def test_accepted_day_forms(typed: str, expected: date) -> None:
+    assert parse_day(typed, TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    "typed", ["高等数学", "2-30", "2026-02-30", "13-01", "第2节", "11月", "2020003", "", "1-2-3"]
+)
+def test_not_a_day(typed: str) -> None:
+    assert parse_day(typed, TODAY) is None
+
+
+def test_a_day_without_a_year_is_the_nearest_one() -> None:
+    assert parse_day("12-30", date(2027, 1, 2)) == date(2026, 12, 30)
+    assert parse_day("01-03", date(2026, 12, 30)) == date(2027, 1, 3)
+    assert parse_day("2-29", date(2028, 3, 1)) == date(2028, 2, 29)
+
+
+def test_format_day_and_week_start() -> None:
+    assert format_day(TODAY, "zh") == "11月23日（周一）"
+    assert format_day(TODAY, "en") == "Mon 23 Nov"
+    assert week_start(date(2026, 11, 29)) == TODAY
+    assert week_start(TODAY) == TODAY
