@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config, times_for
 from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from handlers.reports import missing_text, summary_text
+from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Job, Planned, Run, college_times
 from storage import deliveries, identity, ledger, reports
 from storage.models import (
@@ -313,4 +314,4 @@ PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day
 DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
 ROLLUP = Job("rollup", college_times("rollup"), plan_rollup)
 
-DAILY_JOBS = (PROMPT, DEADLINE, ROLLUP)
+DAILY_JOBS = (LEAVE_EXPIRY, PROMPT, DEADLINE, ROLLUP)

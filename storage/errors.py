@@ -122,6 +122,26 @@ class ConsentRequired(DomainError):
     en = "Before you send health data, please agree to the privacy notice: send /agree (or /privacy to read it)."
 
 
+class NotYourStep(DomainError):
+    zh = "{ref} 当前状态是「{state}」，这一步应由{who}处理。"
+    en = "{ref} is {state_en}; this step is for {who_en}."
+
+
+class LeaveOverlaps(DomainError):
+    zh = "与已有的请假 {ref}（{start} 至 {end}，{state}）时间重叠，请先撤销或销假。"
+    en = "This overlaps your leave {ref} ({start} to {end}, {state_en}); cancel or end it first."
+
+
+class OpenApplicationExists(DomainError):
+    zh = "你已有一份正在审核的补助申请 {ref}，审核结束后才能再申请。发送「我的」查看进度。"
+    en = "You already have an open subsidy application {ref}; wait until it is decided. Send /mine to see it."
+
+
+class AmountTooHigh(DomainError):
+    zh = "批准金额不能高于当前金额 {current}。"
+    en = "The approved amount cannot be more than the current {current}."
+
+
 class RosterMismatch(DomainError):
     """Attendance names someone who is not (or not unambiguously) on the class roster."""
 

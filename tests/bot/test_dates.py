@@ -1,4 +1,4 @@
-"""Dates as typed in chat (SPEC §4)."""
+"""Dates as people type them (SPEC §4)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,74 @@ from datetime import date
 
 import pytest
 
-from bot.dates import format_day, parse_day, week_start
+from bot.dates import format_day, parse_date, parse_day, short_day, try_parse_date, week_start
+from storage.errors import BadArguments
 
 TODAY = date(2026, 11, 23)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("2026-11-25", date(2026, 11, 25)),
+        ("2026/11/25", date(2026, 11, 25)),
+        ("2026年11月25日", date(2026, 11, 25)),
+        ("11-25", date(2026, 11, 25)),
+        ("11/25", date(2026, 11, 25)),
+        ("11月25日", date(2026, 11, 25)),
+        ("11月25号", date(2026, 11, 25)),
+        ("11月25", date(2026, 11, 25)),
+        ("１１－２５", date(2026, 11, 25)),
+        ("今天", TODAY),
+        ("明天", date(2026, 11, 24)),
+        ("后天", date(2026, 11, 25)),
+        ("昨天", date(2026, 11, 22)),
+        ("Tomorrow", date(2026, 11, 24)),
+    ],
+)
+def test_accepted_forms(typed: str, expected: date) -> None:
+    assert parse_date(typed, TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("today", "typed", "expected"),
+    [
+        (date(2026, 12, 28), "1-5", date(2027, 1, 5)),
+        (date(2027, 1, 2), "12-30", date(2026, 12, 30)),
+        (date(2026, 6, 1), "5-20", date(2026, 5, 20)),
+        (date(2028, 1, 10), "2-29", date(2028, 2, 29)),
+    ],
+)
+def test_a_date_without_year_is_the_nearest_one(today: date, typed: str, expected: date) -> None:
+    assert parse_date(typed, today) == expected
+
+
+@pytest.mark.parametrize("typed", ["下周", "abc", "2026-11", "36.5", "13-01", "L37", "病假"])
+def test_non_dates_are_not_dates(typed: str) -> None:
+    assert try_parse_date(typed, TODAY) is None
+    with pytest.raises(BadArguments):
+        parse_date(typed, TODAY)
+
+
+@pytest.mark.parametrize("typed", ["02-30", "2026-02-29", "11月31日"])
+def test_impossible_days_are_refused(typed: str) -> None:
+    with pytest.raises(BadArguments, match="没有"):
+        try_parse_date(typed, TODAY)
+
+
+def test_february_29_far_from_a_leap_year_is_refused() -> None:
+    with pytest.raises(BadArguments, match="没有"):
+        parse_date("2-29", date(2026, 6, 1))
+
+
+def test_short_day_shows_the_year_only_when_needed() -> None:
+    assert short_day(date(2026, 12, 1), TODAY) == "12-01"
+    assert short_day(date(2027, 1, 5), TODAY) == "2027-01-05"
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("11-25", date(2026, 11, 25)), ("02-30", None)])
+def test_parse_day_never_raises(typed: str, expected: date | None) -> None:
+    assert parse_day(typed, TODAY) == expected
 
 
 @pytest.mark.parametrize(
