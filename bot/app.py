@@ -16,7 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import ChatAddress, Envelope, IncomingMessage, OutgoingMessage, PersonAddress
 from bot.router import Dispatcher
-from handlers import checkin, help, identity, reports
+from handlers import attendance, checkin, decisions, help, identity, leave, reports, subsidy
 from storage import identity as identity_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 
@@ -53,7 +53,11 @@ class App:
             help.router,
             identity.router,
             checkin.router,
+            leave.router,
+            subsidy.router,
+            decisions.router,
             reports.router,
+            attendance.router,
         )
         self.adapters: dict[str, Adapter] = {}
         self.scheduler: Scheduler | None = None
@@ -158,9 +162,10 @@ def build_app(
     """Build the bot from its config. The database must already be migrated."""
     from schedules.daily import DAILY_JOBS
     from schedules.scheduler import Scheduler
+    from schedules.weekly import WEEKLY_JOBS
 
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:
-        app.scheduler = Scheduler(app, DAILY_JOBS)
+        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS))
     return app

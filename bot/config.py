@@ -103,6 +103,8 @@ class ScheduleSection(_Section):
 class LeaveSection(_Section):
     max_days_ahead: int = Field(default=14, ge=0)
     max_days: int = Field(default=30, ge=1)
+    # A sick leave may be reported afterwards, starting up to this many days ago.
+    max_days_back: int = Field(default=3, ge=0)
 
 
 class SubsidySection(_Section):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config, times_for
 from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from handlers.reports import missing_text, summary_text
+from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, college_times
 from storage import deliveries, identity, ledger, reports
 from storage.models import (
@@ -342,7 +343,11 @@ def _unreachable(
     out = []
     for job, pid, reason in sorted(found, key=lambda f: (f[1], f[0])):
         if pid in people:
-            label = {"deadline": "11:00 未打卡名单", "rollup": "12:00 汇总"}.get(job, job)
+            label = {
+                "deadline": "11:00 未打卡名单",
+                "rollup": "12:00 汇总",
+                "weekly_attendance": "考勤周报",
+            }.get(job, job)
             out.append(f"{people[pid].name}（{people[pid].number}）：{label} — {reason}")
     return out
 
@@ -351,4 +356,4 @@ PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day
 DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
 ROLLUP = Job("rollup", college_times("rollup"), plan_rollup)
 
-DAILY_JOBS = (PROMPT, DEADLINE, ROLLUP)
+DAILY_JOBS = (LEAVE_EXPIRY, PROMPT, DEADLINE, ROLLUP)

@@ -162,7 +162,7 @@ class Sheet:
         self._write(headers, 1, header=True)
 
     def append(self, values: Sequence[Any]) -> None:
-        """Add a data row: str, int, float, date, naive datetime, or None for an empty cell.
+        """Add a data row: str, int, float, date, naive datetime, or None ("") for a blank.
 
         Strings are written as given: the caller makes them fit a cell (see ledger.safe_text).
         """
@@ -187,6 +187,9 @@ class Sheet:
                 value = _plain(value)
                 kind = type(value)
             if kind is str:
+                if not value:
+                    # Blank, as openpyxl writes it: an empty text cell reads back as None.
+                    continue
                 if header:
                     add(
                         f'{cell}{ref} t="inlineStr" s="{HEADER}"><is><t>{escape(value)}</t></is></c>'

@@ -20,6 +20,7 @@ def book() -> bytes:
     sheet.append(["医学院", datetime(2026, 11, 23, 8, 5, 30), date(2026, 11, 23), 36.5, "=1+1"])
     sheet.append(['护理<172> & "co"', None, None, 37, "  spaced \n two lines  "])
     sheet.append(["－全角", None, None, None, "@mention"])
+    sheet.append(["", None, None, 0, ""])
     wb.add_sheet("空 & <表>", ["甲"], [6])
     return wb.save()
 
@@ -31,6 +32,7 @@ def test_values_read_back_with_their_types() -> None:
         ("医学院", datetime(2026, 11, 23, 8, 5, 30), datetime(2026, 11, 23), 36.5, "=1+1"),
         ('护理<172> & "co"', None, None, 37, "  spaced \n two lines  "),
         ("－全角", None, None, None, "@mention"),
+        (None, None, None, 0, None),
     ]
 
 
