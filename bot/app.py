@@ -16,7 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import ChatAddress, Envelope, IncomingMessage, OutgoingMessage, PersonAddress
 from bot.router import Dispatcher
-from handlers import checkin, help, identity
+from handlers import checkin, help, identity, privacy
 from storage import identity as identity_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 
@@ -53,6 +53,7 @@ class App:
             help.router,
             identity.router,
             checkin.router,
+            privacy.router,
         )
         self.adapters: dict[str, Adapter] = {}
         self.scheduler: Scheduler | None = None

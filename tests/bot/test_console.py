@@ -19,7 +19,9 @@ def run_demo(script: str, tmp_path: Path, *args: str) -> str:
     return result.stdout
 
 
-def test_scripted_checkin_prints_the_count_and_never_the_temperature_in_the_group(tmp_path: Path) -> None:
+def test_scripted_checkin_prints_the_count_and_never_the_temperature_in_the_group(
+    tmp_path: Path,
+) -> None:
     out = run_demo(":as 2020001\n打卡 36.5\n", tmp_path)
     group_lines = [line for line in out.splitlines() if line.startswith("[群 ")]
     assert group_lines == ["[群 护理172] 🤖 ✓ 张晓明 已打卡 1/30"]
