@@ -57,6 +57,9 @@ MAX_MESSAGE_CHARS = 4000
 
 # Spaces a phone keyboard may produce between arguments: full-width, no-break, ideographic.
 _SPACES = re.compile(r"[\s\u3000\u00a0\u2000-\u200a\u202f\u205f]+")
+# Control characters (tab and newline aside) and lone surrogates: PostgreSQL refuses NUL,
+# Excel refuses the rest, and no one types them on purpose.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # Characters that render as nothing; dropped before matching a command word.
 _INVISIBLE = dict.fromkeys(
     map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e")
@@ -292,6 +295,7 @@ class Dispatcher:
         """Handle one message: returns what to send. Never raises for bad input."""
         if len(msg.text) > MAX_MESSAGE_CHARS:
             return self._too_long(msg)
+        msg = clean(msg)
         cmd, arg_text, looks_like_command = self.recognise(msg)
         if cmd is None:
             if not looks_like_command:
@@ -392,6 +396,13 @@ class Dispatcher:
                 )
         except Exception:
             log.exception("could not audit a refused command")
+
+
+def clean(msg: IncomingMessage) -> IncomingMessage:
+    """The message without characters that cannot be stored or exported."""
+    fields = {"text": msg.text, "sender_name": msg.sender_name, "chat_title": msg.chat_title}
+    changed = {k: _UNSTORABLE.sub("", v) for k, v in fields.items() if _UNSTORABLE.search(v)}
+    return replace(msg, **changed) if changed else msg
 
 
 def _split_first(text: str) -> tuple[str, str, str]:
