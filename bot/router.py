@@ -400,9 +400,14 @@ class Dispatcher:
 
 def clean(msg: IncomingMessage) -> IncomingMessage:
     """The message without characters that cannot be stored or exported."""
-    fields = {"text": msg.text, "sender_name": msg.sender_name, "chat_title": msg.chat_title}
-    changed = {k: _UNSTORABLE.sub("", v) for k, v in fields.items() if _UNSTORABLE.search(v)}
-    return replace(msg, **changed) if changed else msg
+    if not any(_UNSTORABLE.search(v) for v in (msg.text, msg.sender_name, msg.chat_title)):
+        return msg
+    return replace(
+        msg,
+        text=_UNSTORABLE.sub("", msg.text),
+        sender_name=_UNSTORABLE.sub("", msg.sender_name),
+        chat_title=_UNSTORABLE.sub("", msg.chat_title),
+    )
 
 
 def _split_first(text: str) -> tuple[str, str, str]:
