@@ -197,3 +197,86 @@ def app(app_and_bot: tuple[App, TestAdapter]) -> App:
 @pytest.fixture
 def bot(app_and_bot: tuple[App, TestAdapter]) -> TestAdapter:
     return app_and_bot[1]
+
+
+# A second college with its own class, staff and group: everyone here is out of scope for
+# the demo school's classes (and the demo staff for this one).
+OTHER_COLLEGE = "药学院"
+OTHER_CLASS = "药学181"
+OTHER_PEOPLE = {
+    "student": "2021001",
+    "monitor": "2021002",
+    "counselor": "T101",
+    "head_teacher": "T102",
+    "college_admin": "T103",
+}
+
+
+def seed_other_college(app: App, platform: str = "test") -> None:
+    from storage.models import ChatAccount, GroupChat
+    from storage.roster import RosterData, StaffRow, StudentRow, import_roster
+
+    data = RosterData(
+        students=[
+            StudentRow(2, "2021001", "孙药一", OTHER_COLLEGE, OTHER_CLASS, "学生"),
+            StudentRow(3, "2021002", "钱药二", OTHER_COLLEGE, OTHER_CLASS, "班长"),
+            StudentRow(4, "2021003", "周药三", OTHER_COLLEGE, OTHER_CLASS, "学生"),
+        ],
+        staff=[
+            StaffRow(5, "T101", "吴辅导", "辅导员", "", (OTHER_CLASS,)),
+            StaffRow(6, "T102", "郑班主", "班主任", "", (OTHER_CLASS,)),
+            StaffRow(7, "T103", "冯学工", "学工办", OTHER_COLLEGE, ()),
+        ],
+    )
+    now = app.clock.now()
+    with app.uow() as s:
+        import_roster(s, data, now)
+        people = s.scalars(
+            select(Person).where(Person.number.in_([*OTHER_PEOPLE.values(), "2021003"]))
+        ).all()
+        for p in people:
+            p.consent_version = app.config.privacy.notice_version
+            p.consent_at = now
+            s.add(
+                ChatAccount(
+                    platform=platform,
+                    platform_user_id=p.number,
+                    person_id=p.id,
+                    display_name=p.name,
+                    bound_at=now,
+                )
+            )
+        cls = next(p.school_class for p in people if p.school_class is not None)
+        s.add(
+            GroupChat(
+                platform=platform,
+                chat_id=OTHER_CLASS,
+                class_id=cls.id,
+                title=OTHER_CLASS,
+                bound_at=now,
+            )
+        )
+
+
+# Tables that bookkeeping (the inbound log, the audit log) may add to when a command is refused.
+BOOKKEEPING = {"inbound_messages", "audit_log"}
+
+
+def row_counts(app: App) -> dict[str, int]:
+    """Rows per data table: a refused command must leave these unchanged."""
+    from sqlalchemy import func
+
+    with app.uow(readonly=True) as s:
+        return {
+            t.name: int(s.scalar(select(func.count()).select_from(t)) or 0)
+            for t in Base.metadata.sorted_tables
+            if t.name not in BOOKKEEPING
+        }
+
+
+def declared_commands() -> list[Any]:
+    """Every command the app declares; building the app touches no database."""
+    app = build_app(load_config(None, database={"url": "sqlite://"}))
+    commands = list(app.dispatcher.commands)
+    app.engine.dispose()
+    return commands

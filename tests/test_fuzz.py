@@ -7,15 +7,14 @@ import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 
 from bot.adapters.testing import TestAdapter
-from bot.app import App, build_app
-from bot.config import load_config
+from bot.app import App
 from bot.messages import IncomingMessage
 from bot.router import MAX_MESSAGE_CHARS, Command
 from storage.errors import DomainError
-from storage.models import Base, CheckIn
+from storage.models import CheckIn
+from tests.conftest import declared_commands, row_counts
 from tests.handlers.test_checkin import rows
 
 FUZZ = settings(
@@ -23,9 +22,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-# Tables whose rows only bookkeeping may add to when a command is refused.
-BOOKKEEPING = {"inbound_messages", "audit_log"}
 
 # (sender, group chat or None for private chat): every role, bound and not, in and out of
 # their own class group.
@@ -122,14 +118,6 @@ def command_words(commands: list[Command]) -> list[str]:
     return words
 
 
-def declared_commands() -> list[Command]:
-    # Building the app touches no database: the engine connects on first use.
-    app = build_app(load_config(None, database={"url": "sqlite://"}))
-    commands = list(app.dispatcher.commands)
-    app.engine.dispose()
-    return commands
-
-
 WORDS = command_words(declared_commands())
 
 token = st.one_of(
@@ -154,15 +142,6 @@ texts = st.one_of(
     st.lists(st.sampled_from(TRICKY), max_size=8).map("".join),
     st.sampled_from(["/", "／", "/ ", "@", ""]),
 )
-
-
-def row_counts(app: App) -> dict[str, int]:
-    with app.uow(readonly=True) as s:
-        return {
-            t.name: int(s.scalar(select(func.count()).select_from(t)) or 0)
-            for t in Base.metadata.sorted_tables
-            if t.name not in BOOKKEEPING
-        }
 
 
 async def feed(app: App, bot: TestAdapter, msg: IncomingMessage) -> None:
