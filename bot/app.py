@@ -16,7 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import ChatAddress, Envelope, IncomingMessage, OutgoingMessage, PersonAddress
 from bot.router import Dispatcher
-from handlers import checkin, help, identity, privacy
+from handlers import checkin, help, identity, privacy, reports
 from storage import identity as identity_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 
@@ -53,6 +53,7 @@ class App:
             help.router,
             identity.router,
             checkin.router,
+            reports.router,
             privacy.router,
         )
         self.adapters: dict[str, Adapter] = {}
@@ -148,7 +149,19 @@ class App:
             log.exception("could not record an unreachable account")
 
 
-def build_app(config: Config, clock: Clock | None = None, engine: Engine | None = None) -> App:
+def build_app(
+    config: Config,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    *,
+    scheduler: bool = True,
+) -> App:
     """Build the bot from its config. The database must already be migrated."""
+    from schedules.daily import DAILY_JOBS
+    from schedules.scheduler import Scheduler
+
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
-    return App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
+    app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
+    if scheduler:
+        app.scheduler = Scheduler(app, DAILY_JOBS)
+    return app

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from datetime import datetime, time
@@ -99,7 +100,7 @@ def roster_import(file: Path, config: ConfigOption = None) -> None:
     """Import the roster: all or nothing, with a row-by-row error report."""
     cfg = _config(config)
     data, errors = roster.read_roster(file)
-    bot = build_app(cfg)
+    bot = build_app(cfg, scheduler=False)
     try:
         if not errors:
             with bot.uow() as session:
@@ -126,7 +127,7 @@ def invite(
 ) -> None:
     """Print a one-time code for binding an account in private chat."""
     cfg = _config(config)
-    bot = build_app(cfg)
+    bot = build_app(cfg, scheduler=False)
     try:
         with bot.uow() as session:
             found = identity.find_person(session, person)
@@ -160,6 +161,28 @@ async def _run_console(bot: App, output_dir: Path) -> None:
         await bot.stop()
 
 
+async def _run_telegram(bot: App) -> None:
+    from bot.adapters.telegram import TelegramAdapter
+
+    if bot.config.telegram.token is None:
+        typer.echo("telegram.token is not set (or CLASSBOT_TELEGRAM__TOKEN)", err=True)
+        raise typer.Exit(2)
+    bot.add_adapter(TelegramAdapter())
+    await _serve_until_signalled(bot)
+
+
+async def _serve_until_signalled(bot: App) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await bot.start()
+    try:
+        await stop.wait()
+    finally:
+        await bot.stop()
+
+
 @app.command()
 def run(
     platform: Annotated[str, typer.Option(help="console, telegram or wechat")] = "console",
@@ -175,6 +198,8 @@ def run(
     try:
         if platform == "console":
             asyncio.run(_run_console(bot, cfg.console.output_dir))
+        elif platform == "telegram":
+            asyncio.run(_run_telegram(bot))
         else:
             typer.echo(f"platform {platform!r} is not available in this build", err=True)
             raise typer.Exit(2)
@@ -190,7 +215,8 @@ def demo_cmd(
     start: Annotated[str, typer.Option(help="local time the demo clock starts at")] = "06:30",
 ) -> None:
     """The console bot on a fresh SQLite database with the seeded demo school."""
-    _logging(logging.WARNING)
+    # A fresh demo has "missed" yesterday's jobs; saying so would only confuse a tour.
+    _logging(logging.ERROR)
     workdir = directory or Path(tempfile.mkdtemp(prefix="classbot-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     dbfile = workdir / "demo.db"
@@ -219,6 +245,56 @@ def demo_cmd(
         bot.engine.dispose()
         if directory is None and not os.environ.get("CLASSBOT_KEEP_DEMO"):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+@app.command("export")
+def export_cmd(
+    day: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="the .xlsx to write")],
+    class_code: Annotated[str | None, typer.Option("--class", help="one class")] = None,
+    college: Annotated[str | None, typer.Option("--college", help="one college")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the day's ledger (台账) for a class, a college or (by default) the school."""
+    from datetime import date as date_type
+
+    from storage import audit, ledger
+
+    cfg = _config(config)
+    try:
+        when = date_type.fromisoformat(day)
+    except ValueError:
+        typer.echo(f"--date {day!r}: expected YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from None
+    if class_code and college:
+        typer.echo("give --class or --college, not both", err=True)
+        raise typer.Exit(2)
+    bot = build_app(cfg, scheduler=False)
+    try:
+        with bot.uow() as session:
+            if class_code:
+                scope = ledger.scope_for_class(session, class_code)
+            elif college:
+                scope = ledger.scope_for_college(session, college)
+            else:
+                scope = ledger.SCHOOL
+            if scope is None:
+                typer.echo(f"not found: {class_code or college}", err=True)
+                raise typer.Exit(1)
+            book = ledger.build(session, when, scope, cfg.tz)
+            audit.record(
+                session,
+                at=bot.clock.now(),
+                actor=None,
+                actor_label=f"cli:{os.environ.get('USER', 'unknown')}",
+                action="export",
+                target=f"ledger:{scope.label}",
+                detail={"date": when.isoformat(), "rows": book.rows, "sha256": book.sha256},
+            )
+    finally:
+        bot.engine.dispose()
+    output.write_bytes(book.content)
+    typer.echo(f"wrote {output} ({book.rows} rows, sha256 {book.sha256[:12]}…)")
 
 
 def main() -> None:

@@ -33,8 +33,8 @@ from storage.models import (
 
 PG_URL = os.environ.get("CLASSBOT_TEST_DATABASE_URL")
 TZ = ZoneInfo("Asia/Shanghai")
-# A Monday: the demo week starts here.
-START = datetime(2026, 11, 23, 8, 0, tzinfo=TZ)
+# A Monday, before the day's first job: the demo week starts here.
+START = datetime(2026, 11, 23, 6, 0, tzinfo=TZ)
 
 pg_only = pytest.mark.skipif(PG_URL is None, reason="CLASSBOT_TEST_DATABASE_URL is not set")
 

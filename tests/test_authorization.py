@@ -54,6 +54,10 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
     "bindgroup": (frozenset({C, CA, SA}), Probe("绑定班级 护理172", chat="new", scoped=True)),
     "unbind": (frozenset({C, CA, SA}), Probe("解绑 2020010", scoped=True)),
     "invite": (frozenset({C, CA, SA}), Probe("绑定码 2020010", scoped=True)),
+    # Reports cover the asker's own classes: there is no one else's class to name.
+    "report": (frozenset({C, H, CA, SA}), Probe("汇总")),
+    "missing": (frozenset({M, C, H, CA, SA}), Probe("未打卡")),
+    "export": (frozenset({C, H, CA, SA}), Probe("导出")),
 }
 
 # Each role in the demo school (in scope of 护理172) and in the second college (out of it).

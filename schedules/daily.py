@@ -1,0 +1,312 @@
+"""The daily jobs: 07:00 prompt, 11:00 deadline reminder, 12:00 roll-up (SPEC §5)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Config, times_for
+from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
+from handlers.reports import missing_text, summary_text
+from schedules.runner import Job, Planned, Run, college_times
+from storage import deliveries, identity, ledger, reports
+from storage.models import (
+    ChatAccount,
+    College,
+    GroupChat,
+    Person,
+    Role,
+    SchoolClass,
+    StaffAssignment,
+)
+
+CLASS_STAFF = (Role.COUNSELOR.value, Role.HEAD_TEACHER.value)
+
+
+def checkin_day(config: Config, day: date) -> bool:
+    return day not in config.checkin.skip_dates
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    id: int
+    code: str
+    college: str
+
+
+def served_classes(session: Session, run: Run) -> dict[int, ClassInfo]:
+    rows = session.execute(
+        select(SchoolClass.id, SchoolClass.code, College.name).join(
+            College, College.id == SchoolClass.college_id
+        )
+    )
+    return {
+        cid: ClassInfo(cid, code, college)
+        for cid, code, college in rows
+        if run.slot.serves(college)
+    }
+
+
+def bound_groups(session: Session, run: Run, classes: dict[int, ClassInfo]) -> list[GroupChat]:
+    platforms = list(run.app.adapters)
+    groups = session.scalars(
+        select(GroupChat)
+        .where(GroupChat.platform.in_(platforms))
+        .order_by(GroupChat.platform, GroupChat.chat_id)
+    )
+    return [g for g in groups if g.class_id in classes]
+
+
+def fixed(envelope: Envelope) -> Callable[[Session], list[Envelope]]:
+    """A delivery whose message is already known when it is planned."""
+    return lambda _session: [envelope]
+
+
+def group_scope(g: GroupChat) -> str:
+    return f"group:{g.platform}:{g.chat_id}"
+
+
+def person_scope(person_id: int) -> str:
+    return f"person:{person_id}"
+
+
+def staff_of(
+    session: Session, classes: dict[int, ClassInfo], roles: Iterable[str]
+) -> dict[int, tuple[Person, list[int]]]:
+    """Counselors / head teachers with their served classes, by person id."""
+    out: dict[int, tuple[Person, list[int]]] = {}
+    rows = session.execute(
+        select(Person, StaffAssignment.class_id)
+        .join(StaffAssignment, StaffAssignment.person_id == Person.id)
+        .where(Person.role.in_(list(roles)), Person.active.is_(True))
+        .order_by(Person.number, StaffAssignment.class_id)
+    )
+    for person, cid in rows:
+        if cid in classes:
+            out.setdefault(person.id, (person, []))[1].append(cid)
+    return out
+
+
+# -- 07:00 prompt ----------------------------------------------------------------------------
+
+
+def prompt_text(config: Config, day: date, college: str) -> str:
+    deadline = times_for(config.schedule, college).deadline
+    assert deadline is not None
+    return (
+        f"🌅 {day:%m月%d日} 健康打卡开始了，请在 {deadline:%H:%M} 前完成。\n"
+        "回复：打卡 体温（有症状请写上，如：打卡 体温 咳嗽；在外地请加 @城市）\n"
+        "也可以用 /checkin。想私下提交的同学可以私聊我，效果一样。"
+    )
+
+
+def plan_prompt(run: Run) -> list[Planned]:
+    with run.app.uow(readonly=True) as session:
+        classes = served_classes(session, run)
+        groups = bound_groups(session, run, classes)
+    planned = []
+    for g in groups:
+        text = prompt_text(run.config, run.day, classes[g.class_id].college)
+        envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), OutgoingMessage(text))
+        planned.append(Planned(group_scope(g), fixed(envelope)))
+    return planned
+
+
+# -- 11:00 deadline reminder -----------------------------------------------------------------
+
+
+def plan_deadline(run: Run) -> list[Planned]:
+    app = run.app
+    with app.uow(readonly=True) as session:
+        classes = served_classes(session, run)
+        groups = bound_groups(session, run, classes)
+        missing = {cm.class_id: cm for cm in reports.missing(session, run.day, list(classes))}
+        student_ids = [s.id for cm in missing.values() for s in cm.missing]
+        accounts: dict[tuple[str, int], str] = {}
+        for i in range(0, len(student_ids), 500):
+            for acc in session.scalars(
+                select(ChatAccount).where(ChatAccount.person_id.in_(student_ids[i : i + 500]))
+            ):
+                accounts[(acc.platform, acc.person_id)] = acc.platform_user_id
+        staff = staff_of(session, classes, CLASS_STAFF)
+    deadline_word = f"{run.day:%m月%d日} 打卡已截止"
+    planned = []
+    for g in groups:
+        cm = missing[g.class_id]
+        if not cm.missing:
+            text = f"✓ {deadline_word}，全班都已打卡，谢谢大家！"
+            message = OutgoingMessage(text)
+        else:
+            mentions = tuple(
+                Mention(accounts[(g.platform, s.id)], s.name)
+                for s in cm.missing
+                if (g.platform, s.id) in accounts
+            )
+            unbound = [s.name for s in cm.missing if (g.platform, s.id) not in accounts]
+            text = f"⏰ {deadline_word}，还有 {len(cm.missing)} 位同学未打卡，请尽快补打卡（打卡 体温）："
+            if unbound:
+                text += "\n未绑定的同学：" + "、".join(unbound)
+            message = OutgoingMessage(text, mentions=mentions)
+        envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
+        planned.append(Planned(group_scope(g), fixed(envelope)))
+    for pid, (_person, cids) in staff.items():
+        text = missing_text(run.day, [missing[c] for c in cids])
+        envelope = Envelope(PersonAddress(pid), OutgoingMessage(text))
+        planned.append(Planned(person_scope(pid), fixed(envelope)))
+    return planned
+
+
+# -- 12:00 roll-up ---------------------------------------------------------------------------
+
+
+def plan_rollup(run: Run) -> list[Planned]:
+    app = run.app
+    tz = run.config.tz
+    day = run.day
+    older_than = (
+        datetime.combine(day, datetime.min.time(), tzinfo=tz)
+        + timedelta(hours=12)
+        - timedelta(days=1)
+    )
+    with app.uow(readonly=True) as session:
+        classes = served_classes(session, run)
+        staff = staff_of(session, classes, CLASS_STAFF)
+        colleges = sorted({c.college for c in classes.values()})
+        college_rows = {
+            c.name: c for c in session.scalars(select(College).where(College.name.in_(colleges)))
+        }
+        admins = {
+            name: identity.college_admins(session, college_rows[name].id) for name in colleges
+        }
+        school_admins = (
+            list(
+                session.scalars(
+                    select(Person)
+                    .where(Person.role == Role.SCHOOL_ADMIN.value, Person.active.is_(True))
+                    .order_by(Person.number)
+                )
+            )
+            if run.slot.school
+            else []
+        )
+    planned: list[Planned] = []
+
+    def envelope(pid: int, text: str, book: ledger.Ledger) -> list[Envelope]:
+        return [
+            Envelope(
+                PersonAddress(pid),
+                OutgoingMessage(text, attachment=Attachment(book.filename, book.content)),
+            )
+        ]
+
+    # Class staff first: who could not be reached is then known to the college's roll-up.
+    for pid, (person, cids) in staff.items():
+
+        def build(
+            session: Session, pid: int = pid, person: Person = person, cids: list[int] = cids
+        ) -> list[Envelope]:
+            items = reports.summaries(session, day, cids)
+            is_counselor = person.role == Role.COUNSELOR.value
+            pending = reports.pending_requests(
+                session, cids, older_than, include_subsidy=is_counselor
+            )
+            text = summary_text(
+                f"📊 {day:%Y-%m-%d} 打卡汇总（{person.name}）",
+                items,
+                subsidy=False,
+                pending=pending,
+            )
+            label = classes[cids[0]].code if len(cids) == 1 else person.name
+            book = ledger.build(session, day, ledger.LedgerScope(label, frozenset(cids)), tz)
+            return envelope(pid, text, book)
+
+        planned.append(Planned(person_scope(pid), build))
+
+    for name in colleges:
+        college_ids = frozenset(cid for cid, c in classes.items() if c.college == name)
+        for admin in admins[name]:
+
+            def build_college(
+                session: Session,
+                admin: Person = admin,
+                name: str = name,
+                ids: frozenset[int] = college_ids,
+            ) -> list[Envelope]:
+                items = reports.summaries(session, day, ids)
+                pending = reports.pending_requests(session, ids, older_than)
+                text = summary_text(
+                    f"📊 {name} {day:%Y-%m-%d} 汇总",
+                    items,
+                    subsidy=True,
+                    pending=pending,
+                    unreachable=_unreachable(session, day, ids),
+                )
+                book = ledger.build(
+                    session, day, ledger.LedgerScope(name, ids, include_subsidy=True), tz
+                )
+                return envelope(admin.id, text, book)
+
+            planned.append(Planned(person_scope(admin.id), build_college))
+
+    for admin in school_admins:
+
+        def build_school(session: Session, admin: Person = admin) -> list[Envelope]:
+            items = reports.summaries(session, day, None)
+            text = summary_text(
+                f"📊 全校 {day:%Y-%m-%d} 汇总",
+                items,
+                subsidy=True,
+                by_college=True,
+                unreachable=_unreachable(session, day, None, roles=(Role.COLLEGE_ADMIN.value,)),
+            )
+            book = ledger.build(session, day, ledger.SCHOOL, tz)
+            return envelope(admin.id, text, book)
+
+        planned.append(Planned(person_scope(admin.id), build_school))
+    return planned
+
+
+def _unreachable(
+    session: Session,
+    day: date,
+    class_ids: frozenset[int] | None,
+    roles: Iterable[str] = CLASS_STAFF,
+) -> list[str]:
+    """Staff whose deliveries today reached nobody: the next level up is told."""
+    found = deliveries.unreachable_people(session, day)
+    if not found:
+        return []
+    ids = {pid for _, pid, _ in found}
+    people = {
+        p.id: p
+        for p in session.scalars(
+            select(Person).where(Person.id.in_(ids), Person.role.in_(list(roles)))
+        )
+    }
+    if class_ids is not None:
+        assigned = defaultdict(set)
+        for pid, cid in session.execute(
+            select(StaffAssignment.person_id, StaffAssignment.class_id).where(
+                StaffAssignment.person_id.in_(list(people))
+            )
+        ):
+            assigned[pid].add(cid)
+        people = {pid: p for pid, p in people.items() if assigned[pid] & class_ids}
+    out = []
+    for job, pid, reason in sorted(found, key=lambda f: (f[1], f[0])):
+        if pid in people:
+            label = {"deadline": "11:00 未打卡名单", "rollup": "12:00 汇总"}.get(job, job)
+            out.append(f"{people[pid].name}（{people[pid].number}）：{label} — {reason}")
+    return out
+
+
+PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day)
+DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
+ROLLUP = Job("rollup", college_times("rollup"), plan_rollup)
+
+DAILY_JOBS = (PROMPT, DEADLINE, ROLLUP)

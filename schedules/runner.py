@@ -1,0 +1,191 @@
+"""Runs scheduled jobs exactly once per (job, recipient scope, local day), in time order.
+
+`run_due()` is the whole engine: it looks at every job instance due today or yesterday, runs
+those within `schedule.grace`, and logs those past it as skipped. APScheduler only decides
+*when* to call it; the console's `:time`, the tests and the start-up catch-up call it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from bot.clock import at_local
+from bot.config import Config, times_for
+from bot.messages import Envelope
+from storage import deliveries
+from storage.db import with_retry
+from storage.deliveries import Status
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Which colleges a job instance serves: those named, or (None) all but the excluded."""
+
+    colleges: frozenset[str] | None = None
+    exclude: frozenset[str] = frozenset()
+    # The school-wide deliveries (school admins) ride on exactly one slot.
+    school: bool = False
+
+    def serves(self, college: str) -> bool:
+        if self.colleges is not None:
+            return college in self.colleges
+        return college not in self.exclude
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One delivery: its recipient scope, and how to build its messages when it is claimed."""
+
+    scope: str
+    build: Callable[[Session], list[Envelope]]
+
+
+@dataclass(frozen=True)
+class Run:
+    app: App
+    day: date
+    slot: Slot
+
+    @property
+    def config(self) -> Config:
+        return self.app.config
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    # Local times the job runs at on a day, each serving a slot of colleges.
+    times: Callable[[Config], dict[time, Slot]]
+    plan: Callable[[Run], list[Planned]]
+    runs_on: Callable[[Config, date], bool] = field(default=lambda config, day: True)
+
+
+def college_times(attr: str) -> Callable[[Config], dict[time, Slot]]:
+    """Slots for a daily job whose time a college may override ([schedule.colleges])."""
+
+    def times(config: Config) -> dict[time, Slot]:
+        default: time = getattr(config.schedule, attr)
+        overridden: dict[time, set[str]] = {}
+        for college in config.schedule.colleges:
+            t = getattr(times_for(config.schedule, college), attr)
+            if t != default:
+                overridden.setdefault(t, set()).add(college)
+        slots = {t: Slot(frozenset(names)) for t, names in overridden.items()}
+        # The default slot serves every college that is not overridden, and the school.
+        excluded = frozenset(n for names in overridden.values() for n in names)
+        slots[default] = Slot(exclude=excluded, school=True)
+        return slots
+
+    return times
+
+
+@dataclass(frozen=True, order=True)
+class _Due:
+    at: datetime
+    order: int
+    job: Job = field(compare=False)
+    day: date = field(compare=False)
+    slot: Slot = field(compare=False)
+
+
+class JobRunner:
+    def __init__(self, app: App, jobs: Sequence[Job]) -> None:
+        self.app = app
+        self.jobs = list(jobs)
+        self._lock = asyncio.Lock()
+
+    def due(self, now: datetime) -> tuple[list[_Due], list[_Due]]:
+        """(instances to run now, instances past grace), in time order."""
+        config = self.app.config
+        tz = config.tz
+        today = now.astimezone(tz).date()
+        grace = config.schedule.grace
+        run: list[_Due] = []
+        late: list[_Due] = []
+        for day in (today - timedelta(days=1), today):
+            for order, job in enumerate(self.jobs):
+                if not job.runs_on(config, day):
+                    continue
+                for t, slot in job.times(config).items():
+                    at = at_local(day, t, tz)
+                    if at > now:
+                        continue
+                    (run if now - at <= grace else late).append(_Due(at, order, job, day, slot))
+        return sorted(run), sorted(late)
+
+    async def run_due(self) -> None:
+        async with self._lock:
+            now = self.app.clock.now()
+            run, late = self.due(now)
+            for d in late:
+                self._note_skipped(d, now)
+            for d in run:
+                try:
+                    await self._run(d)
+                except Exception:
+                    log.exception("job %s for %s failed", d.job.name, d.day)
+
+    def _note_skipped(self, d: _Due, now: datetime) -> None:
+        def work() -> bool:
+            with self.app.uow() as session:
+                if deliveries.any_for(session, d.job.name, d.day):
+                    return False
+                why = f"due {d.at:%Y-%m-%d %H:%M}, now {now.astimezone(d.at.tzinfo):%H:%M}: past the grace of {self.app.config.schedule.grace}"
+                return deliveries.record_skip(session, d.job.name, d.day, now, why)
+
+        if with_retry(work):
+            log.warning(
+                "skipped job %s for %s: the bot was down at %s and the grace of %s has passed",
+                d.job.name,
+                d.day,
+                f"{d.at:%H:%M}",
+                self.app.config.schedule.grace,
+            )
+
+    async def _run(self, d: _Due) -> None:
+        app = self.app
+        with app.uow(readonly=True) as session:
+            settled = deliveries.settled_scopes(session, d.job.name, d.day, app.clock.now())
+        planned = [p for p in d.job.plan(Run(app, d.day, d.slot)) if p.scope not in settled]
+        for p in planned:
+            await self._deliver(d.job.name, d.day, p)
+
+    async def _deliver(self, job: str, day: date, planned: Planned) -> None:
+        app = self.app
+
+        def claim() -> int | None:
+            with app.uow() as session:
+                return deliveries.claim(session, job, planned.scope, day, app.clock.now())
+
+        delivery_id = with_retry(claim)
+        if delivery_id is None:
+            return
+        with app.uow(readonly=True) as session:
+            envelopes = planned.build(session)
+
+        def mark(status: Status, detail: str | None = None) -> None:
+            def work() -> None:
+                with app.uow() as session:
+                    deliveries.mark(session, delivery_id, status, app.clock.now(), detail)
+
+            with_retry(work)
+
+        mark(Status.SENDING)
+        report = await app.deliver(envelopes)
+        if envelopes and not report.sent:
+            reasons = "; ".join(sorted({r for _, r in report.unreachable}))
+            mark(Status.UNREACHABLE, reasons[:500])
+        else:
+            mark(Status.SENT)

@@ -1,0 +1,157 @@
+"""台账 .xlsx: sheets, counts against a hand-made day, text that is never a formula."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from io import BytesIO
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from bot.adapters.testing import TestAdapter
+from bot.app import App
+from bot.clock import ManualClock
+from storage import ledger
+from storage.models import CheckIn, LeaveRequest, Person, SchoolClass
+from tests.conftest import TZ
+
+DAY = date(2026, 11, 23)
+
+
+def at(hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(DAY, time(hh, mm), tzinfo=TZ)
+
+
+def build(app: App, scope: ledger.LedgerScope | None = None) -> ledger.Ledger:
+    with app.uow(readonly=True) as s:
+        return ledger.build(s, DAY, scope or ledger.SCHOOL, app.config.tz)
+
+
+def sheet_rows(book: ledger.Ledger, name: str) -> list[tuple[object, ...]]:
+    ws = load_workbook(BytesIO(book.content))[name]
+    return [tuple(r) for r in ws.iter_rows(min_row=2, values_only=True)]
+
+
+async def test_ledger_counts_match_a_hand_computed_day(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    await bot.say("2020001", "打卡 36.5", group="护理172")
+    await bot.say("2020003", "打卡 37.5", group="护理172")  # abnormal
+    await bot.say("2020004", "打卡 36.8 咳嗽 @武汉", group="护理172")  # abnormal
+    clock.set(at(11, 20))
+    await bot.say("2020031", "打卡 36.6", group="检验172")  # late
+    with app.uow() as s:
+        student = s.scalar(select(Person).where(Person.number == "2020005"))
+        assert student is not None and student.class_id is not None
+        s.add(
+            LeaveRequest(
+                student_id=student.id,
+                class_id=student.class_id,
+                kind="sick",
+                start_date=DAY,
+                end_date=DAY,
+                reason="发烧就医",
+                status="approved",
+                created_at=at(7),
+            )
+        )
+    book = build(app)
+    checkins = sheet_rows(book, "打卡")
+    assert len(checkins) == 60
+    by_status: dict[object, int] = {}
+    for row in checkins:
+        by_status[row[4]] = by_status.get(row[4], 0) + 1
+    assert by_status == {"已打卡": 4, "未打卡": 55, "请假": 1}
+    assert len(sheet_rows(book, "未打卡")) == 55
+    abnormal = sheet_rows(book, "异常")
+    assert sorted(str(r[2]) for r in abnormal) == ["2020003", "2020004"]
+    late = [r for r in checkins if r[10] == "是"]
+    assert [r[2] for r in late] == ["2020031"]
+    row = next(r for r in checkins if r[2] == "2020004")
+    assert row[6] == 36.8 and row[7] == "咳嗽" and row[8] == "武汉"
+    assert isinstance(row[5], datetime) and row[5] == datetime(2026, 11, 23, 8, 0)
+    [leave] = sheet_rows(book, "请假")
+    assert str(leave[0]).startswith("L") and leave[5] == "病假" and leave[9] == "发烧就医"
+    assert leave[6] == datetime(2026, 11, 23, 0, 0)
+
+
+async def test_formula_looking_note_is_stored_verbatim_and_is_text_in_the_ledger(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    note = '=HYPERLINK("http://x","y")'
+    await bot.say("2020001", f"打卡 36.5 {note}")
+    await bot.say("2020003", "打卡 36.5 ＝1+1")
+    await bot.say("2020004", "打卡 36.5 @-2+3")
+    with app.uow(readonly=True) as s:
+        assert (
+            s.scalar(
+                select(CheckIn.note).where(
+                    CheckIn.student_id
+                    == select(Person.id).where(Person.number == "2020001").scalar_subquery()
+                )
+            )
+            == note
+        )
+    book = build(app)
+    wb = load_workbook(BytesIO(book.content))
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", f"{ws.title}!{cell.coordinate} is a formula"
+    notes = {r[2]: r[9] for r in sheet_rows(book, "打卡")}
+    assert notes["2020001"] == note
+    assert notes["2020003"] == "＝1+1"
+    cities = {r[2]: r[8] for r in sheet_rows(book, "打卡")}
+    assert cities["2020004"] == "-2+3"
+
+
+async def test_sheets_have_frozen_chinese_headers(app: App) -> None:
+    wb = load_workbook(BytesIO(build(app).content))
+    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "补助"]
+    ws = wb["打卡"]
+    assert ws.freeze_panes == "A2"
+    assert [c.value for c in ws[1]][:5] == ["学院", "班级", "学号", "姓名", "状态"]
+    assert ws.column_dimensions["B"].width >= 10
+
+
+async def test_subsidy_sheet_only_for_college_admins_and_above(app: App) -> None:
+    with app.uow(readonly=True) as s:
+        cls = s.scalar(select(SchoolClass).where(SchoolClass.code == "护理172"))
+        assert cls is not None
+        class_scope = ledger.scope_for_class(s, "护理172")
+        college_scope = ledger.scope_for_college(s, "医学院")
+    assert class_scope is not None and college_scope is not None
+    assert "补助" not in load_workbook(BytesIO(build(app, class_scope).content)).sheetnames
+    assert "补助" in load_workbook(BytesIO(build(app, college_scope).content)).sheetnames
+    assert len(sheet_rows(build(app, class_scope), "打卡")) == 30
+
+
+def test_control_characters_and_huge_text_do_not_break_a_cell() -> None:
+    assert ledger.safe_text("a\x00b\x07c") == "a\ufffdb\ufffdc"
+    huge = ledger.safe_text("字" * 40_000)
+    assert len(huge) == ledger.XLSX_MAX_CELL
+
+
+async def test_ledger_with_control_characters_and_long_text_opens(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    with app.uow() as s:
+        student = s.scalar(select(Person).where(Person.number == "2020001"))
+        assert student is not None and student.class_id is not None
+        s.add(
+            LeaveRequest(
+                student_id=student.id,
+                class_id=student.class_id,
+                kind="personal",
+                start_date=DAY,
+                end_date=DAY,
+                reason="x\x01y" + "长" * 40_000,
+                status="pending",
+                created_at=at(7),
+            )
+        )
+    [leave] = sheet_rows(build(app), "请假")
+    assert str(leave[9]).startswith("x\ufffdy")
