@@ -11,6 +11,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import redact
 from bot.adapters.base import Adapter, Unreachable
 from bot.clock import Clock, SystemClock
 from bot.config import Config
@@ -160,6 +161,7 @@ def build_app(
     from schedules.daily import DAILY_JOBS
     from schedules.scheduler import Scheduler
 
+    redact.install(config.secrets())
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from bot.config import Config, times_for
 from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from handlers.reports import missing_text, summary_text
-from schedules.runner import Job, Planned, Run, college_times
-from storage import deliveries, identity, ledger, reports
+from schedules.runner import Job, Planned, Run, Slot, college_times
+from storage import deliveries, identity, ledger, reports, retention
+from storage.db import with_retry
 from storage.models import (
     ChatAccount,
     College,
@@ -305,8 +306,38 @@ def _unreachable(
     return out
 
 
+# -- 04:00 purge ----------------------------------------------------------------------------
+
+
+def plan_purge(run: Run) -> list[Planned]:
+    """One housekeeping run a day: it sends nothing, the delivery log keeps it to once."""
+    app = run.app
+
+    def build(_session: Session) -> list[Envelope]:
+        def work() -> None:
+            with app.uow() as session:
+                retention.housekeeping(
+                    session,
+                    now=app.clock.now(),
+                    tz=app.config.tz,
+                    retention_days=app.config.privacy.retention_days,
+                    subsidy_retention_days=app.config.privacy.subsidy_retention_days,
+                )
+
+        with_retry(work)
+        return []
+
+    return [Planned("school", build)]
+
+
+def purge_times(config: Config) -> dict[time, Slot]:
+    return {config.privacy.purge_time: Slot(school=True)}
+
+
 PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day)
 DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
 ROLLUP = Job("rollup", college_times("rollup"), plan_rollup)
 
-DAILY_JOBS = (PROMPT, DEADLINE, ROLLUP)
+PURGE = Job("purge", purge_times, plan_purge)
+
+DAILY_JOBS = (PROMPT, DEADLINE, ROLLUP, PURGE)
