@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import CheckIn, CheckInRevision, Person, Role
+from storage.models import CheckIn, CheckInRevision, Person, Role, SchoolClass
 
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
 
@@ -82,6 +82,9 @@ def record(session: Session, data: CheckInInput) -> Stored:
             "revision": CheckIn.revision + 1,
         },
     ).returning(CheckIn.revision)
+    # Check-ins of one class take turns, so each acknowledgement's class count is exact on
+    # PostgreSQL too (SQLite's single writer already serializes them).
+    session.execute(select(SchoolClass.id).where(SchoolClass.id == data.class_id).with_for_update())
     revision = int(session.execute(stmt).scalar_one())
     session.execute(
         insert(CheckInRevision).values(
