@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -100,11 +101,17 @@ class _Due:
     slot: Slot = field(compare=False)
 
 
+# Test-only: seconds to pause after each delivery, so a crash test can kill the process in
+# the middle of a job (tests/test_crash.py). Unset in production.
+SLOW_DELIVERY_ENV = "CLASSBOT_TEST_SLOW_DELIVERY"
+
+
 class JobRunner:
     def __init__(self, app: App, jobs: Sequence[Job]) -> None:
         self.app = app
         self.jobs = list(jobs)
         self._lock = asyncio.Lock()
+        self._pause = float(os.environ.get(SLOW_DELIVERY_ENV) or 0)
 
     def due(self, now: datetime) -> tuple[list[_Due], list[_Due]]:
         """(instances to run now, instances past grace), in time order."""
@@ -189,3 +196,5 @@ class JobRunner:
             mark(Status.UNREACHABLE, reasons[:500])
         else:
             mark(Status.SENT)
+        if self._pause:
+            await asyncio.sleep(self._pause)
