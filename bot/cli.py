@@ -176,6 +176,19 @@ async def _run_telegram(bot: App) -> None:
     await _serve_until_signalled(bot)
 
 
+async def _run_wechat(bot: App) -> None:
+    from bot.adapters.wechat import WechatAdapter
+
+    try:
+        adapter = WechatAdapter.from_config(bot.config.wechat)
+    except ConfigError as e:
+        typer.echo(f"配置错误 / configuration error: {e}", err=True)
+        raise typer.Exit(2) from None
+    bot.add_adapter(adapter)
+    # The adapter reconnects to the puppet service on its own until stopped.
+    await _serve_until_signalled(bot)
+
+
 async def _serve_until_signalled(bot: App) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -208,6 +221,8 @@ def run(
             asyncio.run(_run_console(bot, cfg.console.output_dir))
         elif platform == "telegram":
             asyncio.run(_run_telegram(bot))
+        elif platform == "wechat":
+            asyncio.run(_run_wechat(bot))
         else:
             typer.echo(f"platform {platform!r} is not available in this build", err=True)
             raise typer.Exit(2)

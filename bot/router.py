@@ -101,6 +101,10 @@ def normalize(token: str) -> str:
     return unicodedata.normalize("NFKC", token).translate(_INVISIBLE).strip()
 
 
+class _Unloaded:
+    """Not looked up yet (None means looked up and not bound)."""
+
+
 @dataclass
 class Context:
     """What a handler gets: the message, the unit of work, the asker, and the outbox."""
@@ -110,10 +114,27 @@ class Context:
     config: Config
     clock: Clock
     actor: Actor | None
-    group: GroupChat | None
     dispatcher: Dispatcher
     command: Command
     outbox: list[Envelope] = field(default_factory=list)
+    _group: GroupChat | _Unloaded | None = field(default=None, repr=False)
+
+    @property
+    def group(self) -> GroupChat | None:
+        """The class group this message came from, if bound; looked up on first use, since
+        most commands (a check-in above all) never ask."""
+        if isinstance(self._group, _Unloaded):
+            msg = self.message
+            self._group = (
+                identity.group_for_chat(self.session, msg.platform, msg.chat_id)
+                if msg.is_group
+                else None
+            )
+        return self._group
+
+    @group.setter
+    def group(self, value: GroupChat | None) -> None:
+        self._group = value
 
     @property
     def lang(self) -> str:
@@ -335,13 +356,10 @@ class Dispatcher:
             ):
                 return Routed([], cmd, duplicate=True)
             actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
-            group = (
-                identity.group_for_chat(session, msg.platform, msg.chat_id)
-                if msg.is_group
-                else None
-            )
             self.authorize(cmd, actor, msg)
-            ctx = Context(msg, session, self.config, self.clock, actor, group, self, cmd)
+            ctx = Context(
+                msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded()
+            )
             cmd.func(ctx, args)
             return Routed(ctx.outbox, cmd)
 

@@ -10,7 +10,7 @@ from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, normal
 from storage import checkins, identity
 from storage.checkins import CheckInInput, format_temp
 from storage.errors import BadArguments, OutOfRange, TextTooLong
-from storage.models import College, Role, SchoolClass
+from storage.models import Role, SchoolClass
 
 router = CommandRouter("checkin")
 
@@ -88,8 +88,7 @@ def checkin(ctx: Context, args: Args) -> None:
         raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
 
     local = ctx.sent_at.astimezone(ctx.config.tz)
-    college = ctx.session.get(College, actor.college_id) if actor.college_id else None
-    deadline = times_for(ctx.config.schedule, college.name if college else None).deadline
+    deadline = times_for(ctx.config.schedule, actor.college).deadline
     assert deadline is not None
     late = local.time() > deadline
     abnormal = temp >= round(cfg.abnormal_temperature * 10) or bool(symptoms)

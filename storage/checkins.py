@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,10 +40,63 @@ class Stored:
         return self.revision > 1
 
 
-def _upsert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
+@functools.cache
+def _statements(dialect: str) -> tuple[Any, Any, Any]:
+    """The check-in statements, built once per dialect: a check-in is the busiest write, and
+    building a statement costs more than running it on a warm SQLite."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(CheckIn)
+    table = cast(Table, CheckIn.__table__)
+    stmt = module.insert(table)
+    excluded = stmt.excluded
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[table.c.student_id, table.c.day],
+        set_={
+            "class_id": excluded.class_id,
+            "temp_tenths": excluded.temp_tenths,
+            "symptoms": excluded.symptoms,
+            "city": excluded.city,
+            "note": excluded.note,
+            "abnormal": excluded.abnormal,
+            "late": excluded.late,
+            "submitted_at": excluded.submitted_at,
+            "platform": excluded.platform,
+            "revision": table.c.revision + 1,
+        },
+    ).returning(table.c.revision)
+    revision = insert(cast(Table, CheckInRevision.__table__))
+    people = cast(Table, Person.__table__)
+    # Both counts of the group acknowledgement in one round trip.
+    done = (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.class_id == bindparam("class_id"), table.c.day == bindparam("day"))
+        .scalar_subquery()
+    )
+    roster = (
+        select(func.count())
+        .select_from(people)
+        .where(
+            people.c.class_id == bindparam("class_id"),
+            people.c.role.in_(STUDENT_ROLES),
+            people.c.active.is_(True),
+        )
+        .scalar_subquery()
+    )
+    return upsert, revision, select(done, roster)
+
+
+_CLASS_LOCK = (
+    select(SchoolClass.__table__.c.id)
+    .where(SchoolClass.__table__.c.id == bindparam("class_id"))
+    .with_for_update()
+)
+
+
+def _connection(session: Session) -> Connection:
+    # Core statements on the session's own connection (same transaction): ORM-enabled
+    # execution would add its bookkeeping to every check-in for rows no one loads as objects.
+    session.flush()
+    return session.connection()
 
 
 def record(session: Session, data: CheckInInput) -> Stored:
@@ -51,6 +105,8 @@ def record(session: Session, data: CheckInInput) -> Stored:
     One statement (INSERT … ON CONFLICT DO UPDATE) decides insert-or-replace, so two
     concurrent check-ins can never both insert, and the revision counts every submission.
     """
+    conn = _connection(session)
+    upsert, insert_revision, _ = _statements(conn.dialect.name)
     values = {
         "student_id": data.student_id,
         "class_id": data.class_id,
@@ -65,56 +121,34 @@ def record(session: Session, data: CheckInInput) -> Stored:
         "platform": data.platform,
         "revision": 1,
     }
-    stmt = _upsert(session).values(**values)
-    excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[CheckIn.student_id, CheckIn.day],
-        set_={
-            "class_id": excluded.class_id,
-            "temp_tenths": excluded.temp_tenths,
-            "symptoms": excluded.symptoms,
-            "city": excluded.city,
-            "note": excluded.note,
-            "abnormal": excluded.abnormal,
-            "late": excluded.late,
-            "submitted_at": excluded.submitted_at,
-            "platform": excluded.platform,
-            "revision": CheckIn.revision + 1,
+    if conn.dialect.name == "postgresql":
+        # Check-ins of one class take turns, so each acknowledgement's class count is exact
+        # (SQLite's single writer already serializes them).
+        conn.execute(_CLASS_LOCK, {"class_id": data.class_id})
+    revision = int(conn.execute(upsert, values).scalar_one())
+    conn.execute(
+        insert_revision,
+        {
+            "student_id": data.student_id,
+            "day": data.day,
+            "revision": revision,
+            "temp_tenths": data.temp_tenths,
+            "symptoms": values["symptoms"],
+            "city": data.city,
+            "note": data.note,
+            "abnormal": data.abnormal,
+            "late": data.late,
+            "submitted_at": data.submitted_at,
         },
-    ).returning(CheckIn.revision)
-    # Check-ins of one class take turns, so each acknowledgement's class count is exact on
-    # PostgreSQL too (SQLite's single writer already serializes them).
-    session.execute(select(SchoolClass.id).where(SchoolClass.id == data.class_id).with_for_update())
-    revision = int(session.execute(stmt).scalar_one())
-    session.execute(
-        insert(CheckInRevision).values(
-            student_id=data.student_id,
-            day=data.day,
-            revision=revision,
-            temp_tenths=data.temp_tenths,
-            symptoms=values["symptoms"],
-            city=data.city,
-            note=data.note,
-            abnormal=data.abnormal,
-            late=data.late,
-            submitted_at=data.submitted_at,
-        )
     )
     return Stored(revision)
 
 
 def class_progress(session: Session, class_id: int, day: date) -> tuple[int, int]:
     """(checked in, roster size) of one class on one day: the group acknowledgement."""
-    done = session.scalar(
-        select(func.count()).where(CheckIn.class_id == class_id, CheckIn.day == day)
-    )
-    roster = session.scalar(
-        select(func.count()).where(
-            Person.class_id == class_id,
-            Person.role.in_(STUDENT_ROLES),
-            Person.active.is_(True),
-        )
-    )
+    conn = _connection(session)
+    _, _, progress = _statements(conn.dialect.name)
+    done, roster = conn.execute(progress, {"class_id": class_id, "day": day}).one()
     return int(done or 0), int(roster or 0)
 
 

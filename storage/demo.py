@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import ChatAccount, GroupChat, Person, SchoolClass
@@ -112,30 +112,47 @@ def seed(
 ) -> None:
     """Import the demo roster, bind a group per class and an account per person and platform."""
     import_roster(session, roster(), now)
-    people = list(session.scalars(select(Person)))
-    classes = list(session.scalars(select(SchoolClass)))
+    bind_everyone(session, now, platforms, consent_version)
+
+
+def bind_everyone(
+    session: Session, now: datetime, platforms: Iterable[str], consent_version: int = 1
+) -> None:
+    """Bind a group named after its class per class, and an account per person and platform
+    whose user id is the 学号/工号; everyone has agreed to the privacy notice.
+
+    Written as bulk inserts: the benchmark binds a whole university this way.
+    """
+    people = list(session.execute(select(Person.id, Person.number, Person.name)))
+    classes = list(session.execute(select(SchoolClass.id, SchoolClass.code)))
     for platform in platforms:
-        for cls in classes:
-            session.add(
-                GroupChat(
-                    platform=platform,
-                    chat_id=cls.code,
-                    class_id=cls.id,
-                    title=cls.code,
-                    bound_at=now,
-                )
+        if classes:
+            session.execute(
+                insert(GroupChat),
+                [
+                    {
+                        "platform": platform,
+                        "chat_id": code,
+                        "class_id": cid,
+                        "title": code,
+                        "bound_at": now,
+                    }
+                    for cid, code in classes
+                ],
             )
-        for p in people:
-            session.add(
-                ChatAccount(
-                    platform=platform,
-                    platform_user_id=p.number,
-                    person_id=p.id,
-                    display_name=p.name,
-                    bound_at=now,
-                )
+        if people:
+            session.execute(
+                insert(ChatAccount),
+                [
+                    {
+                        "platform": platform,
+                        "platform_user_id": number,
+                        "person_id": pid,
+                        "display_name": name,
+                        "bound_at": now,
+                    }
+                    for pid, number, name in people
+                ],
             )
-    for p in people:
-        p.consent_version = consent_version
-        p.consent_at = now
+    session.execute(update(Person).values(consent_version=consent_version, consent_at=now))
     session.flush()

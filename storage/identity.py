@@ -3,12 +3,14 @@ one-time binding codes, and each person's scope (the classes they may act on).""
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +29,7 @@ from storage.errors import (
 from storage.models import (
     BindCode,
     ChatAccount,
+    College,
     GroupChat,
     Person,
     Role,
@@ -51,6 +54,8 @@ class Actor:
     class_ids: frozenset[int]
     all_classes: bool = False
     consent_version: int | None = None
+    # The college's name, for its own schedule times.
+    college: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -68,53 +73,118 @@ class Actor:
 
 def scope_of(session: Session, person: Person) -> tuple[frozenset[int], bool]:
     """The classes a person may act on, and whether that is every class."""
-    role = Role(person.role)
+    return _scope(session, Role(person.role), person.id, person.class_id, person.college_id)
+
+
+def _scope(
+    session: Session, role: Role, person_id: int, class_id: int | None, college_id: int | None
+) -> tuple[frozenset[int], bool]:
     if role is Role.SCHOOL_ADMIN:
         return frozenset(), True
     if role is Role.COLLEGE_ADMIN:
-        ids = session.scalars(
-            select(SchoolClass.id).where(SchoolClass.college_id == person.college_id)
-        )
+        ids = session.scalars(select(SchoolClass.id).where(SchoolClass.college_id == college_id))
         return frozenset(ids), False
     if role in (Role.COUNSELOR, Role.HEAD_TEACHER):
         ids = session.scalars(
-            select(StaffAssignment.class_id).where(StaffAssignment.person_id == person.id)
+            select(StaffAssignment.class_id).where(StaffAssignment.person_id == person_id)
         )
         return frozenset(ids), False
-    if role is Role.MONITOR and person.class_id is not None:
-        return frozenset({person.class_id}), False
+    if role is Role.MONITOR and class_id is not None:
+        return frozenset({class_id}), False
     return frozenset(), False
 
 
 def actor_from_person(session: Session, person: Person) -> Actor:
     class_ids, all_classes = scope_of(session, person)
-    college_id = person.college_id
-    if college_id is None and person.class_id is not None:
-        college_id = session.scalar(
-            select(SchoolClass.college_id).where(SchoolClass.id == person.class_id)
+    row = session.execute(
+        select(College.id, College.name).where(
+            College.id
+            == (
+                person.college_id
+                if person.college_id is not None
+                else select(SchoolClass.college_id)
+                .where(SchoolClass.id == person.class_id)
+                .scalar_subquery()
+            )
         )
+    ).first()
     return Actor(
         person_id=person.id,
         number=person.number,
         name=person.name,
         role=Role(person.role),
         class_id=person.class_id,
-        college_id=college_id,
+        college_id=row.id if row is not None else person.college_id,
         class_ids=class_ids,
         all_classes=all_classes,
         consent_version=person.consent_version,
+        college=row.name if row is not None else None,
+    )
+
+
+@functools.cache
+def _actor_statement() -> Any:
+    """The asker of a message and their college, in one query: every message needs them.
+
+    A Core statement built once: building a statement, and the ORM's bookkeeping for
+    objects no one keeps, cost more than running the query on a warm SQLite. Nothing is
+    cached across messages: another process sharing the database may rebind an account,
+    record consent or import a roster at any moment, and one indexed query is cheap.
+    """
+    people = cast(Table, Person.__table__)
+    classes = cast(Table, SchoolClass.__table__)
+    colleges = cast(Table, College.__table__)
+    accounts = cast(Table, ChatAccount.__table__)
+    return (
+        select(
+            people.c.id,
+            people.c.number,
+            people.c.name,
+            people.c.role,
+            people.c.class_id,
+            people.c.college_id,
+            people.c.active,
+            people.c.consent_version,
+            colleges.c.id.label("college_row_id"),
+            colleges.c.name.label("college_name"),
+        )
+        .select_from(accounts)
+        .join(people, people.c.id == accounts.c.person_id)
+        .outerjoin(classes, classes.c.id == people.c.class_id)
+        .outerjoin(
+            colleges,
+            colleges.c.id == func.coalesce(people.c.college_id, classes.c.college_id),
+        )
+        .where(
+            accounts.c.platform == bindparam("platform"),
+            accounts.c.platform_user_id == bindparam("user_id"),
+        )
     )
 
 
 def actor_for_account(session: Session, platform: str, user_id: str) -> Actor | None:
-    person = session.scalar(
-        select(Person)
-        .join(ChatAccount, ChatAccount.person_id == Person.id)
-        .where(ChatAccount.platform == platform, ChatAccount.platform_user_id == user_id)
+    session.flush()
+    row = (
+        session.connection()
+        .execute(_actor_statement(), {"platform": platform, "user_id": user_id})
+        .first()
     )
-    if person is None or not person.active:
+    if row is None or not row.active:
         return None
-    return actor_from_person(session, person)
+    role = Role(row.role)
+    class_ids, all_classes = _scope(session, role, row.id, row.class_id, row.college_id)
+    return Actor(
+        person_id=row.id,
+        number=row.number,
+        name=row.name,
+        role=role,
+        class_id=row.class_id,
+        college_id=row.college_row_id if row.college_row_id is not None else row.college_id,
+        class_ids=class_ids,
+        all_classes=all_classes,
+        consent_version=row.consent_version,
+        college=row.college_name,
+    )
 
 
 def actor_for_number(session: Session, number: str) -> Actor:
@@ -124,10 +194,15 @@ def actor_for_number(session: Session, number: str) -> Actor:
     return actor_from_person(session, person)
 
 
-def group_for_chat(session: Session, platform: str, chat_id: str) -> GroupChat | None:
-    return session.scalar(
-        select(GroupChat).where(GroupChat.platform == platform, GroupChat.chat_id == chat_id)
+@functools.cache
+def _group_statement() -> Any:
+    return select(GroupChat).where(
+        GroupChat.platform == bindparam("platform"), GroupChat.chat_id == bindparam("chat_id")
     )
+
+
+def group_for_chat(session: Session, platform: str, chat_id: str) -> GroupChat | None:
+    return session.scalar(_group_statement(), {"platform": platform, "chat_id": chat_id})
 
 
 def find_person(session: Session, number: str) -> Person | None:

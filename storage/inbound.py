@@ -2,41 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import InboundMessage
 
 
-def _insert_ignore(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(InboundMessage).on_conflict_do_nothing(
-            index_elements=["platform", "key"]
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(InboundMessage).on_conflict_do_nothing(
-            index_elements=["platform", "key"]
-        )
-    raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, built once: every message runs it."""
+    table = cast(Table, InboundMessage.__table__)
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=["platform", "key"])
+        .returning(table.c.id)
+    )
 
 
 def claim(
     session: Session, platform: str, key: str, now: datetime, payload: str | None = None
 ) -> bool:
     """Record a message as seen; False when it was seen before (a duplicate delivery)."""
-    stmt = _insert_ignore(session).values(
-        platform=platform,
-        key=key[:200],
-        payload=payload,
-        received_at=now,
-        processed_at=None if payload is not None else now,
-    )
-    return session.execute(stmt.returning(InboundMessage.id)).scalar() is not None
+    # A Core statement on the session's connection: the same transaction, without the ORM's
+    # per-statement bookkeeping for a row nobody loads.
+    session.flush()
+    conn = session.connection()
+    params = {
+        "platform": platform,
+        "key": key[:200],
+        "payload": payload,
+        "received_at": now,
+        "processed_at": None if payload is not None else now,
+    }
+    return conn.execute(_claim_statement(conn.dialect.name), params).scalar() is not None
 
 
 def pending(session: Session, platform: str, limit: int = 100) -> list[InboundMessage]:

@@ -39,3 +39,27 @@ def test_console_switches_speaker_and_chat(tmp_path: Path) -> None:
 def test_speaking_before_choosing_a_person_is_explained(tmp_path: Path) -> None:
     out = run_demo("打卡 36.5\n", tmp_path)
     assert ":as" in out
+
+
+def test_console_tells_the_whole_day(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    script = ":time 07:00\n:as 2020001\n打卡 36.5\n:as 2020003\n打卡 37.8 咳嗽\n:time 11:00\n:time 12:00\n"
+    out = run_demo(script, tmp_path)
+    assert "[群 护理172] 🤖 🌅" in out and "[群 检验172] 🤖 🌅" in out
+    reminder = next(line for line in out.splitlines() if line.startswith("[群 护理172] 🤖 ⏰"))
+    assert "28 位同学未打卡" in reminder
+    mentions = out.split(reminder, 1)[1].splitlines()[1]
+    assert "@张晓明" not in mentions and "@王雨桐" not in mentions and "@李思远" in mentions
+    assert "[私聊 → 王芳(T001)] 🤖 ⏰" in out
+    assert "护理172：应打卡 30，已打卡 2（迟交 0），未打卡 28，异常 1" in out
+    ledger = (
+        tmp_path
+        / "out"
+        / next(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("台账-王芳"))
+    )
+    wb = load_workbook(ledger)
+    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤"]
+    assert wb["打卡"].max_row - 1 == 60
+    assert wb["未打卡"].max_row - 1 == 58
+    assert wb["异常"].max_row - 1 == 1

@@ -1,0 +1,88 @@
+"""The benchmark's table, and its figures as JSON in bench/results/."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from bench.run import TARGETS, Results
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def table(r: Results) -> str:
+    """The figures as a Markdown table: what was measured, the figure, the target."""
+    met = r.met()
+
+    def mark(key: str) -> str:
+        return "✓" if met.get(key) else "✗"
+
+    rows = [
+        (
+            "Check-in throughput (router + storage)",
+            f"{r.checkin_rate:,.0f} msg/s ({r.checkins:,} messages in {r.checkin_s:.1f} s; "
+            f"CPU {r.checkin_cpu_s:.1f} s = {r.checkins / max(r.checkin_cpu_s, 1e-9):,.0f} msg/CPU-s)",
+            f"≥ {TARGETS['checkin_rate']:,.0f} msg/s {mark('checkin_rate')}",
+        ),
+        (
+            "Check-in latency p50 / p99",
+            f"{r.checkin_p50_ms:.2f} ms / {r.checkin_p99_ms:.2f} ms",
+            f"p99 ≤ {TARGETS['checkin_p99_ms']:.0f} ms {mark('checkin_p99_ms')}",
+        ),
+        (
+            "Raw sqlite3 baseline (1 row per transaction)",
+            f"{r.raw_rate:,.0f} rows/s ({r.raw_settings})",
+            "-",
+        ),
+        ("Check-in ÷ raw baseline", f"{r.raw_ratio:.2f}", "-"),
+        (
+            "11:00 job (overdue + reminders)",
+            f"{r.deadline_s:.2f} s ({r.reminders:,} group reminders for "
+            f"{r.missing_students:,} missing in {r.missing_classes:,} classes; "
+            f"{r.deadline_private:,} staff lists; CPU {r.deadline_cpu_s:.2f} s)",
+            f"≤ {TARGETS['deadline_s']:.0f} s {mark('deadline_s')}",
+        ),
+        (
+            "12:00 job (summaries + all ledgers)",
+            f"{r.rollup_s:.2f} s ({r.rollup_ledgers:,} ledgers; school ledger "
+            f"{r.school_ledger_rows:,} rows, {r.school_ledger_bytes / 1e6:.1f} MB; "
+            f"CPU {r.rollup_cpu_s:.2f} s)",
+            f"≤ {TARGETS['rollup_s']:.0f} s {mark('rollup_s')}",
+        ),
+        (
+            "Peak RSS",
+            f"{r.peak_rss_mb:,.0f} MB",
+            f"≤ {TARGETS['peak_rss_mb']:.0f} MB {mark('peak_rss_mb')}",
+        ),
+    ]
+    if r.fanout:
+        rows.append(
+            (
+                f"Telegram fan-out, {r.fanout} groups (AIORateLimiter)",
+                f"{r.fanout_s:.2f} s vs floor {r.fanout_floor_s:.2f} s at 30 msg/s "
+                f"= {r.fanout_ratio:.2f}×",
+                f"≤ {TARGETS['fanout_ratio']}× {mark('fanout_ratio')}",
+            )
+        )
+    header = (
+        f"School: {r.students:,} students, {r.classes:,} classes, {r.colleges} colleges, "
+        f"{r.counselors} counselors; database: {r.database}; seeded in {r.seed_s:.1f} s"
+    )
+    lines = [header, "", "| Measure | Result | Target |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    m = r.machine
+    lines += [
+        "",
+        f"Machine: {m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('memory')} RAM, "
+        f"Python {m.get('python')}, SQLite {m.get('sqlite')}, {m.get('platform')}",
+    ]
+    return "\n".join(lines)
+
+
+def save(r: Results, directory: Path = RESULTS) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = directory / f"bench-{r.students}-{r.database}-{stamp}.json"
+    path.write_text(json.dumps(r.as_json(), ensure_ascii=False, indent=2) + "\n")
+    return path

@@ -1,0 +1,418 @@
+"""The benchmark: one school day at university scale, through the real router, jobs and ledger.
+
+A synthetic school is imported through the real roster import; every student checks in once
+in their class group (90% before the 11:00 deadline, the rest late, before 12:00); the 11:00
+reminder and the 12:00 roll-up run through the real job runner; and a Telegram fan-out goes
+through the real python-telegram-bot adapter to the fake Bot API server on loopback.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import platform
+import random
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import load_workbook
+from sqlalchemy import func, select, text
+
+from bench.school import School, SchoolSize, generate
+from bot.adapters.testing import TestAdapter
+from bot.app import App, build_app
+from bot.clock import ManualClock
+from bot.config import load_config
+from bot.messages import ChatAddress, Envelope, OutgoingMessage
+from storage import db, demo
+from storage.models import CheckIn
+from storage.roster import import_roster
+
+TZ = ZoneInfo("Asia/Shanghai")
+# A Monday: the bench's school day.
+DAY = date(2026, 11, 23)
+# Share of students who check in after the 11:00 deadline (and so are reminded).
+LATE_SHARE = 0.10
+# Share of check-ins with a fever: their counselor is alerted privately.
+FEVER_SHARE = 0.01
+# Telegram's documented limits, which python-telegram-bot's AIORateLimiter enforces.
+TELEGRAM_RATE = 30.0
+TELEGRAM_GROUP_RATE_PER_MINUTE = 20
+
+TARGETS = {
+    "checkin_rate": 1500.0,
+    "checkin_p99_ms": 20.0,
+    "deadline_s": 2.0,
+    "rollup_s": 10.0,
+    "peak_rss_mb": 400.0,
+    "fanout_ratio": 1.25,
+}
+
+
+def progress(text: str) -> None:
+    """A line on stderr, so a long run shows where it is."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def at(hh: int, mm: int = 0) -> datetime:
+    return datetime.combine(DAY, datetime.min.time(), tzinfo=TZ).replace(hour=hh, minute=mm)
+
+
+@dataclass
+class Results:
+    """Every figure of one run, as printed and as written to JSON."""
+
+    students: int
+    classes: int
+    colleges: int
+    counselors: int
+    database: str
+    seed_s: float = 0.0
+    checkins: int = 0
+    checkin_rows: int = 0
+    checkin_s: float = 0.0
+    # CPU time of this process while checking in: wall time minus waiting (and other load).
+    checkin_cpu_s: float = 0.0
+    checkin_rate: float = 0.0
+    checkin_p50_ms: float = 0.0
+    checkin_p99_ms: float = 0.0
+    raw_inserts: int = 0
+    raw_rate: float = 0.0
+    raw_settings: str = ""
+    missing_students: int = 0
+    missing_classes: int = 0
+    deadline_s: float = 0.0
+    deadline_cpu_s: float = 0.0
+    reminders: int = 0
+    deadline_private: int = 0
+    rollup_s: float = 0.0
+    rollup_cpu_s: float = 0.0
+    rollup_messages: int = 0
+    rollup_ledgers: int = 0
+    school_ledger_bytes: int = 0
+    school_ledger_rows: int = 0
+    peak_rss_mb: float = 0.0
+    fanout: int = 0
+    fanout_s: float = 0.0
+    fanout_floor_s: float = 0.0
+    fanout_sent: int = 0
+    machine: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def raw_ratio(self) -> float:
+        return self.checkin_rate / self.raw_rate if self.raw_rate else 0.0
+
+    @property
+    def fanout_ratio(self) -> float:
+        return self.fanout_s / self.fanout_floor_s if self.fanout_floor_s else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["raw_ratio"] = self.raw_ratio
+        out["fanout_ratio"] = self.fanout_ratio
+        out["targets"] = TARGETS
+        out["met"] = self.met()
+        return out
+
+    def met(self) -> dict[str, bool]:
+        met = {
+            "checkin_rate": self.checkin_rate >= TARGETS["checkin_rate"],
+            "checkin_p99_ms": self.checkin_p99_ms <= TARGETS["checkin_p99_ms"],
+            "deadline_s": self.deadline_s <= TARGETS["deadline_s"],
+            "rollup_s": self.rollup_s <= TARGETS["rollup_s"],
+            "peak_rss_mb": self.peak_rss_mb <= TARGETS["peak_rss_mb"],
+        }
+        if self.fanout:
+            met["fanout_ratio"] = self.fanout_ratio <= TARGETS["fanout_ratio"]
+        return met
+
+
+def machine() -> dict[str, str]:
+    def run(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "?"
+
+    mem = run("free", "-h").splitlines()
+    return {
+        "nproc": run("nproc"),
+        "memory": mem[1].split()[1] if len(mem) > 1 else "?",
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux, bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# -- the database -----------------------------------------------------------------------------
+
+
+def fresh_database(url: str) -> None:
+    """An empty, migrated database at `url` (PostgreSQL: its public schema is recreated)."""
+    if not url.startswith("sqlite"):
+        engine = db.make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    db.upgrade(url)
+
+
+def raw_baseline(directory: Path, n: int) -> tuple[float, str]:
+    """Rows per second of plain sqlite3: one row inserted and committed per transaction."""
+    path = directory / "raw.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    # The app's own settings (storage/db.py), so the comparison is fair.
+    settings = "journal_mode=WAL, synchronous=NORMAL, BEGIN IMMEDIATE per row"
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE checkins (id INTEGER PRIMARY KEY, student_id INTEGER NOT NULL,"
+        " day TEXT NOT NULL, temp_tenths INTEGER NOT NULL, submitted_at TEXT NOT NULL,"
+        " UNIQUE (student_id, day))"
+    )
+    now = datetime.now().isoformat()
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO checkins (student_id, day, temp_tenths, submitted_at) VALUES (?,?,?,?)",
+            (i, "2026-11-23", 365, now),
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed, settings
+
+
+# -- the school day ---------------------------------------------------------------------------
+
+
+def seed_school(app: App, school: School) -> None:
+    with app.uow() as session:
+        now = app.clock.now()
+        import_roster(session, school.roster, now)
+        demo.bind_everyone(
+            session, now, platforms=("test",), consent_version=app.config.privacy.notice_version
+        )
+
+
+async def check_in(
+    app: App, bot: TestAdapter, numbers: list[str], school: School, rng: random.Random
+) -> list[float]:
+    """Each student in `numbers` checks in once in their class group; per-message latencies."""
+    latencies = []
+    for number in numbers:
+        temp = "37.8" if rng.random() < FEVER_SHARE else f"36.{rng.randrange(1, 9)}"
+        msg = bot.message(number, f"打卡 {temp}", group=school.class_of[number])
+        start = time.perf_counter()
+        await app.handle(msg)
+        latencies.append(time.perf_counter() - start)
+    bot.clear()
+    return latencies
+
+
+async def school_day(app: App, bot: TestAdapter, school: School, r: Results, seed: int) -> None:
+    clock = app.clock
+    assert isinstance(clock, ManualClock)
+    assert app.scheduler is not None
+    rng = random.Random(seed)
+    numbers = list(school.class_of)
+    rng.shuffle(numbers)
+    late_count = round(len(numbers) * LATE_SHARE)
+    on_time, late = numbers[late_count:], numbers[:late_count]
+
+    clock.set(at(7))
+    await app.scheduler.run_due()
+    bot.clear()
+
+    progress("checking in before the deadline")
+    clock.set(at(8))
+    start, cpu = time.perf_counter(), time.process_time()
+    latencies = await check_in(app, bot, on_time, school, rng)
+    elapsed = time.perf_counter() - start
+    r.checkin_cpu_s = time.process_time() - cpu
+
+    progress("the 11:00 job")
+    # 11:00: the overdue computation and a reminder to every class with someone missing.
+    clock.set(at(11))
+    start, cpu = time.perf_counter(), time.process_time()
+    await app.scheduler.run_due()
+    r.deadline_s = time.perf_counter() - start
+    r.deadline_cpu_s = time.process_time() - cpu
+    r.missing_students = len(late)
+    r.missing_classes = len({school.class_of[n] for n in late})
+    r.reminders = sum(1 for s in bot.sent if s.to.is_group and s.text.startswith("⏰"))
+    r.deadline_private = sum(1 for s in bot.sent if not s.to.is_group)
+    bot.clear()
+
+    progress("late check-ins")
+    clock.set(at(11, 30))
+    start, cpu = time.perf_counter(), time.process_time()
+    latencies += await check_in(app, bot, late, school, rng)
+    elapsed += time.perf_counter() - start
+    r.checkin_cpu_s += time.process_time() - cpu
+    r.checkins = len(latencies)
+    r.checkin_s = elapsed
+    r.checkin_rate = len(latencies) / elapsed if elapsed else 0.0
+    r.checkin_p50_ms = statistics.median(latencies) * 1000 if latencies else 0.0
+    r.checkin_p99_ms = percentile(latencies, 0.99) * 1000
+    with app.uow(readonly=True) as session:
+        r.checkin_rows = int(
+            session.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.day == DAY)) or 0
+        )
+
+    progress("the 12:00 job")
+    # 12:00: every counselor's and college's summary and ledger, and the school's.
+    clock.set(at(12))
+    start, cpu = time.perf_counter(), time.process_time()
+    await app.scheduler.run_due()
+    r.rollup_s = time.perf_counter() - start
+    r.rollup_cpu_s = time.process_time() - cpu
+    r.rollup_messages = len(bot.sent)
+    books = [s for s in bot.sent if s.message.attachment is not None]
+    r.rollup_ledgers = len(books)
+    school_chat = school.school_admin_number
+    [school_book] = [s.message.attachment for s in books if s.to.chat_id == school_chat]
+    assert school_book is not None
+    r.school_ledger_bytes = len(school_book.content)
+    bot.clear()
+    r.school_ledger_rows = ledger_rows(school_book.content)
+
+
+def ledger_rows(content: bytes) -> int:
+    """Data rows of the 打卡 sheet (one per student in scope)."""
+    wb = load_workbook(io.BytesIO(content), read_only=True)
+    try:
+        return sum(1 for _ in wb["打卡"].iter_rows(min_row=2, values_only=True))
+    finally:
+        wb.close()
+
+
+# -- Telegram fan-out ---------------------------------------------------------------------------
+
+
+async def telegram_fanout(app: App, n: int) -> tuple[float, int]:
+    """Wall time of `n` group messages to `n` distinct groups through the Telegram adapter."""
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
+    from bot.adapters.telegram import TelegramAdapter
+    from bot.config import TelegramSection
+    from tests.fakes.telegram_api import TOKEN, FakeBotApi
+
+    api = FakeBotApi()
+    await api.start()
+    adapter = TelegramAdapter(
+        TelegramSection(token=TOKEN, base_url=api.base_url, base_file_url=api.base_file_url),
+        poll_timeout=1,
+        request_timeout=10,
+    )
+    try:
+        app.add_adapter(adapter)
+        await adapter.start(app)
+        envelopes = [
+            Envelope(
+                ChatAddress("telegram", str(-1_000_000 - i), True),
+                OutgoingMessage(f"⏰ 打卡已截止，还有同学未打卡，请尽快补打卡（打卡 体温）。#{i}"),
+            )
+            for i in range(n)
+        ]
+        start = time.perf_counter()
+        report = await app.deliver(envelopes)
+        elapsed = time.perf_counter() - start
+        return elapsed, len(report.sent)
+    finally:
+        await adapter.stop()
+        app.adapters.pop("telegram", None)
+        await api.stop()
+
+
+# -- the whole run ------------------------------------------------------------------------------
+
+
+async def run(
+    students: int,
+    *,
+    seed: int = 2026,
+    fanout: int = 300,
+    database_url: str | None = None,
+    workdir: Path | None = None,
+) -> Results:
+    """One benchmark run. `database_url`, when given, must be migrated and empty."""
+    size = SchoolSize.scaled(students)
+    # Yesterday's jobs, missed before the bench's first morning, are noted as skipped.
+    logging.getLogger("schedules.runner").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="classbot-bench-", dir=workdir) as tmp:
+        directory = Path(tmp)
+        url = database_url
+        if url is None:
+            url = f"sqlite:///{directory / 'classbot.db'}"
+            fresh_database(url)
+        r = Results(
+            size.students,
+            size.classes,
+            size.colleges,
+            size.counselors,
+            database=url.split(":", 1)[0].split("+", 1)[0],
+            machine=machine(),
+        )
+        school = generate(size, seed)
+        clock = ManualClock(at(6, 30))
+        config = load_config(None, database={"url": url})
+        app = build_app(config, clock)
+        bot = TestAdapter()
+        app.add_adapter(bot)
+        try:
+            progress(f"importing and binding {size.students} students")
+            start = time.perf_counter()
+            seed_school(app, school)
+            r.seed_s = time.perf_counter() - start
+            await app.start()
+            await school_day(app, bot, school, r, seed)
+            progress("raw sqlite3 baseline")
+            r.raw_rate, r.raw_settings = raw_baseline(directory, r.checkins)
+            r.raw_inserts = r.checkins
+            if fanout:
+                progress(f"Telegram fan-out to {fanout} groups")
+                r.fanout = fanout
+                r.fanout_floor_s = fanout / TELEGRAM_RATE
+                r.fanout_s, r.fanout_sent = await telegram_fanout(app, fanout)
+            r.peak_rss_mb = peak_rss_mb()
+        finally:
+            await app.stop()
+            app.engine.dispose()
+    return r

@@ -1,0 +1,52 @@
+"""The benchmark at a small scale, as a smoke test: the table comes out and the counts are right.
+
+No time is asserted here; the figures are for `make bench` on a quiet machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.report import save, table
+from bench.run import LATE_SHARE, run
+from bench.school import SchoolSize, generate
+
+
+def test_school_scales_in_proportion_and_is_the_same_for_a_seed() -> None:
+    assert SchoolSize.scaled() == SchoolSize(67_000, 1_700, 30, 400)
+    small = SchoolSize.scaled(2_000)
+    assert (small.classes, small.colleges, small.counselors) == (51, 1, 12)
+    a, b = generate(small, seed=7), generate(small, seed=7)
+    assert a.roster == b.roster
+    assert len(a.roster.students) == 2_000
+    assert len(set(a.class_of.values())) == 51
+    served = [c for t in a.roster.staff for c in t.classes]
+    assert sorted(served) == sorted(a.class_codes)
+
+
+async def test_small_run_checks_everyone_in_once_and_counts_right(
+    database_url: str, tmp_path: Path
+) -> None:
+    r = await run(2_000, fanout=5, database_url=database_url, workdir=tmp_path)
+
+    assert r.checkins == 2_000
+    assert r.checkin_rows == 2_000
+    assert r.missing_students == round(2_000 * LATE_SHARE)
+    assert 0 < r.missing_classes <= 51
+    assert r.reminders == r.missing_classes
+    # Each counselor gets the 11:00 list of their classes.
+    assert r.deadline_private == 12
+    # 12 counselors, 1 college admin and the school admin each get a ledger.
+    assert r.rollup_ledgers == 14
+    assert r.school_ledger_rows == 2_000
+    assert r.school_ledger_bytes > 0
+    assert r.raw_inserts == 2_000 and r.raw_rate > 0
+    assert r.fanout_sent == 5
+    assert r.peak_rss_mb > 0
+
+    text = table(r)
+    for measure in ("Check-in throughput", "p50 / p99", "Raw sqlite3", "11:00 job", "12:00 job"):
+        assert measure in text
+    assert "Peak RSS" in text and "Telegram fan-out, 5 groups" in text
+    saved = save(r, tmp_path / "results")
+    assert saved.read_text().count('"checkins": 2000') == 1
