@@ -40,8 +40,8 @@ from storage.models import CheckIn
 from storage.roster import import_roster
 
 TZ = ZoneInfo("Asia/Shanghai")
-# A Monday: the bench's school day.
-DAY = date(2026, 11, 23)
+# A Tuesday: a plain school day, with no weekly job in the way of the daily ones.
+DAY = date(2026, 11, 24)
 # Share of students who check in after the 11:00 deadline (and so are reminded).
 LATE_SHARE = 0.10
 # Share of check-ins with a fever: their counselor is alerted privately.

@@ -17,7 +17,17 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import ChatAddress, Envelope, IncomingMessage, OutgoingMessage, PersonAddress
 from bot.router import Dispatcher
-from handlers import checkin, help, identity, privacy, reports
+from handlers import (
+    attendance,
+    checkin,
+    decisions,
+    help,
+    identity,
+    leave,
+    privacy,
+    reports,
+    subsidy,
+)
 from storage import identity as identity_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 
@@ -54,7 +64,11 @@ class App:
             help.router,
             identity.router,
             checkin.router,
+            leave.router,
+            subsidy.router,
+            decisions.router,
             reports.router,
+            attendance.router,
             privacy.router,
         )
         self.adapters: dict[str, Adapter] = {}
@@ -160,10 +174,11 @@ def build_app(
     """Build the bot from its config. The database must already be migrated."""
     from schedules.daily import DAILY_JOBS
     from schedules.scheduler import Scheduler
+    from schedules.weekly import WEEKLY_JOBS
 
     redact.install(config.secrets())
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:
-        app.scheduler = Scheduler(app, DAILY_JOBS)
+        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS))
     return app

@@ -104,6 +104,8 @@ class ScheduleSection(_Section):
 class LeaveSection(_Section):
     max_days_ahead: int = Field(default=14, ge=0)
     max_days: int = Field(default=30, ge=1)
+    # A sick leave may be reported afterwards, starting up to this many days ago.
+    max_days_back: int = Field(default=3, ge=0)
 
 
 class SubsidySection(_Section):
@@ -119,8 +121,9 @@ class PrivacySection(_Section):
     subsidy_retention_days: int = Field(default=1095, ge=1)
     notice_version: int = Field(default=1, ge=1)
     contact: str = "the college student affairs office (学工部)"
-    # The daily purge of details past retention (and of the inbound log).
-    purge_time: time = time(4, 0)
+    # The daily purge of details past retention (and of the inbound log); None: at the
+    # schedule's prompt time.
+    purge_time: time | None = None
 
 
 class TelegramSection(_Section):

@@ -7,6 +7,7 @@ import re
 from bot.config import times_for
 from bot.messages import OutgoingMessage, PersonAddress
 from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, normalize
+from handlers import leave, subsidy
 from storage import checkins, identity
 from storage.checkins import CheckInInput, format_temp
 from storage.errors import BadArguments, OutOfRange, TextTooLong
@@ -219,5 +220,5 @@ def _checkin_lines(ctx: Context, person_id: int, today: object) -> list[str]:
     ]
 
 
-# Each section adds lines to /mine; the workflow modules append theirs here.
-MINE_SECTIONS = [_checkin_lines]
+# Each section adds lines to /mine: check-in here, then leave and subsidy.
+MINE_SECTIONS = [_checkin_lines, leave.mine_lines, subsidy.mine_lines]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config, times_for
 from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from handlers.reports import missing_text, summary_text
+from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Job, Planned, Run, Slot, college_times
 from storage import deliveries, identity, ledger, reports, retention
 from storage.db import with_retry
@@ -301,7 +302,11 @@ def _unreachable(
     out = []
     for job, pid, reason in sorted(found, key=lambda f: (f[1], f[0])):
         if pid in people:
-            label = {"deadline": "11:00 未打卡名单", "rollup": "12:00 汇总"}.get(job, job)
+            label = {
+                "deadline": "11:00 未打卡名单",
+                "rollup": "12:00 汇总",
+                "weekly_attendance": "考勤周报",
+            }.get(job, job)
             out.append(f"{people[pid].name}（{people[pid].number}）：{label} — {reason}")
     return out
 
@@ -331,7 +336,9 @@ def plan_purge(run: Run) -> list[Planned]:
 
 
 def purge_times(config: Config) -> dict[time, Slot]:
-    return {config.privacy.purge_time: Slot(school=True)}
+    # By default with the morning prompt: a bot switched off at night would miss 04:00 (past
+    # the grace) every day and never purge.
+    return {config.privacy.purge_time or config.schedule.prompt: Slot(school=True)}
 
 
 PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day)
@@ -340,4 +347,4 @@ ROLLUP = Job("rollup", college_times("rollup"), plan_rollup)
 
 PURGE = Job("purge", purge_times, plan_purge)
 
-DAILY_JOBS = (PROMPT, DEADLINE, ROLLUP, PURGE)
+DAILY_JOBS = (LEAVE_EXPIRY, PROMPT, DEADLINE, ROLLUP, PURGE)

@@ -120,3 +120,62 @@ class NotPending(DomainError):
 class ConsentRequired(DomainError):
     zh = "提交健康信息前需要你同意隐私说明。发送「同意」即表示同意，发送「隐私」查看说明。"
     en = "Before you send health data, please agree to the privacy notice: send /agree (or /privacy to read it)."
+
+
+class NotYourStep(DomainError):
+    zh = "{ref} 当前状态是「{state}」，这一步应由{who}处理。"
+    en = "{ref} is {state_en}; this step is for {who_en}."
+
+
+class LeaveOverlaps(DomainError):
+    zh = "与已有的请假 {ref}（{start} 至 {end}，{state}）时间重叠，请先撤销或销假。"
+    en = "This overlaps your leave {ref} ({start} to {end}, {state_en}); cancel or end it first."
+
+
+class OpenApplicationExists(DomainError):
+    zh = "你已有一份正在审核的补助申请 {ref}，审核结束后才能再申请。发送「我的」查看进度。"
+    en = "You already have an open subsidy application {ref}; wait until it is decided. Send /mine to see it."
+
+
+class AmountTooHigh(DomainError):
+    zh = "批准金额不能高于当前金额 {current}。"
+    en = "The approved amount cannot be more than the current {current}."
+
+
+class RosterMismatch(DomainError):
+    """Attendance names someone who is not (or not unambiguously) on the class roster."""
+
+    def __init__(
+        self,
+        class_code: str,
+        unknown: list[str],
+        ambiguous: list[tuple[str, list[str]]],
+    ) -> None:
+        super().__init__(class_code=class_code, unknown=unknown, ambiguous=ambiguous)
+        self.unknown = unknown
+        self.ambiguous = ambiguous
+
+    def render(self, lang: str) -> str:
+        code = self.params["class_code"]
+        lines = []
+        if lang == "en":
+            if self.unknown:
+                lines.append(f"Not on the roster of {code}: {', '.join(self.unknown)}.")
+            for token, candidates in self.ambiguous:
+                lines.append(
+                    f"“{token}” matches several students: {', '.join(candidates)}; "
+                    "write more of the id."
+                )
+            lines.append("Nothing was stored; correct it and send the whole posting again.")
+        else:
+            if self.unknown:
+                lines.append(f"{code} 的花名册里没有：{'、'.join(self.unknown)}。")
+            for token, candidates in self.ambiguous:
+                lines.append(f"「{token}」对应多名同学：{'、'.join(candidates)}，请写得更完整。")
+            lines.append("这次考勤没有保存，请改正后整条重发。")
+        return "\n".join(lines)
+
+
+class AbsentAndLate(DomainError):
+    zh = "{names} 同时写在了「缺勤」和「迟到」里，请只写一处。这次考勤没有保存。"
+    en = "{names} listed both as absent and as late; list each student once. Nothing was stored."

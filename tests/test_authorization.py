@@ -39,6 +39,12 @@ class Probe:
     chat: str = "private"
     # Acts on a class or a student: staff of another college are refused (OutOfScope).
     scoped: bool = False
+    # Messages (sender, text) sent first, so the probe has something to act on.
+    setup: tuple[tuple[str, str], ...] = ()
+
+
+# A sick-leave request L1 of 2020010 (护理172), pending.
+PENDING_LEAVE = (("2020010", "请假 明天 病假 发烧就医"),)
 
 
 # command name → (who may use it, how to try it). Unbound accounts may only use what
@@ -58,6 +64,18 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
     "report": (frozenset({C, H, CA, SA}), Probe("汇总")),
     "missing": (frozenset({M, C, H, CA, SA}), Probe("未打卡")),
     "export": (frozenset({C, H, CA, SA}), Probe("导出")),
+    "leave": (frozenset({S, M}), Probe("请假 明天 事假 回家")),
+    # A student's own requests: another student's id is simply not found for them.
+    "cancel": (frozenset({S, M}), Probe("撤销 L99")),
+    "back": (frozenset({S, M}), Probe("销假 L99")),
+    "subsidy": (frozenset({S, M}), Probe("补助 500 家庭困难")),
+    "approve": (frozenset({C, CA}), Probe("批准 L1", scoped=True, setup=PENDING_LEAVE)),
+    "reject": (frozenset({C, CA}), Probe("驳回 L1 请补充证明", scoped=True, setup=PENDING_LEAVE)),
+    "followup": (frozenset({C, CA}), Probe("跟进 L1 已就医", scoped=True, setup=PENDING_LEAVE)),
+    "attendance": (
+        frozenset({M, C, H, CA, SA}),
+        Probe("考勤 高等数学 全勤", chat="group", scoped=True),
+    ),
 }
 
 # Each role in the demo school (in scope of 护理172) and in the second college (out of it).
@@ -104,13 +122,15 @@ async def try_as(bot: TestAdapter, sender: str, probe: Probe) -> str:
 async def test_authorization_matrix(app: App, bot: TestAdapter, name: str) -> None:
     seed_other_college(app)
     allowed, probe = TABLE[name]
-    cases: list[tuple[str, str, bool]] = []
-    for role in Role:
-        cases.append((IN_SCOPE[role], f"{role} in scope", role in allowed))
-        out = OUT_OF_SCOPE.get(role)
-        if out is not None:
-            cases.append((out, f"{role} out of scope", role in allowed and not probe.scoped))
+    for sender, text in probe.setup:
+        await bot.say(sender, text)
+    # Refusals first: an allowed in-scope run may change what a later one finds.
+    cases: list[tuple[str, str, bool]] = [
+        (out, f"{role} out of scope", role in allowed and not probe.scoped)
+        for role, out in OUT_OF_SCOPE.items()
+    ]
     cases.append(("nobody", "unbound", UNBOUND in allowed))
+    cases += [(IN_SCOPE[role], f"{role} in scope", role in allowed) for role in Role]
 
     for sender, label, expect_allowed in cases:
         before = row_counts(app)

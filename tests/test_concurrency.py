@@ -13,10 +13,11 @@ from sqlalchemy import event, select, text
 
 from bot.adapters.testing import TestAdapter
 from bot.app import App
-from bot.messages import IncomingMessage
+from bot.messages import IncomingMessage, PersonAddress
 from bot.router import Routed
 from storage import db
-from storage.models import CheckIn, CheckInRevision, Person
+from storage.errors import NotPending
+from storage.models import AuditEntry, CheckIn, CheckInRevision, LeaveRequest, Person
 from tests.conftest import PG_URL
 
 THREADS = 8
@@ -141,3 +142,29 @@ async def test_a_locked_sqlite_database_is_retried_not_shown(
     finally:
         impatient.dispose()
         blocker.dispose()
+
+
+@pytest.mark.parametrize("deciders", [("T001", "T003"), ("T001",) * THREADS])
+async def test_concurrent_approvals_exactly_one_wins(
+    app: App, bot: TestAdapter, deciders: tuple[str, ...]
+) -> None:
+    await bot.say("2020010", "请假 明天 病假 发烧就医")
+    msgs = [bot.message(who, "批准 L1") for who in deciders]
+    routed = run_together([partial(app.dispatcher.process, m) for m in msgs])
+    won = [r for r in routed if r.error is None]
+    assert len(won) == 1, replies(routed)
+    assert all(isinstance(r.error, NotPending) for r in routed if r.error is not None)
+    # The student hears of the decision once.
+    to_student = [e for r in routed for e in r.envelopes if e.to == PersonAddress(student_id(app))]
+    assert len(to_student) == 1
+    with app.uow(readonly=True) as s:
+        [leave] = s.scalars(select(LeaveRequest))
+        decisions = list(s.scalars(select(AuditEntry).where(AuditEntry.to_state == "approved")))
+    assert leave.status == "approved" and len(decisions) == 1
+
+
+def student_id(app: App, number: str = "2020010") -> int:
+    with app.uow(readonly=True) as s:
+        pid = s.scalar(select(Person.id).where(Person.number == number))
+    assert pid is not None
+    return pid

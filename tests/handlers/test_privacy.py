@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
-from storage.models import AuditEntry, CheckIn, CheckInRevision, Person
+from storage.models import AuditEntry, CheckIn, CheckInRevision, Person, SubsidyApplication
 from tests.conftest import make_config, start_app
 
 
@@ -114,3 +114,16 @@ async def test_the_demo_school_has_already_agreed(app: App) -> None:
     with app.uow(readonly=True) as s:
         versions = set(s.scalars(select(Person.consent_version)))
     assert versions == {1}
+
+
+async def test_subsidy_without_consent_is_refused_and_stores_nothing(
+    app: App, bot: TestAdapter
+) -> None:
+    await bot.say("2020001", "撤回同意")
+    [reply] = await bot.say("2020001", "补助 500 家庭困难")
+    assert "同意隐私说明" in reply.text
+    with app.uow(readonly=True) as s:
+        assert list(s.scalars(select(SubsidyApplication))) == []
+    await bot.say("2020001", "同意")
+    sent = await bot.say("2020001", "补助 500 家庭困难")
+    assert any("S1" in s.text for s in sent)

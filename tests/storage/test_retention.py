@@ -165,7 +165,7 @@ async def test_the_daily_purge_job_runs_once_and_prunes_the_inbound_log(
     await bot.say("2020001", "打卡 36.6", message_id="old-message")
     assert count(app, InboundMessage) == 1
     purge_day = START.date() + timedelta(days=181)
-    for when in (time(4, 0), time(4, 30)):
+    for when in (time(7, 0), time(7, 30)):
         clock.set(datetime.combine(purge_day, when, tzinfo=TZ))
         assert app.scheduler is not None
         await app.scheduler.run_due()
@@ -176,12 +176,9 @@ async def test_the_daily_purge_job_runs_once_and_prunes_the_inbound_log(
         runs = list(
             s.scalars(select(Delivery).where(Delivery.job == "purge", Delivery.status != "skipped"))
         )
-    # Once at start-up (04:00 was within grace), once on the day; never twice a day.
-    assert [p.actor for p in purges] == ["schedule:purge"] * 2
-    assert [(r.day, r.status) for r in runs] == [
-        (START.date(), "sent"),
-        (purge_day, "sent"),
-    ]
+    # With the 07:00 prompt, once on the day, never twice.
+    assert [p.actor for p in purges] == ["schedule:purge"]
+    assert [(r.day, r.status) for r in runs] == [(purge_day, "sent")]
     # Yesterday's anonymous counts are recorded for every class, even with no check-ins.
     day_before = purge_day - timedelta(days=1)
     assert counts_by_class(app)[("护理172", day_before)] == (30, 0, 0, 0)

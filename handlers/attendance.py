@@ -1,0 +1,417 @@
+"""云考勤: monitors post who missed or was late to an online class; the weekly summary."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from bot.dates import format_day, parse_day, week_start
+from bot.messages import OutgoingMessage, PersonAddress
+from bot.router import STAFF, Args, CommandRouter, Context, normalize
+from handlers import checkin
+from storage import attendance, identity
+from storage.attendance import Posted, Student, WeekSummary
+from storage.errors import BadArguments, NotFound, TextTooLong
+from storage.identity import Actor
+from storage.models import Role, SchoolClass
+
+router = CommandRouter("attendance")
+
+POSTERS = STAFF | {Role.MONITOR}
+MAX_COURSE = 40
+MAX_SESSION = 20
+
+ABSENT_WORDS = ("缺勤", "缺课", "旷课", "absent")
+LATE_WORDS = ("迟到", "late")
+ALL_PRESENT_WORDS = ("全勤", "全到", "all-present")
+THIS_WEEK_WORDS = ("本周", "周报", "week", "this-week")
+LAST_WEEK_WORDS = ("上周", "last-week", "lastweek")
+CLASS_PREFIXES = ("班级=", "班级:", "class=", "class:")
+
+_PIECES = re.compile(r"[,，、;；]+")
+_SESSION_NUMBER = re.compile(r"^第?(\d{1,2}(?:[-~～至到]\d{1,2})?)节?$")
+# Other ways to name a session: 第三节, 上午, 晚自习; anything else is likely a forgotten 缺勤.
+_SESSION_WORDS = re.compile(
+    r"^第?[一二三四五六七八九十\d]{1,3}(?:[-~～至到][一二三四五六七八九十\d]{1,3})?节$"
+)
+SESSION_TIMES = (
+    "上午",
+    "下午",
+    "晚上",
+    "晚自习",
+    "早读",
+    "am",
+    "pm",
+    "morning",
+    "afternoon",
+    "evening",
+)
+
+
+@dataclass
+class ParsedPosting:
+    class_code: str | None
+    day: date | None
+    course: str
+    session: str
+    absent: list[str]
+    late: list[str]
+
+
+def _keyword(piece: str) -> tuple[str | None, str]:
+    """(section, the rest glued to the keyword) when a piece starts a section."""
+    low = normalize(piece).lower()
+    for section, words in (
+        ("absent", ABSENT_WORDS),
+        ("late", LATE_WORDS),
+        ("all", ALL_PRESENT_WORDS),
+    ):
+        for word in words:
+            if low == word:
+                return section, ""
+            # Chinese keywords are often glued to the first id: 缺勤2020003, 迟到：03.
+            if (not word.isascii() or low.startswith(word + ":")) and low.startswith(word):
+                return section, piece[len(word) :].lstrip(":：")
+    return None, piece
+
+
+def _is_session(label: str) -> bool:
+    return bool(_SESSION_WORDS.match(label)) or label.lower() in SESSION_TIMES
+
+
+def _class_token(token: str) -> str:
+    """A class code as typed, with or without `班级=`."""
+    text = normalize(token)
+    for prefix in CLASS_PREFIXES:
+        if text.lower().startswith(prefix):
+            return text[len(prefix) :].strip()
+    return text
+
+
+def _session_label(token: str) -> str:
+    text = normalize(token)
+    m = _SESSION_NUMBER.match(text)
+    return f"第{m.group(1)}节" if m else text
+
+
+def parse_posting(ctx: Context, args: Args, today: date) -> ParsedPosting:
+    header: list[str] = []
+    lists: dict[str, list[str]] = {"absent": [], "late": []}
+    section: str | None = None
+    for token in args.tokens:
+        for raw in _PIECES.split(token):
+            word, piece = _keyword(raw) if raw else (None, raw)
+            if word is not None:
+                section = word
+            if not piece:
+                continue
+            if section is None:
+                header.append(piece)
+            elif section == "all":
+                raise BadArguments(
+                    "写了「全勤」就不用再写学号；有缺勤或迟到请写在「缺勤」「迟到」后面。",
+                    "'all-present' takes no ids; list absences after 'absent' and lates after 'late'.",
+                )
+            else:
+                lists[section].append(piece)
+
+    class_code: str | None = None
+    day: date | None = None
+    rest: list[str] = []
+    for token in header:
+        text = normalize(token)
+        if class_code is None and text.lower().startswith(CLASS_PREFIXES):
+            class_code = _class_token(text)
+        elif class_code is None and not rest and identity.class_by_code(ctx.session, text):
+            class_code = text
+        elif (
+            day is None
+            # After the course, `1-2` is a session range, not 2 January.
+            and not (rest and _SESSION_NUMBER.match(text))
+            and (parsed := parse_day(token, today)) is not None
+        ):
+            day = parsed
+        else:
+            rest.append(token)
+    if not rest:
+        raise BadArguments("请写上课程名。", "Please name the course.")
+    if len(rest) > 2:
+        extra = " ".join(rest[2:])
+        raise BadArguments(
+            f"看不懂「{extra}」：学号或姓名要写在「缺勤」或「迟到」后面。",
+            f"Cannot read “{extra}”: ids go after 'absent' or 'late'.",
+        )
+    course = rest[0]
+    session = _session_label(rest[1]) if len(rest) > 1 else ""
+    if session and not _is_session(session):
+        raise BadArguments(
+            f"看不懂「{rest[1]}」：节次请写成「第2节」，学号或姓名要写在「缺勤」或「迟到」后面。",
+            f"Cannot read “{rest[1]}”: write the session as a number (2 or 1-2); ids go after 'absent' or 'late'.",
+        )
+    if len(course) > MAX_COURSE:
+        raise TextTooLong(what="课程名", what_en="The course name", limit=MAX_COURSE)
+    if len(session) > MAX_SESSION:
+        raise TextTooLong(what="节次", what_en="The session", limit=MAX_SESSION)
+    return ParsedPosting(class_code, day, course, session, lists["absent"], lists["late"])
+
+
+def _class_named(ctx: Context, code: str) -> SchoolClass:
+    cls = identity.class_by_code(ctx.session, code)
+    if cls is None:
+        raise NotFound(what=f"班级 {code}", what_en=f"Class {code}")
+    return cls
+
+
+def _target_class(ctx: Context, actor: Actor, named: str | None) -> SchoolClass:
+    """The class a command is about: the group's, the one named, or the asker's own."""
+    if ctx.message.is_group:
+        group = identity.require_group(ctx.group)
+        cls = ctx.session.get(SchoolClass, group.class_id)
+        assert cls is not None
+        if named is not None and named != cls.code:
+            raise BadArguments(
+                f"本群是 {cls.code} 的群；其他班级的考勤请私聊我办理。",
+                f"This is the group of {cls.code}; for another class, message me privately.",
+            )
+    elif named is not None:
+        cls = _class_named(ctx, named)
+    else:
+        own = actor.class_id if not actor.is_staff else None
+        if own is None and not actor.all_classes and len(actor.class_ids) == 1:
+            [own] = actor.class_ids
+        if own is None:
+            raise BadArguments(
+                "私聊提交请写上班级，例：考勤 护理172 高等数学 缺勤 2020003",
+                "In private chat name the class, e.g. /attendance 护理172 Maths absent 2020003",
+            )
+        cls = ctx.session.get(SchoolClass, own)
+        assert cls is not None
+    actor.require_class(cls.id, what=f"{cls.code} 的考勤", what_en=f"The attendance of {cls.code}")
+    return cls
+
+
+@router.command(
+    "attendance",
+    "考勤",
+    roles=POSTERS,
+    usage=(
+        "考勤 [班级] [日期] <课程> [节次] 缺勤 <学号…> 迟到 <学号…>，"
+        "例：考勤 高等数学 第2节 缺勤 2020003 017 迟到 2020021（学号可写末几位或姓名；"
+        "私聊时班长默认本班，老师写班级：考勤 护理172 高等数学 …；无人缺勤写「全勤」）；"
+        "周报：考勤 本周 / 考勤 上周",
+        "/attendance [class] [date] <course> [session] absent <ids…> late <ids…>, "
+        "e.g. /attendance Maths 2 absent 2020003 017 late 2020021 (ids may be the last "
+        "digits or a name; staff in private chat name the class first: /attendance 护理172 "
+        "Maths …; nobody missing: all-present); summary: /attendance week | last-week",
+    ),
+    help=(
+        "班长登记网课考勤（缺勤、迟到），或查看考勤周报",
+        "record an online-class session's absences and lates, or see the weekly summary",
+    ),
+)
+def attendance_command(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    today = ctx.sent_at.astimezone(ctx.config.tz).date()
+    if len(args) == 0:
+        raise BadArguments("请写上课程名。", "Please name the course.")
+    first = normalize(args.tokens[0]).lower()
+    if first in THIS_WEEK_WORDS or first in LAST_WEEK_WORDS:
+        _week(ctx, actor, args, today, last=first in LAST_WEEK_WORDS)
+        return
+
+    parsed = parse_posting(ctx, args, today)
+    day = parsed.day or today
+    if day > today:
+        raise BadArguments(
+            f"{format_day(day, 'zh')} 还没到，不能提前登记考勤。",
+            f"{format_day(day, 'en')} has not come yet; attendance is recorded after the class.",
+        )
+    cls = _target_class(ctx, actor, parsed.class_code)
+    posted = attendance.post(
+        ctx.session,
+        attendance.Posting(
+            class_id=cls.id,
+            class_code=cls.code,
+            course=parsed.course,
+            day=day,
+            session=parsed.session,
+            absent=tuple(parsed.absent),
+            late=tuple(parsed.late),
+            posted_at=ctx.sent_at,
+        ),
+        actor,
+        ctx.config.tz,
+    )
+    ctx.reply(_posted_text(ctx, cls.code, parsed, day, posted))
+
+
+def _names(ctx: Context, students: list[Student]) -> str:
+    # In a group only names are shown; in private chat the 学号 too, for checking.
+    if ctx.lang == "en":
+        if ctx.message.is_group:
+            return ", ".join(s.name for s in students)
+        return ", ".join(f"{s.name} ({s.number})" for s in students)
+    if ctx.message.is_group:
+        return "、".join(s.name for s in students)
+    return "、".join(f"{s.name}（{s.number}）" for s in students)
+
+
+def _posted_text(
+    ctx: Context, class_code: str, parsed: ParsedPosting, day: date, posted: Posted
+) -> str:
+    session = f" {parsed.session}" if parsed.session else ""
+    lines = [
+        ctx.t(
+            "✓ 已登记考勤：{cls} {course}{session} {day}{updated}",
+            "✓ Attendance recorded: {cls} {course}{session} {day}{updated}",
+            cls=class_code,
+            course=parsed.course,
+            session=session,
+            day=format_day(day, ctx.lang),
+            updated=ctx.t(
+                "（已更新，第 {n} 版）",
+                " (replaces the earlier posting, version {n})",
+                n=posted.revision,
+            )
+            if posted.replaced
+            else "",
+        ),
+        ctx.t(
+            "应到 {roster}：出勤 {present}，缺勤 {absent}，迟到 {late}，请假 {leave}",
+            "Roster {roster}: present {present}, absent {absent}, late {late}, on leave {leave}",
+            roster=posted.roster_size,
+            present=posted.present,
+            absent=len(posted.absent),
+            late=len(posted.late),
+            leave=len(posted.leave),
+        ),
+    ]
+    if posted.absent:
+        lines.append(ctx.t("缺勤：{names}", "Absent: {names}", names=_names(ctx, posted.absent)))
+    if posted.late:
+        lines.append(ctx.t("迟到：{names}", "Late: {names}", names=_names(ctx, posted.late)))
+    if posted.leave:
+        lines.append(
+            ctx.t(
+                "请假：{names}（当天有已批准的请假）",
+                "On leave: {names} (approved leave that day)",
+                names=_names(ctx, posted.leave),
+            )
+        )
+    if posted.excused:
+        lines.append(
+            ctx.t(
+                "{names} 当天已请假，按请假记录，不算缺勤。",
+                "{names}: on approved leave that day, so recorded as on leave, not absent.",
+                names=_names(ctx, posted.excused),
+            )
+        )
+    return "\n".join(lines)
+
+
+# -- weekly summary --------------------------------------------------------------------------
+
+
+def _week(ctx: Context, actor: Actor, args: Args, today: date, *, last: bool) -> None:
+    if len(args) > 2:
+        raise BadArguments("周报最多写一个班级。", "Give at most one class for the summary.")
+    named = _class_token(args.tokens[1]) if len(args) == 2 else None
+    class_ids: list[int] | None
+    if named is not None or ctx.message.is_group or not actor.is_staff:
+        class_ids = [_target_class(ctx, actor, named).id]
+    elif actor.all_classes:
+        class_ids = None
+    else:
+        class_ids = sorted(actor.class_ids)
+        if not class_ids:
+            ctx.reply(ctx.t("你还没有负责的班级。", "You have no classes assigned."))
+            return
+    start = week_start(today) - timedelta(days=7 if last else 0)
+    summary = attendance.weekly_summary(
+        ctx.session,
+        class_ids,
+        start,
+        ctx.config.schedule.skip_dates,
+        alert_absences=ctx.config.attendance.alert_absences,
+        # Days still to come (and today, whose classes may not be over) are not "missing".
+        through=None if last else today - timedelta(days=1),
+    )
+    text = OutgoingMessage(format_week(summary, ctx.lang))
+    if ctx.message.is_group:
+        # Who is being flagged for absences is for the asker, not the whole group.
+        ctx.send(PersonAddress(actor.person_id), text)
+        ctx.reply(ctx.t("考勤周报已私信发给你。", "Sent the summary to you privately."))
+    else:
+        ctx.reply(text)
+
+
+def format_week(summary: WeekSummary, lang: str) -> str:
+    """The weekly summary as one message: a block per class (also used by the weekly job)."""
+
+    def t(zh: str, en: str, **params: object) -> str:
+        return (en if lang == "en" else zh).format(**params)
+
+    lines = [
+        t(
+            "📋 考勤周报 {start}–{end}",
+            "📋 Attendance, {start} – {end}",
+            start=format_day(summary.week_start, lang),
+            end=format_day(summary.week_end, lang),
+        )
+    ]
+    if not summary.classes:
+        lines.append(t("没有班级。", "No classes."))
+    for cls in summary.classes:
+        lines.append("")
+        lines.append(
+            t(
+                "【{code}】已登记 {n} 节课",
+                "[{code}] {n} sessions recorded",
+                code=cls.class_code,
+                n=cls.sessions,
+            )
+        )
+        if cls.students:
+            lines.append(t("学号 姓名：缺勤 / 迟到 / 请假", "id name: absent / late / on leave"))
+            for s in cls.students:
+                flag = " ⚠️" if s in cls.flagged else ""
+                lines.append(f"  {s.number} {s.name}：{s.absent} / {s.late} / {s.leave}{flag}")
+        elif cls.sessions:
+            lines.append(t("  本周没有缺勤和迟到。", "  Nobody absent or late."))
+        if cls.flagged:
+            lines.append(
+                t(
+                    "⚠️ 本周缺勤 {n} 次及以上，请跟进：{names}",
+                    "⚠️ Absent {n} or more times this week, please follow up: {names}",
+                    n=summary.alert_absences,
+                    names="、".join(f"{s.name}（{s.number}）" for s in cls.flagged),
+                )
+            )
+        if cls.missing_days:
+            lines.append(
+                t(
+                    "未登记考勤的教学日：{days}",
+                    "Teaching days with no attendance posted: {days}",
+                    days="、".join(format_day(d, lang) for d in cls.missing_days),
+                )
+            )
+    return "\n".join(lines)
+
+
+def _attendance_lines(ctx: Context, person_id: int, today: object) -> list[str]:
+    if not isinstance(today, date):
+        return []
+    counts = attendance.student_week(ctx.session, person_id, week_start(today), today)
+    return [
+        ctx.t(
+            "考勤（本周）：缺勤 {absent}，迟到 {late}，请假 {leave}",
+            "Attendance this week: absent {absent}, late {late}, on leave {leave}",
+            absent=counts.get(attendance.ABSENT, 0),
+            late=counts.get(attendance.LATE, 0),
+            leave=counts.get(attendance.LEAVE, 0),
+        )
+    ]
+
+
+checkin.MINE_SECTIONS.append(_attendance_lines)

@@ -1,0 +1,317 @@
+"""请假: asking for leave, 销假, the counselor's follow-up notes, and the leave lines of /mine.
+
+In a group the bot never repeats a leave's reason or type: the acknowledgement names the id
+only, and the details go to the student privately.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bot.dates import parse_date, short_day, try_parse_date
+from bot.messages import Button, OutgoingMessage, PersonAddress
+from bot.router import DECIDERS, STUDENTS, Args, CommandRouter, Context, Where, normalize
+from storage import identity
+from storage import leave as leaves
+from storage.errors import BadArguments
+from storage.models import LeaveRequest, Person, Role, SchoolClass
+from storage.workflows import LEAVE_CANCELLED, leave_ref, parse_ref, state_label
+
+router = CommandRouter("leave")
+
+KIND_WORDS = {
+    "病假": leaves.SICK,
+    "病": leaves.SICK,
+    "sick": leaves.SICK,
+    "事假": leaves.PERSONAL,
+    "事": leaves.PERSONAL,
+    "personal": leaves.PERSONAL,
+}
+
+
+def kind_label(ctx: Context, kind: str) -> str:
+    return ctx.t("病假", "sick leave") if kind == leaves.SICK else ctx.t("事假", "personal leave")
+
+
+def span(ctx: Context, leave: LeaveRequest, today: date) -> str:
+    start, end = short_day(leave.start_date, today), short_day(leave.end_date, today)
+    if leave.start_date == leave.end_date:
+        return start
+    return ctx.t("{start} 至 {end}", "{start} to {end}", start=start, end=end)
+
+
+def today_of(ctx: Context) -> date:
+    return ctx.sent_at.astimezone(ctx.config.tz).date()
+
+
+def limits(ctx: Context) -> leaves.LeaveLimits:
+    cfg = ctx.config.leave
+    return leaves.LeaveLimits(cfg.max_days_ahead, cfg.max_days, cfg.max_days_back)
+
+
+def leave_deciders(ctx: Context, class_id: int) -> list[Person]:
+    """The class's counselors; the college office when the class has none."""
+    found = identity.staff_for_class(ctx.session, class_id, (Role.COUNSELOR,))
+    if found:
+        return found
+    cls = ctx.session.get(SchoolClass, class_id)
+    return identity.college_admins(ctx.session, cls.college_id) if cls else []
+
+
+def decision_buttons(ctx: Context, ref: str) -> tuple[Button, Button]:
+    return (
+        Button(ctx.t("批准", "Approve"), f"/approve {ref}"),
+        Button(ctx.t("驳回", "Reject"), f"/reject {ref}"),
+    )
+
+
+def student_line(ctx: Context, student: Person, class_id: int) -> str:
+    cls = ctx.session.get(SchoolClass, class_id)
+    return ctx.t(
+        "{name}（{number}，{cls}）",
+        "{name} ({number}, {cls})",
+        name=student.name,
+        number=student.number,
+        cls=cls.code if cls else "?",
+    )
+
+
+def require_leave_ref(args: Args, index: int = 0) -> int:
+    ref = parse_ref(args.tokens[index]) if len(args) > index else None
+    if ref is None or ref.kind != "L":
+        raise BadArguments("请写上请假编号，例如 L37。", "Give the leave id, e.g. L37.")
+    return ref.id
+
+
+@router.command(
+    "leave",
+    "请假",
+    roles=STUDENTS,
+    usage=(
+        "请假 <开始> [结束] <病假|事假> <理由>，例：请假 明天 后天 病假 发烧就医",
+        "/leave <from> [to] <sick|personal> <reason>, e.g. /leave tomorrow sick fever",
+    ),
+    help=("申请请假，由辅导员审批", "ask for leave; your counselor decides"),
+)
+def leave(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    today = today_of(ctx)
+    if len(args) == 0:
+        raise BadArguments("请写上请假日期、类型和理由。", "Give the dates, the type and a reason.")
+    start = parse_date(args.tokens[0], today)
+    i = 1
+    end = try_parse_date(args.tokens[1], today) if len(args) > 1 else None
+    if end is not None:
+        i = 2
+    else:
+        end = start
+    kind = KIND_WORDS.get(normalize(args.tokens[i]).lower()) if len(args) > i else None
+    if kind is None:
+        raise BadArguments("请写明是病假还是事假。", "Say whether it is sick or personal leave.")
+    reason = args.rest(i + 1)
+    if not reason:
+        raise BadArguments("请写上请假理由。", "Please give a reason.")
+    request = leaves.submit(
+        ctx.session,
+        actor,
+        kind=kind,
+        start=start,
+        end=end,
+        reason=reason,
+        today=today,
+        now=ctx.now,
+        limits=limits(ctx),
+    )
+    ref = leave_ref(request.id)
+    details = ctx.t(
+        "请假 {ref} 已提交：{kind} {span}（{days} 天）\n理由：{reason}\n"
+        "审批结果会私信通知你。要撤销请发送：撤销 {ref}",
+        "Leave {ref} submitted: {kind} {span} ({days} days)\nReason: {reason}\n"
+        "You will be told the decision privately. To withdraw it: /cancel {ref}",
+        ref=ref,
+        kind=kind_label(ctx, kind),
+        span=span(ctx, request, today),
+        days=leaves.days(request),
+        reason=reason,
+    )
+    if ctx.message.is_group:
+        ctx.reply(
+            ctx.t(
+                "✓ {name} 已提交请假 {ref}，等待辅导员审批；详情已私信发给你。",
+                "✓ {name}: leave {ref} submitted, waiting for the counselor; details sent privately.",
+                name=actor.name,
+                ref=ref,
+            )
+        )
+        ctx.send(PersonAddress(actor.person_id), details)
+    else:
+        ctx.reply(details)
+
+    student = ctx.session.get(Person, actor.person_id)
+    assert student is not None
+    notice = ctx.t(
+        "📝 请假申请 {ref}\n{who}\n{kind} {span}，共 {days} 天\n理由：{reason}\n"
+        "批准请发送：批准 {ref}\n驳回请发送：驳回 {ref} <理由>",
+        "📝 Leave request {ref}\n{who}\n{kind} {span}, {days} days\nReason: {reason}\n"
+        "To approve: /approve {ref}\nTo reject: /reject {ref} <reason>",
+        ref=ref,
+        who=student_line(ctx, student, request.class_id),
+        kind=kind_label(ctx, kind),
+        span=span(ctx, request, today),
+        days=leaves.days(request),
+        reason=reason,
+    )
+    ctx.notify(
+        (p.id for p in leave_deciders(ctx, request.class_id)),
+        OutgoingMessage(notice, buttons=decision_buttons(ctx, ref)),
+    )
+
+
+@router.command(
+    "back",
+    "销假",
+    roles=STUDENTS,
+    usage=("销假 <编号>，例：销假 L37", "/back <id>, e.g. /back L37"),
+    help=("提前结束已批准的请假", "end an approved leave early"),
+)
+def back(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    leave_id = require_leave_ref(args)
+    today = today_of(ctx)
+    request = leaves.come_back(ctx.session, actor, leave_id, today, ctx.now)
+    ref = leave_ref(request.id)
+    if request.status == LEAVE_CANCELLED:
+        ctx.reply(
+            ctx.t(
+                "✓ 请假 {ref} 还没开始，已撤销。",
+                "✓ Leave {ref} had not begun; it is withdrawn.",
+                ref=ref,
+            )
+        )
+        staff_text = ctx.t(
+            "ℹ️ {name}（{number}）撤销了已批准、尚未开始的请假 {ref}。",
+            "ℹ️ {name} ({number}) withdrew leave {ref} before it began.",
+            name=actor.name,
+            number=actor.number,
+            ref=ref,
+        )
+    else:
+        ctx.reply(
+            ctx.t(
+                "✓ 已销假 {ref}，欢迎回来。",
+                "✓ Leave {ref} ended. Welcome back.",
+                ref=ref,
+            )
+        )
+        staff_text = ctx.t(
+            "ℹ️ {name}（{number}）已销假 {ref}，今天返回。",
+            "ℹ️ {name} ({number}) ended leave {ref} early and is back today.",
+            name=actor.name,
+            number=actor.number,
+            ref=ref,
+        )
+    ctx.notify((p.id for p in leave_deciders(ctx, request.class_id)), staff_text)
+
+
+def cancel_leave(ctx: Context, leave_id: int) -> None:
+    """撤销 for a leave request (the /cancel command lives with the decisions)."""
+    actor = ctx.require_actor()
+    request = leaves.cancel(ctx.session, actor, leave_id, today_of(ctx), ctx.now)
+    ref = leave_ref(request.id)
+    ctx.reply(ctx.t("✓ 已撤销请假 {ref}。", "✓ Leave {ref} withdrawn.", ref=ref))
+    ctx.notify(
+        (p.id for p in leave_deciders(ctx, request.class_id)),
+        ctx.t(
+            "ℹ️ {name}（{number}）撤销了请假 {ref}，无需再审批。",
+            "ℹ️ {name} ({number}) withdrew leave {ref}; nothing to decide.",
+            name=actor.name,
+            number=actor.number,
+            ref=ref,
+        ),
+    )
+
+
+def decide_leave(ctx: Context, leave_id: int, *, approve: bool, note: str | None) -> None:
+    actor = ctx.require_actor()
+    request = leaves.decide(ctx.session, actor, leave_id, approve=approve, note=note, now=ctx.now)
+    ref = leave_ref(request.id)
+    today = today_of(ctx)
+    student = ctx.session.get(Person, request.student_id)
+    assert student is not None
+    when = span(ctx, request, today)
+    if approve:
+        ctx.reply(
+            ctx.t(
+                "✓ 已批准请假 {ref}（{name}，{span}），已通知学生。",
+                "✓ Leave {ref} approved ({name}, {span}); the student is told.",
+                ref=ref,
+                name=student.name,
+                span=when,
+            )
+        )
+        told = ctx.t(
+            "✅ 你的请假 {ref}（{kind} {span}）已批准，审批人：{by}。提前返回请发送：销假 {ref}",
+            "✅ Your leave {ref} ({kind} {span}) is approved by {by}. Back early? Send /back {ref}",
+            ref=ref,
+            kind=kind_label(ctx, request.kind),
+            span=when,
+            by=actor.name,
+        )
+    else:
+        ctx.reply(
+            ctx.t(
+                "✓ 已驳回请假 {ref}（{name}），已通知学生。",
+                "✓ Leave {ref} rejected ({name}); the student is told.",
+                ref=ref,
+                name=student.name,
+            )
+        )
+        told = ctx.t(
+            "❌ 你的请假 {ref}（{kind} {span}）被驳回，审批人：{by}。\n理由：{note}",
+            "❌ Your leave {ref} ({kind} {span}) was rejected by {by}.\nReason: {note}",
+            ref=ref,
+            kind=kind_label(ctx, request.kind),
+            span=when,
+            by=actor.name,
+            note=note,
+        )
+    ctx.notify([request.student_id], told)
+
+
+@router.command(
+    "followup",
+    "跟进",
+    roles=DECIDERS,
+    where=Where.PRIVATE,
+    usage=("跟进 <编号> <记录>，例：跟进 L37 已就医，诊断为感冒", "/followup <id> <note>"),
+    help=("记录病假的病因追查", "add a follow-up note to a sick leave"),
+)
+def followup(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    leave_id = require_leave_ref(args)
+    note = args.rest(1)
+    if not note:
+        raise BadArguments("请写上跟进记录。", "Please write the note.")
+    count = leaves.follow_up(ctx.session, actor, leave_id, note, ctx.now)
+    ctx.reply(
+        ctx.t(
+            "✓ 已记录 {ref} 的跟进（共 {count} 条）。",
+            "✓ Follow-up on {ref} recorded ({count} so far).",
+            ref=leave_ref(leave_id),
+            count=count,
+        )
+    )
+
+
+def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
+    """The leave section of /mine (always sent privately)."""
+    rows = leaves.for_student(ctx.session, person_id)
+    if not rows:
+        return [ctx.t("请假：没有记录。", "Leave: none.")]
+    lines = [ctx.t("请假：", "Leave:")]
+    for r in rows:
+        lines.append(
+            f"  {leave_ref(r.id)} {kind_label(ctx, r.kind)} {span(ctx, r, today)} "
+            f"{state_label(r.status, ctx.lang)}"
+        )
+    return lines

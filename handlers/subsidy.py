@@ -1,0 +1,309 @@
+"""临时困难补助: applying (private chat only), the two review steps' messages, and /mine lines.
+
+Subsidy data is seen only by the student, their counselor and their college office, and only
+in private chat: every message here goes to a person, never to a group.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from bot.messages import OutgoingMessage
+from bot.router import STUDENTS, Args, CommandRouter, Context, Where, normalize
+from handlers.leave import decision_buttons, student_line
+from storage import subsidy as subsidies
+from storage.errors import BadArguments, OutOfRange, PrivateOnly
+from storage.models import Person, SubsidyApplication
+from storage.subsidy import format_amount
+from storage.workflows import (
+    SUBSIDY_APPROVED,
+    SUBSIDY_PENDING_COLLEGE,
+    SUBSIDY_PENDING_COUNSELOR,
+    SUBSIDY_REJECTED,
+    state_label,
+    subsidy_ref,
+)
+
+router = CommandRouter("subsidy")
+
+_AMOUNT = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?$")
+_PREFIXES = ("¥", "rmb", "cny")
+_SUFFIXES = ("元", "块", "yuan", "rmb", "cny")
+
+
+def parse_amount(token: str, max_amount: int) -> int:
+    """Cents from '800', '800.5', '¥800', '800元', '￥８００' (1 to max_amount yuan)."""
+    text = normalize(token).lower().replace(" ", "")
+    for prefix in _PREFIXES:
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+            break
+    negative = text[:1] in ("-", "−")
+    m = _AMOUNT.match(text[1:] if negative else text)
+    if m is None:
+        raise BadArguments(
+            f"金额看不懂，请写成数字（单位元，最多两位小数），范围 1–{max_amount} 元。",
+            f"Cannot read the amount; write a number of yuan (up to 2 decimals), 1–{max_amount}.",
+        )
+    if negative:
+        raise OutOfRange(what="金额", what_en="The amount", low="1", high=f"{max_amount} 元")
+    cents = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
+    return subsidies.check_amount(cents, max_amount)
+
+
+def require_private(ctx: Context) -> None:
+    """Subsidy data never goes to a group, not even a decision on it."""
+    if ctx.message.is_group:
+        raise PrivateOnly()
+
+
+@router.command(
+    "subsidy",
+    "补助",
+    roles=STUDENTS,
+    where=Where.PRIVATE,
+    needs_consent=True,
+    usage=(
+        "补助 <金额> <理由>（仅私聊），例：补助 800 家庭突发困难",
+        "/subsidy <amount> <reason> (private chat only), e.g. /subsidy 800 family emergency",
+    ),
+    help=("申请临时困难补助（仅私聊）", "apply for a temporary hardship subsidy (private chat)"),
+)
+def subsidy(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    max_amount = ctx.config.subsidy.max_amount
+    if len(args) == 0:
+        raise BadArguments("请写上金额和理由。", "Give the amount and a reason.")
+    cents = parse_amount(args.tokens[0], max_amount)
+    reason = args.rest(1)
+    if not reason:
+        raise BadArguments("请写上申请理由。", "Please give a reason.")
+    app = subsidies.submit(
+        ctx.session,
+        actor,
+        amount_cents=cents,
+        reason=reason,
+        max_amount=max_amount,
+        now=ctx.now,
+    )
+    ref = subsidy_ref(app.id)
+    ctx.reply(
+        ctx.t(
+            "✓ 已提交补助申请 {ref}：{amount}\n理由：{reason}\n"
+            "先由辅导员审核，再由学工办审批，每一步都会私信通知你。要撤销请发送：撤销 {ref}",
+            "✓ Subsidy application {ref} submitted: {amount}\nReason: {reason}\n"
+            "Your counselor reviews it first, then the college office; you are told at each "
+            "step. To withdraw it: /cancel {ref}",
+            ref=ref,
+            amount=format_amount(cents),
+            reason=reason,
+        )
+    )
+    notify_deciders(ctx, app)
+
+
+def notify_deciders(ctx: Context, app: SubsidyApplication) -> None:
+    """Tell whoever decides the step the application now waits at."""
+    student = ctx.session.get(Person, app.student_id)
+    assert student is not None
+    ref = subsidy_ref(app.id)
+    lowered = (
+        ctx.t(
+            "，辅导员审核金额 {amount}",
+            ", counselor approved {amount}",
+            amount=format_amount(app.approved_cents),
+        )
+        if app.approved_cents is not None and app.approved_cents != app.amount_cents
+        else ""
+    )
+    if app.status == SUBSIDY_PENDING_COLLEGE:
+        head = ctx.t(
+            "💰 补助申请 {ref} 已通过辅导员审核，待学工办审批",
+            "💰 Subsidy application {ref} passed the counselor; the college office decides",
+            ref=ref,
+        )
+    else:
+        head = ctx.t(
+            "💰 补助申请 {ref}，待辅导员审核",
+            "💰 Subsidy application {ref}, for the counselor",
+            ref=ref,
+        )
+    text = ctx.t(
+        "{head}\n{who}申请 {amount}{lowered}\n理由：{reason}\n"
+        "批准请发送：批准 {ref} [金额]（可调低金额）\n驳回请发送：驳回 {ref} <理由>",
+        "{head}\n{who} asks for {amount}{lowered}\nReason: {reason}\n"
+        "To approve: /approve {ref} [amount] (you may lower it)\nTo reject: /reject {ref} <reason>",
+        head=head,
+        who=student_line(ctx, student, app.class_id),
+        amount=format_amount(app.amount_cents),
+        lowered=lowered,
+        reason=app.reason,
+        ref=ref,
+    )
+    ctx.notify(
+        (p.id for p in subsidies.deciders(ctx.session, app)),
+        OutgoingMessage(text, buttons=decision_buttons(ctx, ref)),
+    )
+
+
+def decide_subsidy(
+    ctx: Context, application_id: int, *, approve: bool, args: Args, reason: str | None
+) -> None:
+    require_private(ctx)
+    actor = ctx.require_actor()
+    amount = None
+    if approve and len(args) > 1:
+        if len(args) > 2:
+            raise BadArguments("批准时只需写编号和金额。", "Give only the id and an amount.")
+        amount = parse_amount(args.tokens[1], ctx.config.subsidy.max_amount)
+    decision = subsidies.decide(
+        ctx.session,
+        actor,
+        application_id,
+        approve=approve,
+        amount_cents=amount,
+        reason=reason,
+        now=ctx.now,
+    )
+    app = decision.application
+    ref = subsidy_ref(app.id)
+    student = ctx.session.get(Person, app.student_id)
+    assert student is not None
+    granted = format_amount(app.approved_cents) if app.approved_cents is not None else ""
+    if app.status == SUBSIDY_PENDING_COLLEGE:
+        ctx.reply(
+            ctx.t(
+                "✓ {ref}（{name}）已通过辅导员审核，金额 {amount}，已转学工办审批。",
+                "✓ {ref} ({name}) passed your review at {amount}; sent to the college office.",
+                ref=ref,
+                name=student.name,
+                amount=granted,
+            )
+        )
+        told = ctx.t(
+            "✅ 你的补助申请 {ref} 已通过辅导员审核（金额 {amount}{asked}），现在等待学工办审批。",
+            "✅ Your subsidy application {ref} passed the counselor ({amount}{asked}); the college office decides next.",
+            ref=ref,
+            amount=granted,
+            asked=_asked(ctx, app),
+        )
+        ctx.notify([app.student_id], told)
+        notify_deciders(ctx, app)
+        return
+    if app.status == SUBSIDY_APPROVED:
+        ctx.reply(
+            ctx.t(
+                "✓ 已批准补助申请 {ref}（{name}），金额 {amount}，已通知学生和辅导员。",
+                "✓ Subsidy application {ref} ({name}) approved at {amount}; student and counselor told.",
+                ref=ref,
+                name=student.name,
+                amount=granted,
+            )
+        )
+        told = ctx.t(
+            "✅ 你的补助申请 {ref} 已由学工办批准，核定金额 {amount}{asked}。",
+            "✅ Your subsidy application {ref} is approved by the college office: {amount}{asked}.",
+            ref=ref,
+            amount=granted,
+            asked=_asked(ctx, app),
+        )
+        ctx.notify([app.student_id], told)
+        _tell_counselor(
+            ctx,
+            app,
+            ctx.t(
+                "ℹ️ 补助申请 {ref}（{name}）已由学工办批准，金额 {amount}。",
+                "ℹ️ Subsidy application {ref} ({name}) approved by the college office: {amount}.",
+                ref=ref,
+                name=student.name,
+                amount=granted,
+            ),
+        )
+        return
+    assert app.status == SUBSIDY_REJECTED
+    step = (
+        ctx.t("辅导员审核", "the counselor's review")
+        if decision.from_state == SUBSIDY_PENDING_COUNSELOR
+        else ctx.t("学工办审批", "the college office's review")
+    )
+    ctx.reply(
+        ctx.t(
+            "✓ 已驳回补助申请 {ref}（{name}），已通知学生。",
+            "✓ Subsidy application {ref} ({name}) rejected; the student is told.",
+            ref=ref,
+            name=student.name,
+        )
+    )
+    ctx.notify(
+        [app.student_id],
+        ctx.t(
+            "❌ 你的补助申请 {ref} 未通过{step}。\n理由：{reason}",
+            "❌ Your subsidy application {ref} did not pass {step}.\nReason: {reason}",
+            ref=ref,
+            step=step,
+            reason=app.reject_reason,
+        ),
+    )
+    if decision.from_state == SUBSIDY_PENDING_COLLEGE:
+        _tell_counselor(
+            ctx,
+            app,
+            ctx.t(
+                "ℹ️ 补助申请 {ref}（{name}）被学工办驳回。",
+                "ℹ️ Subsidy application {ref} ({name}) was rejected by the college office.",
+                ref=ref,
+                name=student.name,
+            ),
+        )
+
+
+def _asked(ctx: Context, app: SubsidyApplication) -> str:
+    if app.approved_cents is None or app.approved_cents == app.amount_cents:
+        return ""
+    return ctx.t("，申请 {amount}", ", asked {amount}", amount=format_amount(app.amount_cents))
+
+
+def _tell_counselor(ctx: Context, app: SubsidyApplication, text: str) -> None:
+    if app.counselor_id is not None:
+        ctx.notify([app.counselor_id], text)
+
+
+def cancel_subsidy(ctx: Context, application_id: int) -> None:
+    require_private(ctx)
+    actor = ctx.require_actor()
+    app, was_at = subsidies.cancel(ctx.session, actor, application_id, ctx.now)
+    ref = subsidy_ref(app.id)
+    was_waiting_for = subsidies.deciders_for_state(ctx.session, app.class_id, was_at)
+    ctx.reply(ctx.t("✓ 已撤销补助申请 {ref}。", "✓ Subsidy application {ref} withdrawn.", ref=ref))
+    ctx.notify(
+        (p.id for p in was_waiting_for),
+        ctx.t(
+            "ℹ️ {name}（{number}）撤销了补助申请 {ref}，无需再审核。",
+            "ℹ️ {name} ({number}) withdrew subsidy application {ref}; nothing to decide.",
+            name=actor.name,
+            number=actor.number,
+            ref=ref,
+        ),
+    )
+
+
+def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
+    """The subsidy section of /mine (always sent privately)."""
+    rows = subsidies.for_student(ctx.session, person_id)
+    if not rows:
+        return [ctx.t("补助：没有申请。", "Subsidy: none.")]
+    lines = [ctx.t("补助：", "Subsidy:")]
+    for r in rows:
+        amount = format_amount(r.amount_cents)
+        if r.approved_cents is not None and r.approved_cents != r.amount_cents:
+            amount += ctx.t("（核定 {a}）", " (approved {a})", a=format_amount(r.approved_cents))
+        line = f"  {subsidy_ref(r.id)} {amount} {state_label(r.status, ctx.lang)}"
+        if r.status == SUBSIDY_REJECTED and r.reject_reason:
+            line += ctx.t("：{why}", ": {why}", why=r.reject_reason)
+        lines.append(line)
+    return lines

@@ -1,0 +1,33 @@
+"""Daily state upkeep that sends nothing: approved leaves past their end date become ended."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from bot.config import Config
+from schedules.runner import Job, Planned, Run, Slot
+from storage import leave as leaves
+from storage.db import with_retry
+
+
+def expiry_times(config: Config) -> dict[time, Slot]:
+    # At the start of the bot's day rather than at midnight: a bot that is switched off at
+    # night would otherwise miss it (past the grace) every day. Readers go by dates, so a
+    # leave that ended yesterday counts correctly in the hours before this runs.
+    return {config.schedule.prompt: Slot(school=True)}
+
+
+def plan_leave_expiry(run: Run) -> list[Planned]:
+    """End the leaves whose last day is past. Idempotent, so it needs no delivery claim: a
+    second run (another process, a restart) finds nothing left to end."""
+    app = run.app
+
+    def work() -> int:
+        with app.uow() as session:
+            return leaves.end_expired_leaves(session, run.day, app.clock.now())
+
+    with_retry(work)
+    return []
+
+
+LEAVE_EXPIRY = Job("leave_expiry", expiry_times, plan_leave_expiry)
