@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from bot.config import Config
 from bot.router import ALL_ROLES, Args, CommandRouter, Context
-from storage import consent, identity
+from storage import consent, identity, subsidy
 from storage.models import Role, SchoolClass
+from storage.workflows import subsidy_ref
 
 router = CommandRouter("privacy")
 
@@ -121,6 +122,16 @@ def withdraw(ctx: Context, args: Args) -> None:
     if not consent.withdraw(ctx.session, actor, ctx.now):
         ctx.reply(ctx.t("你目前没有同意记录，无需撤回。", "You have no consent on record."))
         return
+    # Subsidy processing stops too: an application under review is withdrawn with it.
+    cancelled = subsidy.cancel_open_on_withdrawal(ctx.session, actor, ctx.now)
+    if cancelled is not None:
+        ctx.reply(
+            ctx.t(
+                "你正在审核中的补助申请 {ref} 已一并撤销。",
+                "Your subsidy application {ref} under review was withdrawn with it.",
+                ref=subsidy_ref(cancelled.id),
+            )
+        )
     ctx.reply(
         ctx.t(
             "✓ 已撤回同意。之后不再接收你的健康打卡和补助申请；已有记录按保存期限删除。"

@@ -89,6 +89,16 @@ async def test_withdrawing_stops_checkins_and_tells_the_counselor(
         assert "consent_withdrawn" in set(s.scalars(select(AuditEntry.action)))
 
 
+async def test_withdrawing_takes_back_the_subsidy_under_review(app: App, bot: TestAdapter) -> None:
+    await bot.say("2020005", "补助 800 家里突发困难")
+    sent = await bot.say("2020005", "撤回同意")
+    assert any("S1 已一并撤销" in s.text for s in sent if s.to.chat_id == "2020005")
+    [reply] = await bot.say("T001", "批准 S1")
+    assert "已撤销" in reply.text
+    with app.uow(readonly=True) as s:
+        assert s.scalar(select(SubsidyApplication.status)) == "cancelled"
+
+
 async def test_a_new_notice_version_asks_everyone_again(
     database_url: str, clock: ManualClock
 ) -> None:
