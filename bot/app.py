@@ -11,12 +11,23 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import redact
 from bot.adapters.base import Adapter, Unreachable
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import ChatAddress, Envelope, IncomingMessage, OutgoingMessage, PersonAddress
 from bot.router import Dispatcher
-from handlers import attendance, checkin, decisions, help, identity, leave, reports, subsidy
+from handlers import (
+    attendance,
+    checkin,
+    decisions,
+    help,
+    identity,
+    leave,
+    privacy,
+    reports,
+    subsidy,
+)
 from storage import identity as identity_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 
@@ -58,6 +69,7 @@ class App:
             decisions.router,
             reports.router,
             attendance.router,
+            privacy.router,
         )
         self.adapters: dict[str, Adapter] = {}
         self.scheduler: Scheduler | None = None
@@ -164,6 +176,7 @@ def build_app(
     from schedules.scheduler import Scheduler
     from schedules.weekly import WEEKLY_JOBS
 
+    redact.install(config.secrets())
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:

@@ -18,7 +18,7 @@ import typer
 
 from bot.app import App, build_app
 from bot.clock import Clock, ManualClock, SystemClock
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, exposed_secrets_warning, load_config
 from storage import db, demo, identity, roster
 
 app = typer.Typer(
@@ -44,9 +44,14 @@ ConfigOption = Annotated[
 log = logging.getLogger("classbot")
 
 
-def _config(path: Path | None) -> Config:
+def _config_path(path: Path | None) -> Path | None:
     if path is None and Path("config.toml").exists():
-        path = Path("config.toml")
+        return Path("config.toml")
+    return path
+
+
+def _config(path: Path | None) -> Config:
+    path = _config_path(path)
     try:
         return load_config(path)
     except ConfigError as e:
@@ -207,6 +212,9 @@ def run(
     """Run the bot and its scheduler."""
     cfg = _config(config)
     _logging(logging.WARNING if platform == "console" else logging.INFO)
+    warning = exposed_secrets_warning(_config_path(config), cfg)
+    if warning:
+        log.warning(warning)
     bot = build_app(cfg, _parse_clock(clock, cfg.tz))
     try:
         if platform == "console":
@@ -310,6 +318,95 @@ def export_cmd(
         bot.engine.dispose()
     output.write_bytes(book.content)
     typer.echo(f"wrote {output} ({book.rows} rows, sha256 {book.sha256[:12]}…)")
+
+
+@app.command()
+def purge(
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than", min=1, help="days of check-in details to keep (privacy.retention_days)"
+        ),
+    ] = None,
+    subsidy_older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--subsidy-older-than",
+            min=1,
+            help="days of decided subsidy records to keep (privacy.subsidy_retention_days)",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Delete health and subsidy details past retention; anonymous daily counts stay."""
+    from storage import retention
+
+    cfg = _config(config)
+    days = older_than or cfg.privacy.retention_days
+    subsidy_days = subsidy_older_than or cfg.privacy.subsidy_retention_days
+    bot = build_app(cfg, scheduler=False)
+    try:
+        with bot.uow() as session:
+            result = retention.purge(
+                session,
+                now=bot.clock.now(),
+                tz=cfg.tz,
+                retention_days=days,
+                subsidy_retention_days=subsidy_days,
+                actor_label=_cli_actor(),
+            )
+    finally:
+        bot.engine.dispose()
+    typer.echo(
+        f"已删除 / purged: 打卡 {result.checkins}，历史版本 {result.revisions}，"
+        f"病因追查 {result.followups}，请假事由 {result.leave_reasons}，补助 {result.subsidies}；"
+        f"保留匿名日统计 {result.daily_counts} 条（超过 {days} 天；补助超过 {subsidy_days} 天）"
+    )
+
+
+@app.command("audit")
+def audit_cmd(
+    since: Annotated[str, typer.Option("--since", help="YYYY-MM-DD (local date)")],
+    action: Annotated[
+        str | None, typer.Option("--action", help="only this action, e.g. export")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List the audit log from a date on: who did what, to which record, and when."""
+    import json
+    from datetime import date as date_type
+
+    from sqlalchemy import select
+
+    from storage.models import AuditEntry
+
+    cfg = _config(config)
+    try:
+        start = datetime.combine(date_type.fromisoformat(since), time(0), tzinfo=cfg.tz)
+    except ValueError:
+        typer.echo(f"--since {since!r}: expected YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from None
+    bot = build_app(cfg, scheduler=False)
+    try:
+        with bot.uow(readonly=True) as session:
+            query = select(AuditEntry).where(AuditEntry.at >= start)
+            if action:
+                query = query.where(AuditEntry.action == action)
+            entries = list(session.scalars(query.order_by(AuditEntry.at, AuditEntry.id)))
+    finally:
+        bot.engine.dispose()
+    for e in entries:
+        change = f" {e.from_state or ''}→{e.to_state or ''}" if e.from_state or e.to_state else ""
+        detail = f" {json.dumps(e.detail, ensure_ascii=False, sort_keys=True)}" if e.detail else ""
+        typer.echo(
+            f"{e.at.astimezone(cfg.tz):%Y-%m-%d %H:%M:%S}  {e.actor}  {e.action}"
+            f"  {e.target or '-'}{change}{detail}"
+        )
+    typer.echo(f"({len(entries)} entries)", err=True)
+
+
+def _cli_actor() -> str:
+    return f"cli:{os.environ.get('USER', 'unknown')}"
 
 
 def main() -> None:

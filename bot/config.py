@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -120,6 +121,9 @@ class PrivacySection(_Section):
     subsidy_retention_days: int = Field(default=1095, ge=1)
     notice_version: int = Field(default=1, ge=1)
     contact: str = "the college student affairs office (学工部)"
+    # The daily purge of details past retention (and of the inbound log); None: at the
+    # schedule's prompt time.
+    purge_time: time | None = None
 
 
 class TelegramSection(_Section):
@@ -182,6 +186,25 @@ class Config(BaseSettings):
         found = [self.telegram.token, self.telegram.secret_token, self.wechat.token]
         values = [s.get_secret_value() for s in found if s is not None]
         return [v for v in values if v]
+
+
+def exposed_secrets_warning(path: Path | None, config: Config) -> str | None:
+    """A warning when the config file holds a secret that other users on the machine can read."""
+    if path is None or not config.secrets():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return None
+    if not any(secret in text for secret in config.secrets()):
+        return None
+    return (
+        f"{path} holds a secret and other users can read it (mode {stat.S_IMODE(mode):o}); "
+        f"run: chmod 600 {path}, or pass secrets in the environment (CLASSBOT_TELEGRAM__TOKEN)"
+    )
 
 
 def _describe(error: ValidationError) -> str:

@@ -12,7 +12,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,14 @@ from bot.messages import (
 )
 from storage import audit, identity, inbound
 from storage.db import unit_of_work, with_retry
-from storage.errors import DomainError, GroupOnly, NotAllowed, NotBound, PrivateOnly
+from storage.errors import (
+    ConsentRequired,
+    DomainError,
+    GroupOnly,
+    NotAllowed,
+    NotBound,
+    PrivateOnly,
+)
 from storage.models import GroupChat, Role
 
 if TYPE_CHECKING:
@@ -45,8 +52,14 @@ STAFF = frozenset(
 )
 DECIDERS = frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN})
 
+# Longer messages are refused unread: no command needs more, and parsing them costs time.
+MAX_MESSAGE_CHARS = 4000
+
 # Spaces a phone keyboard may produce between arguments: full-width, no-break, ideographic.
 _SPACES = re.compile(r"[\s\u3000\u00a0\u2000-\u200a\u202f\u205f]+")
+# Control characters (tab and newline aside) and lone surrogates: PostgreSQL refuses NUL,
+# Excel refuses the rest, and no one types them on purpose.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # Characters that render as nothing; dropped before matching a command word.
 _INVISIBLE = dict.fromkeys(
     map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e")
@@ -178,6 +191,9 @@ class Command:
     aliases: tuple[str, ...] = ()
     # Commands an unbound account may use (binding itself, help).
     open_to_unbound: bool = False
+    # Takes sensitive personal data (health, family finances): a student must have agreed
+    # to the current privacy notice first (PIPL Art. 29).
+    needs_consent: bool = False
 
     def usage(self, lang: str) -> str:
         return self.usage_en if lang == "en" else self.usage_zh
@@ -210,6 +226,7 @@ class CommandRouter:
         where: Where = Where.ANY,
         aliases: Iterable[str] = (),
         open_to_unbound: bool = False,
+        needs_consent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(func: Handler) -> Handler:
             self.commands.append(
@@ -225,6 +242,7 @@ class CommandRouter:
                     help_en=help[1],
                     aliases=tuple(aliases),
                     open_to_unbound=open_to_unbound,
+                    needs_consent=needs_consent,
                 )
             )
             return func
@@ -239,6 +257,9 @@ class Routed:
     envelopes: list[Envelope]
     command: Command | None = None
     duplicate: bool = False
+    # Why the command did not run: a DomainError (refused, nothing stored) or an
+    # unexpected exception (apologised for, rolled back).
+    error: Exception | None = None
 
 
 class Dispatcher:
@@ -293,6 +314,9 @@ class Dispatcher:
 
     def process(self, msg: IncomingMessage) -> Routed:
         """Handle one message: returns what to send. Never raises for bad input."""
+        if len(msg.text) > MAX_MESSAGE_CHARS:
+            return self._too_long(msg)
+        msg = clean(msg)
         cmd, arg_text, looks_like_command = self.recognise(msg)
         if cmd is None:
             if not looks_like_command:
@@ -305,12 +329,25 @@ class Dispatcher:
         except DomainError as e:
             if e.refusal:
                 self._audit_refusal(msg, cmd, e)
-            return Routed([self._say(msg, self._error_text(e, cmd))], cmd)
-        except Exception:
+            return Routed([self._say(msg, self._error_text(e, cmd))], cmd, error=e)
+        except Exception as e:
             log.exception(
                 "command %s failed on %s message %s", cmd.name, msg.platform, msg.message_id
             )
-            return Routed([self._say(msg, _apology(self.lang))], cmd)
+            return Routed([self._say(msg, _apology(self.lang))], cmd, error=e)
+
+    def _too_long(self, msg: IncomingMessage) -> Routed:
+        """A refusal for an over-long message, read no further than its first words."""
+        head = msg.text[:64]
+        _, _, looks_like_command = self.recognise(replace(msg, text=head))
+        if msg.is_group and not looks_like_command:
+            return Routed([])
+        text = (
+            f"This message is too long (over {MAX_MESSAGE_CHARS} characters); nothing was read or saved."
+            if self.lang == "en"
+            else f"消息太长（超过 {MAX_MESSAGE_CHARS} 字），没有处理，也没有保存。"
+        )
+        return Routed([self._say(msg, text)])
 
     def _run(self, msg: IncomingMessage, cmd: Command, args: Args) -> Routed:
         with unit_of_work(self.sessions) as session:
@@ -338,6 +375,12 @@ class Dispatcher:
             return
         if actor.role not in cmd.roles:
             raise NotAllowed(command=cmd.keyword, command_en=cmd.name)
+        if (
+            cmd.needs_consent
+            and actor.role.is_student
+            and (actor.consent_version or 0) < self.config.privacy.notice_version
+        ):
+            raise ConsentRequired()
 
     def visible_commands(self, role: Role | None) -> list[Command]:
         return [c for c in self.commands if c.allows(role)]
@@ -371,6 +414,18 @@ class Dispatcher:
                 )
         except Exception:
             log.exception("could not audit a refused command")
+
+
+def clean(msg: IncomingMessage) -> IncomingMessage:
+    """The message without characters that cannot be stored or exported."""
+    if not any(_UNSTORABLE.search(v) for v in (msg.text, msg.sender_name, msg.chat_title)):
+        return msg
+    return replace(
+        msg,
+        text=_UNSTORABLE.sub("", msg.text),
+        sender_name=_UNSTORABLE.sub("", msg.sender_name),
+        chat_title=_UNSTORABLE.sub("", msg.chat_title),
+    )
 
 
 def _split_first(text: str) -> tuple[str, str, str]:

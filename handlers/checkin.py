@@ -76,6 +76,7 @@ def parse_details(args: Args, known: list[str]) -> tuple[tuple[str, ...], str | 
         "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 36.5",
     ),
     help=("今日健康打卡", "today's health check-in"),
+    needs_consent=True,
 )
 def checkin(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()

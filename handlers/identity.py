@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.router import ALL_ROLES, Args, CommandRouter, Context, Where, normalize
-from storage import audit, identity
+from handlers.privacy import notice
+from storage import audit, consent, identity
 from storage.errors import BadArguments, NotFound
 from storage.models import Role
 
@@ -47,14 +48,17 @@ def bind(ctx: Context, args: Args) -> None:
         code=code,
         now=ctx.now,
     )
-    ctx.reply(
-        ctx.t(
-            "✓ 绑定成功：{name}（{number}）。发送「帮助」查看可用的命令。",
-            "✓ Bound to {name} ({number}). Send /help to see what you can do.",
-            name=person.name,
-            number=person.number,
-        )
+    text = ctx.t(
+        "✓ 绑定成功：{name}（{number}）。发送「帮助」查看可用的命令。",
+        "✓ Bound to {name} ({number}). Send /help to see what you can do.",
+        name=person.name,
+        number=person.number,
     )
+    if Role(person.role).is_student and not consent.has_consent(
+        person, ctx.config.privacy.notice_version
+    ):
+        text += "\n\n" + notice(ctx.config)
+    ctx.reply(text)
 
 
 @router.command(

@@ -67,6 +67,7 @@ def require_private(ctx: Context) -> None:
     "补助",
     roles=STUDENTS,
     where=Where.PRIVATE,
+    needs_consent=True,
     usage=(
         "补助 <金额> <理由>（仅私聊），例：补助 800 家庭突发困难",
         "/subsidy <amount> <reason> (private chat only), e.g. /subsidy 800 family emergency",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -15,8 +15,9 @@ from bot.config import Config, times_for
 from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from handlers.reports import missing_text, summary_text
 from schedules.housekeeping import LEAVE_EXPIRY
-from schedules.runner import Fixed, Job, Planned, Run, college_times
-from storage import deliveries, identity, ledger, reports
+from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
+from storage import deliveries, identity, ledger, reports, retention
+from storage.db import with_retry
 from storage.models import (
     ChatAccount,
     College,
@@ -131,10 +132,12 @@ def plan_deadline(run: Run) -> list[Planned]:
         student_ids = [s.id for cm in missing.values() for s in cm.missing]
         accounts: dict[tuple[str, int], str] = {}
         for i in range(0, len(student_ids), 500):
-            for acc in session.scalars(
-                select(ChatAccount).where(ChatAccount.person_id.in_(student_ids[i : i + 500]))
+            for platform, person_id, user_id in session.execute(
+                select(
+                    ChatAccount.platform, ChatAccount.person_id, ChatAccount.platform_user_id
+                ).where(ChatAccount.person_id.in_(student_ids[i : i + 500]))
             ):
-                accounts[(acc.platform, acc.person_id)] = acc.platform_user_id
+                accounts[(platform, person_id)] = user_id
         staff = staff_of(session, classes, CLASS_STAFF)
     deadline_word = f"{run.day:%m月%d日} 打卡已截止"
     planned = []
@@ -352,8 +355,40 @@ def _unreachable(
     return out
 
 
+# -- 04:00 purge ----------------------------------------------------------------------------
+
+
+def plan_purge(run: Run) -> list[Planned]:
+    """One housekeeping run a day: it sends nothing, the delivery log keeps it to once."""
+    app = run.app
+
+    def build(_session: Session) -> list[Envelope]:
+        def work() -> None:
+            with app.uow() as session:
+                retention.housekeeping(
+                    session,
+                    now=app.clock.now(),
+                    tz=app.config.tz,
+                    retention_days=app.config.privacy.retention_days,
+                    subsidy_retention_days=app.config.privacy.subsidy_retention_days,
+                )
+
+        with_retry(work)
+        return []
+
+    return [Planned("school", build)]
+
+
+def purge_times(config: Config) -> dict[time, Slot]:
+    # By default with the morning prompt: a bot switched off at night would miss 04:00 (past
+    # the grace) every day and never purge.
+    return {config.privacy.purge_time or config.schedule.prompt: Slot(school=True)}
+
+
 PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day)
 DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
 ROLLUP = Job("rollup", college_times("rollup"), plan_rollup)
 
-DAILY_JOBS = (LEAVE_EXPIRY, PROMPT, DEADLINE, ROLLUP)
+PURGE = Job("purge", purge_times, plan_purge)
+
+DAILY_JOBS = (LEAVE_EXPIRY, PROMPT, DEADLINE, ROLLUP, PURGE)

@@ -8,7 +8,9 @@ those within `schedule.grace`, and logs those past it as skipped. APScheduler on
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -50,6 +52,15 @@ class Planned:
 
     scope: str
     build: Callable[[Session], list[Envelope]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a delivery went, recorded with the next claim (or on its own after the last)."""
+
+    delivery_id: int
+    status: Status
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,11 +121,17 @@ class _Due:
     slot: Slot = field(compare=False)
 
 
+# Test-only: seconds to pause after each delivery, so a crash test can kill the process in
+# the middle of a job (tests/test_crash.py). Unset in production.
+SLOW_DELIVERY_ENV = "CLASSBOT_TEST_SLOW_DELIVERY"
+
+
 class JobRunner:
     def __init__(self, app: App, jobs: Sequence[Job]) -> None:
         self.app = app
         self.jobs = list(jobs)
         self._lock = asyncio.Lock()
+        self._pause = float(os.environ.get(SLOW_DELIVERY_ENV) or 0)
 
     def due(self, now: datetime) -> tuple[list[_Due], list[_Due]]:
         """(instances to run now, instances past grace), in time order."""
@@ -166,35 +183,43 @@ class JobRunner:
 
     async def _run(self, d: _Due) -> None:
         app = self.app
+        job, day = d.job.name, d.day
         with app.uow(readonly=True) as session:
-            settled = deliveries.settled_scopes(session, d.job.name, d.day, app.clock.now())
-        planned = [p for p in d.job.plan(Run(app, d.day, d.slot)) if p.scope not in settled]
-        if not planned:
-            return
-        scopes = [p.scope for p in planned]
+            settled = deliveries.settled_scopes(session, job, day, app.clock.now())
+        planned = [p for p in d.job.plan(Run(app, day, d.slot)) if p.scope not in settled]
+        # Claimed one at a time, each in the transaction that records how the one before
+        # went: a process killed and restarted within the lease then leaves at most one
+        # delivery claimed and unsent until the lease runs out, as with a claim per delivery.
+        done: Outcome | None = None
+        for p in planned:
+            claim = with_retry(functools.partial(self._record_and_claim, done, job, p.scope, day))
+            if done is not None:
+                done = None
+                await self._after_delivery()
+            if claim is not None:
+                done = await self._deliver(claim, p)
+        if done is not None:
+            with_retry(functools.partial(self._record_and_claim, done, job, None, day))
+            await self._after_delivery()
 
-        def claim() -> dict[str, deliveries.Claim]:
-            with transaction(app.engine) as conn:
-                return deliveries.claim_all(conn, d.job.name, scopes, d.day, app.clock.now())
+    def _record_and_claim(
+        self, done: Outcome | None, job: str, scope: str | None, day: date
+    ) -> deliveries.Claim | None:
+        """One transaction: the last delivery's outcome, and the claim on the next one."""
+        now = self.app.clock.now()
+        with transaction(self.app.engine) as conn:
+            if done is not None:
+                deliveries.mark(conn, done.delivery_id, done.status, now, done.detail)
+            if scope is None:
+                return None
+            return deliveries.claim_one(conn, job, scope, day, now)
 
-        claims = with_retry(claim)
-        todo = [(claims[p.scope], p) for p in planned if p.scope in claims]
-        for i, (c, p) in enumerate(todo):
-            try:
-                await self._deliver(c, p)
-            except BaseException:
-                # The rest were only claimed: give them back for the next run, as if this
-                # run had never reached them.
-                rest = [c for c, _ in todo[i + 1 :]]
+    async def _after_delivery(self) -> None:
+        if self._pause:
+            await asyncio.sleep(self._pause)
 
-                def release(rest: list[deliveries.Claim] = rest) -> None:
-                    with transaction(app.engine) as conn:
-                        deliveries.release(conn, rest)
-
-                with_retry(release)
-                raise
-
-    async def _deliver(self, claim: deliveries.Claim, planned: Planned) -> None:
+    async def _deliver(self, claim: deliveries.Claim, planned: Planned) -> Outcome | None:
+        """Build, mark sending, send; the outcome is for the caller to record."""
         app = self.app
         if isinstance(planned.build, Fixed):
             envelopes = planned.build.envelopes
@@ -208,15 +233,9 @@ class JobRunner:
 
         if not with_retry(start):
             log.warning("delivery %s was taken over by another run; not sending", claim.scope)
-            return
+            return None
         report = await app.deliver(envelopes)
-        status, detail = Status.SENT, None
         if envelopes and not report.sent:
-            status = Status.UNREACHABLE
-            detail = "; ".join(sorted({r for _, r in report.unreachable}))[:500]
-
-        def finish() -> None:
-            with transaction(app.engine) as conn:
-                deliveries.mark(conn, claim.id, status, app.clock.now(), detail)
-
-        with_retry(finish)
+            reasons = "; ".join(sorted({r for _, r in report.unreachable}))
+            return Outcome(claim.id, Status.UNREACHABLE, reasons[:500])
+        return Outcome(claim.id, Status.SENT)

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, literal_colum
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import CheckIn, CheckInRevision, Person, Role
+from storage.models import CheckIn, CheckInRevision, Person, Role, SchoolClass
 
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
 
@@ -86,6 +86,13 @@ def _statements(dialect: str) -> tuple[Any, Any, Any]:
     return upsert, revision, select(done, roster)
 
 
+_CLASS_LOCK = (
+    select(SchoolClass.__table__.c.id)
+    .where(SchoolClass.__table__.c.id == bindparam("class_id"))
+    .with_for_update()
+)
+
+
 def _connection(session: Session) -> Connection:
     # Core statements on the session's own connection (same transaction): ORM-enabled
     # execution would add its bookkeeping to every check-in for rows no one loads as objects.
@@ -115,6 +122,10 @@ def record(session: Session, data: CheckInInput) -> Stored:
         "platform": data.platform,
         "revision": 1,
     }
+    if conn.dialect.name == "postgresql":
+        # Check-ins of one class take turns, so each acknowledgement's class count is exact
+        # (SQLite's single writer already serializes them).
+        conn.execute(_CLASS_LOCK, {"class_id": data.class_id})
     revision = int(conn.execute(upsert, values).scalar_one())
     conn.execute(
         insert_revision,

@@ -5,10 +5,10 @@ claimed (nothing went out yet), but never what was sending: it may have gone out
 counselor must never get the same roll-up twice. Two processes on one database share the
 log, so the unique row, not process state, decides who sends.
 
-A job instance claims all its deliveries in one transaction (`claim_all`); each then moves
-to sending only if its claim is still the one this run made (`start_sending`), so a run
-that was slow enough for another process to take its claims over after the lease sends
-none of those. Each transition is one Core statement on a connection.
+The runner claims each delivery in the transaction that records how the previous one went,
+and a claim moves to sending only if it is still the one this run made (`start_sending`),
+so a run slow enough for another process to take its claim over after the lease does not
+send it. Each transition is one prepared Core statement on a plain connection.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -130,6 +130,46 @@ def _transitions() -> tuple[Any, Any, Any]:
     return start, finish, move
 
 
+@functools.cache
+def _claim_statements(dialect: str) -> tuple[Any, Any]:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    insert = (
+        module.insert(Delivery)
+        .values(
+            job=bindparam("b_job"),
+            scope=bindparam("b_scope"),
+            day=bindparam("b_day"),
+            status=Status.CLAIMED.value,
+            claimed_at=bindparam("b_now"),
+        )
+        .on_conflict_do_nothing(index_elements=["job", "scope", "day"])
+        .returning(Delivery.id)
+    )
+    take_over = (
+        update(Delivery)
+        .where(
+            Delivery.job == bindparam("b_job"),
+            Delivery.scope == bindparam("b_scope"),
+            Delivery.day == bindparam("b_day"),
+            Delivery.status == Status.CLAIMED.value,
+            Delivery.claimed_at < bindparam("b_stale_before"),
+        )
+        .values(claimed_at=bindparam("b_now"))
+        .returning(Delivery.id)
+    )
+    return insert, take_over
+
+
+def claim_one(conn: Connection, job: str, scope: str, day: date, now: datetime) -> Claim | None:
+    """Claim one delivery (or take over a stale claim); None when another run holds it."""
+    insert, take_over = _claim_statements(conn.dialect.name)
+    params = {"b_job": job, "b_scope": scope, "b_day": day, "b_now": now}
+    found = conn.execute(insert, params).scalar()
+    if found is None:
+        found = conn.execute(take_over, {**params, "b_stale_before": now - CLAIM_LEASE}).scalar()
+    return Claim(int(found), scope, now) if found is not None else None
+
+
 def start_sending(conn: Connection, claim: Claim) -> bool:
     """Move a claim to sending; False if another run has taken it over since."""
     start, _, _ = _transitions()
@@ -162,18 +202,6 @@ def claim(session: Session, job: str, scope: str, day: date, now: datetime) -> i
         .returning(Delivery.id)
     ).scalar()
     return int(taken) if taken is not None else None
-
-
-def release(conn: Connection, claims: Sequence[Claim]) -> None:
-    """Give back claims this run will not send (its job failed): as if never claimed."""
-    for claim in claims:
-        conn.execute(
-            delete(Delivery).where(
-                Delivery.id == claim.id,
-                Delivery.status == Status.CLAIMED.value,
-                Delivery.claimed_at == claim.claimed_at,
-            )
-        )
 
 
 def mark(

@@ -239,6 +239,17 @@ def cancel(
     return app, from_state
 
 
+def cancel_open_on_withdrawal(
+    session: Session, actor: Actor, now: datetime
+) -> SubsidyApplication | None:
+    """A student who withdraws consent takes back the application still under review."""
+    app = open_application(session, actor.person_id)
+    if app is None:
+        return None
+    cancelled, _ = cancel(session, actor, app.id, now)
+    return cancelled
+
+
 def for_student(session: Session, student_id: int, limit: int = 5) -> list[SubsidyApplication]:
     """A student's most recent applications, newest first."""
     return list(

@@ -19,9 +19,17 @@ from bot.app import App, build_app
 from bot.clock import ManualClock
 from bot.config import Config, load_config
 from bot.messages import OutgoingMessage
+from handlers.privacy import notice
 from storage import db, demo
 from storage.checkins import format_temp
-from storage.models import Base, CheckInRevision, LeaveRequest, SubsidyApplication
+from storage.models import (
+    Base,
+    CheckInRevision,
+    LeaveFollowUp,
+    LeaveRequest,
+    Person,
+    SubsidyApplication,
+)
 
 PG_URL = os.environ.get("CLASSBOT_TEST_DATABASE_URL")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -77,12 +85,20 @@ def config(database_url: str) -> Config:
     return make_config(database_url)
 
 
+# Words that make a student id in the same group message health or finance data.
+SENSITIVE_WORDS = ("体温", "℃", "°C", "症状", "异常", "发热", "病假", "病因", "补助", "困难")
+
+
 def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
     """Fails the test when a group message carries health, leave or subsidy details.
 
-    The commands' own usage lines (with their made-up examples) are not data and are
-    taken out before the check.
+    Forbidden in a group: any stored temperature, symptom, check-in note or city, leave
+    reason or follow-up note, subsidy reason or amount, a rejection reason; and any
+    student's 学号 next to a health or finance word. The bot's own fixed texts (usage lines
+    with their made-up examples, the privacy notice, the temperature range) are not data
+    and are taken out before the check.
     """
+    static_texts = sorted(static_texts, key=len, reverse=True)
 
     def guard(message: OutgoingMessage) -> None:
         body = message.text + " ".join(m.name for m in message.mentions)
@@ -90,32 +106,68 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
             body = body.replace(static, "")
         with engine.connect() as conn:
             revisions = conn.execute(
-                select(CheckInRevision.temp_tenths, CheckInRevision.symptoms)
+                select(
+                    CheckInRevision.temp_tenths,
+                    CheckInRevision.symptoms,
+                    CheckInRevision.note,
+                    CheckInRevision.city,
+                )
             ).all()
-            reasons = conn.execute(select(LeaveRequest.reason)).scalars().all()
+            leaves = conn.execute(select(LeaveRequest.reason, LeaveRequest.decision_note)).all()
+            followups = conn.execute(select(LeaveFollowUp.note)).scalars().all()
             subsidies = conn.execute(
-                select(SubsidyApplication.reason, SubsidyApplication.amount_cents)
+                select(
+                    SubsidyApplication.reason,
+                    SubsidyApplication.amount_cents,
+                    SubsidyApplication.approved_cents,
+                    SubsidyApplication.reject_reason,
+                )
             ).all()
+            students = (
+                conn.execute(select(Person.number).where(Person.role.in_(["student", "monitor"])))
+                .scalars()
+                .all()
+            )
         forbidden: set[str] = set()
-        for tenths, symptoms in revisions:
+        # Short free text ("在家") is too common to tell apart from the bot's own words.
+        texts: set[str | None] = set()
+        for tenths, symptoms, note, city in revisions:
             forbidden.add(format_temp(tenths))
             forbidden.update(s for s in symptoms.split("、") if s)
-        forbidden.update(r for r in reasons if r)
-        for reason, cents in subsidies:
-            forbidden.add(reason)
-            forbidden.add(f"{cents // 100}")
+            texts.add(note)
+            if city and len(city) >= 2:
+                forbidden.add(city)
+        for reason, decision in leaves:
+            texts.update((reason, decision))
+        texts.update(followups)
+        for reason, cents, approved, rejected in subsidies:
+            texts.update((reason, rejected))
+            forbidden.update(f"{c // 100}" for c in (cents, approved) if c)
+        forbidden.update(t for t in texts if t and len(t) >= 4)
         leaked = sorted(f for f in forbidden if f and f in body)
         assert not leaked, f"group message leaks {leaked}: {message.text!r}"
+        if any(w in body for w in SENSITIVE_WORDS):
+            named = sorted(n for n in students if n in body)
+            assert not named, f"group message names {named} next to health data: {message.text!r}"
 
     return guard
+
+
+def static_texts(app: App) -> list[str]:
+    """The bot's own fixed texts, which a group may see: not personal data."""
+    cfg = app.config
+    texts = [u for c in app.dispatcher.commands for u in (c.usage_zh, c.usage_en)]
+    texts.append(notice(cfg))
+    low, high = cfg.checkin.min_temperature, cfg.checkin.max_temperature
+    texts += [f"{low}℃–{high}℃", f"{low}–{high}", f"{low}℃", f"{high}℃"]
+    return texts
 
 
 async def start_app(
     config: Config, clock: ManualClock, seed: bool = True
 ) -> tuple[App, TestAdapter]:
     app = build_app(config, clock)
-    usages = [u for c in app.dispatcher.commands for u in (c.usage_zh, c.usage_en)]
-    adapter = TestAdapter(group_guard=privacy_guard(app.engine, usages))
+    adapter = TestAdapter(group_guard=privacy_guard(app.engine, static_texts(app)))
     app.add_adapter(adapter)
     if seed:
         with app.uow() as session:
@@ -145,3 +197,86 @@ def app(app_and_bot: tuple[App, TestAdapter]) -> App:
 @pytest.fixture
 def bot(app_and_bot: tuple[App, TestAdapter]) -> TestAdapter:
     return app_and_bot[1]
+
+
+# A second college with its own class, staff and group: everyone here is out of scope for
+# the demo school's classes (and the demo staff for this one).
+OTHER_COLLEGE = "药学院"
+OTHER_CLASS = "药学181"
+OTHER_PEOPLE = {
+    "student": "2021001",
+    "monitor": "2021002",
+    "counselor": "T101",
+    "head_teacher": "T102",
+    "college_admin": "T103",
+}
+
+
+def seed_other_college(app: App, platform: str = "test") -> None:
+    from storage.models import ChatAccount, GroupChat
+    from storage.roster import RosterData, StaffRow, StudentRow, import_roster
+
+    data = RosterData(
+        students=[
+            StudentRow(2, "2021001", "孙药一", OTHER_COLLEGE, OTHER_CLASS, "学生"),
+            StudentRow(3, "2021002", "钱药二", OTHER_COLLEGE, OTHER_CLASS, "班长"),
+            StudentRow(4, "2021003", "周药三", OTHER_COLLEGE, OTHER_CLASS, "学生"),
+        ],
+        staff=[
+            StaffRow(5, "T101", "吴辅导", "辅导员", "", (OTHER_CLASS,)),
+            StaffRow(6, "T102", "郑班主", "班主任", "", (OTHER_CLASS,)),
+            StaffRow(7, "T103", "冯学工", "学工办", OTHER_COLLEGE, ()),
+        ],
+    )
+    now = app.clock.now()
+    with app.uow() as s:
+        import_roster(s, data, now)
+        people = s.scalars(
+            select(Person).where(Person.number.in_([*OTHER_PEOPLE.values(), "2021003"]))
+        ).all()
+        for p in people:
+            p.consent_version = app.config.privacy.notice_version
+            p.consent_at = now
+            s.add(
+                ChatAccount(
+                    platform=platform,
+                    platform_user_id=p.number,
+                    person_id=p.id,
+                    display_name=p.name,
+                    bound_at=now,
+                )
+            )
+        cls = next(p.school_class for p in people if p.school_class is not None)
+        s.add(
+            GroupChat(
+                platform=platform,
+                chat_id=OTHER_CLASS,
+                class_id=cls.id,
+                title=OTHER_CLASS,
+                bound_at=now,
+            )
+        )
+
+
+# Tables that bookkeeping (the inbound log, the audit log) may add to when a command is refused.
+BOOKKEEPING = {"inbound_messages", "audit_log"}
+
+
+def row_counts(app: App) -> dict[str, int]:
+    """Rows per data table: a refused command must leave these unchanged."""
+    from sqlalchemy import func
+
+    with app.uow(readonly=True) as s:
+        return {
+            t.name: int(s.scalar(select(func.count()).select_from(t)) or 0)
+            for t in Base.metadata.sorted_tables
+            if t.name not in BOOKKEEPING
+        }
+
+
+def declared_commands() -> list[Any]:
+    """Every command the app declares; building the app touches no database."""
+    app = build_app(load_config(None, database={"url": "sqlite://"}))
+    commands = list(app.dispatcher.commands)
+    app.engine.dispose()
+    return commands

@@ -1,4 +1,4 @@
-"""The delivery log's transitions: claim many at once, send only while the claim holds."""
+"""The delivery log's transitions: claims taken over after the lease, sent only while held."""
 
 from __future__ import annotations
 
@@ -63,20 +63,11 @@ async def test_a_claim_taken_over_is_not_sent_by_the_slow_run(app: App) -> None:
     assert not start(app, theirs)
 
 
-async def test_release_gives_back_only_claims_still_held(app: App) -> None:
-    claims = claim_all(app, ["a", "b"], NOON)
-    assert start(app, claims["a"])
-    with transaction(app.engine) as conn:
-        deliveries.release(conn, list(claims.values()))
-    assert rows(app, "t") == {"a": "sending"}
-    assert sorted(claim_all(app, ["a", "b"], NOON)) == ["b"]
-
-
 def envelope(text: str) -> Envelope:
     return Envelope(ChatAddress("test", "G1", True), OutgoingMessage(text))
 
 
-async def test_a_failing_build_leaves_the_rest_for_the_next_run(
+async def test_a_failing_build_leaves_only_its_own_claim_and_the_rest_for_the_next_run(
     app: App, bot: TestAdapter, clock: ManualClock
 ) -> None:
     fail = True
@@ -121,3 +112,45 @@ async def test_mark_on_a_connection_records_sent_at(app: App, status: Status) ->
     with app.uow(readonly=True) as s:
         d = s.get(Delivery, claim.id)
         assert d is not None and (d.status, d.sent_at, d.detail) == (status.value, NOON, "why")
+
+
+async def test_one_claim_at_a_time_each_with_the_outcome_of_the_one_before(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    def watching(_session: Session) -> list[Envelope]:
+        # While "two" is built, "one" is already recorded as sent and "three" not claimed:
+        # a process dying now leaves a single claim for the lease to free.
+        seen.append(rows(app, "watched"))
+        return [envelope("two")]
+
+    def plan(_run: Run) -> list[Planned]:
+        return [
+            Planned("one", Fixed([envelope("one")])),
+            Planned("two", watching),
+            Planned("three", Fixed([envelope("three")])),
+        ]
+
+    runner = JobRunner(app, [Job("watched", lambda _config: {time(12): Slot(school=True)}, plan)])
+    clock.set(NOON)
+    bot.clear()
+    await runner.run_due()
+    assert seen == [{"one": "sent", "two": "claimed"}]
+    assert rows(app, "watched") == {"one": "sent", "two": "sent", "three": "sent"}
+    assert [s.text for s in bot.sent] == ["one", "two", "three"]
+
+
+async def test_claim_one_claims_new_takes_over_stale_and_refuses_held(app: App) -> None:
+    def one(now: datetime) -> deliveries.Claim | None:
+        with transaction(app.engine) as conn:
+            return deliveries.claim_one(conn, "t", "a", DAY, now)
+
+    first = one(NOON)
+    assert first is not None
+    assert one(NOON + timedelta(minutes=1)) is None
+    later = NOON + CLAIM_LEASE + timedelta(seconds=1)
+    taken = one(later)
+    assert taken is not None and taken.id == first.id and taken.claimed_at == later
+    assert not start(app, first) and start(app, taken)
+    assert one(later + CLAIM_LEASE * 2) is None

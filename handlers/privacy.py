@@ -1,0 +1,159 @@
+"""隐私: the privacy notice, and a student's separate consent to sensitive data (PIPL Art. 29)."""
+
+from __future__ import annotations
+
+from bot.config import Config
+from bot.router import ALL_ROLES, Args, CommandRouter, Context
+from storage import consent, identity, subsidy
+from storage.models import Role, SchoolClass
+from storage.workflows import subsidy_ref
+
+router = CommandRouter("privacy")
+
+
+def notice(config: Config) -> str:
+    """The privacy notice: what is collected, why, who sees it and for how long."""
+    p = config.privacy
+    if config.bot.language == "en":
+        return (
+            f"Privacy notice (version {p.notice_version})\n"
+            "What: your student id, name and chat account; daily health check-ins "
+            "(temperature, symptoms, city, note); leave requests; hardship subsidy "
+            "applications (amount, reason); online-class attendance.\n"
+            "Why: the college's daily health report, leave approval, subsidy review and "
+            "attendance records. Health and family-finance data are sensitive personal "
+            "information: they are only taken after you agree.\n"
+            "Who sees it: you; your counselor and head teacher; the college student affairs "
+            "office; the school student affairs office. Subsidy data: only you, your "
+            "counselor and the college and school offices, not the head teacher or the "
+            "monitor. In the group chat the bot shows only counts, "
+            "never your health details.\n"
+            f"How long: check-in details {p.retention_days} days, subsidy records "
+            f"{p.subsidy_retention_days} days; after that only anonymous daily counts stay.\n"
+            f"Your rights: /mine shows your records; /withdraw withdraws consent at any time. "
+            f"Questions: {p.contact}.\n"
+            "Send /agree to agree."
+        )
+    return (
+        f"隐私说明（第 {p.notice_version} 版）\n"
+        "收集什么：学号、姓名、聊天账号；每日健康打卡（体温、症状、城市、备注）；"
+        "请假申请；临时困难补助申请（金额、理由）；网课考勤。\n"
+        "为什么：学院每日健康日报、请假审批、补助审核和考勤记录。健康和家庭经济信息属于"
+        "敏感个人信息，只有在你单独同意后才会收集。\n"
+        "谁能看到：你本人、你的辅导员和班主任、学院学工办、学校学工部；补助信息只有你本人、"
+        "辅导员、学院学工办和学校学工部能看到（班主任、班长看不到）。"
+        "群里只显示人数，不显示任何人的健康详情。\n"
+        f"保存多久：打卡详情 {p.retention_days} 天，补助记录 {p.subsidy_retention_days} 天，"
+        "到期删除，只保留不含个人信息的每日人数统计。\n"
+        f"你的权利：发送「我的」查看自己的记录；随时可发送「撤回同意」。联系：{p.contact}。\n"
+        "发送「同意」即表示同意。"
+    )
+
+
+def consent_prompt(ctx: Context) -> str | None:
+    """The notice for a student who has not agreed to its current version yet, else None."""
+    actor = ctx.actor
+    if actor is None or not actor.role.is_student:
+        return None
+    if consent.has_consent(actor, ctx.config.privacy.notice_version):
+        return None
+    return notice(ctx.config)
+
+
+@router.command(
+    "privacy",
+    "隐私",
+    roles=ALL_ROLES,
+    open_to_unbound=True,
+    aliases=("隐私说明",),
+    usage=("隐私", "/privacy"),
+    help=("查看隐私说明：收集什么、谁能看到、保存多久", "the privacy notice: what, who, how long"),
+)
+def privacy(ctx: Context, args: Args) -> None:
+    text = notice(ctx.config)
+    actor = ctx.actor
+    if actor is not None and actor.role.is_student:
+        agreed = consent.has_consent(actor, ctx.config.privacy.notice_version)
+        text += "\n" + (
+            ctx.t("（你已同意本版说明。）", "(You have agreed to this version.)")
+            if agreed
+            else ctx.t("（你还没有同意本版说明。）", "(You have not agreed to this version yet.)")
+        )
+    ctx.reply(text)
+
+
+@router.command(
+    "agree",
+    "同意",
+    roles=ALL_ROLES,
+    aliases=("同意隐私说明",),
+    usage=("同意", "/agree"),
+    help=(
+        "同意隐私说明，之后才能提交健康和补助信息",
+        "agree to the privacy notice (needed before health and subsidy data)",
+    ),
+)
+def agree(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    version = ctx.config.privacy.notice_version
+    consent.agree(ctx.session, actor, version, ctx.now)
+    ctx.reply(
+        ctx.t(
+            "✓ 已记录：{name} 同意第 {v} 版隐私说明。随时可发送「撤回同意」。",
+            "✓ Recorded: {name} agrees to privacy notice version {v}. Send /withdraw at any time.",
+            name=actor.name,
+            v=version,
+        )
+    )
+
+
+@router.command(
+    "withdraw",
+    "撤回同意",
+    roles=ALL_ROLES,
+    usage=("撤回同意", "/withdraw"),
+    help=(
+        "撤回隐私同意：不再接收你的健康和补助信息",
+        "withdraw consent: no more health or subsidy data is taken from you",
+    ),
+)
+def withdraw(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    if not consent.withdraw(ctx.session, actor, ctx.now):
+        ctx.reply(ctx.t("你目前没有同意记录，无需撤回。", "You have no consent on record."))
+        return
+    # Subsidy processing stops too: an application under review is withdrawn with it.
+    cancelled = subsidy.cancel_open_on_withdrawal(ctx.session, actor, ctx.now)
+    if cancelled is not None:
+        ctx.reply(
+            ctx.t(
+                "你正在审核中的补助申请 {ref} 已一并撤销。",
+                "Your subsidy application {ref} under review was withdrawn with it.",
+                ref=subsidy_ref(cancelled.id),
+            )
+        )
+    ctx.reply(
+        ctx.t(
+            "✓ 已撤回同意。之后不再接收你的健康打卡和补助申请；已有记录按保存期限删除。"
+            "如需恢复，发送「同意」。",
+            "✓ Consent withdrawn. No more check-ins or subsidy applications are taken from "
+            "you; existing records are deleted when their retention ends. Send /agree to "
+            "resume.",
+        )
+    )
+    if actor.class_id is None:
+        return
+    cls = ctx.session.get(SchoolClass, actor.class_id)
+    counselors = identity.staff_for_class(ctx.session, actor.class_id, (Role.COUNSELOR,))
+    ctx.notify(
+        (p.id for p in counselors),
+        ctx.t(
+            "ℹ️ {name}（{number}，{cls}）撤回了隐私同意：之后不再接收其健康打卡和补助申请，"
+            "请线下了解情况。",
+            "ℹ️ {name} ({number}, {cls}) withdrew consent: no more check-ins or subsidy "
+            "applications are taken from them; please follow up in person.",
+            name=actor.name,
+            number=actor.number,
+            cls=cls.code if cls else "?",
+        ),
+    )
