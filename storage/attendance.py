@@ -433,6 +433,7 @@ class AttendanceRow:
     posted_by: str | None
     posted_by_number: str | None
     posted_at: datetime
+    roster_size: int = 0
 
 
 def records_for_day(
@@ -469,6 +470,7 @@ def records_for_day(
             posted_by=poster_name,
             posted_by_number=poster_number,
             posted_at=record.posted_at,
+            roster_size=record.roster_size,
         )
         for record, class_code, poster_name, poster_number in records
         for number, name, status in entries[record.id] or [(None, None, ALL_PRESENT)]

@@ -365,10 +365,11 @@ async def test_posted_attendance_appears_in_the_ledger(app: App, bot: TestAdapte
         book = ledger.build(s, MONDAY, ledger.SCHOOL, app.config.tz)
     sheet = load_workbook(BytesIO(book.content))["考勤"]
     rows = [tuple(c.value for c in row[:7]) for row in sheet.iter_rows(min_row=2)]
+    # Within a session: absences first, then lates, then leave, as the counselor follows up.
     assert rows == [
         ("医学院", "护理172", "高等数学", "第2节", "2020003", "王雨桐", "缺勤"),
-        ("医学院", "护理172", "高等数学", "第2节", "2020007", "赵欣怡", "请假"),
         ("医学院", "护理172", "高等数学", "第2节", "2020021", "梁梦瑶", "迟到"),
+        ("医学院", "护理172", "高等数学", "第2节", "2020007", "赵欣怡", "请假"),
         ("医学院", "检验172", "大学英语", None, None, None, "全勤"),
     ]
 
