@@ -44,12 +44,21 @@ def ledger_scope(session: Session, actor: Actor) -> ledger.LedgerScope:
     return ledger.LedgerScope(actor.name, actor.class_ids)
 
 
-def class_line(s: reports.ClassSummary, *, subsidy: bool) -> str:
-    line = (
-        f"{s.code}：应打卡 {s.roster}，已打卡 {s.checked_in}（迟交 {s.late}），未打卡 {s.missing}，"
-        f"异常 {s.abnormal}，请假 {s.on_leave}，待审批请假 {s.pending_leave}"
+def counts_text(
+    c: reports.ClassSummary | reports.Totals, *, subsidy: bool, pending_leave: bool = True
+) -> str:
+    """The counts of one class, one college or a total, in the order every summary uses."""
+    text = (
+        f"应打卡 {c.roster}，已打卡 {c.checked_in}（迟交 {c.late}），未打卡 {c.missing}，"
+        f"异常 {c.abnormal}，请假 {c.on_leave}"
     )
-    return line + (f"，待审批补助 {s.pending_subsidy}" if subsidy else "")
+    if pending_leave:
+        text += f"，待审批请假 {c.pending_leave}"
+    return text + (f"，待审批补助 {c.pending_subsidy}" if subsidy else "")
+
+
+def class_line(s: reports.ClassSummary, *, subsidy: bool) -> str:
+    return f"{s.code}：{counts_text(s, subsidy=subsidy)}"
 
 
 def summary_text(
@@ -71,20 +80,13 @@ def summary_text(
             grouped[s.college].append(s)
         for college, items in grouped.items():
             t = reports.Totals.of(items)
-            lines.append(
-                f"{college}（{t.classes} 个班）：应打卡 {t.roster}，已打卡 {t.checked_in}（迟交 {t.late}），"
-                f"未打卡 {t.missing}，异常 {t.abnormal}，请假 {t.on_leave}"
-                + (f"，待审批补助 {t.pending_subsidy}" if subsidy else "")
-            )
+            counts = counts_text(t, subsidy=subsidy, pending_leave=False)
+            lines.append(f"{college}（{t.classes} 个班）：{counts}")
     else:
         lines += [class_line(s, subsidy=subsidy) for s in summaries]
     if len(summaries) > 1:
         t = reports.Totals.of(summaries)
-        lines.append(
-            f"合计：{t.classes} 个班，应打卡 {t.roster}，已打卡 {t.checked_in}（迟交 {t.late}），"
-            f"未打卡 {t.missing}，异常 {t.abnormal}，请假 {t.on_leave}，待审批请假 {t.pending_leave}"
-            + (f"，待审批补助 {t.pending_subsidy}" if subsidy else "")
-        )
+        lines.append(f"合计：{t.classes} 个班，{counts_text(t, subsidy=subsidy)}")
     if pending:
         lines.append("超过一天未处理的申请：")
         lines += [
