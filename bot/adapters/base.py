@@ -1,8 +1,15 @@
-"""The one interface every platform adapter implements (console, test, Telegram, WeChat)."""
+"""The one interface every platform adapter implements (console, test, Telegram, WeChat, …).
+
+An adapter translates only: what it receives becomes `IncomingMessage` values, and `send`
+turns one platform-neutral message into the platform's calls. It never retries on its own
+beyond a single request: the outbox sender decides retries, deadlines and pacing, from the
+failure the adapter raises and the limits it declares.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from bot.messages import ChatAddress, OutgoingMessage
@@ -11,24 +18,74 @@ if TYPE_CHECKING:
     from bot.app import App
 
 
-class Unreachable(Exception):
-    """The account cannot be messaged: it never started the bot, blocked it, or is not a contact."""
+class SendFailed(Exception):
+    """A send that did not (certainly) reach the platform; `reason` is said truthfully."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
+class Unreachable(SendFailed):
+    """Permanent: the account or chat cannot be messaged (blocked the bot, not a contact, chat
+    gone, never opened a conversation). Retrying will not help until the person writes again."""
+
+
+class Transient(SendFailed):
+    """Temporary: network error, 5xx, 429, a gateway that is not logged in or reconnecting.
+
+    `maybe_sent` is true when the request may already have reached the platform (a timeout
+    after it was written): a group message is then not sent again, a private one is.
+    `retry_after` is the platform's own wait, in seconds, when it gave one (429).
+    """
+
+    def __init__(
+        self, reason: str, *, maybe_sent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.maybe_sent = maybe_sent
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `count` messages per `per` seconds."""
+
+    count: int
+    per: float
+
+
+@dataclass(frozen=True, slots=True)
+class SendLimits:
+    """A platform's documented sending limits, applied by the outbox sender."""
+
+    # All chats together.
+    overall: Rate = Rate(30, 1.0)
+    # One group chat.
+    group: Rate = Rate(20, 60.0)
+    # One private chat.
+    private: Rate = Rate(1, 1.0)
+
+
+UNLIMITED = SendLimits(Rate(1_000_000, 1.0), Rate(1_000_000, 1.0), Rate(1_000_000, 1.0))
+
+
 class Adapter(ABC):
     """Translates one platform to and from the platform-neutral messages.
 
     An adapter turns what it receives into `IncomingMessage` values and awaits
-    `app.handle(message)`; the app replies and notifies through `send`.
+    `app.handle(message)`; everything the bot says reaches `send` through the outbox sender.
     """
 
     platform: ClassVar[str]
     # The longest text one platform message may carry; longer text is split.
     max_text: ClassVar[int] = 4096
+    limits: ClassVar[SendLimits] = SendLimits()
+
+    @property
+    def ready(self) -> bool:
+        """Whether sends can be attempted now (a gateway still logging in is not ready)."""
+        return True
 
     @abstractmethod
     async def start(self, app: App) -> None:
@@ -40,4 +97,5 @@ class Adapter(ABC):
 
     @abstractmethod
     async def send(self, to: ChatAddress, message: OutgoingMessage) -> None:
-        """Send one message; raise `Unreachable` when the recipient cannot be messaged."""
+        """Send one message. Raise `Unreachable` for a permanent refusal and `Transient` for a
+        failure worth retrying; return only once the platform has accepted the message."""

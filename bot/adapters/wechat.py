@@ -19,7 +19,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from pyee import AsyncIOEventEmitter
 
 from bot.adapters import wechaty_compat as wx
-from bot.adapters.base import Adapter, Unreachable
+from bot.adapters.base import Adapter, Transient, Unreachable
 from bot.config import ConfigError
 from bot.messages import (
     Attachment,
@@ -55,7 +55,7 @@ _LATEST_SECONDS_TIMESTAMP = 2145888000
 _REFUSED = {Status.NOT_FOUND, Status.PERMISSION_DENIED, Status.FAILED_PRECONDITION}
 
 
-class NotConnected(ConnectionError):
+class NotConnected(Transient):
     """The bot is not logged in to WeChat right now; the message can be sent later."""
 
 
