@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from bot.adapters.base import Adapter, Rate, SendLimits, Transient, Unreachable
+from bot.adapters.base import (
+    Adapter,
+    Rate,
+    SendLimits,
+    Transient,
+    Unreachable,
+    file_too_large_text,
+)
 from bot.config import ConfigError
 from bot.messages import (
     Attachment,
@@ -441,9 +448,18 @@ class WecomAdapter(Adapter):
             )
             raise Unreachable(f"WeCom does not let the bot write first to this {where}")
         media_id = None
-        if message.attachment is not None:
-            media_id = await self._upload(message.attachment)
         texts = self._texts(to, message)
+        attachment = message.attachment
+        if attachment is not None and len(attachment.content) > MAX_FILE:
+            # Not attempted: it would fail and be lost. The recipient learns how to get it.
+            log.warning("WeCom: %s is over the 20 MB file limit; not sent", attachment.filename)
+            size = len(attachment.content)
+            texts.append(
+                file_too_large_text(attachment.filename, size, MAX_FILE, "企业微信 / WeCom")
+            )
+        elif attachment is not None:
+            # Uploaded first: a failed upload then leaves nothing half sent.
+            media_id = await self._upload(attachment)
         for text in texts:
             if slot is not None:
                 await self._respond(slot, text)
@@ -499,11 +515,6 @@ class WecomAdapter(Adapter):
     async def _upload(self, attachment: Attachment) -> str:
         """Upload a file in chunks (init, chunk × N, finish); return its media_id."""
         content = attachment.content
-        if len(content) > MAX_FILE:
-            raise Unreachable(
-                f"WeCom takes files up to 20 MB; {attachment.filename} is "
-                f"{len(content) / 1024 / 1024:.1f} MB: use `classbot export`"
-            )
         chunks = [content[i : i + CHUNK_SIZE] for i in range(0, len(content), CHUNK_SIZE)] or [b""]
         init = await self._request(
             UPLOAD_INIT,

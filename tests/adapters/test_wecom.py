@@ -446,14 +446,21 @@ async def test_a_large_file_goes_up_in_chunks(school: School) -> None:
     assert (file.file_name, file.file_content) == ("台账.xlsx", content)
 
 
-async def test_a_file_over_the_platform_limit_is_refused_with_the_way_out(school: School) -> None:
+async def test_a_file_over_the_platform_limit_is_not_attempted_and_the_way_out_is_said(
+    school: School,
+) -> None:
     await bind_class_group(school)
-    with pytest.raises(Unreachable) as raised:
-        await school.adapter.send(
-            ChatAddress("wecom", T001, False),
-            OutgoingMessage("", attachment=Attachment("台账.xlsx", b"x" * (20 * 1024 * 1024 + 1))),
-        )
-    assert "classbot export" in raised.value.reason
+    big = Attachment("台账-医学院.xlsx", b"x" * (20 * 1024 * 1024 + 1))
+
+    await school.adapter.send(
+        ChatAddress("wecom", T001, False), OutgoingMessage("汇总", attachment=big)
+    )
+
+    uploads = [f for f in school.server.frames_from_bot if f["cmd"].startswith("aibot_upload")]
+    assert uploads == []
+    *_, summary, notice = school.server.sent_to(T001)
+    assert summary.text == "汇总"
+    assert "台账-医学院.xlsx" in notice.text and "classbot export" in notice.text
 
 
 async def test_buttons_in_a_group_become_commands_in_the_text(school: School) -> None:
