@@ -205,20 +205,21 @@ class WecomAdapter(Adapter):
         self._runner = asyncio.create_task(self._run(), name="wecom-long-connection")
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
         worker, self._worker = self._worker, None
         if worker is not None:
-            # The message being handled finishes first; the rest come again after a restart
-            # only if the platform redelivers them, and the router would drop any it saw.
+            # The messages already received are handled (and answered) first, within a grace
+            # period; a message cut off is pushed again after a restart only if the platform
+            # redelivers it, and the router drops any it has seen.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drain(), self._shutdown_grace)
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
 
     async def _drain(self) -> None:
         await self._inbox.join()
