@@ -244,6 +244,10 @@ class WecomAdapter(Adapter):
                 log.error("WeCom: %s; check wecom.bot_id and CLASSBOT_WECOM__SECRET", reason)
             except (OSError, WebSocketException, TimeoutError, ConnectionError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                # Whatever broke this connection, the bot must not stay offline.
+                log.exception("WeCom: the connection failed unexpectedly")
+                reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self._went_down("reconnecting")
             if subscribed:
@@ -276,10 +280,10 @@ class WecomAdapter(Adapter):
                     SUBSCRIBE, {"bot_id": self.bot_id, "secret": self._secret}
                 )
             except Transient as exc:
-                reader.cancel()
+                await _cancel(reader)
                 raise ConnectionError(f"no answer to subscribe ({exc.reason})") from None
             if ack.get("errcode", 0) != 0:
-                reader.cancel()
+                await _cancel(reader)
                 raise _AuthFailed(f"errcode {ack.get('errcode')}: {ack.get('errmsg', '')}")
             self._online.set()
             log.info("WeCom: connected and subscribed as bot %s", self.bot_id)
@@ -587,6 +591,11 @@ class WecomAdapter(Adapter):
         if code in _REFUSED:
             raise Unreachable(reason)
         raise Transient(reason)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _req_id(prefix: str) -> str:

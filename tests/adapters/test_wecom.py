@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, time
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -494,3 +499,43 @@ def test_config_needs_the_bot_id_and_secret_and_takes_the_secret_from_the_enviro
     adapter = WecomAdapter.from_config(cfg.wecom)
     assert adapter.bot_id == "aib1"
     assert "from-the-environment" in cfg.secrets()
+
+
+async def test_run_wecom_connects_and_stops_cleanly_on_ctrl_c(
+    server: FakeWecomServer, database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "CLASSBOT_DATABASE__URL": database_url,
+        "CLASSBOT_WECOM__BOT_ID": BOT_ID,
+        "CLASSBOT_WECOM__URL": server.url,
+        "CLASSBOT_WECOM__SECRET": SECRET,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--platform", "wecom",
+        cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        await server.wait_for(lambda: server.subscriptions == 1, 30)
+        async with asyncio.timeout(10):
+            while b"connected and subscribed" not in (line := await process.stderr.readline()):
+                assert line, "the bot exited"
+    finally:
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            _, rest = await process.communicate()
+    assert process.returncode == 0, rest.decode()
+    assert SECRET.encode() not in rest
+    await server.wait_for(lambda: not server.connected)
+
+
+def test_run_wecom_without_its_secret_says_which_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSBOT_WECOM")}
+    env["CLASSBOT_DATABASE__URL"] = f"sqlite:///{tmp_path / 'x.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--platform", "wecom"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "CLASSBOT_WECOM__SECRET" in done.stderr
