@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import OpenConversation
@@ -14,21 +14,10 @@ def record_open(
     session: Session, platform: str, chat_id: str, is_group: bool, now: datetime
 ) -> bool:
     """Note that someone wrote to the bot in this chat; True when it opened just now."""
-    found = session.execute(
-        update(OpenConversation)
-        .where(
-            OpenConversation.platform == platform,
-            OpenConversation.chat_id == chat_id,
-            OpenConversation.is_group == is_group,
-        )
-        .values(last_seen_at=now)
-    )
-    if getattr(found, "rowcount", 0):
+    if is_open(session, platform, chat_id, is_group):
         return False
     session.add(
-        OpenConversation(
-            platform=platform, chat_id=chat_id, is_group=is_group, opened_at=now, last_seen_at=now
-        )
+        OpenConversation(platform=platform, chat_id=chat_id, is_group=is_group, opened_at=now)
     )
     session.flush()
     return True

@@ -393,7 +393,6 @@ class OpenConversation(Base):
     chat_id: Mapped[str] = mapped_column(String(100))
     is_group: Mapped[bool] = mapped_column(Boolean)
     opened_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime]
 
 
 class AuditEntry(Base):

@@ -178,6 +178,8 @@ class WecomAdapter(Adapter):
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._slots: dict[tuple[str, bool], _ReplySlot] = {}
+        # Chats known to be open, so a busy group costs one database write, not one a message.
+        self._open: set[tuple[str, bool]] = set()
         self._online = asyncio.Event()
         self._unacked_pings = 0
         self._down_reason = "not connected yet"
@@ -428,7 +430,10 @@ class WecomAdapter(Adapter):
                 )
 
         # Someone wrote: the platform now lets the bot write to this chat unprompted.
-        with_retry(record)
+        key = (incoming.chat_id, incoming.is_group)
+        if key not in self._open:
+            with_retry(record)
+            self._open.add(key)
         replies = await app.handle(incoming)
         if incoming.callback_id is not None:
             # A button press has no message to reply to; its answers go to the chat.
@@ -485,10 +490,15 @@ class WecomAdapter(Adapter):
 
     def _is_open(self, to: ChatAddress) -> bool:
         app = self._app
+        if (to.chat_id, to.is_group) in self._open:
+            return True
         if app is None:
             return False
         with app.uow(readonly=True) as session:
-            return conversations.is_open(session, PLATFORM, to.chat_id, to.is_group)
+            found = conversations.is_open(session, PLATFORM, to.chat_id, to.is_group)
+        if found:
+            self._open.add((to.chat_id, to.is_group))
+        return found
 
     def _texts(self, to: ChatAddress, message: OutgoingMessage) -> list[str]:
         text = message.text

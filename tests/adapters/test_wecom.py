@@ -268,6 +268,26 @@ async def test_leave_is_approved_with_the_card_button(school: School) -> None:
     assert school.handled[-1].callback_id is not None
 
 
+async def test_a_reply_after_the_window_is_pushed_instead(school: School) -> None:
+    await bind_class_group(school)
+    await bind_students(school, "2020001")
+    school.adapter._reply_window = 0.0  # the message's req_id is no longer valid
+
+    [reply] = await school.say(STUDENTS["2020001"], "打卡 36.5", group=GROUP)
+
+    assert (reply.via, reply.msgtype) == ("push", "markdown")
+    assert "已打卡 1/30" in reply.text
+
+
+async def test_open_conversations_survive_a_restart(school: School) -> None:
+    await bind_class_group(school)
+    # A fresh adapter (a restarted bot) knows the group is open from the database.
+    fresh = make_adapter(school.server)
+    fresh._app = school.app
+    assert fresh._is_open(ChatAddress("wecom", GROUP, True))
+    assert not fresh._is_open(ChatAddress("wecom", STUDENTS["2020001"], False))
+
+
 async def test_a_throttle_answer_raises_transient_with_the_wait(school: School) -> None:
     await bind_class_group(school)
     school.server.throttle_sends = 1

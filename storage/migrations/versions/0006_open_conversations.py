@@ -24,7 +24,6 @@ def upgrade() -> None:
         sa.Column("chat_id", sa.String(length=100), nullable=False),
         sa.Column("is_group", sa.Boolean(), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_open_conversations")),
         sa.UniqueConstraint(
             "platform",
