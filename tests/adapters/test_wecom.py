@@ -400,7 +400,7 @@ async def test_missed_heartbeats_end_the_connection_and_it_reconnects(
 async def test_replaced_by_a_new_connection_it_waits_before_taking_it_back(
     config: Config, clock: ManualClock, server: FakeWecomServer
 ) -> None:
-    adapter = make_adapter(server, replaced_pause=0.5)
+    adapter = make_adapter(server, replaced_pause=1.0)
     app = build_app(config, clock, scheduler=False)
     app.add_adapter(adapter)
     await app.start()
