@@ -144,6 +144,16 @@ class WechatSection(_Section):
     name: str = "classbot"
 
 
+class WecomSection(_Section):
+    """企业微信 智能机器人 on its long connection (docs/wecom.md)."""
+
+    bot_id: str | None = None
+    secret: SecretStr | None = None
+    url: str = "wss://openws.work.weixin.qq.com"
+    # The robot's name as members see it in groups: taken off the front of an @-message.
+    name: str = ""
+
+
 class ConsoleSection(_Section):
     output_dir: Path = Path("classbot-out")
 
@@ -163,6 +173,7 @@ class Config(BaseSettings):
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
+    wecom: WecomSection = Field(default_factory=WecomSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
 
     @classmethod
@@ -183,7 +194,12 @@ class Config(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value in this config, so logs and replies can be checked for them."""
-        found = [self.telegram.token, self.telegram.secret_token, self.wechat.token]
+        found = [
+            self.telegram.token,
+            self.telegram.secret_token,
+            self.wechat.token,
+            self.wecom.secret,
+        ]
         values = [s.get_secret_value() for s in found if s is not None]
         return [v for v in values if v]
 

@@ -378,6 +378,23 @@ class InboundMessage(Base):
     processed_at: Mapped[datetime | None]
 
 
+class OpenConversation(Base):
+    """A chat the platform lets the bot write to unprompted, because someone wrote first.
+
+    WeCom's 智能机器人 may post to a group only after it was @-ed there, and to a person only
+    after that person messaged it; the adapter records each such conversation when it opens.
+    """
+
+    __tablename__ = "open_conversations"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "is_group"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    is_group: Mapped[bool] = mapped_column(Boolean)
+    opened_at: Mapped[datetime]
+
+
 class AuditEntry(Base):
     """The audit log: who did what to which record, and when. Never holds the data itself."""
 

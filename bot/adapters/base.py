@@ -67,6 +67,18 @@ class SendLimits:
     private: Rate = Rate(1, 1.0)
 
 
+def file_too_large_text(filename: str, size: int, limit: int, where: str) -> str:
+    """What the recipient reads instead of a file the platform cannot carry."""
+    mb, limit_mb = size / 1024 / 1024, limit / 1024 / 1024
+    return (
+        f"📎 {filename}（{mb:.1f} MB）超过{where}单个文件 {limit_mb:.0f} MB 的上限，未能发送。"
+        "请在服务器上运行 classbot export --date <日期> --class <班级> -o <文件>.xlsx 导出，"
+        "或按班级分别导出。\n"
+        f"{filename} ({mb:.1f} MB) is over the {limit_mb:.0f} MB limit of {where} and was not "
+        "sent: export it on the server with classbot export --date <date> --class <class> -o <file>.xlsx."
+    )
+
+
 UNLIMITED = SendLimits(Rate(1_000_000, 1.0), Rate(1_000_000, 1.0), Rate(1_000_000, 1.0))
 
 

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 from urllib.parse import quote
 
 import qrcode
+import requests
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from pyee import AsyncIOEventEmitter
 
 from bot.adapters import wechaty_compat as wx
-from bot.adapters.base import Adapter, Transient, Unreachable
+from bot.adapters.base import Adapter, Transient, Unreachable, file_too_large_text
 from bot.config import ConfigError
 from bot.messages import (
     Attachment,
@@ -53,6 +54,16 @@ _LATEST_SECONDS_TIMESTAMP = 2145888000
 
 # gRPC answers that mean the account cannot be written to, rather than that the service failed.
 _REFUSED = {Status.NOT_FOUND, Status.PERMISSION_DENIED, Status.FAILED_PRECONDITION}
+# Answers after which the gateway may have sent the message anyway: UNKNOWN is what gateways
+# report for any failure of their own, a deadline may pass after the message went out.
+_MAYBE_SENT = {Status.UNKNOWN, Status.DEADLINE_EXCEEDED, Status.INTERNAL}
+
+# A gRPC message is at most 4 MiB on a standard puppet service (grpc's and grpclib's default
+# receive limit); a file goes in one message, base64-encoded, beside its name and type.
+MAX_FILE_BASE64 = 4 * 1024 * 1024 - 16 * 1024
+
+# Where a token alone is looked up; the service answers with the gateway's ip and port.
+ENDPOINT_LOOKUP = "https://api.chatie.io/v0/hosties/{token}"
 
 
 class NotConnected(Transient):
@@ -186,6 +197,7 @@ class WechatAdapter(Adapter):
         shutdown_grace: float = 10.0,
         ding_interval: float = 60.0,
         ding_timeout: float = 20.0,
+        lookup_timeout: float = 15.0,
     ) -> None:
         self.endpoint = endpoint or None
         self._token = token or None
@@ -196,6 +208,7 @@ class WechatAdapter(Adapter):
         self._shutdown_grace = shutdown_grace
         self._ding_interval = ding_interval
         self._ding_timeout = ding_timeout
+        self._lookup_timeout = lookup_timeout
         self._app: App | None = None
         self._client: _Client | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -247,8 +260,8 @@ class WechatAdapter(Adapter):
         else:
             self._online.clear()
 
-    def _new_client(self) -> _Client:
-        options = wx.PuppetOptions(token=self._token, end_point=self.endpoint)
+    def _new_client(self, endpoint: str | None) -> _Client:
+        options = wx.PuppetOptions(token=self._token, end_point=endpoint)
         puppet = wx.PuppetService(options)
         puppet._event_stream = _TrackedEmitter()
         return _Client(
@@ -266,10 +279,12 @@ class WechatAdapter(Adapter):
         """Stay connected: after a drop, reconnect with a growing pause (up to a minute)."""
         delay = self._reconnect_delay
         while True:
-            client = self._new_client()
-            self._client = client
+            client: _Client | None = None
             self.connections += 1
             try:
+                endpoint = self.endpoint or await self._look_up_endpoint()
+                client = self._new_client(endpoint)
+                self._client = client
                 await self._connection(client)
                 reason = "the event stream ended"
             except Exception as exc:
@@ -277,14 +292,35 @@ class WechatAdapter(Adapter):
             finally:
                 self._online.clear()
                 self._client = None
-                await self._close(client)
-            if client.was_logged_in:
+                if client is not None:
+                    await self._close(client)
+            if client is not None and client.was_logged_in:
                 delay = self._reconnect_delay
             log.warning(
                 "WeChat: lost the puppet service (%s); reconnecting in %.1f s", reason, delay
             )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_reconnect_delay)
+
+    async def _look_up_endpoint(self) -> str:
+        """The gateway behind a token, asked of the lookup service with a timeout.
+
+        wechaty-puppet-service would make this request itself without one, on the event loop,
+        so a lookup service that hangs would freeze the whole bot.
+        """
+        url = ENDPOINT_LOOKUP.format(token=self._token)
+
+        def fetch() -> str:
+            response = requests.get(url, timeout=self._lookup_timeout)
+            if response.status_code != 200:
+                raise ConnectionError(f"the endpoint lookup answered {response.status_code}")
+            data = response.json()
+            if not data.get("ip") or data["ip"] == "0.0.0.0" or not data.get("port"):
+                raise ConnectionError("the token has no gateway behind it (is it right?)")
+            return f"{data['ip']}:{data['port']}"
+
+        async with asyncio.timeout(self._lookup_timeout + 1):
+            return await asyncio.to_thread(fetch)
 
     async def _connection(self, client: _Client) -> None:
         """One connection, until the event stream ends or the service stops answering."""
@@ -427,7 +463,15 @@ class WechatAdapter(Adapter):
         except GRPCError as exc:
             if exc.status in _REFUSED:
                 raise Unreachable(f"WeChat refused the message: {exc.message}") from exc
-            raise
+            # Never success: UNKNOWN is how gateways report a send of their own that failed.
+            raise Transient(
+                f"the WeChat gateway answered {exc.status.name}: {exc.message}",
+                maybe_sent=exc.status in _MAYBE_SENT,
+            ) from exc
+        except (StreamTerminatedError, OSError) as exc:
+            raise Transient(
+                f"the WeChat gateway connection failed: {exc}", maybe_sent=True
+            ) from exc
 
     async def _send_to_room(self, client: _Client, room_id: str, message: OutgoingMessage) -> None:
         try:
@@ -442,7 +486,7 @@ class WechatAdapter(Adapter):
         for text, ids in await self._room_chunks(client, message):
             await room.say(text, mention_ids=list(ids) or None)
         if message.attachment is not None:
-            await room.say(_file_box(message.attachment))
+            await self._say_file(room, message.attachment)
 
     async def _room_chunks(
         self, client: _Client, message: OutgoingMessage
@@ -502,7 +546,27 @@ class WechatAdapter(Adapter):
             for chunk in split_text(text, MAX_TEXT):
                 await contact.say(chunk)
         if message.attachment is not None:
-            await contact.say(_file_box(message.attachment))
+            await self._say_file(contact, message.attachment)
+
+    async def _say_file(self, target: Any, attachment: Attachment) -> None:
+        """The file, or, when it would not fit in one gateway message, a note saying how to get it.
+
+        A file over the limit would fail in the gateway and be lost; it is not attempted.
+        """
+        encoded = 4 * ((len(attachment.content) + 2) // 3)
+        if encoded > MAX_FILE_BASE64:
+            log.warning(
+                "WeChat: %s is %d bytes, over the gateway's message limit; not sent",
+                attachment.filename,
+                len(attachment.content),
+            )
+            limit = MAX_FILE_BASE64 * 3 // 4
+            text = file_too_large_text(
+                attachment.filename, len(attachment.content), limit, "微信网关 / the WeChat gateway"
+            )
+            await target.say(text)
+            return
+        await target.say(_file_box(attachment))
 
 
 def _with_buttons(message: OutgoingMessage) -> str:

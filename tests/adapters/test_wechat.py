@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time
 
 import openpyxl
 import pytest
 import requests
+from grpclib.const import Status
 from sqlalchemy import func, select
 from wechaty_grpc.wechaty.puppet import EventType
 
-from bot.adapters.base import Unreachable
+from bot.adapters.base import Transient, Unreachable
 from bot.adapters.wechat import MAX_TEXT, MENTION_END, NotConnected, WechatAdapter
 from bot.adapters.wechaty_compat import SingleIdContainer
 from bot.app import App, build_app
@@ -636,3 +638,83 @@ async def test_token_only_looks_the_endpoint_up_and_never_logs_the_token(
     assert looked_up[0] == f"https://api.chatie.io/v0/hosties/{TOKEN}"
     assert "lost the puppet service" in caplog.text
     assert TOKEN not in caplog.text
+
+
+# -- what a gateway cannot do -------------------------------------------------------------------
+
+
+async def test_a_file_over_the_gateway_message_limit_is_not_attempted_and_the_way_out_is_said(
+    recorder: RecordingApp, adapter: WechatAdapter, service: FakePuppetService
+) -> None:
+    # 3.2 MB becomes more than 4 MiB in base64: one gRPC message could not carry it.
+    ledger = Attachment("台账-医学院-2026-11-23.xlsx", b"PK" + b"\x00" * (3_200_000))
+    await adapter.send(
+        ChatAddress("wechat", COUNSELOR, False),
+        OutgoingMessage("12:00 汇总：医学院", attachment=ledger),
+    )
+    assert service.calls("MessageSendFile") == []
+    summary, notice = service.sent_to(COUNSELOR)
+    assert summary.text == "12:00 汇总：医学院"
+    assert "台账-医学院-2026-11-23.xlsx" in notice.text
+    assert "classbot export" in notice.text
+    # A file that fits still goes as a file.
+    await adapter.send(
+        ChatAddress("wechat", COUNSELOR, False),
+        OutgoingMessage("", attachment=Attachment("台账.xlsx", b"PK" + b"\x00" * 2_900_000)),
+    )
+    assert service.sent_to(COUNSELOR)[-1].file_name == "台账.xlsx"
+
+
+async def test_a_gateway_error_reported_as_unknown_is_transient_not_success(
+    recorder: RecordingApp, adapter: WechatAdapter, service: FakePuppetService
+) -> None:
+    service.fail_sends = [Status.UNKNOWN]
+    with pytest.raises(Transient) as raised:
+        await adapter.send(ChatAddress("wechat", ROOM, True), OutgoingMessage("✓ 已打卡 1/30"))
+    assert "UNKNOWN" in raised.value.reason
+    # The gateway may have sent it anyway: a group message is then not sent again.
+    assert raised.value.maybe_sent
+    assert service.sent_to(ROOM) == []
+
+    service.fail_sends = [Status.UNAVAILABLE]
+    with pytest.raises(Transient) as raised:
+        await adapter.send(ChatAddress("wechat", STUDENT, False), OutgoingMessage("hi"))
+    assert not raised.value.maybe_sent
+
+    await adapter.send(ChatAddress("wechat", ROOM, True), OutgoingMessage("✓ 已打卡 1/30"))
+    assert service.sent_to(ROOM)[-1].text == "✓ 已打卡 1/30"
+
+
+async def test_the_token_only_endpoint_lookup_times_out_instead_of_freezing_the_bot(
+    monkeypatch: pytest.MonkeyPatch, console: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = threading.Event()
+    timeouts: list[object] = []
+
+    def hanging_get(url: str, *args: object, **kwargs: object) -> object:
+        timeouts.append(kwargs.get("timeout"))
+        release.wait(10)  # the lookup service accepts the connection and never answers
+        raise requests.ConnectionError("gave up")
+
+    monkeypatch.setattr("requests.get", hanging_get)
+    monkeypatch.delenv("WECHATY_PUPPET_SERVICE_ENDPOINT", raising=False)
+    adapter = WechatAdapter(token=TOKEN, console=console, reconnect_delay=0.05, lookup_timeout=0.2)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        await adapter.start(RecordingApp())  # type: ignore[arg-type]
+        await eventually(lambda: "lost the puppet service" in caplog.text)
+        assert ticks > 5  # the event loop kept running while the lookup hung
+        assert timeouts and timeouts[0] == 0.2
+        assert "TimeoutError" in caplog.text
+    finally:
+        release.set()
+        ticking.cancel()
+        await adapter.stop()

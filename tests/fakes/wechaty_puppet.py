@@ -75,6 +75,8 @@ class FakePuppetService:
         self.logged_in = False
         # Real puppet services echo the bot's own messages back as message events.
         self.echo_sent = True
+        # Gateway errors the next sends answer with, one each (a real gateway says UNKNOWN).
+        self.fail_sends: list[Status] = []
         self.event_streams_opened = 0
         self._streams: set[asyncio.Queue[object]] = set()
         self._backlog: list[pb.EventResponse] = []
@@ -409,6 +411,8 @@ class FakePuppetService:
         return "", conversation_id
 
     def _record_sent(self, sent: SentMessage, message_type: int) -> pb.MessageSendTextResponse:
+        if self.fail_sends:
+            raise GRPCError(self.fail_sends.pop(0), "the gateway failed to send")
         room_id, to_id = self._check_conversation(sent.conversation_id)
         self.sent.append(sent)
         self.messages[sent.id] = pb.MessagePayloadResponse(
