@@ -12,8 +12,10 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
 from storage import ledger
-from storage.models import CheckIn, LeaveRequest, Person, SchoolClass
+from storage.leave import LEAVE
+from storage.models import CheckIn, Person, SchoolClass
 from tests.conftest import TZ
+from tests.handlers.people import add_request
 
 DAY = date(2026, 11, 23)
 
@@ -44,17 +46,16 @@ async def test_ledger_counts_match_a_hand_computed_day(
     with app.uow() as s:
         student = s.scalar(select(Person).where(Person.number == "2020005"))
         assert student is not None and student.class_id is not None
-        s.add(
-            LeaveRequest(
-                student_id=student.id,
-                class_id=student.class_id,
-                kind="sick",
-                start_date=DAY,
-                end_date=DAY,
-                reason="发烧就医",
-                status="approved",
-                created_at=at(7),
-            )
+        add_request(
+            s,
+            LEAVE,
+            student_id=student.id,
+            class_id=student.class_id,
+            payload={"type": "sick", "reason": "发烧就医"},
+            starts_on=DAY,
+            ends_on=DAY,
+            status="approved",
+            created_at=at(7),
         )
     book = build(app)
     checkins = sheet_rows(book, "打卡")
@@ -141,17 +142,16 @@ async def test_ledger_with_control_characters_and_long_text_opens(
     with app.uow() as s:
         student = s.scalar(select(Person).where(Person.number == "2020001"))
         assert student is not None and student.class_id is not None
-        s.add(
-            LeaveRequest(
-                student_id=student.id,
-                class_id=student.class_id,
-                kind="personal",
-                start_date=DAY,
-                end_date=DAY,
-                reason="x\x01y" + "长" * 40_000,
-                status="pending",
-                created_at=at(7),
-            )
+        add_request(
+            s,
+            LEAVE,
+            student_id=student.id,
+            class_id=student.class_id,
+            payload={"type": "personal", "reason": "x\x01y" + "长" * 40_000},
+            starts_on=DAY,
+            ends_on=DAY,
+            status="pending",
+            created_at=at(7),
         )
     [leave] = sheet_rows(build(app), "请假")
     assert str(leave[9]).startswith("x\ufffdy")
