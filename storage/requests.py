@@ -15,8 +15,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar, cast
+from datetime import date, datetime, timedelta
+from typing import Any, Generic, Literal, NoReturn, TypeVar, cast
 
 from pydantic import BaseModel
 from sqlalchemy import func, insert, select, true, update
@@ -25,7 +25,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from storage import audit, identity
-from storage.errors import BadArguments, DomainError, NotFound, NotPending, NotYourStep, TextTooLong
+from storage.errors import (
+    BadArguments,
+    DomainError,
+    NotFound,
+    NotPending,
+    NotYourStep,
+    OutOfScope,
+    TextTooLong,
+    TooLate,
+)
 from storage.identity import Actor
 from storage.models import (
     Person,
@@ -119,6 +128,26 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Action:
+    """A change beyond approve and reject: 开始处理, 办结 with a note, 重开 within N days.
+
+    Who may take it: the roles in `by` whose scope covers the request's class, the request's
+    own student (`student`), the person it is assigned to (`assignee`).
+    """
+
+    name: str
+    label: tuple[str, str]
+    from_states: tuple[str, ...]
+    to: str
+    by: frozenset[Role] = frozenset()
+    student: bool = False
+    assignee: bool = False
+    note: bool = False
+    # Only this long after the request reached its current state.
+    within: timedelta | None = None
+
+
+@dataclass(frozen=True)
 class Timer:
     """A change nobody makes: a request in `state` moves to `to` once `due` holds.
 
@@ -208,13 +237,15 @@ class RequestKind(Generic[P]):
     payload: type[P]
     states: Mapping[str, State]
     initial: str
-    steps: tuple[Step, ...]
-    # States a student may withdraw from, each with a guard on (request, today).
-    cancellable: Mapping[str, Callable[[Request, date], bool]]
-    cancelled: str
     sensitivity: Sensitivity
     retention: Retention
     ledger: LedgerSheet
+    steps: tuple[Step, ...] = ()
+    # States a student may withdraw from, each with a guard on (request, today), and the
+    # state withdrawing leads to.
+    cancellable: Mapping[str, Callable[[Request, date], bool]] = field(default_factory=dict)
+    cancelled: str | None = None
+    actions: tuple[Action, ...] = ()
     timers: tuple[Timer, ...] = ()
     # At most one open request per student, enforced by the database.
     one_open: bool = False
@@ -226,11 +257,14 @@ class RequestKind(Generic[P]):
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", prefix_of(self.name))
         names = set(self.states)
-        assert self.initial in names and self.cancelled in names, self.name
+        assert self.initial in names, self.name
+        assert self.cancelled in names if self.cancellable else self.cancelled is None, self.name
         for step in self.steps:
             assert {step.state, step.approve_to, step.reject_to} <= names, (self.name, step)
         for timer in self.timers:
             assert {timer.state, timer.to} <= names, (self.name, timer)
+        for action in self.actions:
+            assert {*action.from_states, action.to} <= names, (self.name, action)
         assert set(self.cancellable) <= names, self.name
 
     def ref(self, number: int) -> str:
@@ -259,6 +293,9 @@ class RequestKind(Generic[P]):
 
     def step_at(self, status: str) -> Step | None:
         return next((s for s in self.steps if s.state == status), None)
+
+    def action(self, name: str) -> Action:
+        return next(a for a in self.actions if a.name == name)
 
     def read(self, request: Request) -> P:
         """The request's payload as its model."""
@@ -746,7 +783,7 @@ def cancel(
     request = own(session, kind, actor, number)
     from_status = request.status
     allowed = kind.cancellable.get(from_status)
-    if allowed is None or not allowed(request, today):
+    if allowed is None or kind.cancelled is None or not allowed(request, today):
         raise not_pending(kind, kind.ref(number), from_status, CANCEL)
     moved = move(
         session,
@@ -759,6 +796,95 @@ def cancel(
         refused=CANCEL,
     )
     return moved, from_status
+
+
+def act(
+    session: Session,
+    kind: RequestKind[Any],
+    actor: Actor,
+    number: int,
+    name: str,
+    *,
+    now: datetime,
+    note: str | None = None,
+) -> Request:
+    """Take one of the kind's declared actions (开始处理, 办结, 重开) on a request."""
+    action = kind.action(name)
+    request = get(session, kind, number)
+    ref = kind.ref(number)
+    is_own = action.student and request.student_id == actor.person_id
+    assigned = action.assignee and request.assignee_id == actor.person_id
+    in_scope = actor.role in action.by and actor.covers_class(request.class_id)
+    if not (is_own or assigned or in_scope):
+        if action.student and not action.by and not action.assignee:
+            own_request_missing(kind, number)
+        raise OutOfScope(what=f"{kind.noun[0]} {ref}", what_en=f"{kind.noun[1]} {ref}")
+    if request.status not in action.from_states:
+        raise not_pending(kind, ref, request.status, action.label)
+    if action.within is not None and now - request.changed_at > action.within:
+        raise TooLate(
+            ref=ref, days=action.within.days, action=action.label[0], action_en=action.label[1]
+        )
+    if action.note and not note:
+        raise BadArguments("请写上说明。", "Please add a note.")
+    if note is not None:
+        check_text(note, "说明", "The note")
+    return move(
+        session,
+        kind,
+        request,
+        to=action.to,
+        action=action.name,
+        actor=actor,
+        now=now,
+        note=note,
+        refused=action.label,
+    )
+
+
+def own_request_missing(kind: RequestKind[Any], number: int) -> NoReturn:
+    ref = kind.ref(number)
+    raise NotFound(what=f"你的{kind.noun[0]} {ref}", what_en=f"Your {kind.noun[1].lower()} {ref}")
+
+
+def assign(
+    session: Session,
+    kind: RequestKind[Any],
+    actor: Actor,
+    number: int,
+    to: Person,
+    *,
+    now: datetime,
+) -> Request:
+    """指派: hand an open request to a named staff member whose scope covers its class."""
+    request = get(session, kind, number)
+    ref = kind.ref(number)
+    actor.require_class(request.class_id, f"{kind.noun[0]} {ref}", f"{kind.noun[1]} {ref}")
+    if request.status not in kind.open_states:
+        raise not_pending(kind, ref, request.status, ("指派", "assigned"))
+    scope, everything = identity.scope_of(session, to)
+    if not Role(to.role).is_staff or not (everything or request.class_id in scope):
+        raise OutOfScope(what=f"{to.name} 的班级", what_en=f"{to.name}'s classes")
+    won = session.execute(
+        update(Request)
+        .where(Request.id == request.id, Request.status.in_(kind.open_states))
+        .values(assignee_id=to.id)
+        .returning(Request.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.refresh(request)
+    if won is None:
+        raise not_pending(kind, ref, request.status, ("指派", "assigned"))
+    record(
+        session,
+        kind,
+        request,
+        actor=actor,
+        action="assign",
+        now=now,
+        detail={"to": to.number},
+    )
+    return request
 
 
 def add_note(

@@ -112,6 +112,10 @@ def upgrade() -> None:
 
     _move_rows_in()
 
+    with op.batch_alter_table("leave_followups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_leave_followups_leave_id"))
+
+    op.drop_table("leave_followups")
     with op.batch_alter_table("subsidy_applications", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subsidy_applications_class_id"))
         batch_op.drop_index(batch_op.f("ix_subsidy_applications_status"))
@@ -128,10 +132,6 @@ def upgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_leave_student_dates"))
 
     op.drop_table("leave_requests")
-    with op.batch_alter_table("leave_followups", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_leave_followups_leave_id"))
-
-    op.drop_table("leave_followups")
     # ### end Alembic commands ###
 
 
@@ -559,3 +559,12 @@ def _move_rows_out() -> None:
                 reject_reason=rejected.note if rejected else None,
             )
         )
+    if conn.dialect.name == "postgresql":
+        # The ids were written explicitly: move each id sequence past them.
+        for table in ("leave_requests", "leave_followups", "subsidy_applications"):
+            conn.execute(
+                sa.text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+                )
+            )
