@@ -20,8 +20,9 @@ def expiry_times(config: Config) -> dict[time, Slot]:
 
 
 def plan_leave_expiry(run: Run) -> list[Planned]:
-    """End the leaves whose last day is past. Idempotent, so it needs no delivery claim: a
-    second run (another process, a restart) finds nothing left to end."""
+    """Run every registered kind's timers (a leave whose last day is past ends). Idempotent,
+    so it needs no delivery claim: a second run (another process, a restart) finds nothing
+    left to do."""
     app = run.app
 
     def work() -> int:

@@ -308,16 +308,16 @@ def _request_sheet(
     if class_ids is not None:
         stmt = stmt.where(Request.class_id.in_(list(class_ids)))
     found = list(session.execute(stmt))
+    if not found:
+        # Most classes have no request on most days: a counselor's ledger costs no more.
+        return sheet.rows
     trail = requests.events(session, [r[0].id for r in found])
     actor_ids = {e.actor_id for es in trail.values() for e in es if e.actor_id is not None}
     names: dict[int, str] = {}
     ids = list(actor_ids)
     for i in range(0, len(ids), 500):
-        names.update(
-            session.execute(select(Person.id, Person.name).where(Person.id.in_(ids[i : i + 500])))
-            .tuples()
-            .all()
-        )
+        chunk = select(Person.id, Person.name).where(Person.id.in_(ids[i : i + 500]))
+        names.update({pid: name for pid, name in session.execute(chunk)})
 
     def to_local(value: datetime | None) -> datetime | None:
         return _local(value, tz)

@@ -176,7 +176,8 @@ class Retention:
     privacy.subsidy_retention_days for "subsidy"). A kind with `delete` loses whole closed
     requests once closed longer than that; otherwise the request stays (its dates count
     for attendance and the day counts) and its `text_fields` and notes are cleared once its
-    period ended that long ago, and its `notes` events go once written that long ago.
+    days ended that long ago (or, for a kind without days, once it closed that long ago),
+    and its `notes` events go once written that long ago.
     """
 
     setting: Literal["health", "subsidy"]

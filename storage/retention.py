@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -162,9 +162,16 @@ def purge_requests(
         )
     cleared = 0
     if rule.text_fields:
+        # A request with days ends with its last day; one without, when it closed.
         ended = list(
             session.scalars(
-                select(Request).where(Request.kind == kind.name, Request.ends_on < before_day)
+                select(Request).where(
+                    Request.kind == kind.name,
+                    or_(
+                        Request.ends_on < before_day,
+                        and_(Request.ends_on.is_(None), Request.closed_at < before),
+                    ),
+                )
             )
         )
         for request in ended:

@@ -1,7 +1,8 @@
-"""The registered request kinds: every reader that iterates over kinds (decisions, /mine,
-pending lists, the ledger, retention) takes them from here.
+"""The registered request kinds: the storage readers that iterate over kinds (pending
+counts and lists, the ledger sheets, retention, the daily timers) take them from here.
 
-A new kind is declared next to its feature and listed here, once.
+A new kind is declared next to its feature and listed here, once; its feature (commands,
+/mine section, decisions) is wired in bot/app.py.
 """
 
 from __future__ import annotations
