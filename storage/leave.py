@@ -52,10 +52,6 @@ class LeavePayload(BaseModel):
     reason: str
 
 
-def _local(to_local: Any, value: datetime | None) -> Any:
-    return to_local(value)
-
-
 def _decision(row: LedgerRow) -> RequestEvent | None:
     return row.last("approve", "reject")
 

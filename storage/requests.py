@@ -277,9 +277,6 @@ class RequestKind(Generic[P]):
             return status
         return state.en if lang == "en" else state.zh
 
-    def noun_of(self, lang: str) -> str:
-        return self.noun[1] if lang == "en" else self.noun[0]
-
     @property
     def counted(self) -> tuple[str, str]:
         return self.short_noun or self.noun
@@ -304,21 +301,14 @@ class RequestKind(Generic[P]):
 
 
 class Workflows:
-    """The registered kinds, by name and by prefix."""
+    """The registered kinds, in order."""
 
     def __init__(self, *kinds: RequestKind[Any]) -> None:
         self.kinds = kinds
-        self._by_name = {k.name: k for k in kinds}
-        assert len(self._by_name) == len(kinds), "a kind declared twice"
+        assert len({k.name for k in kinds}) == len(kinds), "a kind registered twice"
 
     def __iter__(self) -> Iterator[RequestKind[Any]]:
         return iter(self.kinds)
-
-    def get(self, name: str) -> RequestKind[Any] | None:
-        return self._by_name.get(name)
-
-    def of_ref(self, ref: Ref) -> RequestKind[Any] | None:
-        return self._by_name.get(ref.kind_name)
 
     def example(self) -> tuple[str, str]:
         """Examples of every registered id (请假如 L37，补助如 S12), for the replies."""
@@ -432,16 +422,6 @@ def last_event(
     if from_status is not None:
         stmt = stmt.where(RequestEvent.from_status == from_status)
     return session.scalar(stmt.order_by(RequestEvent.id.desc()).limit(1))
-
-
-def notes(session: Session, request: Request, action: str) -> list[RequestEvent]:
-    return list(
-        session.scalars(
-            select(RequestEvent)
-            .where(RequestEvent.request_id == request.id, RequestEvent.action == action)
-            .order_by(RequestEvent.at, RequestEvent.id)
-        )
-    )
 
 
 def in_classes(column: Any, class_ids: Collection[int] | None) -> ColumnElement[bool]:

@@ -43,7 +43,6 @@ def matters(app: App, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     feature = load("handlers.matters", handler, monkeypatch)
     # Registering and wiring as the doc says: storage/workflows.py and bot/app.py.
     monkeypatch.setattr(WORKFLOWS, "kinds", (*WORKFLOWS.kinds, kind))
-    monkeypatch.setattr(WORKFLOWS, "_by_name", {**WORKFLOWS._by_name, kind.name: kind})
     app.dispatcher.install(feature.FEATURE)
     return feature
 
