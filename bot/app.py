@@ -16,7 +16,7 @@ from bot.adapters.base import Adapter, Unreachable
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import ChatAddress, Envelope, IncomingMessage, OutgoingMessage, PersonAddress
-from bot.router import Dispatcher
+from bot.router import Dispatcher, Feature
 from handlers import (
     attendance,
     checkin,
@@ -60,16 +60,18 @@ class App:
         self.engine = engine
         self.sessions = sessions
         self.dispatcher = Dispatcher(config, clock, sessions)
-        self.dispatcher.include(
-            help.router,
-            identity.router,
-            checkin.router,
-            leave.router,
-            subsidy.router,
-            decisions.router,
-            reports.router,
-            attendance.router,
-            privacy.router,
+        # Every feature, explicitly: its commands, its /mine section (in this order) and the
+        # decisions on its request kind (one per kind in storage.workflows.WORKFLOWS).
+        self.dispatcher.install(
+            Feature(help.router),
+            Feature(identity.router),
+            checkin.FEATURE,
+            leave.FEATURE,
+            subsidy.FEATURE,
+            Feature(decisions.router),
+            Feature(reports.router),
+            attendance.FEATURE,
+            Feature(privacy.router),
         )
         self.adapters: dict[str, Adapter] = {}
         self.scheduler: Scheduler | None = None

@@ -377,7 +377,7 @@ def purge(
         bot.engine.dispose()
     typer.echo(
         f"已删除 / purged: 打卡 {result.checkins}，历史版本 {result.revisions}，"
-        f"病因追查 {result.followups}，请假事由 {result.leave_reasons}，补助 {result.subsidies}；"
+        f"申请备注 {result.notes}，清除事由 {result.cleared}，删除申请 {result.deleted}；"
         f"保留匿名日统计 {result.daily_counts} 条（超过 {days} 天；补助超过 {subsidy_days} 天）"
     )
 

@@ -13,8 +13,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +42,7 @@ from storage.models import GroupChat, Role
 
 if TYPE_CHECKING:
     from storage.identity import Actor
+    from storage.requests import RequestKind
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,34 @@ class CommandRouter:
         return register
 
 
+# A feature's lines in /mine: (ctx, the asker's person id, today) → lines.
+MineSection = Callable[[Context, int, date], list[str]]
+
+
+@dataclass(frozen=True)
+class WorkflowHandlers:
+    """What the shared 批准 / 驳回 / 撤销 commands do for one request kind: the kind's feature
+    parses its own extra arguments and says what a decision means to whom."""
+
+    kind: RequestKind[Any]
+    # (ctx, number, args): 批准 L37 …
+    approve: Callable[[Context, int, Args], None]
+    # (ctx, number, args, reason): 驳回 L37 <reason>
+    reject: Callable[[Context, int, Args, str], None]
+    # (ctx, number): 撤销 L37
+    cancel: Callable[[Context, int], None]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature as bot/app.py wires it: its commands, its /mine section, and the
+    decisions on its request kind."""
+
+    router: CommandRouter
+    mine: MineSection | None = None
+    workflow: WorkflowHandlers | None = None
+
+
 @dataclass(frozen=True)
 class Routed:
     """The outcome of one message: what to send, and the command it ran (if any)."""
@@ -271,6 +300,21 @@ class Dispatcher:
         self.sessions = sessions
         self.commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
+        self.mine_sections: list[MineSection] = []
+        # Request kind name → what 批准 / 驳回 / 撤销 do for it.
+        self.workflows: dict[str, WorkflowHandlers] = {}
+
+    def install(self, *features: Feature) -> None:
+        """Include each feature's commands, /mine section and workflow, in this order."""
+        for feature in features:
+            self.include(feature.router)
+            if feature.mine is not None:
+                self.mine_sections.append(feature.mine)
+            if feature.workflow is not None:
+                name = feature.workflow.kind.name
+                if name in self.workflows:
+                    raise ValueError(f"request kind {name!r} wired twice")
+                self.workflows[name] = feature.workflow
 
     def include(self, *routers: CommandRouter) -> None:
         for router in routers:

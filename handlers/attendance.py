@@ -8,8 +8,7 @@ from datetime import date, timedelta
 
 from bot.dates import format_day, parse_day, week_start
 from bot.messages import OutgoingMessage, PersonAddress
-from bot.router import STAFF, Args, CommandRouter, Context, normalize
-from handlers import checkin
+from bot.router import STAFF, Args, CommandRouter, Context, Feature, normalize
 from storage import attendance, identity
 from storage.attendance import Posted, Student, WeekSummary
 from storage.errors import BadArguments, NotFound, TextTooLong
@@ -399,9 +398,8 @@ def format_week(summary: WeekSummary, lang: str) -> str:
     return "\n".join(lines)
 
 
-def _attendance_lines(ctx: Context, person_id: int, today: object) -> list[str]:
-    if not isinstance(today, date):
-        return []
+def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
+    """The attendance section of /mine: this week's absences, lates and leaves."""
     counts = attendance.student_week(ctx.session, person_id, week_start(today), today)
     return [
         ctx.t(
@@ -414,4 +412,4 @@ def _attendance_lines(ctx: Context, person_id: int, today: object) -> list[str]:
     ]
 
 
-checkin.MINE_SECTIONS.append(_attendance_lines)
+FEATURE = Feature(router, mine=mine_lines)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from bot.config import times_for
 from bot.messages import OutgoingMessage, PersonAddress
-from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, normalize
-from handlers import leave, subsidy
+from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, Feature, normalize
 from storage import checkins, identity
 from storage.checkins import CheckInInput, format_temp
 from storage.errors import BadArguments, OutOfRange, TextTooLong
@@ -186,7 +186,8 @@ def mine(ctx: Context, args: Args) -> None:
     ]
     today = ctx.now.astimezone(ctx.config.tz).date()
     if actor.role.is_student:
-        for lines_of in MINE_SECTIONS:
+        # Each feature's section, in the order bot/app.py wires the features.
+        for lines_of in ctx.dispatcher.mine_sections:
             lines.extend(lines_of(ctx, actor.person_id, today))
     details = OutgoingMessage("\n".join(lines))
     if ctx.message.is_group:
@@ -196,7 +197,8 @@ def mine(ctx: Context, args: Args) -> None:
         ctx.reply(details)
 
 
-def _checkin_lines(ctx: Context, person_id: int, today: object) -> list[str]:
+def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
+    """The check-in section of /mine."""
     rows = checkins.latest(ctx.session, person_id, limit=1)
     if not rows:
         return [ctx.t("打卡：还没有记录。", "Check-in: none yet.")]
@@ -220,5 +222,4 @@ def _checkin_lines(ctx: Context, person_id: int, today: object) -> list[str]:
     ]
 
 
-# Each section adds lines to /mine: check-in here, then leave and subsidy.
-MINE_SECTIONS = [_checkin_lines, leave.mine_lines, subsidy.mine_lines]
+FEATURE = Feature(router, mine=mine_lines)

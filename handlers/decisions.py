@@ -1,24 +1,28 @@
-"""批准 / 驳回 / 撤销: the commands that take a typed id (L37 or S12) and act on either workflow."""
+"""批准 / 驳回 / 撤销: the commands that take a typed id (L37, S12…) and act on the request of
+whichever registered kind it names. Each kind's feature says what the decision means
+(`router.WorkflowHandlers`), wired in bot/app.py."""
 
 from __future__ import annotations
 
-from bot.router import DECIDERS, STUDENTS, Args, CommandRouter, Context
-from handlers.leave import cancel_leave, decide_leave
-from handlers.subsidy import cancel_subsidy, decide_subsidy
+from bot.router import DECIDERS, STUDENTS, Args, CommandRouter, Context, WorkflowHandlers
 from storage.errors import BadArguments
-from storage.workflows import Ref, parse_ref
+from storage.leave import LEAVE
+from storage.requests import Ref, parse_ref
+from storage.subsidy import SUBSIDY
+from storage.workflows import WORKFLOWS
 
 router = CommandRouter("decisions")
 
+_L, _S = LEAVE.ref(37), SUBSIDY.ref(12)
 
-def require_ref(args: Args) -> Ref:
+
+def require_ref(ctx: Context, args: Args) -> tuple[Ref, WorkflowHandlers]:
     ref = parse_ref(args.tokens[0]) if len(args) else None
-    if ref is None:
-        raise BadArguments(
-            "请写上编号：请假如 L37，补助如 S12。",
-            "Give the id: L37 for a leave, S12 for a subsidy application.",
-        )
-    return ref
+    handlers = ctx.dispatcher.workflows.get(ref.kind_name) if ref is not None else None
+    if ref is None or handlers is None:
+        zh, en = WORKFLOWS.example()
+        raise BadArguments(f"请写上编号：{zh}。", f"Give the id: {en}.")
+    return ref, handlers
 
 
 @router.command(
@@ -26,19 +30,14 @@ def require_ref(args: Args) -> Ref:
     "批准",
     roles=DECIDERS,
     usage=(
-        "批准 <编号> [金额]，例：批准 L37　或　批准 S12 500（补助可调低金额，仅私聊）",
-        "/approve <id> [amount], e.g. /approve L37 or /approve S12 500 (may lower a subsidy)",
+        f"批准 <编号> [金额]，例：批准 {_L}　或　批准 {_S} 500（补助可调低金额，仅私聊）",
+        f"/approve <id> [amount], e.g. /approve {_L} or /approve {_S} 500 (may lower a subsidy)",
     ),
     help=("批准请假或补助申请", "approve a leave request or a subsidy step"),
 )
 def approve(ctx: Context, args: Args) -> None:
-    ref = require_ref(args)
-    if ref.kind == "S":
-        decide_subsidy(ctx, ref.id, approve=True, args=args, reason=None)
-        return
-    if len(args) > 1:
-        raise BadArguments("批准请假只需写编号。", "Approving a leave takes only its id.")
-    decide_leave(ctx, ref.id, approve=True, note=None)
+    ref, handlers = require_ref(ctx, args)
+    handlers.approve(ctx, ref.number, args)
 
 
 @router.command(
@@ -46,8 +45,8 @@ def approve(ctx: Context, args: Args) -> None:
     "驳回",
     roles=DECIDERS,
     usage=(
-        "驳回 <编号> <理由>，例：驳回 L37 请补充医院证明",
-        "/reject <id> <reason>, e.g. /reject L37 please add a doctor's note",
+        f"驳回 <编号> <理由>，例：驳回 {_L} 请补充医院证明",
+        f"/reject <id> <reason>, e.g. /reject {_L} please add a doctor's note",
     ),
     help=(
         "驳回请假或补助申请（需写理由）",
@@ -55,29 +54,23 @@ def approve(ctx: Context, args: Args) -> None:
     ),
 )
 def reject(ctx: Context, args: Args) -> None:
-    ref = require_ref(args)
+    ref, handlers = require_ref(ctx, args)
     reason = args.rest(1)
     if not reason:
         raise BadArguments(
             f"请写上驳回理由：驳回 {ref} <理由>",
             f"Please give a reason: /reject {ref} <reason>",
         )
-    if ref.kind == "S":
-        decide_subsidy(ctx, ref.id, approve=False, args=args, reason=reason)
-    else:
-        decide_leave(ctx, ref.id, approve=False, note=reason)
+    handlers.reject(ctx, ref.number, args, reason)
 
 
 @router.command(
     "cancel",
     "撤销",
     roles=STUDENTS,
-    usage=("撤销 <编号>，例：撤销 L37", "/cancel <id>, e.g. /cancel L37"),
+    usage=(f"撤销 <编号>，例：撤销 {_L}", f"/cancel <id>, e.g. /cancel {_L}"),
     help=("撤回自己还在审批中的请假或补助申请", "withdraw your own request while it is pending"),
 )
 def cancel(ctx: Context, args: Args) -> None:
-    ref = require_ref(args)
-    if ref.kind == "S":
-        cancel_subsidy(ctx, ref.id)
-    else:
-        cancel_leave(ctx, ref.id)
+    ref, handlers = require_ref(ctx, args)
+    handlers.cancel(ctx, ref.number)

@@ -10,14 +10,27 @@ from datetime import date
 
 from bot.dates import parse_date, short_day, try_parse_date
 from bot.messages import Button, OutgoingMessage, PersonAddress
-from bot.router import DECIDERS, STUDENTS, Args, CommandRouter, Context, Where, normalize
-from storage import identity
+from bot.router import (
+    DECIDERS,
+    STUDENTS,
+    Args,
+    CommandRouter,
+    Context,
+    Feature,
+    Where,
+    WorkflowHandlers,
+    normalize,
+)
 from storage import leave as leaves
+from storage import requests
 from storage.errors import BadArguments
-from storage.models import LeaveRequest, Person, Role, SchoolClass
-from storage.workflows import LEAVE_CANCELLED, leave_ref, parse_ref, state_label
+from storage.leave import LEAVE
+from storage.models import Person, Request, SchoolClass
 
 router = CommandRouter("leave")
+
+# The id the usage lines show.
+EXAMPLE = LEAVE.ref(37)
 
 KIND_WORDS = {
     "病假": leaves.SICK,
@@ -33,9 +46,10 @@ def kind_label(ctx: Context, kind: str) -> str:
     return ctx.t("病假", "sick leave") if kind == leaves.SICK else ctx.t("事假", "personal leave")
 
 
-def span(ctx: Context, leave: LeaveRequest, today: date) -> str:
-    start, end = short_day(leave.start_date, today), short_day(leave.end_date, today)
-    if leave.start_date == leave.end_date:
+def span(ctx: Context, leave: Request, today: date) -> str:
+    assert leave.starts_on is not None and leave.ends_on is not None
+    start, end = short_day(leave.starts_on, today), short_day(leave.ends_on, today)
+    if leave.starts_on == leave.ends_on:
         return start
     return ctx.t("{start} 至 {end}", "{start} to {end}", start=start, end=end)
 
@@ -51,11 +65,7 @@ def limits(ctx: Context) -> leaves.LeaveLimits:
 
 def leave_deciders(ctx: Context, class_id: int) -> list[Person]:
     """The class's counselors; the college office when the class has none."""
-    found = identity.staff_for_class(ctx.session, class_id, (Role.COUNSELOR,))
-    if found:
-        return found
-    cls = ctx.session.get(SchoolClass, class_id)
-    return identity.college_admins(ctx.session, cls.college_id) if cls else []
+    return requests.deciders_at(ctx.session, LEAVE, class_id, leaves.PENDING)
 
 
 def decision_buttons(ctx: Context, ref: str) -> tuple[Button, Button]:
@@ -77,10 +87,12 @@ def student_line(ctx: Context, student: Person, class_id: int) -> str:
 
 
 def require_leave_ref(args: Args, index: int = 0) -> int:
-    ref = parse_ref(args.tokens[index]) if len(args) > index else None
-    if ref is None or ref.kind != "L":
-        raise BadArguments("请写上请假编号，例如 L37。", "Give the leave id, e.g. L37.")
-    return ref.id
+    ref = requests.parse_ref(args.tokens[index]) if len(args) > index else None
+    if ref is None or ref.kind_name != LEAVE.name:
+        raise BadArguments(
+            f"请写上请假编号，例如 {EXAMPLE}。", f"Give the leave id, e.g. {EXAMPLE}."
+        )
+    return ref.number
 
 
 @router.command(
@@ -122,7 +134,7 @@ def leave(ctx: Context, args: Args) -> None:
         now=ctx.now,
         limits=limits(ctx),
     )
-    ref = leave_ref(request.id)
+    ref = LEAVE.ref(request.number)
     details = ctx.t(
         "请假 {ref} 已提交：{kind} {span}（{days} 天）\n理由：{reason}\n"
         "审批结果会私信通知你。要撤销请发送：撤销 {ref}",
@@ -171,7 +183,7 @@ def leave(ctx: Context, args: Args) -> None:
     "back",
     "销假",
     roles=STUDENTS,
-    usage=("销假 <编号>，例：销假 L37", "/back <id>, e.g. /back L37"),
+    usage=(f"销假 <编号>，例：销假 {EXAMPLE}", f"/back <id>, e.g. /back {EXAMPLE}"),
     help=("提前结束已批准的请假", "end an approved leave early"),
 )
 def back(ctx: Context, args: Args) -> None:
@@ -179,8 +191,8 @@ def back(ctx: Context, args: Args) -> None:
     leave_id = require_leave_ref(args)
     today = today_of(ctx)
     request = leaves.come_back(ctx.session, actor, leave_id, today, ctx.now)
-    ref = leave_ref(request.id)
-    if request.status == LEAVE_CANCELLED:
+    ref = LEAVE.ref(request.number)
+    if request.status == leaves.CANCELLED:
         ctx.reply(
             ctx.t(
                 "✓ 请假 {ref} 还没开始，已撤销。",
@@ -217,7 +229,7 @@ def cancel_leave(ctx: Context, leave_id: int) -> None:
     """撤销 for a leave request (the /cancel command lives with the decisions)."""
     actor = ctx.require_actor()
     request = leaves.cancel(ctx.session, actor, leave_id, today_of(ctx), ctx.now)
-    ref = leave_ref(request.id)
+    ref = LEAVE.ref(request.number)
     ctx.reply(ctx.t("✓ 已撤销请假 {ref}。", "✓ Leave {ref} withdrawn.", ref=ref))
     ctx.notify(
         (p.id for p in leave_deciders(ctx, request.class_id)),
@@ -231,10 +243,20 @@ def cancel_leave(ctx: Context, leave_id: int) -> None:
     )
 
 
+def approve_leave(ctx: Context, leave_id: int, args: Args) -> None:
+    if len(args) > 1:
+        raise BadArguments("批准请假只需写编号。", "Approving a leave takes only its id.")
+    decide_leave(ctx, leave_id, approve=True, note=None)
+
+
+def reject_leave(ctx: Context, leave_id: int, args: Args, reason: str) -> None:
+    decide_leave(ctx, leave_id, approve=False, note=reason)
+
+
 def decide_leave(ctx: Context, leave_id: int, *, approve: bool, note: str | None) -> None:
     actor = ctx.require_actor()
     request = leaves.decide(ctx.session, actor, leave_id, approve=approve, note=note, now=ctx.now)
-    ref = leave_ref(request.id)
+    ref = LEAVE.ref(request.number)
     today = today_of(ctx)
     student = ctx.session.get(Person, request.student_id)
     assert student is not None
@@ -253,7 +275,7 @@ def decide_leave(ctx: Context, leave_id: int, *, approve: bool, note: str | None
             "✅ 你的请假 {ref}（{kind} {span}）已批准，审批人：{by}。提前返回请发送：销假 {ref}",
             "✅ Your leave {ref} ({kind} {span}) is approved by {by}. Back early? Send /back {ref}",
             ref=ref,
-            kind=kind_label(ctx, request.kind),
+            kind=kind_label(ctx, LEAVE.read(request).type),
             span=when,
             by=actor.name,
         )
@@ -270,7 +292,7 @@ def decide_leave(ctx: Context, leave_id: int, *, approve: bool, note: str | None
             "❌ 你的请假 {ref}（{kind} {span}）被驳回，审批人：{by}。\n理由：{note}",
             "❌ Your leave {ref} ({kind} {span}) was rejected by {by}.\nReason: {note}",
             ref=ref,
-            kind=kind_label(ctx, request.kind),
+            kind=kind_label(ctx, LEAVE.read(request).type),
             span=when,
             by=actor.name,
             note=note,
@@ -283,7 +305,7 @@ def decide_leave(ctx: Context, leave_id: int, *, approve: bool, note: str | None
     "跟进",
     roles=DECIDERS,
     where=Where.PRIVATE,
-    usage=("跟进 <编号> <记录>，例：跟进 L37 已就医，诊断为感冒", "/followup <id> <note>"),
+    usage=(f"跟进 <编号> <记录>，例：跟进 {EXAMPLE} 已就医，诊断为感冒", "/followup <id> <note>"),
     help=("记录病假的病因追查", "add a follow-up note to a sick leave"),
 )
 def followup(ctx: Context, args: Args) -> None:
@@ -297,7 +319,7 @@ def followup(ctx: Context, args: Args) -> None:
         ctx.t(
             "✓ 已记录 {ref} 的跟进（共 {count} 条）。",
             "✓ Follow-up on {ref} recorded ({count} so far).",
-            ref=leave_ref(leave_id),
+            ref=LEAVE.ref(leave_id),
             count=count,
         )
     )
@@ -311,7 +333,14 @@ def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
     lines = [ctx.t("请假：", "Leave:")]
     for r in rows:
         lines.append(
-            f"  {leave_ref(r.id)} {kind_label(ctx, r.kind)} {span(ctx, r, today)} "
-            f"{state_label(r.status, ctx.lang)}"
+            f"  {LEAVE.ref(r.number)} {kind_label(ctx, LEAVE.read(r).type)} {span(ctx, r, today)} "
+            f"{LEAVE.label(r.status, ctx.lang)}"
         )
     return lines
+
+
+FEATURE = Feature(
+    router,
+    mine=mine_lines,
+    workflow=WorkflowHandlers(LEAVE, approve_leave, reject_leave, cancel_leave),
+)

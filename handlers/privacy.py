@@ -6,7 +6,6 @@ from bot.config import Config
 from bot.router import ALL_ROLES, Args, CommandRouter, Context
 from storage import consent, identity, subsidy
 from storage.models import Role, SchoolClass
-from storage.workflows import subsidy_ref
 
 router = CommandRouter("privacy")
 
@@ -129,7 +128,7 @@ def withdraw(ctx: Context, args: Args) -> None:
             ctx.t(
                 "你正在审核中的补助申请 {ref} 已一并撤销。",
                 "Your subsidy application {ref} under review was withdrawn with it.",
-                ref=subsidy_ref(cancelled.id),
+                ref=subsidy.SUBSIDY.ref(cancelled.number),
             )
         )
     ctx.reply(

@@ -18,6 +18,7 @@ from storage import audit, ledger, reports
 from storage.errors import BadArguments
 from storage.identity import Actor
 from storage.models import College, Role
+from storage.workflows import WORKFLOWS
 
 router = CommandRouter("reports")
 
@@ -35,7 +36,7 @@ def ledger_scope(session: Session, actor: Actor) -> ledger.LedgerScope:
     if actor.role is Role.COLLEGE_ADMIN and actor.college_id is not None:
         college = session.get(College, actor.college_id)
         return ledger.LedgerScope(
-            college.name if college else actor.name, actor.class_ids, include_subsidy=True
+            college.name if college else actor.name, actor.class_ids, include_restricted=True
         )
     if len(actor.class_ids) == 1:
         [cid] = actor.class_ids
@@ -45,27 +46,32 @@ def ledger_scope(session: Session, actor: Actor) -> ledger.LedgerScope:
 
 
 def counts_text(
-    c: reports.ClassSummary | reports.Totals, *, subsidy: bool, pending_leave: bool = True
+    c: reports.ClassSummary | reports.Totals, *, restricted: bool, ordinary_pending: bool = True
 ) -> str:
-    """The counts of one class, one college or a total, in the order every summary uses."""
+    """The counts of one class, one college or a total, in the order every summary uses.
+
+    Pending requests of each registered kind follow; a restricted kind's (补助) only where
+    `restricted`, the others only where `ordinary_pending`.
+    """
     text = (
         f"应打卡 {c.roster}，已打卡 {c.checked_in}（迟交 {c.late}），未打卡 {c.missing}，"
         f"异常 {c.abnormal}，请假 {c.on_leave}"
     )
-    if pending_leave:
-        text += f"，待审批请假 {c.pending_leave}"
-    return text + (f"，待审批补助 {c.pending_subsidy}" if subsidy else "")
+    for kind in WORKFLOWS:
+        if restricted if kind.restricted else ordinary_pending:
+            text += f"，待审批{kind.counted[0]} {c.pending.get(kind.name, 0)}"
+    return text
 
 
-def class_line(s: reports.ClassSummary, *, subsidy: bool) -> str:
-    return f"{s.code}：{counts_text(s, subsidy=subsidy)}"
+def class_line(s: reports.ClassSummary, *, restricted: bool) -> str:
+    return f"{s.code}：{counts_text(s, restricted=restricted)}"
 
 
 def summary_text(
     title: str,
     summaries: Collection[reports.ClassSummary],
     *,
-    subsidy: bool,
+    restricted: bool,
     by_college: bool = False,
     pending: Collection[reports.PendingRequest] = (),
     unreachable: Collection[str] = (),
@@ -80,13 +86,13 @@ def summary_text(
             grouped[s.college].append(s)
         for college, items in grouped.items():
             t = reports.Totals.of(items)
-            counts = counts_text(t, subsidy=subsidy, pending_leave=False)
+            counts = counts_text(t, restricted=restricted, ordinary_pending=False)
             lines.append(f"{college}（{t.classes} 个班）：{counts}")
     else:
-        lines += [class_line(s, subsidy=subsidy) for s in summaries]
+        lines += [class_line(s, restricted=restricted) for s in summaries]
     if len(summaries) > 1:
         t = reports.Totals.of(summaries)
-        lines.append(f"合计：{t.classes} 个班，{counts_text(t, subsidy=subsidy)}")
+        lines.append(f"合计：{t.classes} 个班，{counts_text(t, restricted=restricted)}")
     if pending:
         lines.append("超过一天未处理的申请：")
         lines += [
@@ -148,9 +154,9 @@ def report(ctx: Context, args: Args) -> None:
     day = _day(ctx, args)
     scope = scope_of(actor)
     items = reports.summaries(ctx.session, day, scope)
-    subsidy = actor.role in (Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN)
+    restricted = actor.role in (Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN)
     text = summary_text(
-        f"📊 {day:%Y-%m-%d} 打卡汇总", items, subsidy=subsidy, by_college=actor.all_classes
+        f"📊 {day:%Y-%m-%d} 打卡汇总", items, restricted=restricted, by_college=actor.all_classes
     )
     audit.record(
         ctx.session,

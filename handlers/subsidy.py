@@ -10,19 +10,27 @@ import re
 from datetime import date
 
 from bot.messages import OutgoingMessage
-from bot.router import STUDENTS, Args, CommandRouter, Context, Where, normalize
+from bot.router import (
+    STUDENTS,
+    Args,
+    CommandRouter,
+    Context,
+    Feature,
+    Where,
+    WorkflowHandlers,
+    normalize,
+)
 from handlers.leave import decision_buttons, student_line
 from storage import subsidy as subsidies
 from storage.errors import BadArguments, OutOfRange, PrivateOnly
-from storage.models import Person, SubsidyApplication
-from storage.subsidy import format_amount
-from storage.workflows import (
-    SUBSIDY_APPROVED,
-    SUBSIDY_PENDING_COLLEGE,
-    SUBSIDY_PENDING_COUNSELOR,
-    SUBSIDY_REJECTED,
-    state_label,
-    subsidy_ref,
+from storage.models import Person, Request
+from storage.subsidy import (
+    APPROVED,
+    PENDING_COLLEGE,
+    PENDING_COUNSELOR,
+    REJECTED,
+    SUBSIDY,
+    format_amount,
 )
 
 router = CommandRouter("subsidy")
@@ -91,7 +99,7 @@ def subsidy(ctx: Context, args: Args) -> None:
         max_amount=max_amount,
         now=ctx.now,
     )
-    ref = subsidy_ref(app.id)
+    ref = SUBSIDY.ref(app.number)
     ctx.reply(
         ctx.t(
             "✓ 已提交补助申请 {ref}：{amount}\n理由：{reason}\n"
@@ -107,21 +115,22 @@ def subsidy(ctx: Context, args: Args) -> None:
     notify_deciders(ctx, app)
 
 
-def notify_deciders(ctx: Context, app: SubsidyApplication) -> None:
+def notify_deciders(ctx: Context, app: Request) -> None:
     """Tell whoever decides the step the application now waits at."""
     student = ctx.session.get(Person, app.student_id)
     assert student is not None
-    ref = subsidy_ref(app.id)
+    ref = SUBSIDY.ref(app.number)
+    payload = SUBSIDY.read(app)
     lowered = (
         ctx.t(
             "，辅导员审核金额 {amount}",
             ", counselor approved {amount}",
-            amount=format_amount(app.approved_cents),
+            amount=format_amount(payload.approved_cents),
         )
-        if app.approved_cents is not None and app.approved_cents != app.amount_cents
+        if payload.approved_cents is not None and payload.approved_cents != payload.amount_cents
         else ""
     )
-    if app.status == SUBSIDY_PENDING_COLLEGE:
+    if app.status == PENDING_COLLEGE:
         head = ctx.t(
             "💰 补助申请 {ref} 已通过辅导员审核，待学工办审批",
             "💰 Subsidy application {ref} passed the counselor; the college office decides",
@@ -140,9 +149,9 @@ def notify_deciders(ctx: Context, app: SubsidyApplication) -> None:
         "To approve: /approve {ref} [amount] (you may lower it)\nTo reject: /reject {ref} <reason>",
         head=head,
         who=student_line(ctx, student, app.class_id),
-        amount=format_amount(app.amount_cents),
+        amount=format_amount(payload.amount_cents),
         lowered=lowered,
-        reason=app.reason,
+        reason=payload.reason,
         ref=ref,
     )
     ctx.notify(
@@ -170,12 +179,13 @@ def decide_subsidy(
         reason=reason,
         now=ctx.now,
     )
-    app = decision.application
-    ref = subsidy_ref(app.id)
+    app = decision.request
+    ref = SUBSIDY.ref(app.number)
     student = ctx.session.get(Person, app.student_id)
     assert student is not None
-    granted = format_amount(app.approved_cents) if app.approved_cents is not None else ""
-    if app.status == SUBSIDY_PENDING_COLLEGE:
+    approved = SUBSIDY.read(app).approved_cents
+    granted = format_amount(approved) if approved is not None else ""
+    if app.status == PENDING_COLLEGE:
         ctx.reply(
             ctx.t(
                 "✓ {ref}（{name}）已通过辅导员审核，金额 {amount}，已转学工办审批。",
@@ -195,7 +205,7 @@ def decide_subsidy(
         ctx.notify([app.student_id], told)
         notify_deciders(ctx, app)
         return
-    if app.status == SUBSIDY_APPROVED:
+    if app.status == APPROVED:
         ctx.reply(
             ctx.t(
                 "✓ 已批准补助申请 {ref}（{name}），金额 {amount}，已通知学生和辅导员。",
@@ -225,10 +235,10 @@ def decide_subsidy(
             ),
         )
         return
-    assert app.status == SUBSIDY_REJECTED
+    assert app.status == REJECTED
     step = (
         ctx.t("辅导员审核", "the counselor's review")
-        if decision.from_state == SUBSIDY_PENDING_COUNSELOR
+        if decision.from_status == PENDING_COUNSELOR
         else ctx.t("学工办审批", "the college office's review")
     )
     ctx.reply(
@@ -246,10 +256,10 @@ def decide_subsidy(
             "❌ Your subsidy application {ref} did not pass {step}.\nReason: {reason}",
             ref=ref,
             step=step,
-            reason=app.reject_reason,
+            reason=subsidies.reject_reason(ctx.session, app),
         ),
     )
-    if decision.from_state == SUBSIDY_PENDING_COLLEGE:
+    if decision.from_status == PENDING_COLLEGE:
         _tell_counselor(
             ctx,
             app,
@@ -262,22 +272,32 @@ def decide_subsidy(
         )
 
 
-def _asked(ctx: Context, app: SubsidyApplication) -> str:
-    if app.approved_cents is None or app.approved_cents == app.amount_cents:
+def approve_subsidy(ctx: Context, number: int, args: Args) -> None:
+    decide_subsidy(ctx, number, approve=True, args=args, reason=None)
+
+
+def reject_subsidy(ctx: Context, number: int, args: Args, reason: str) -> None:
+    decide_subsidy(ctx, number, approve=False, args=args, reason=reason)
+
+
+def _asked(ctx: Context, app: Request) -> str:
+    payload = SUBSIDY.read(app)
+    if payload.approved_cents is None or payload.approved_cents == payload.amount_cents:
         return ""
-    return ctx.t("，申请 {amount}", ", asked {amount}", amount=format_amount(app.amount_cents))
+    return ctx.t("，申请 {amount}", ", asked {amount}", amount=format_amount(payload.amount_cents))
 
 
-def _tell_counselor(ctx: Context, app: SubsidyApplication, text: str) -> None:
-    if app.counselor_id is not None:
-        ctx.notify([app.counselor_id], text)
+def _tell_counselor(ctx: Context, app: Request, text: str) -> None:
+    counselor = subsidies.counselor_of(ctx.session, app)
+    if counselor is not None:
+        ctx.notify([counselor], text)
 
 
 def cancel_subsidy(ctx: Context, application_id: int) -> None:
     require_private(ctx)
     actor = ctx.require_actor()
     app, was_at = subsidies.cancel(ctx.session, actor, application_id, ctx.now)
-    ref = subsidy_ref(app.id)
+    ref = SUBSIDY.ref(app.number)
     was_waiting_for = subsidies.deciders_for_state(ctx.session, app.class_id, was_at)
     ctx.reply(ctx.t("✓ 已撤销补助申请 {ref}。", "✓ Subsidy application {ref} withdrawn.", ref=ref))
     ctx.notify(
@@ -299,11 +319,22 @@ def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
         return [ctx.t("补助：没有申请。", "Subsidy: none.")]
     lines = [ctx.t("补助：", "Subsidy:")]
     for r in rows:
-        amount = format_amount(r.amount_cents)
-        if r.approved_cents is not None and r.approved_cents != r.amount_cents:
-            amount += ctx.t("（核定 {a}）", " (approved {a})", a=format_amount(r.approved_cents))
-        line = f"  {subsidy_ref(r.id)} {amount} {state_label(r.status, ctx.lang)}"
-        if r.status == SUBSIDY_REJECTED and r.reject_reason:
-            line += ctx.t("：{why}", ": {why}", why=r.reject_reason)
+        payload = SUBSIDY.read(r)
+        amount = format_amount(payload.amount_cents)
+        if payload.approved_cents is not None and payload.approved_cents != payload.amount_cents:
+            amount += ctx.t(
+                "（核定 {a}）", " (approved {a})", a=format_amount(payload.approved_cents)
+            )
+        line = f"  {SUBSIDY.ref(r.number)} {amount} {SUBSIDY.label(r.status, ctx.lang)}"
+        why = subsidies.reject_reason(ctx.session, r) if r.status == REJECTED else None
+        if why:
+            line += ctx.t("：{why}", ": {why}", why=why)
         lines.append(line)
     return lines
+
+
+FEATURE = Feature(
+    router,
+    mine=mine_lines,
+    workflow=WorkflowHandlers(SUBSIDY, approve_subsidy, reject_subsidy, cancel_subsidy),
+)

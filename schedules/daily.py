@@ -196,7 +196,7 @@ class RollupReads:
         return [s for s in self._summaries if ids is None or s.class_id in ids]
 
     def pending(
-        self, session: Session, ids: Collection[int], *, include_subsidy: bool = True
+        self, session: Session, ids: Collection[int], *, include_restricted: bool = True
     ) -> list[reports.PendingRequest]:
         if self._pending is None:
             self._pending = reports.pending_requests(session, self.class_ids, self.older_than)
@@ -204,7 +204,7 @@ class RollupReads:
         return [
             p
             for p in self._pending
-            if p.class_code in codes and (include_subsidy or not p.ref.startswith("S"))
+            if p.class_code in codes and (include_restricted or not p.restricted)
         ]
 
     def ledger(self, session: Session, scope: ledger.LedgerScope) -> ledger.Ledger:
@@ -262,11 +262,11 @@ def plan_rollup(run: Run) -> list[Planned]:
         ) -> list[Envelope]:
             items = reads.summaries(session, cids)
             is_counselor = person.role == Role.COUNSELOR.value
-            pending = reads.pending(session, cids, include_subsidy=is_counselor)
+            pending = reads.pending(session, cids, include_restricted=is_counselor)
             text = summary_text(
                 f"📊 {day:%Y-%m-%d} 打卡汇总（{person.name}）",
                 items,
-                subsidy=False,
+                restricted=False,
                 pending=pending,
             )
             label = classes[cids[0]].code if len(cids) == 1 else person.name
@@ -290,11 +290,11 @@ def plan_rollup(run: Run) -> list[Planned]:
                 text = summary_text(
                     f"📊 {name} {day:%Y-%m-%d} 汇总",
                     items,
-                    subsidy=True,
+                    restricted=True,
                     pending=pending,
                     unreachable=_unreachable(session, day, ids),
                 )
-                book = reads.ledger(session, ledger.LedgerScope(name, ids, include_subsidy=True))
+                book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return envelope(admin.id, text, book)
 
             planned.append(Planned(person_scope(admin.id), build_college))
@@ -306,7 +306,7 @@ def plan_rollup(run: Run) -> list[Planned]:
             text = summary_text(
                 f"📊 全校 {day:%Y-%m-%d} 汇总",
                 items,
-                subsidy=True,
+                restricted=True,
                 by_college=True,
                 unreachable=_unreachable(session, day, None, roles=(Role.COLLEGE_ADMIN.value,)),
             )

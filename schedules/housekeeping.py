@@ -1,4 +1,5 @@
-"""Daily state upkeep that sends nothing: approved leaves past their end date become ended."""
+"""Daily state upkeep that sends nothing: the request kinds' timers (an approved leave past
+its end date becomes ended)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from datetime import time
 
 from bot.config import Config
 from schedules.runner import Job, Planned, Run, Slot
-from storage import leave as leaves
+from storage import requests
 from storage.db import with_retry
+from storage.workflows import WORKFLOWS
 
 
 def expiry_times(config: Config) -> dict[time, Slot]:
@@ -18,13 +20,14 @@ def expiry_times(config: Config) -> dict[time, Slot]:
 
 
 def plan_leave_expiry(run: Run) -> list[Planned]:
-    """End the leaves whose last day is past. Idempotent, so it needs no delivery claim: a
-    second run (another process, a restart) finds nothing left to end."""
+    """Run every registered kind's timers (a leave whose last day is past ends). Idempotent,
+    so it needs no delivery claim: a second run (another process, a restart) finds nothing
+    left to do."""
     app = run.app
 
     def work() -> int:
         with app.uow() as session:
-            return leaves.end_expired_leaves(session, run.day, app.clock.now())
+            return requests.run_timers(session, WORKFLOWS, run.day, app.clock.now())
 
     with_retry(work)
     return []

@@ -15,13 +15,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from storage import audit
+from storage import leave as leaves
 from storage.errors import AbsentAndLate, RosterMismatch
 from storage.identity import Actor
 from storage.models import (
     AttendanceEntry,
     AttendanceRecord,
-    LeaveRequest,
     Person,
+    Request,
     Role,
     SchoolClass,
     StaffAssignment,
@@ -43,7 +44,7 @@ _STATUS_ORDER = {ABSENT: 0, LATE: 1, LEAVE: 2, ALL_PRESENT: 3}
 
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
 # A leave in these states covered the days it ran; 'ended' may have been cut short (销假).
-_LEAVE_TOOK_PLACE = ("approved", "ended")
+_LEAVE_TOOK_PLACE = (leaves.APPROVED, leaves.ENDED)
 
 
 def status_label(status: str, lang: str) -> str:
@@ -133,12 +134,13 @@ def students_on_leave(session: Session, class_id: int, day: date, tz: ZoneInfo) 
     """
     next_midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
     rows = session.scalars(
-        select(LeaveRequest.student_id).where(
-            LeaveRequest.class_id == class_id,
-            LeaveRequest.status.in_(_LEAVE_TOOK_PLACE),
-            LeaveRequest.start_date <= day,
-            LeaveRequest.end_date >= day,
-            or_(LeaveRequest.ended_at.is_(None), LeaveRequest.ended_at >= next_midnight),
+        select(Request.student_id).where(
+            Request.kind == leaves.LEAVE.name,
+            Request.class_id == class_id,
+            Request.status.in_(_LEAVE_TOOK_PLACE),
+            Request.starts_on <= day,
+            Request.ends_on >= day,
+            or_(Request.closed_at.is_(None), Request.closed_at >= next_midnight),
         )
     )
     return set(rows)

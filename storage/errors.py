@@ -117,6 +117,11 @@ class NotPending(DomainError):
     en = "{ref} is {state_en}; it cannot be {action_en} now."
 
 
+class TooLate(DomainError):
+    zh = "{ref} 已超过 {days} 天，不能再{action}。"
+    en = "{ref} is more than {days} days past; it cannot be {action_en} now."
+
+
 class ConsentRequired(DomainError):
     zh = "提交健康信息前需要你同意隐私说明。发送「同意」即表示同意，发送「隐私」查看说明。"
     en = "Before you send health data, please agree to the privacy notice: send /agree (or /privacy to read it)."

@@ -1,39 +1,119 @@
-"""请假: leave requests from asking to ending.
+"""请假: leave requests from asking to ending, declared on the workflow engine.
 
-pending → approved | rejected | cancelled; approved → ended (销假, or the end date passed).
-Every state change is one conditional UPDATE and one audit entry (never the reason).
+pending → approved | rejected | cancelled; approved → ended (销假, or by itself once its
+last day has passed). The engine makes every change one conditional UPDATE, one event and
+one audit entry (never the reason).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import audit
-from storage.errors import BadArguments, LeaveOverlaps, NotFound, TextTooLong
+from storage import requests
+from storage.errors import BadArguments, LeaveOverlaps
 from storage.identity import Actor
-from storage.models import LeaveFollowUp, LeaveRequest, Person
-from storage.workflows import (
-    LEAVE_APPROVED,
-    LEAVE_CANCELLED,
-    LEAVE_ENDED,
-    LEAVE_PENDING,
-    LEAVE_REJECTED,
-    MAX_TEXT,
-    leave_ref,
-    not_pending,
-    state_params,
-    transition,
+from storage.models import Person, Request, RequestEvent, Role
+from storage.requests import (
+    Column,
+    LedgerRow,
+    LedgerSheet,
+    Retention,
+    Sensitivity,
+    State,
+    Step,
+    Timer,
 )
 
 SICK = "sick"
 PERSONAL = "personal"
-KINDS = (SICK, PERSONAL)
+TYPES = (SICK, PERSONAL)
+TYPE_ZH = {SICK: "病假", PERSONAL: "事假"}
+
+PENDING = "pending"
+APPROVED = "approved"
+REJECTED = "rejected"
+CANCELLED = "cancelled"
+ENDED = "ended"
 # Leaves that hold their days: a new request may not overlap them.
-HOLDING = (LEAVE_PENDING, LEAVE_APPROVED)
+HOLDING = (PENDING, APPROVED)
+FOLLOWUP = "followup"
+
+
+class LeavePayload(BaseModel):
+    """What a student asks for; the dates are the request's own columns."""
+
+    type: Literal["sick", "personal"]
+    reason: str
+
+
+def _decision(row: LedgerRow) -> RequestEvent | None:
+    return row.last("approve", "reject")
+
+
+def _followups(row: LedgerRow, to_local: Any) -> str:
+    return "\n".join(
+        f"{to_local(e.at):%m-%d %H:%M} {e.note}"
+        for e, _ in row.events
+        if e.action == FOLLOWUP and e.note
+    )
+
+
+LEAVE: requests.RequestKind[LeavePayload] = requests.RequestKind(
+    name="leave",
+    noun=("请假", "Leave"),
+    payload=LeavePayload,
+    states={
+        PENDING: State("待审批", "pending", open=True),
+        APPROVED: State("已批准", "approved"),
+        REJECTED: State("已驳回", "rejected", final=True),
+        CANCELLED: State("已撤销", "cancelled", final=True),
+        ENDED: State("已结束", "ended", final=True),
+    },
+    initial=PENDING,
+    steps=(
+        Step(
+            PENDING,
+            approve_to=APPROVED,
+            reject_to=REJECTED,
+            by=(Role.COUNSELOR, Role.COLLEGE_ADMIN),
+            also=frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN}),
+            who=("辅导员", "the counselor"),
+        ),
+    ),
+    # An approved leave may still be withdrawn up to its first day.
+    cancellable={
+        PENDING: lambda r, today: True,
+        APPROVED: lambda r, today: r.starts_on is not None and today <= r.starts_on,
+    },
+    cancelled=CANCELLED,
+    timers=(
+        # Readers go by dates, so the hours before this runs still count correctly.
+        Timer(APPROVED, ENDED, "expire", lambda today, now: Request.ends_on < today),
+    ),
+    sensitivity=Sensitivity.ORDINARY,
+    retention=Retention("health", text_fields=("reason",), notes=(FOLLOWUP,)),
+    ledger=LedgerSheet(
+        "请假",
+        (
+            Column("类型", 6, lambda r, t: TYPE_ZH.get(r.payload.get("type", ""), "")),
+            Column("开始", 11, lambda r, t: r.request.starts_on),
+            Column("结束", 11, lambda r, t: r.request.ends_on),
+            Column("状态", 8, lambda r, t: r.kind.label(r.request.status, "zh")),
+            Column("理由", 24, lambda r, t: r.payload.get("reason", "")),
+            Column("申请时间", 17, lambda r, t: t(r.request.created_at)),
+            Column("审批人", 10, lambda r, t: r.actor_of(_decision(r))),
+            Column("审批时间", 17, lambda r, t: t(e.at) if (e := _decision(r)) else None),
+            Column("审批意见", 16, lambda r, t: (e.note or "") if (e := _decision(r)) else ""),
+            Column("跟进记录", 30, _followups),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -43,12 +123,6 @@ class LeaveLimits:
     max_days_ahead: int
     max_days: int
     max_days_back: int
-
-
-def check_text(text: str, what: str, what_en: str) -> str:
-    if len(text) > MAX_TEXT:
-        raise TextTooLong(what=what, what_en=what_en, limit=MAX_TEXT)
-    return text
 
 
 def check_dates(kind: str, start: date, end: date, today: date, limits: LeaveLimits) -> None:
@@ -90,277 +164,128 @@ def submit(
     today: date,
     now: datetime,
     limits: LeaveLimits,
-) -> LeaveRequest:
+) -> Request:
     """Store a new pending request, after the date rules and the overlap check."""
     if actor.class_id is None:
         raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
-    check_text(reason, "理由", "The reason")
+    requests.check_text(reason, "理由", "The reason")
     check_dates(kind, start, end, today, limits)
     # Two requests from the same student at once must not both pass the overlap check.
     session.execute(
         select(Person.id).where(Person.id == actor.person_id).with_for_update(key_share=True)
     )
     clash = session.scalar(
-        select(LeaveRequest)
+        select(Request)
         .where(
-            LeaveRequest.student_id == actor.person_id,
-            LeaveRequest.status.in_(HOLDING),
-            LeaveRequest.start_date <= end,
-            LeaveRequest.end_date >= start,
+            Request.kind == LEAVE.name,
+            Request.student_id == actor.person_id,
+            Request.status.in_(HOLDING),
+            Request.starts_on <= end,
+            Request.ends_on >= start,
         )
-        .order_by(LeaveRequest.start_date)
+        .order_by(Request.starts_on)
         .limit(1)
     )
     if clash is not None:
+        assert clash.starts_on is not None and clash.ends_on is not None
         raise LeaveOverlaps(
-            ref=leave_ref(clash.id),
-            start=f"{clash.start_date:%m-%d}",
-            end=f"{clash.end_date:%m-%d}",
-            **state_params(clash.status),
+            ref=LEAVE.ref(clash.number),
+            start=f"{clash.starts_on:%m-%d}",
+            end=f"{clash.ends_on:%m-%d}",
+            **requests.state_params(LEAVE, clash.status),
         )
-    leave = LeaveRequest(
-        student_id=actor.person_id,
-        class_id=actor.class_id,
-        kind=kind,
-        start_date=start,
-        end_date=end,
-        reason=reason,
-        status=LEAVE_PENDING,
-        created_at=now,
-    )
-    session.add(leave)
-    session.flush()
-    audit.record(
+    return requests.submit(
         session,
-        at=now,
-        actor=actor,
-        action="leave.submit",
-        target=leave_ref(leave.id),
-        to_state=LEAVE_PENDING,
+        LEAVE,
+        actor,
+        LeavePayload(type=SICK if kind == SICK else PERSONAL, reason=reason),
+        now=now,
+        starts_on=start,
+        ends_on=end,
     )
-    return leave
 
 
-def get(session: Session, leave_id: int) -> LeaveRequest:
-    leave = session.get(LeaveRequest, leave_id, populate_existing=True)
-    if leave is None:
-        ref = leave_ref(leave_id)
-        raise NotFound(what=f"请假 {ref}", what_en=f"Leave {ref}")
-    return leave
-
-
-def own(session: Session, actor: Actor, leave_id: int) -> LeaveRequest:
-    """One of the asker's own requests; someone else's is simply not found."""
-    leave = session.get(LeaveRequest, leave_id, populate_existing=True)
-    if leave is None or leave.student_id != actor.person_id:
-        ref = leave_ref(leave_id)
-        raise NotFound(what=f"你的请假 {ref}", what_en=f"Your leave {ref}")
-    return leave
-
-
-def _change(
-    session: Session,
-    leave: LeaveRequest,
-    actor: Actor | None,
-    from_state: str,
-    to_state: str,
-    values: dict[str, object],
-    action: tuple[str, str],
-    now: datetime,
-    audit_action: str,
-    detail: dict[str, object] | None = None,
-) -> LeaveRequest:
-    ref = leave_ref(leave.id)
-    if not transition(
-        session, LeaveRequest, leave.id, (from_state,), {"status": to_state, **values}
-    ):
-        session.refresh(leave)
-        raise not_pending(ref, leave.status, *action)
-    session.refresh(leave)
-    audit.record(
-        session,
-        at=now,
-        actor=actor,
-        action=audit_action,
-        target=ref,
-        from_state=from_state,
-        to_state=to_state,
-        detail=detail,
-    )
-    return leave
+def get(session: Session, number: int) -> Request:
+    return requests.get(session, LEAVE, number)
 
 
 def decide(
     session: Session,
     actor: Actor,
-    leave_id: int,
+    number: int,
     *,
     approve: bool,
     note: str | None,
     now: datetime,
-) -> LeaveRequest:
+) -> Request:
     """批准 / 驳回 a pending request, by a decider whose scope covers the student's class."""
-    leave = get(session, leave_id)
-    ref = leave_ref(leave.id)
-    actor.require_class(leave.class_id, f"请假 {ref}", f"Leave {ref}")
-    if note is not None:
-        check_text(note, "驳回理由", "The reason")
-    to_state = LEAVE_APPROVED if approve else LEAVE_REJECTED
-    action = ("批准", "approved") if approve else ("驳回", "rejected")
-    return _change(
-        session,
-        leave,
-        actor,
-        LEAVE_PENDING,
-        to_state,
-        {"decided_by": actor.person_id, "decided_at": now, "decision_note": note},
-        action,
-        now,
-        "leave.approve" if approve else "leave.reject",
-    )
+    return requests.decide(
+        session, LEAVE, actor, number, approve=approve, note=note, now=now
+    ).request
 
 
-def cancel(
-    session: Session, actor: Actor, leave_id: int, today: date, now: datetime
-) -> LeaveRequest:
+def cancel(session: Session, actor: Actor, number: int, today: date, now: datetime) -> Request:
     """撤销: withdraw a pending request, or an approved one that has not begun."""
-    leave = own(session, actor, leave_id)
-    action = ("撤销", "cancelled")
-    if leave.status == LEAVE_APPROVED and today <= leave.start_date:
-        return _withdraw_approved(session, actor, leave, now)
-    if leave.status != LEAVE_PENDING:
-        raise not_pending(leave_ref(leave.id), leave.status, *action)
-    return _change(
-        session,
-        leave,
-        actor,
-        LEAVE_PENDING,
-        LEAVE_CANCELLED,
-        {"ended_at": now},
-        action,
-        now,
-        "leave.cancel",
-    )
+    request, _ = requests.cancel(session, LEAVE, actor, number, today=today, now=now)
+    return request
 
 
-def come_back(
-    session: Session, actor: Actor, leave_id: int, today: date, now: datetime
-) -> LeaveRequest:
+def come_back(session: Session, actor: Actor, number: int, today: date, now: datetime) -> Request:
     """销假: end an approved leave early. Back today means the leave covers up to yesterday;
     back before it began means it never took effect, and it is withdrawn. Shortening the end
     date keeps "who was on leave on day D" a plain date test for every reader
     (storage.reports.on_leave, attendance)."""
-    leave = own(session, actor, leave_id)
+    leave = requests.own(session, LEAVE, actor, number)
     action = ("销假", "ended")
-    if leave.status != LEAVE_APPROVED:
-        raise not_pending(leave_ref(leave.id), leave.status, *action)
-    if today <= leave.start_date:
-        return _withdraw_approved(session, actor, leave, now)
-    last_day = min(leave.end_date, today - timedelta(days=1))
-    return _change(
-        session,
-        leave,
-        actor,
-        LEAVE_APPROVED,
-        LEAVE_ENDED,
-        {"ended_at": now, "end_date": last_day},
-        action,
-        now,
-        "leave.back",
-        detail={"requested_end": leave.end_date.isoformat(), "end": last_day.isoformat()},
-    )
-
-
-def _withdraw_approved(
-    session: Session, actor: Actor, leave: LeaveRequest, now: datetime
-) -> LeaveRequest:
-    return _change(
-        session,
-        leave,
-        actor,
-        LEAVE_APPROVED,
-        LEAVE_CANCELLED,
-        {"ended_at": now},
-        ("撤销", "cancelled"),
-        now,
-        "leave.cancel",
-    )
-
-
-def follow_up(session: Session, actor: Actor, leave_id: int, note: str, now: datetime) -> int:
-    """病因追查: add a note to a sick leave; returns how many notes it now has."""
-    leave = get(session, leave_id)
-    ref = leave_ref(leave.id)
-    actor.require_class(leave.class_id, f"请假 {ref}", f"Leave {ref}")
-    check_text(note, "跟进记录", "The note")
-    if leave.kind != SICK:
-        raise BadArguments(f"{ref} 是事假，只有病假需要跟进。", f"{ref} is not a sick leave.")
-    if leave.status in (LEAVE_REJECTED, LEAVE_CANCELLED):
-        raise not_pending(ref, leave.status, "跟进", "followed up")
-    session.add(
-        LeaveFollowUp(leave_id=leave.id, author_id=actor.person_id, note=note, created_at=now)
-    )
-    session.flush()
-    audit.record(session, at=now, actor=actor, action="leave.followup", target=ref)
-    count = session.scalar(
-        select(func.count()).select_from(LeaveFollowUp).where(LeaveFollowUp.leave_id == leave.id)
-    )
-    return int(count or 0)
-
-
-def followups(session: Session, leave_id: int) -> list[LeaveFollowUp]:
-    return list(
-        session.scalars(
-            select(LeaveFollowUp)
-            .where(LeaveFollowUp.leave_id == leave_id)
-            .order_by(LeaveFollowUp.created_at, LeaveFollowUp.id)
-        )
-    )
-
-
-def end_expired_leaves(session: Session, today: date, now: datetime) -> int:
-    """End every approved leave whose last day is before `today`; for the daily job."""
-    ids = list(
-        session.scalars(
-            select(LeaveRequest.id).where(
-                LeaveRequest.status == LEAVE_APPROVED, LeaveRequest.end_date < today
-            )
-        )
-    )
-    ended = 0
-    for leave_id in ids:
-        if transition(
+    if leave.status != APPROVED:
+        raise requests.not_pending(LEAVE, LEAVE.ref(number), leave.status, action)
+    assert leave.starts_on is not None and leave.ends_on is not None
+    if today <= leave.starts_on:
+        return requests.move(
             session,
-            LeaveRequest,
-            leave_id,
-            (LEAVE_APPROVED,),
-            {"status": LEAVE_ENDED, "ended_at": now},
-        ):
-            ended += 1
-            audit.record(
-                session,
-                at=now,
-                actor=None,
-                actor_label="system",
-                action="leave.expire",
-                target=leave_ref(leave_id),
-                from_state=LEAVE_APPROVED,
-                to_state=LEAVE_ENDED,
-            )
-    return ended
-
-
-def for_student(session: Session, student_id: int, limit: int = 5) -> list[LeaveRequest]:
-    """A student's most recent requests, newest first."""
-    return list(
-        session.scalars(
-            select(LeaveRequest)
-            .where(LeaveRequest.student_id == student_id)
-            .order_by(LeaveRequest.created_at.desc(), LeaveRequest.id.desc())
-            .limit(limit)
+            LEAVE,
+            leave,
+            to=CANCELLED,
+            action="cancel",
+            actor=actor,
+            now=now,
+            refused=requests.CANCEL,
         )
+    last_day = min(leave.ends_on, today - timedelta(days=1))
+    return requests.move(
+        session,
+        LEAVE,
+        leave,
+        to=ENDED,
+        action="back",
+        actor=actor,
+        now=now,
+        values={"ends_on": last_day},
+        detail={"requested_end": leave.ends_on.isoformat(), "end": last_day.isoformat()},
+        refused=action,
     )
 
 
-def days(leave: LeaveRequest) -> int:
-    return (leave.end_date - leave.start_date).days + 1
+def follow_up(session: Session, actor: Actor, number: int, note: str, now: datetime) -> int:
+    """病因追查: add a note to a sick leave; returns how many notes it now has."""
+    leave = get(session, number)
+    ref = LEAVE.ref(number)
+    actor.require_class(leave.class_id, f"请假 {ref}", f"Leave {ref}")
+    requests.check_text(note, "跟进记录", "The note")
+    if LEAVE.read(leave).type != SICK:
+        raise BadArguments(f"{ref} 是事假，只有病假需要跟进。", f"{ref} is not a sick leave.")
+    if leave.status in (REJECTED, CANCELLED):
+        raise requests.not_pending(LEAVE, ref, leave.status, ("跟进", "followed up"))
+    return requests.add_note(
+        session, LEAVE, leave, actor=actor, action=FOLLOWUP, note=note, now=now
+    )
+
+
+def for_student(session: Session, student_id: int, limit: int = 5) -> list[Request]:
+    """A student's most recent requests, newest first."""
+    return requests.for_student(session, LEAVE, student_id, limit)
+
+
+def days(leave: Request) -> int:
+    assert leave.starts_on is not None and leave.ends_on is not None
+    return (leave.ends_on - leave.starts_on).days + 1

@@ -245,71 +245,76 @@ class DailyCount(Base):
     abnormal: Mapped[int] = mapped_column(Integer)
 
 
-class LeaveRequest(Base):
-    """请假: pending → approved | rejected | cancelled; approved → ended."""
+class Request(Base):
+    """A request someone decides (请假, 补助, …): one row per request of any kind.
 
-    __tablename__ = "leave_requests"
-    __table_args__ = (Index("ix_leave_student_dates", "student_id", "start_date", "end_date"),)
+    The kind's declaration (storage/requests.py) says what its states and payload mean;
+    `number` is the id people see after the kind's prefix (L37 is leave number 37).
+    """
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    start_date: Mapped[date] = mapped_column(Date)
-    end_date: Mapped[date] = mapped_column(Date)
-    reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime]
-    decided_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
-    decided_at: Mapped[datetime | None]
-    decision_note: Mapped[str | None] = mapped_column(Text)
-    ended_at: Mapped[datetime | None]
-
-
-class LeaveFollowUp(Base):
-    """病因追查: a counselor's follow-up note on a sick leave."""
-
-    __tablename__ = "leave_followups"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    leave_id: Mapped[int] = mapped_column(
-        ForeignKey("leave_requests.id", ondelete="CASCADE"), index=True
-    )
-    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
-    note: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
-
-
-class SubsidyApplication(Base):
-    """临时困难补助 application: pending_counselor → pending_college → approved, or rejected."""
-
-    __tablename__ = "subsidy_applications"
+    __tablename__ = "requests"
     __table_args__ = (
-        # At most one open application per student, enforced by the database.
+        UniqueConstraint("kind", "number"),
+        Index("ix_requests_kind_status", "kind", "status", "class_id"),
+        Index("ix_requests_student_period", "student_id", "starts_on", "ends_on"),
+        # At most one open request per student for the kinds that allow only one.
         Index(
-            "uq_subsidy_open_per_student",
+            "uq_requests_one_open",
+            "kind",
             "student_id",
             unique=True,
-            sqlite_where=text("status IN ('pending_counselor', 'pending_college')"),
-            postgresql_where=text("status IN ('pending_counselor', 'pending_college')"),
+            sqlite_where=text("exclusive"),
+            postgresql_where=text("exclusive"),
         ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    # The class at submission time: the scope of whoever decides it.
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
-    amount_cents: Mapped[int] = mapped_column(Integer)
-    approved_cents: Mapped[int | None] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(30), index=True)
+    status: Mapped[str] = mapped_column(String(30))
     created_at: Mapped[datetime]
-    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
-    counselor_at: Mapped[datetime | None]
-    college_admin_id: Mapped[int | None] = mapped_column(
-        ForeignKey("people.id", ondelete="SET NULL")
+    # The last change of state (a timer such as "open for 24 h" reads it).
+    changed_at: Mapped[datetime]
+    # When it reached a final state.
+    closed_at: Mapped[datetime | None]
+    # A named person the request is assigned to, where a kind assigns.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    # The days a request covers (a leave's first and last day), for "who is away on day D".
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    # Holds the student's one open request of a kind that allows only one.
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RequestEvent(Base):
+    """One step in a request's life (submitted, approved, noted…): the audit trail of
+    decisions, with the decider's note."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), index=True
     )
-    college_at: Mapped[datetime | None]
-    reject_reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str | None] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class RequestCounter(Base):
+    """The last number given to each kind of request."""
+
+    __tablename__ = "request_counters"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class AttendanceRecord(Base):

@@ -10,24 +10,18 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, cast
 
-from sqlalchemy import and_, case, false, func, or_, select, true
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from storage.models import (
-    CheckIn,
-    College,
-    LeaveRequest,
-    Person,
-    Role,
-    SchoolClass,
-    SubsidyApplication,
-)
+from storage import requests
+from storage.leave import APPROVED, ENDED, LEAVE
+from storage.models import CheckIn, College, Person, Request, Role, SchoolClass
+from storage.requests import PendingRequest
+from storage.workflows import WORKFLOWS
 
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
-PENDING_SUBSIDY = ("pending_counselor", "pending_college")
 
 
 @dataclass
@@ -41,8 +35,8 @@ class ClassSummary:
     abnormal: int = 0
     on_leave: int = 0
     missing: int = 0
-    pending_leave: int = 0
-    pending_subsidy: int = 0
+    # Requests waiting for a decision, by kind name.
+    pending: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,8 +48,7 @@ class Totals:
     abnormal: int = 0
     on_leave: int = 0
     missing: int = 0
-    pending_leave: int = 0
-    pending_subsidy: int = 0
+    pending: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, summaries: Collection[ClassSummary]) -> Totals:
@@ -67,8 +60,8 @@ class Totals:
             t.abnormal += s.abnormal
             t.on_leave += s.on_leave
             t.missing += s.missing
-            t.pending_leave += s.pending_leave
-            t.pending_subsidy += s.pending_subsidy
+            for kind, n in s.pending.items():
+                t.pending[kind] = t.pending.get(kind, 0) + n
         return t
 
 
@@ -87,13 +80,10 @@ class ClassMissing:
     class_id: int
     code: str
     missing: list[Student] = field(default_factory=list)
-    on_leave: list[tuple[Student, LeaveRequest]] = field(default_factory=list)
+    on_leave: list[tuple[Student, Request]] = field(default_factory=list)
 
 
-def _in_classes(column: Any, class_ids: Collection[int] | None) -> ColumnElement[bool]:
-    if class_ids is None:
-        return true()
-    return cast(ColumnElement[bool], column.in_(list(class_ids)))
+_in_classes = requests.in_classes
 
 
 def classes_in_scope(
@@ -112,11 +102,12 @@ def classes_in_scope(
 def covering(day: date) -> ColumnElement[bool]:
     """Leaves whose dates cover a day and that were approved (ended ones are checked further)."""
     return and_(
-        LeaveRequest.start_date <= day,
-        LeaveRequest.end_date >= day,
+        Request.kind == LEAVE.name,
+        Request.starts_on <= day,
+        Request.ends_on >= day,
         or_(
-            LeaveRequest.status == "approved",
-            and_(LeaveRequest.status == "ended", LeaveRequest.ended_at.is_not(None)),
+            Request.status == APPROVED,
+            and_(Request.status == ENDED, Request.closed_at.is_not(None)),
         ),
     )
 
@@ -126,19 +117,19 @@ def on_leave(
     day: date,
     class_ids: Collection[int] | None,
     ended_before: datetime | None = None,
-) -> dict[int, LeaveRequest]:
+) -> dict[int, Request]:
     """Approved leave covering `day`, by student id.
 
     A leave ended early (销假) stops counting from the day it was ended: `ended_before` is the
     start of `day` in the local zone, and a leave ended before it no longer covers the day.
     """
     rows = session.scalars(
-        select(LeaveRequest).where(covering(day), _in_classes(LeaveRequest.class_id, class_ids))
+        select(Request).where(covering(day), _in_classes(Request.class_id, class_ids))
     )
-    out: dict[int, LeaveRequest] = {}
+    out: dict[int, Request] = {}
     for leave in rows:
-        ended_early = leave.status == "ended" and leave.ended_at is not None
-        if ended_early and ended_before is not None and leave.ended_at <= ended_before:  # type: ignore[operator]
+        ended = leave.closed_at if leave.status == ENDED else None
+        if ended is not None and ended_before is not None and ended <= ended_before:
             continue
         out[leave.student_id] = leave
     return out
@@ -149,7 +140,7 @@ def summaries(
     day: date,
     class_ids: Collection[int] | None,
     *,
-    leave: dict[int, LeaveRequest] | None = None,
+    leave: dict[int, Request] | None = None,
 ) -> list[ClassSummary]:
     """Per-class counts for one day, in college and class order."""
     result = {
@@ -196,23 +187,9 @@ def summaries(
                 leave_not_checked[req.class_id] += 1
     for s in result.values():
         s.missing = max(s.roster - s.checked_in - leave_not_checked[s.class_id], 0)
-    for cid, n in session.execute(
-        select(LeaveRequest.class_id, func.count())
-        .where(LeaveRequest.status == "pending", _in_classes(LeaveRequest.class_id, class_ids))
-        .group_by(LeaveRequest.class_id)
-    ):
+    for (kind_name, cid), n in requests.pending_counts(session, WORKFLOWS, class_ids).items():
         if cid in result:
-            result[cid].pending_leave = int(n)
-    for cid, n in session.execute(
-        select(SubsidyApplication.class_id, func.count())
-        .where(
-            SubsidyApplication.status.in_(PENDING_SUBSIDY),
-            _in_classes(SubsidyApplication.class_id, class_ids),
-        )
-        .group_by(SubsidyApplication.class_id)
-    ):
-        if cid in result:
-            result[cid].pending_subsidy = int(n)
+            result[cid].pending[kind_name] = n
     return list(result.values())
 
 
@@ -221,7 +198,7 @@ def missing(
     day: date,
     class_ids: Collection[int] | None,
     *,
-    leave: dict[int, LeaveRequest] | None = None,
+    leave: dict[int, Request] | None = None,
 ) -> list[ClassMissing]:
     """Students of each class in scope who have not checked in on `day`."""
     out = {cid: ClassMissing(cid, code) for cid, code, _ in classes_in_scope(session, class_ids)}
@@ -248,56 +225,10 @@ def missing(
     return list(out.values())
 
 
-@dataclass(frozen=True)
-class PendingRequest:
-    ref: str
-    class_code: str
-    student: str
-    created_at: datetime
-    status: str
-
-
 def pending_requests(
     session: Session,
     class_ids: Collection[int] | None,
     older_than: datetime | None = None,
-    *,
-    include_subsidy: bool = True,
 ) -> list[PendingRequest]:
-    """Leave and subsidy requests still waiting for a decision, oldest first."""
-    out: list[PendingRequest] = []
-    leave_q = (
-        select(
-            LeaveRequest.id,
-            SchoolClass.code,
-            Person.name,
-            LeaveRequest.created_at,
-            LeaveRequest.status,
-        )
-        .join(Person, Person.id == LeaveRequest.student_id)
-        .join(SchoolClass, SchoolClass.id == LeaveRequest.class_id)
-        .where(LeaveRequest.status == "pending", _in_classes(LeaveRequest.class_id, class_ids))
-    )
-    if older_than is not None:
-        leave_q = leave_q.where(LeaveRequest.created_at < older_than)
-    out += [PendingRequest(f"L{i}", c, n, t, s) for i, c, n, t, s in session.execute(leave_q)]
-    if include_subsidy:
-        sub_q = (
-            select(
-                SubsidyApplication.id,
-                SchoolClass.code,
-                Person.name,
-                SubsidyApplication.created_at,
-                SubsidyApplication.status,
-            )
-            .join(Person, Person.id == SubsidyApplication.student_id)
-            .join(SchoolClass, SchoolClass.id == SubsidyApplication.class_id)
-            .where(
-                SubsidyApplication.status.in_(PENDING_SUBSIDY),
-                _in_classes(SubsidyApplication.class_id, class_ids),
-            )
-        )
-        if older_than is not None:
-            sub_q = sub_q.where(SubsidyApplication.created_at < older_than)
-        out += [PendingRequest(f"S{i}", c, n, t, s) for i, c, n, t, s in session.execute(sub_q)]
-    return sorted(out, key=lambda p: p.created_at)
+    """Requests of every registered kind still waiting for a decision, oldest first."""
+    return requests.pending(session, WORKFLOWS, class_ids, older_than)

@@ -1,5 +1,6 @@
-"""Retention: health and subsidy details are deleted once their time is up; only anonymous
-per-class daily counts (DailyCount) stay. Every purge is written to the audit log."""
+"""Retention: health details and each request kind's details are deleted once their time is
+up; only anonymous per-class daily counts (DailyCount) stay. Every purge is written to the
+audit log."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -17,16 +18,16 @@ from storage.models import (
     CheckIn,
     CheckInRevision,
     DailyCount,
-    LeaveFollowUp,
-    LeaveRequest,
     Person,
+    Request,
+    RequestEvent,
     Role,
     SchoolClass,
-    SubsidyApplication,
 )
+from storage.requests import RequestKind
+from storage.workflows import WORKFLOWS
 
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
-OPEN_SUBSIDY = ("pending_counselor", "pending_college")
 # The inbound log only needs to outlive a platform's redelivery of the same message.
 INBOUND_KEEP = timedelta(days=7)
 
@@ -35,9 +36,11 @@ INBOUND_KEEP = timedelta(days=7)
 class PurgeResult:
     checkins: int = 0
     revisions: int = 0
-    followups: int = 0
-    leave_reasons: int = 0
-    subsidies: int = 0
+    # Request kinds: notes deleted (病因追查), requests whose text was cleared (请假 reasons),
+    # requests deleted whole (补助).
+    notes: int = 0
+    cleared: int = 0
+    deleted: int = 0
     daily_counts: int = 0
 
     def total(self) -> int:
@@ -115,9 +118,9 @@ def _checkin_counts(session: Session, where: Any) -> dict[tuple[int, date], dict
     }
 
 
-def purge_health(session: Session, before: date, tz: ZoneInfo) -> PurgeResult:
-    """Delete check-in details of days before `before`, their history, 病因追查 notes and
-    reasons of leave that ended before then; the days' counts are kept in DailyCount first."""
+def purge_health(session: Session, before: date) -> PurgeResult:
+    """Delete check-in details of days before `before` and their history; the days' counts
+    are kept in DailyCount first."""
     counts = _checkin_counts(session, CheckIn.day < before)
     roster = _roster_sizes(session, list({cid for cid, _ in counts}))
     rows = [
@@ -125,40 +128,68 @@ def purge_health(session: Session, before: date, tz: ZoneInfo) -> PurgeResult:
         for (cid, day), c in counts.items()
     ]
     written = _upsert_counts(session, rows, keep_roster=True)
-    cutoff = datetime.combine(before, time(0), tzinfo=tz)
     revisions = session.execute(delete(CheckInRevision).where(CheckInRevision.day < before))
     checkins = session.execute(delete(CheckIn).where(CheckIn.day < before))
-    followups = session.execute(delete(LeaveFollowUp).where(LeaveFollowUp.created_at < cutoff))
-    reasons = session.execute(
-        update(LeaveRequest)
-        .where(
-            LeaveRequest.end_date < before,
-            LeaveRequest.reason != "",
-        )
-        .values(reason="", decision_note=None)
-    )
-    return PurgeResult(
-        checkins=_count(checkins),
-        revisions=_count(revisions),
-        followups=_count(followups),
-        leave_reasons=_count(reasons),
-        daily_counts=written,
-    )
+    return PurgeResult(checkins=_count(checkins), revisions=_count(revisions), daily_counts=written)
 
 
-def purge_subsidies(session: Session, before: datetime) -> int:
-    """Delete decided subsidy applications whose last decision is older than `before`."""
-    decided = func.coalesce(
-        SubsidyApplication.college_at,
-        SubsidyApplication.counselor_at,
-        SubsidyApplication.created_at,
-    )
-    result = session.execute(
-        delete(SubsidyApplication).where(
-            SubsidyApplication.status.not_in(OPEN_SUBSIDY), decided < before
+def purge_requests(
+    session: Session, kind: RequestKind[Any], before_day: date, before: datetime
+) -> PurgeResult:
+    """One kind's details past its retention, as its declaration says."""
+    rule = kind.retention
+    of_kind = select(Request.id).where(Request.kind == kind.name)
+    if rule.delete:
+        final = [name for name, s in kind.states.items() if s.final]
+        deleted = session.execute(
+            delete(Request).where(
+                Request.kind == kind.name,
+                Request.status.in_(final),
+                Request.closed_at < before,
+            )
         )
-    )
-    return _count(result)
+        return PurgeResult(deleted=_count(deleted))
+    notes = 0
+    if rule.notes:
+        notes = _count(
+            session.execute(
+                delete(RequestEvent).where(
+                    RequestEvent.request_id.in_(of_kind),
+                    RequestEvent.action.in_(rule.notes),
+                    RequestEvent.at < before,
+                )
+            )
+        )
+    cleared = 0
+    if rule.text_fields:
+        # A request with days ends with its last day; one without, when it closed.
+        ended = list(
+            session.scalars(
+                select(Request).where(
+                    Request.kind == kind.name,
+                    or_(
+                        Request.ends_on < before_day,
+                        and_(Request.ends_on.is_(None), Request.closed_at < before),
+                    ),
+                )
+            )
+        )
+        for request in ended:
+            if all(not request.payload.get(f) for f in rule.text_fields):
+                continue
+            request.payload = {**request.payload, **dict.fromkeys(rule.text_fields, "")}
+            cleared += 1
+        ids = [r.id for r in ended]
+        for i in range(0, len(ids), 500):
+            session.execute(
+                update(RequestEvent)
+                .where(
+                    RequestEvent.request_id.in_(ids[i : i + 500]), RequestEvent.note.is_not(None)
+                )
+                .values(note=None)
+            )
+        session.flush()
+    return PurgeResult(notes=notes, cleared=cleared)
 
 
 def purge(
@@ -173,11 +204,19 @@ def purge(
     """Everything past retention, in one transaction, recorded in the audit log."""
     today = now.astimezone(tz).date()
     before = today - timedelta(days=retention_days)
-    health = purge_health(session, before, tz)
     subsidy_before = now - timedelta(days=subsidy_retention_days)
-    result = PurgeResult(
-        **{**asdict(health), "subsidies": purge_subsidies(session, subsidy_before)}
-    )
+    totals = asdict(purge_health(session, before))
+    # A kind on the health period goes by the same local day; the subsidy period by the
+    # moment its decision is that old.
+    periods = {
+        "health": (before, datetime.combine(before, time(0), tzinfo=tz)),
+        "subsidy": (subsidy_before.astimezone(tz).date(), subsidy_before),
+    }
+    for kind in WORKFLOWS:
+        before_day, before_time = periods[kind.retention.setting]
+        for key, n in asdict(purge_requests(session, kind, before_day, before_time)).items():
+            totals[key] += n
+    result = PurgeResult(**totals)
     audit.record(
         session,
         at=now,

@@ -1,4 +1,5 @@
-"""临时困难补助: hardship-subsidy applications and their two-step review.
+"""临时困难补助: hardship-subsidy applications and their two-step review, declared on the
+workflow engine.
 
 pending_counselor → pending_college → approved, or rejected at either step (or cancelled by
 the student while still open). Amounts are integer cents. Audit entries never hold the
@@ -7,37 +8,108 @@ reason or the amount.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from storage import audit, identity
-from storage.errors import (
-    AmountTooHigh,
-    BadArguments,
-    NotFound,
-    NotYourStep,
-    OpenApplicationExists,
-    OutOfRange,
-    TextTooLong,
-)
+from storage import requests
+from storage.errors import AmountTooHigh, OpenApplicationExists, OutOfRange
 from storage.identity import Actor
-from storage.models import Person, Role, SchoolClass, SubsidyApplication
-from storage.workflows import (
-    MAX_TEXT,
-    SUBSIDY_APPROVED,
-    SUBSIDY_CANCELLED,
-    SUBSIDY_OPEN,
-    SUBSIDY_PENDING_COLLEGE,
-    SUBSIDY_PENDING_COUNSELOR,
-    SUBSIDY_REJECTED,
-    not_pending,
-    state_params,
-    subsidy_ref,
-    transition,
+from storage.models import Person, Request, Role
+from storage.requests import (
+    Column,
+    Decision,
+    LedgerRow,
+    LedgerSheet,
+    Retention,
+    Sensitivity,
+    State,
+    Step,
+)
+
+PENDING_COUNSELOR = "pending_counselor"
+PENDING_COLLEGE = "pending_college"
+APPROVED = "approved"
+REJECTED = "rejected"
+CANCELLED = "cancelled"
+
+
+class SubsidyPayload(BaseModel):
+    amount_cents: int
+    reason: str
+    # What the reviewers granted so far (a counselor may lower it).
+    approved_cents: int | None = None
+
+
+def _step_time(row: LedgerRow, step: str, to_local: Any) -> Any:
+    event = row.last("approve", "reject", from_status=step)
+    return to_local(event.at) if event else None
+
+
+def _reject_reason(row: LedgerRow) -> str:
+    event = row.last("reject")
+    return (event.note or "") if event else ""
+
+
+def _yuan(cents: int | None) -> float | None:
+    return cents / 100 if cents is not None else None
+
+
+SUBSIDY: requests.RequestKind[SubsidyPayload] = requests.RequestKind(
+    name="subsidy",
+    noun=("补助申请", "Subsidy application"),
+    short_noun=("补助", "subsidy"),
+    payload=SubsidyPayload,
+    states={
+        PENDING_COUNSELOR: State("待辅导员审核", "waiting for the counselor", open=True),
+        PENDING_COLLEGE: State("待学工办审批", "waiting for the college office", open=True),
+        APPROVED: State("已批准", "approved", final=True),
+        REJECTED: State("已驳回", "rejected", final=True),
+        CANCELLED: State("已撤销", "cancelled", final=True),
+    },
+    initial=PENDING_COUNSELOR,
+    steps=(
+        Step(
+            PENDING_COUNSELOR,
+            approve_to=PENDING_COLLEGE,
+            reject_to=REJECTED,
+            # A class without a counselor would wait forever: its college office takes the step.
+            by=(Role.COUNSELOR, Role.COLLEGE_ADMIN),
+            who=("辅导员", "the counselor"),
+        ),
+        Step(
+            PENDING_COLLEGE,
+            approve_to=APPROVED,
+            reject_to=REJECTED,
+            by=(Role.COLLEGE_ADMIN,),
+            who=("学工办", "the college office"),
+        ),
+    ),
+    cancellable={
+        PENDING_COUNSELOR: lambda r, today: True,
+        PENDING_COLLEGE: lambda r, today: True,
+    },
+    cancelled=CANCELLED,
+    sensitivity=Sensitivity.RESTRICTED,
+    retention=Retention("subsidy", delete=True),
+    one_open=True,
+    already_open=OpenApplicationExists,
+    ledger=LedgerSheet(
+        "补助",
+        (
+            Column("申请金额(元)", 12, lambda r, t: _yuan(r.payload.get("amount_cents"))),
+            Column("核定金额(元)", 12, lambda r, t: _yuan(r.payload.get("approved_cents"))),
+            Column("理由", 30, lambda r, t: r.payload.get("reason", "")),
+            Column("状态", 12, lambda r, t: r.kind.label(r.request.status, "zh")),
+            Column("申请时间", 17, lambda r, t: t(r.request.created_at)),
+            Column("辅导员审批时间", 17, lambda r, t: _step_time(r, PENDING_COUNSELOR, t)),
+            Column("学院审批时间", 17, lambda r, t: _step_time(r, PENDING_COLLEGE, t)),
+            Column("驳回理由", 20, lambda r, t: _reject_reason(r)),
+        ),
+    ),
 )
 
 
@@ -53,12 +125,6 @@ def check_amount(cents: int, max_amount: int) -> int:
     return cents
 
 
-def _check_text(text: str, what: str, what_en: str) -> str:
-    if len(text) > MAX_TEXT:
-        raise TextTooLong(what=what, what_en=what_en, limit=MAX_TEXT)
-    return text
-
-
 def submit(
     session: Session,
     actor: Actor,
@@ -67,89 +133,43 @@ def submit(
     reason: str,
     max_amount: int,
     now: datetime,
-) -> SubsidyApplication:
+) -> Request:
     """Store a new application; a student may have only one open at a time."""
-    if actor.class_id is None:
-        raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
     check_amount(amount_cents, max_amount)
-    _check_text(reason, "理由", "The reason")
-    app = SubsidyApplication(
-        student_id=actor.person_id,
-        class_id=actor.class_id,
-        amount_cents=amount_cents,
-        reason=reason,
-        status=SUBSIDY_PENDING_COUNSELOR,
-        created_at=now,
-    )
-    try:
-        # The partial unique index decides, so two applications sent at once cannot both open.
-        with session.begin_nested():
-            session.add(app)
-    except IntegrityError:
-        existing = open_application(session, actor.person_id)
-        raise OpenApplicationExists(ref=subsidy_ref(existing.id) if existing else "?") from None
-    audit.record(
-        session,
-        at=now,
-        actor=actor,
-        action="subsidy.submit",
-        target=subsidy_ref(app.id),
-        to_state=SUBSIDY_PENDING_COUNSELOR,
-    )
-    return app
-
-
-def open_application(session: Session, student_id: int) -> SubsidyApplication | None:
-    return session.scalar(
-        select(SubsidyApplication).where(
-            SubsidyApplication.student_id == student_id,
-            SubsidyApplication.status.in_(SUBSIDY_OPEN),
-        )
+    requests.check_text(reason, "理由", "The reason")
+    return requests.submit(
+        session, SUBSIDY, actor, SubsidyPayload(amount_cents=amount_cents, reason=reason), now=now
     )
 
 
-def get(session: Session, application_id: int) -> SubsidyApplication:
-    app = session.get(SubsidyApplication, application_id, populate_existing=True)
-    if app is None:
-        ref = subsidy_ref(application_id)
-        raise NotFound(what=f"补助申请 {ref}", what_en=f"Subsidy application {ref}")
-    return app
+def get(session: Session, number: int) -> Request:
+    return requests.get(session, SUBSIDY, number)
 
 
-def counselors_of(session: Session, class_id: int) -> list[Person]:
-    return identity.staff_for_class(session, class_id, (Role.COUNSELOR,))
-
-
-def college_admins_of(session: Session, class_id: int) -> list[Person]:
-    cls = session.get(SchoolClass, class_id)
-    return identity.college_admins(session, cls.college_id) if cls else []
-
-
-def deciders(session: Session, app: SubsidyApplication) -> list[Person]:
+def deciders(session: Session, app: Request) -> list[Person]:
     """Who decides the step the application is waiting at (nobody once it is closed)."""
-    return deciders_for_state(session, app.class_id, app.status)
+    return requests.deciders(session, SUBSIDY, app)
 
 
 def deciders_for_state(session: Session, class_id: int, status: str) -> list[Person]:
-    if status == SUBSIDY_PENDING_COUNSELOR:
-        # A class without a counselor would wait forever: its college office takes the step.
-        return counselors_of(session, class_id) or college_admins_of(session, class_id)
-    if status == SUBSIDY_PENDING_COLLEGE:
-        return college_admins_of(session, class_id)
-    return []
+    return requests.deciders_at(session, SUBSIDY, class_id, status)
 
 
-@dataclass(frozen=True)
-class Decision:
-    application: SubsidyApplication
-    from_state: str
-    lowered: bool
+def counselor_of(session: Session, app: Request) -> int | None:
+    """Who took the counselor's step, if anyone did."""
+    event = requests.last_event(session, app, ("approve",), from_status=PENDING_COUNSELOR)
+    return event.actor_id if event else None
+
+
+def reject_reason(session: Session, app: Request) -> str | None:
+    event = requests.last_event(session, app, ("reject",))
+    return event.note if event else None
 
 
 def decide(
     session: Session,
     actor: Actor,
-    application_id: int,
+    number: int,
     *,
     approve: bool,
     amount_cents: int | None,
@@ -157,106 +177,51 @@ def decide(
     now: datetime,
 ) -> Decision:
     """One review step: the counselor's (may lower the amount), then the college office's."""
-    app = get(session, application_id)
-    ref = subsidy_ref(app.id)
-    actor.require_class(app.class_id, f"补助申请 {ref}", f"Subsidy application {ref}")
-    action = ("批准", "approved") if approve else ("驳回", "rejected")
-    from_state = app.status
-    if from_state == SUBSIDY_PENDING_COUNSELOR:
-        allowed = actor.role is Role.COUNSELOR or (
-            actor.role is Role.COLLEGE_ADMIN and not counselors_of(session, app.class_id)
-        )
-        who = ("辅导员", "the counselor")
-        step = {"counselor_id": actor.person_id, "counselor_at": now}
-        to_state = SUBSIDY_PENDING_COLLEGE if approve else SUBSIDY_REJECTED
-    elif from_state == SUBSIDY_PENDING_COLLEGE:
-        allowed = actor.role is Role.COLLEGE_ADMIN
-        who = ("学工办", "the college office")
-        step = {"college_admin_id": actor.person_id, "college_at": now}
-        to_state = SUBSIDY_APPROVED if approve else SUBSIDY_REJECTED
-    else:
-        raise not_pending(ref, from_state, *action)
-    if not allowed:
-        raise NotYourStep(ref=ref, who=who[0], who_en=who[1], **state_params(from_state))
-
-    current = app.approved_cents if app.approved_cents is not None else app.amount_cents
-    values: dict[str, object] = {"status": to_state, **step}
     lowered = False
-    if approve:
+
+    def amount(app: Request, step: Step) -> Mapping[str, Any]:
+        nonlocal lowered
+        if not approve:
+            return {}
+        payload = SUBSIDY.read(app)
+        current = (
+            payload.approved_cents if payload.approved_cents is not None else payload.amount_cents
+        )
         if amount_cents is not None and amount_cents > current:
             raise AmountTooHigh(current=format_amount(current))
         approved = current if amount_cents is None else amount_cents
         lowered = approved < current
-        values["approved_cents"] = approved
-    else:
-        if not reason:
-            raise BadArguments("请写上驳回理由。", "Please give a reason for rejecting.")
-        values["reject_reason"] = _check_text(reason, "驳回理由", "The reason")
+        return {"approved_cents": approved}
 
-    if not transition(session, SubsidyApplication, app.id, (from_state,), values):
-        session.refresh(app)
-        raise not_pending(ref, app.status, *action)
-    session.refresh(app)
-    audit.record(
+    return requests.decide(
         session,
-        at=now,
-        actor=actor,
-        action="subsidy.approve" if approve else "subsidy.reject",
-        target=ref,
-        from_state=from_state,
-        to_state=to_state,
-        detail={"lowered": True} if lowered else None,
+        SUBSIDY,
+        actor,
+        number,
+        approve=approve,
+        note=None if approve else reason,
+        now=now,
+        validate=amount,
+        detail=lambda app: {"lowered": True} if lowered else None,
     )
-    return Decision(app, from_state, lowered)
 
 
 def cancel(
-    session: Session, actor: Actor, application_id: int, now: datetime
-) -> tuple[SubsidyApplication, str]:
+    session: Session, actor: Actor, number: int, now: datetime, today: date | None = None
+) -> tuple[Request, str]:
     """撤销: the student withdraws an application still under review."""
-    app = session.get(SubsidyApplication, application_id, populate_existing=True)
-    ref = subsidy_ref(application_id)
-    if app is None or app.student_id != actor.person_id:
-        raise NotFound(what=f"你的补助申请 {ref}", what_en=f"Your subsidy application {ref}")
-    from_state = app.status
-    if from_state not in SUBSIDY_OPEN:
-        raise not_pending(ref, from_state, "撤销", "cancelled")
-    if not transition(
-        session, SubsidyApplication, app.id, (from_state,), {"status": SUBSIDY_CANCELLED}
-    ):
-        session.refresh(app)
-        raise not_pending(ref, app.status, "撤销", "cancelled")
-    session.refresh(app)
-    audit.record(
-        session,
-        at=now,
-        actor=actor,
-        action="subsidy.cancel",
-        target=ref,
-        from_state=from_state,
-        to_state=SUBSIDY_CANCELLED,
-    )
-    return app, from_state
+    return requests.cancel(session, SUBSIDY, actor, number, today=today or now.date(), now=now)
 
 
-def cancel_open_on_withdrawal(
-    session: Session, actor: Actor, now: datetime
-) -> SubsidyApplication | None:
+def cancel_open_on_withdrawal(session: Session, actor: Actor, now: datetime) -> Request | None:
     """A student who withdraws consent takes back the application still under review."""
-    app = open_application(session, actor.person_id)
+    app = requests.open_request(session, SUBSIDY, actor.person_id)
     if app is None:
         return None
-    cancelled, _ = cancel(session, actor, app.id, now)
+    cancelled, _ = cancel(session, actor, app.number, now)
     return cancelled
 
 
-def for_student(session: Session, student_id: int, limit: int = 5) -> list[SubsidyApplication]:
+def for_student(session: Session, student_id: int, limit: int = 5) -> list[Request]:
     """A student's most recent applications, newest first."""
-    return list(
-        session.scalars(
-            select(SubsidyApplication)
-            .where(SubsidyApplication.student_id == student_id)
-            .order_by(SubsidyApplication.created_at.desc(), SubsidyApplication.id.desc())
-            .limit(limit)
-        )
-    )
+    return requests.for_student(session, SUBSIDY, student_id, limit)

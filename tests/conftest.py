@@ -22,14 +22,7 @@ from bot.messages import OutgoingMessage
 from handlers.privacy import notice
 from storage import db, demo
 from storage.checkins import format_temp
-from storage.models import (
-    Base,
-    CheckInRevision,
-    LeaveFollowUp,
-    LeaveRequest,
-    Person,
-    SubsidyApplication,
-)
+from storage.models import Base, CheckInRevision, Person, Request, RequestEvent
 
 PG_URL = os.environ.get("CLASSBOT_TEST_DATABASE_URL")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -113,16 +106,8 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
                     CheckInRevision.city,
                 )
             ).all()
-            leaves = conn.execute(select(LeaveRequest.reason, LeaveRequest.decision_note)).all()
-            followups = conn.execute(select(LeaveFollowUp.note)).scalars().all()
-            subsidies = conn.execute(
-                select(
-                    SubsidyApplication.reason,
-                    SubsidyApplication.amount_cents,
-                    SubsidyApplication.approved_cents,
-                    SubsidyApplication.reject_reason,
-                )
-            ).all()
+            payloads = conn.execute(select(Request.payload)).scalars().all()
+            notes = conn.execute(select(RequestEvent.note)).scalars().all()
             students = (
                 conn.execute(select(Person.number).where(Person.role.in_(["student", "monitor"])))
                 .scalars()
@@ -137,12 +122,15 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
             texts.add(note)
             if city and len(city) >= 2:
                 forbidden.add(city)
-        for reason, decision in leaves:
-            texts.update((reason, decision))
-        texts.update(followups)
-        for reason, cents, approved, rejected in subsidies:
-            texts.update((reason, rejected))
-            forbidden.update(f"{c // 100}" for c in (cents, approved) if c)
+        # Every request kind's payload: its text (reasons), its amounts in cents; every
+        # decision note and follow-up note.
+        for payload in payloads:
+            for value in payload.values():
+                if isinstance(value, str):
+                    texts.add(value)
+                elif isinstance(value, int) and not isinstance(value, bool) and value:
+                    forbidden.add(f"{value // 100}")
+        texts.update(notes)
         forbidden.update(t for t in texts if t and len(t) >= 4)
         leaked = sorted(f for f in forbidden if f and f in body)
         assert not leaked, f"group message leaks {leaked}: {message.text!r}"

@@ -17,7 +17,7 @@ from bot.messages import IncomingMessage, PersonAddress
 from bot.router import Routed
 from storage import db
 from storage.errors import NotPending
-from storage.models import AuditEntry, CheckIn, CheckInRevision, LeaveRequest, Person
+from storage.models import AuditEntry, CheckIn, CheckInRevision, Person, Request
 from tests.conftest import PG_URL
 
 THREADS = 8
@@ -158,7 +158,7 @@ async def test_concurrent_approvals_exactly_one_wins(
     to_student = [e for r in routed for e in r.envelopes if e.to == PersonAddress(student_id(app))]
     assert len(to_student) == 1
     with app.uow(readonly=True) as s:
-        [leave] = s.scalars(select(LeaveRequest))
+        [leave] = s.scalars(select(Request).where(Request.kind == "leave"))
         decisions = list(s.scalars(select(AuditEntry).where(AuditEntry.to_state == "approved")))
     assert leave.status == "approved" and len(decisions) == 1
 

@@ -14,15 +14,15 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App
 from storage import ledger
 from storage.identity import actor_for_number
+from storage.leave import LEAVE
 from storage.models import (
     AttendanceEntry,
     AttendanceRecord,
     AuditEntry,
-    LeaveFollowUp,
-    LeaveRequest,
     Person,
-    SubsidyApplication,
 )
+from storage.subsidy import SUBSIDY
+from tests.handlers.people import add_event, add_request
 
 # Formula starts (ASCII and full-width), DDE payloads, and text Excel cannot hold.
 HOSTILE = [
@@ -53,33 +53,31 @@ def seed_hostile_day(app: App) -> None:
         student = actor_for_number(s, "2020001")
         assert student.class_id is not None
         for i, text in enumerate(HOSTILE):
-            leave = LeaveRequest(
+            leave = add_request(
+                s,
+                LEAVE,
                 student_id=student.person_id,
                 class_id=student.class_id,
-                kind="sick",
-                start_date=day,
-                end_date=day,
-                reason=text + ("长" * 40_000 if i == 0 else ""),
+                payload={"type": "sick", "reason": text + ("长" * 40_000 if i == 0 else "")},
+                starts_on=day,
+                ends_on=day,
                 status="pending",
                 created_at=now,
-                decision_note=text,
             )
-            s.add(leave)
-            s.flush()
-            s.add(LeaveFollowUp(leave_id=leave.id, note=text, created_at=now))
+            add_event(s, leave, "reject", now, note=text)
+            add_event(s, leave, "followup", now, note=text)
         subsidy_student = actor_for_number(s, "2020007")
         assert subsidy_student.class_id is not None
-        s.add(
-            SubsidyApplication(
-                student_id=subsidy_student.person_id,
-                class_id=subsidy_student.class_id,
-                amount_cents=100,
-                reason="=1+1" + "字" * 40_000,
-                status="pending_counselor",
-                created_at=now,
-                reject_reason="＠A1",
-            )
+        application = add_request(
+            s,
+            SUBSIDY,
+            student_id=subsidy_student.person_id,
+            class_id=subsidy_student.class_id,
+            payload={"amount_cents": 100, "reason": "=1+1" + "字" * 40_000},
+            status="pending_counselor",
+            created_at=now,
         )
+        add_event(s, application, "reject", now, note="＠A1")
         record = AttendanceRecord(
             class_id=student.class_id,
             course='=WEBSERVICE("http://x")',

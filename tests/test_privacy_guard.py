@@ -10,7 +10,9 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.messages import ChatAddress, Mention, OutgoingMessage
 from storage.identity import actor_for_number
-from storage.models import LeaveFollowUp, LeaveRequest, SubsidyApplication
+from storage.leave import LEAVE
+from storage.subsidy import SUBSIDY
+from tests.handlers.people import add_event, add_request
 
 GROUP = ChatAddress("test", "护理172", True)
 
@@ -38,28 +40,26 @@ async def test_guard_catches_leave_and_subsidy_details(app: App, bot: TestAdapte
     with app.uow() as s:
         student = actor_for_number(s, "2020001")
         assert student.class_id is not None
-        leave = LeaveRequest(
+        leave = add_request(
+            s,
+            LEAVE,
             student_id=student.person_id,
             class_id=student.class_id,
-            kind="sick",
-            start_date=now.date(),
-            end_date=now.date() + timedelta(days=1),
-            reason="急性胃肠炎需要输液",
+            payload={"type": "sick", "reason": "急性胃肠炎需要输液"},
+            starts_on=now.date(),
+            ends_on=now.date() + timedelta(days=1),
             status="pending",
             created_at=now,
         )
-        s.add(leave)
-        s.flush()
-        s.add(LeaveFollowUp(leave_id=leave.id, note="已去校医院复查", created_at=now))
-        s.add(
-            SubsidyApplication(
-                student_id=student.person_id,
-                class_id=student.class_id,
-                amount_cents=123400,
-                reason="父亲住院家庭困难",
-                status="pending_counselor",
-                created_at=now,
-            )
+        add_event(s, leave, "followup", now, note="已去校医院复查")
+        add_request(
+            s,
+            SUBSIDY,
+            student_id=student.person_id,
+            class_id=student.class_id,
+            payload={"amount_cents": 123400, "reason": "父亲住院家庭困难"},
+            status="pending_counselor",
+            created_at=now,
         )
     for text in ("急性胃肠炎需要输液", "已去校医院复查", "父亲住院家庭困难", "申请 1234 元"):
         with pytest.raises(AssertionError, match="leaks"):

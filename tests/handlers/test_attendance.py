@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +10,9 @@ from sqlalchemy import select
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
-from storage.models import AttendanceEntry, AttendanceRecord, LeaveRequest, Person, Role
+from storage.leave import LEAVE
+from storage.models import AttendanceEntry, AttendanceRecord, Person, Role
+from tests.handlers.people import add_request
 
 MONDAY = date(2026, 11, 23)
 
@@ -38,23 +40,27 @@ def make_monitor(app: App, number: str) -> None:
 
 
 def add_leave(
-    app: App, number: str, start: date, end: date, status: str = "approved", **extra: object
+    app: App,
+    number: str,
+    start: date,
+    end: date,
+    status: str = "approved",
+    ended_at: datetime | None = None,
 ) -> None:
     with app.uow() as s:
         person = s.scalars(select(Person).where(Person.number == number)).one()
         assert person.class_id is not None
-        s.add(
-            LeaveRequest(
-                student_id=person.id,
-                class_id=person.class_id,
-                kind="sick",
-                start_date=start,
-                end_date=end,
-                reason="发烧去医院",
-                status=status,
-                created_at=app.clock.now(),
-                **extra,
-            )
+        add_request(
+            s,
+            LEAVE,
+            student_id=person.id,
+            class_id=person.class_id,
+            payload={"type": "sick", "reason": "发烧去医院"},
+            starts_on=start,
+            ends_on=end,
+            status=status,
+            created_at=app.clock.now(),
+            closed_at=ended_at,
         )
 
 

@@ -14,9 +14,18 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
 from bot.messages import Button
-from storage.models import AuditEntry, LeaveFollowUp, LeaveRequest, Role
+from storage.models import AuditEntry, Role
 from tests.conftest import make_config, start_app
-from tests.handlers.people import add_staff, audit_trail, in_groups, private_to, rows
+from tests.handlers.people import (
+    LeaveRow,
+    add_staff,
+    audit_trail,
+    in_groups,
+    leave_rows,
+    notes_of,
+    private_to,
+    rows,
+)
 
 REASON = "发烧去校医院"
 
@@ -25,8 +34,8 @@ async def ask(bot: TestAdapter, text: str = f"请假 明天 病假 {REASON}", wh
     return await bot.say(who, text, group="护理172")
 
 
-def leave(app: App) -> LeaveRequest:
-    [row] = rows(app, LeaveRequest)
+def leave(app: App) -> LeaveRow:
+    [row] = leave_rows(app)
     return row
 
 
@@ -117,21 +126,21 @@ async def test_malformed_or_out_of_bounds_leave_is_refused_with_the_form(
     [reply] = await ask(bot, text)
     assert expected in reply.text
     assert "格式：请假 <开始> [结束] <病假|事假> <理由>" in reply.text
-    assert rows(app, LeaveRequest) == []
+    assert leave_rows(app) == []
 
 
 async def test_limits_are_inclusive(app: App, bot: TestAdapter) -> None:
     await ask(bot, f"请假 12-07 病假 {REASON}")  # exactly 14 days ahead
     await ask(bot, f"请假 11-20 病假 {REASON}")  # a sick leave reported 3 days late
     await ask(bot, f"请假 11-24 12-23 事假 {REASON}", who="2020003")  # 30 days
-    assert [r.status for r in rows(app, LeaveRequest)] == ["pending"] * 3
+    assert [r.status for r in leave_rows(app)] == ["pending"] * 3
 
 
 async def test_overlap_with_a_pending_leave_is_refused(app: App, bot: TestAdapter) -> None:
     await ask(bot, f"请假 11-24 11-26 病假 {REASON}")
     [reply] = await ask(bot, "请假 11-26 11-27 事假 回家")
     assert reply.text == "与已有的请假 L1（11-24 至 11-26，待审批）时间重叠，请先撤销或销假。"
-    assert len(rows(app, LeaveRequest)) == 1
+    assert len(leave_rows(app)) == 1
 
 
 async def test_overlap_with_an_approved_leave_is_refused(app: App, bot: TestAdapter) -> None:
@@ -139,7 +148,7 @@ async def test_overlap_with_an_approved_leave_is_refused(app: App, bot: TestAdap
     await bot.say("T001", "批准 L1")
     [reply] = await ask(bot, "请假 11-23 11-24 事假 回家")
     assert "L1" in reply.text and "已批准" in reply.text
-    assert len(rows(app, LeaveRequest)) == 1
+    assert len(leave_rows(app)) == 1
 
 
 async def test_rejected_or_cancelled_leave_frees_its_days(app: App, bot: TestAdapter) -> None:
@@ -149,7 +158,7 @@ async def test_rejected_or_cancelled_leave_frees_its_days(app: App, bot: TestAda
     await bot.say("2020001", "撤销 L2")
     [reply] = in_groups(await ask(bot))
     assert "L3" in reply.text
-    assert [r.status for r in rows(app, LeaveRequest)] == ["rejected", "cancelled", "pending"]
+    assert [r.status for r in leave_rows(app)] == ["rejected", "cancelled", "pending"]
 
 
 # -- deciding -----------------------------------------------------------------------------
@@ -347,7 +356,7 @@ async def test_counselor_records_follow_ups_on_a_sick_leave(app: App, bot: TestA
     assert reply.text == "✓ 已记录 L1 的跟进（共 1 条）。"
     [reply] = await bot.say("T001", "/followup L1 已退烧")
     assert "共 2 条" in reply.text
-    assert [f.note for f in rows(app, LeaveFollowUp)] == ["已就医，诊断为普通感冒", "已退烧"]
+    assert [f.note for f in notes_of(app, "followup")] == ["已就医，诊断为普通感冒", "已退烧"]
     assert audit_trail(app, "L1")[-1] == ("leave.followup", None, None)
 
 
@@ -365,7 +374,7 @@ async def test_follow_up_refusals(app: App, bot: TestAdapter) -> None:
     assert "无权处理" in reply.text
     [reply] = await bot.say("T001", "跟进 L1")
     assert "请写上跟进记录" in reply.text
-    assert rows(app, LeaveFollowUp) == []
+    assert notes_of(app, "followup") == []
 
 
 # -- /mine and the audit log -------------------------------------------------------------
@@ -385,7 +394,9 @@ async def test_mine_lists_leaves_with_their_states(app: App, bot: TestAdapter) -
 async def test_audit_log_never_holds_the_reason(app: App, bot: TestAdapter) -> None:
     await ask(bot)
     await bot.say("T001", "驳回 L1 证明材料不全")
-    for entry in rows(app, AuditEntry):
+    entries = rows(app, AuditEntry)
+    assert [e.action for e in entries] == ["leave.submit", "leave.reject"]
+    for entry in entries:
         text = f"{entry.actor} {entry.action} {entry.target} {entry.detail}"
         assert REASON not in text and "证明材料不全" not in text
 

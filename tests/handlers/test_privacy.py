@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
-from storage.models import AuditEntry, CheckIn, CheckInRevision, Person, SubsidyApplication
+from storage.models import AuditEntry, CheckIn, CheckInRevision, Person, Request
 from tests.conftest import make_config, start_app
 
 
@@ -96,7 +96,7 @@ async def test_withdrawing_takes_back_the_subsidy_under_review(app: App, bot: Te
     [reply] = await bot.say("T001", "批准 S1")
     assert "已撤销" in reply.text
     with app.uow(readonly=True) as s:
-        assert s.scalar(select(SubsidyApplication.status)) == "cancelled"
+        assert s.scalar(select(Request.status).where(Request.kind == "subsidy")) == "cancelled"
 
 
 async def test_a_new_notice_version_asks_everyone_again(
@@ -133,7 +133,7 @@ async def test_subsidy_without_consent_is_refused_and_stores_nothing(
     [reply] = await bot.say("2020001", "补助 500 家庭困难")
     assert "同意隐私说明" in reply.text
     with app.uow(readonly=True) as s:
-        assert list(s.scalars(select(SubsidyApplication))) == []
+        assert list(s.scalars(select(Request).where(Request.kind == "subsidy"))) == []
     await bot.say("2020001", "同意")
     sent = await bot.say("2020001", "补助 500 家庭困难")
     assert any("S1" in s.text for s in sent)

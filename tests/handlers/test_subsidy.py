@@ -7,14 +7,16 @@ import pytest
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.messages import Button
-from storage.models import AuditEntry, InboundMessage, Role, SubsidyApplication
+from storage.models import AuditEntry, InboundMessage, Role
 from tests.handlers.people import (
+    SubsidyRow,
     add_staff,
     audit_trail,
     database_text,
     in_groups,
     private_to,
     rows,
+    subsidy_rows,
     unassign,
 )
 
@@ -25,8 +27,8 @@ async def apply(bot: TestAdapter, text: str = f"补助 800 {REASON}", who: str =
     return await bot.say(who, text)
 
 
-def application(app: App) -> SubsidyApplication:
-    [row] = rows(app, SubsidyApplication)
+def application(app: App) -> SubsidyRow:
+    [row] = subsidy_rows(app)
     return row
 
 
@@ -40,7 +42,7 @@ async def test_subsidy_in_a_group_asks_for_private_chat_and_stores_nothing(
     sent = await bot.say("2020001", f"补助 800 {REASON}", group="护理172")
     assert [s.text for s in sent] == ["这件事请私聊我办理，群里不会保存你发的内容。"]
     assert sent[0].to.is_group
-    assert rows(app, SubsidyApplication) == []
+    assert subsidy_rows(app) == []
     after = database_text(app)
     assert REASON not in after
     assert after == before
@@ -113,7 +115,7 @@ async def test_bad_amount_is_refused_with_the_range(
     [reply] = await apply(bot, f"补助 {typed} {REASON}")
     assert expected in reply.text
     assert "格式：补助 <金额> <理由>" in reply.text
-    assert rows(app, SubsidyApplication) == []
+    assert subsidy_rows(app) == []
 
 
 async def test_missing_reason_or_overlong_reason_is_refused(app: App, bot: TestAdapter) -> None:
@@ -121,7 +123,7 @@ async def test_missing_reason_or_overlong_reason_is_refused(app: App, bot: TestA
     assert "请写上申请理由" in reply.text
     [reply] = await apply(bot, "补助 800 " + "难" * 201)
     assert "最多 200 个字" in reply.text
-    assert rows(app, SubsidyApplication) == []
+    assert subsidy_rows(app) == []
 
 
 async def test_second_open_application_is_refused(app: App, bot: TestAdapter) -> None:
@@ -131,7 +133,7 @@ async def test_second_open_application_is_refused(app: App, bot: TestAdapter) ->
     await bot.say("T001", "批准 S1")
     [reply] = await apply(bot, "补助 500 学费")
     assert "S1" in reply.text
-    assert len(rows(app, SubsidyApplication)) == 1
+    assert len(subsidy_rows(app)) == 1
 
 
 async def test_a_closed_application_allows_a_new_one(app: App, bot: TestAdapter) -> None:
@@ -139,7 +141,7 @@ async def test_a_closed_application_allows_a_new_one(app: App, bot: TestAdapter)
     await bot.say("T001", "驳回 S1 请补充困难证明")
     sent = await apply(bot, "补助 500 学费")
     assert "S2" in private_to(sent, "2020001")[0].text
-    assert [r.status for r in rows(app, SubsidyApplication)] == ["rejected", "pending_counselor"]
+    assert [r.status for r in subsidy_rows(app)] == ["rejected", "pending_counselor"]
 
 
 # -- the two review steps -----------------------------------------------------------------
@@ -311,7 +313,9 @@ async def test_audit_log_never_holds_amounts_or_reasons(app: App, bot: TestAdapt
     await apply(bot)
     await bot.say("T001", "批准 S1 500")
     await bot.say("T003", "驳回 S1 额度不足")
-    for entry in rows(app, AuditEntry):
+    entries = rows(app, AuditEntry)
+    assert [e.action for e in entries] == ["subsidy.submit", "subsidy.approve", "subsidy.reject"]
+    for entry in entries:
         text = f"{entry.actor} {entry.action} {entry.target} {entry.detail}"
         for secret in (REASON, "额度不足", "800", "500"):
             assert secret not in text

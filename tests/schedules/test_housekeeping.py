@@ -7,8 +7,7 @@ from datetime import timedelta
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
-from storage.models import LeaveRequest
-from tests.handlers.people import audit_trail, rows
+from tests.handlers.people import audit_trail, leave_rows
 
 
 async def test_approved_leave_ends_at_the_start_of_the_day_after_its_end_date(
@@ -21,11 +20,11 @@ async def test_approved_leave_ends_at_the_start_of_the_day_after_its_end_date(
     assert app.scheduler is not None
     clock.set(clock.now().replace(hour=6, minute=59) + timedelta(days=2))  # 11-25 06:59
     await app.scheduler.run_due()
-    assert [r.status for r in rows(app, LeaveRequest)] == ["approved", "approved"]
+    assert [r.status for r in leave_rows(app)] == ["approved", "approved"]
     bot.clear()
     clock.advance(timedelta(minutes=1))
     await app.scheduler.run_due()
-    assert [r.status for r in rows(app, LeaveRequest)] == ["ended", "approved"]
+    assert [r.status for r in leave_rows(app)] == ["ended", "approved"]
     assert audit_trail(app, "L1")[-1] == ("leave.expire", "approved", "ended")
     # Nobody is messaged about it; running again changes nothing.
     assert not [s for s in bot.sent if "L1" in s.text]

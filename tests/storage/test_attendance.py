@@ -13,8 +13,10 @@ from bot.app import App
 from handlers.attendance import format_week
 from storage import attendance, identity
 from storage.attendance import Posting, Student, StudentWeek, match_student
-from storage.models import AttendanceRecord, LeaveRequest, Person, SchoolClass
+from storage.leave import LEAVE
+from storage.models import AttendanceRecord, Person, SchoolClass
 from tests.conftest import pg_only
+from tests.handlers.people import add_request
 
 TZ = ZoneInfo("Asia/Shanghai")
 MON = date(2026, 11, 23)
@@ -59,19 +61,17 @@ def fixture_week(app: App) -> None:
     with app.uow() as s:
         leaver = s.scalars(select(Person).where(Person.number == "2020007")).one()
         assert leaver.class_id is not None
-        s.add(
-            LeaveRequest(
-                student_id=leaver.id,
-                class_id=leaver.class_id,
-                kind="personal",
-                start_date=FRI,
-                end_date=FRI,
-                reason="家里有事",
-                status="approved",
-                created_at=datetime(2026, 11, 20, tzinfo=UTC),
-            )
+        add_request(
+            s,
+            LEAVE,
+            student_id=leaver.id,
+            class_id=leaver.class_id,
+            payload={"type": "personal", "reason": "家里有事"},
+            starts_on=FRI,
+            ends_on=FRI,
+            status="approved",
+            created_at=datetime(2026, 11, 20, tzinfo=UTC),
         )
-        s.flush()
         # Outside the week on both sides: not counted.
         post(s, "护理172", MON - timedelta(days=3), "高等数学", absent=("03",))
         post(s, "护理172", MON + timedelta(days=7), "高等数学", absent=("03",))

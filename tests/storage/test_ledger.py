@@ -12,8 +12,10 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
 from storage import ledger
-from storage.models import CheckIn, LeaveRequest, Person, SchoolClass
+from storage.leave import LEAVE
+from storage.models import CheckIn, Person, SchoolClass
 from tests.conftest import TZ
+from tests.handlers.people import add_request
 
 DAY = date(2026, 11, 23)
 
@@ -44,17 +46,16 @@ async def test_ledger_counts_match_a_hand_computed_day(
     with app.uow() as s:
         student = s.scalar(select(Person).where(Person.number == "2020005"))
         assert student is not None and student.class_id is not None
-        s.add(
-            LeaveRequest(
-                student_id=student.id,
-                class_id=student.class_id,
-                kind="sick",
-                start_date=DAY,
-                end_date=DAY,
-                reason="发烧就医",
-                status="approved",
-                created_at=at(7),
-            )
+        add_request(
+            s,
+            LEAVE,
+            student_id=student.id,
+            class_id=student.class_id,
+            payload={"type": "sick", "reason": "发烧就医"},
+            starts_on=DAY,
+            ends_on=DAY,
+            status="approved",
+            created_at=at(7),
         )
     book = build(app)
     checkins = sheet_rows(book, "打卡")
@@ -141,17 +142,16 @@ async def test_ledger_with_control_characters_and_long_text_opens(
     with app.uow() as s:
         student = s.scalar(select(Person).where(Person.number == "2020001"))
         assert student is not None and student.class_id is not None
-        s.add(
-            LeaveRequest(
-                student_id=student.id,
-                class_id=student.class_id,
-                kind="personal",
-                start_date=DAY,
-                end_date=DAY,
-                reason="x\x01y" + "长" * 40_000,
-                status="pending",
-                created_at=at(7),
-            )
+        add_request(
+            s,
+            LEAVE,
+            student_id=student.id,
+            class_id=student.class_id,
+            payload={"type": "personal", "reason": "x\x01y" + "长" * 40_000},
+            starts_on=DAY,
+            ends_on=DAY,
+            status="pending",
+            created_at=at(7),
         )
     [leave] = sheet_rows(build(app), "请假")
     assert str(leave[9]).startswith("x\ufffdy")
@@ -176,3 +176,30 @@ async def test_rows_read_once_for_the_school_give_each_scope_the_same_ledger(
         for name in load_workbook(BytesIO(alone.content)).sheetnames:
             assert sheet_rows(reused, name) == sheet_rows(alone, name), name
         assert reused.rows == alone.rows
+
+
+async def test_request_sheets_show_each_decision_and_the_chat_state_labels(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    await bot.say("2020001", "请假 今天 病假 发烧就医", group="护理172")
+    await bot.say("2020003", "请假 今天 事假 回家", group="护理172")
+    clock.set(at(9))
+    await bot.say("T001", "批准 L1")
+    await bot.say("T001", "驳回 L2 请补充说明")
+    await bot.say("T001", "跟进 L1 已就医")
+    await bot.say("2020005", "补助 800 家庭困难")
+    await bot.say("T001", "批准 S1 500")
+    leave = sheet_rows(build(app), "请假")
+    assert [r[0] for r in leave] == ["L1", "L2"]
+    assert leave[0][5:9] == ("病假", datetime(2026, 11, 23), datetime(2026, 11, 23), "已批准")
+    assert (leave[0][11], leave[0][12], leave[0][13]) == ("王芳", at(9).replace(tzinfo=None), None)
+    assert leave[0][14] == "11-23 09:00 已就医"
+    assert (leave[1][8], leave[1][11], leave[1][13]) == ("已驳回", "王芳", "请补充说明")
+    [subsidy] = sheet_rows(build(app), "补助")
+    assert subsidy[:8] == ("S1", "医学院", "护理172", "2020005", "陈嘉怡", 800, 500, "家庭困难")
+    # The same label /mine shows for an application waiting at the college step.
+    assert subsidy[8] == "待学工办审批"
+    assert subsidy[10] == at(9).replace(tzinfo=None) and subsidy[11] is None
+    [mine] = [s for s in await bot.say("2020005", "我的") if s.to.chat_id == "2020005"]
+    assert "待学工办审批" in mine.text

@@ -15,6 +15,7 @@ from bot.cli import app as cli
 from bot.clock import ManualClock
 from storage import inbound, retention
 from storage.identity import actor_for_number
+from storage.leave import LEAVE
 from storage.models import (
     AuditEntry,
     CheckIn,
@@ -22,12 +23,12 @@ from storage.models import (
     DailyCount,
     Delivery,
     InboundMessage,
-    LeaveFollowUp,
-    LeaveRequest,
+    Request,
     SchoolClass,
-    SubsidyApplication,
 )
+from storage.subsidy import SUBSIDY
 from tests.conftest import START, TZ
+from tests.handlers.people import add_event, add_request
 
 
 def count(app: App, model: type) -> int:
@@ -111,40 +112,41 @@ async def test_purge_deletes_followups_leave_reasons_and_decided_subsidies(
     with app.uow() as s:
         student = actor_for_number(s, "2020001")
         assert student.class_id is not None
-        leave = LeaveRequest(
+        leave = add_request(
+            s,
+            LEAVE,
             student_id=student.person_id,
             class_id=student.class_id,
-            kind="sick",
-            start_date=now.date(),
-            end_date=now.date(),
-            reason="肺炎住院",
+            payload={"type": "sick", "reason": "肺炎住院"},
+            starts_on=now.date(),
+            ends_on=now.date(),
             status="approved",
             created_at=now,
         )
-        s.add(leave)
-        s.flush()
-        s.add(LeaveFollowUp(leave_id=leave.id, note="已出院", created_at=now))
+        add_event(s, leave, "followup", now, note="已出院")
         for status in ("approved", "rejected", "pending_counselor"):
-            s.add(
-                SubsidyApplication(
-                    student_id=student.person_id,
-                    class_id=student.class_id,
-                    amount_cents=50000,
-                    reason="家庭困难",
-                    status=status,
-                    created_at=now,
-                    counselor_at=now,
-                )
+            # A subsidy's only student: the open one is added last, past the closed ones.
+            application = add_request(
+                s,
+                SUBSIDY,
+                student_id=student.person_id,
+                class_id=student.class_id,
+                payload={"amount_cents": 50000, "reason": "家庭困难"},
+                status=status,
+                created_at=now,
+                closed_at=now if SUBSIDY.states[status].final else None,
             )
+            add_event(s, application, "approve", now, from_status="pending_counselor")
     later = now + timedelta(days=200)
     with app.uow() as s:
         result = retention.purge(
             s, now=later, tz=TZ, retention_days=180, subsidy_retention_days=1095, actor_label="t"
         )
-    assert (result.followups, result.leave_reasons, result.subsidies) == (1, 1, 0)
+    assert (result.notes, result.cleared, result.deleted) == (1, 1, 0)
     with app.uow(readonly=True) as s:
-        [kept] = s.scalars(select(LeaveRequest))
-    assert kept.reason == "" and kept.kind == "sick" and kept.status == "approved"
+        [kept] = s.scalars(select(Request).where(Request.kind == LEAVE.name))
+    kept_payload = LEAVE.read(kept)
+    assert kept_payload.reason == "" and kept_payload.type == "sick" and kept.status == "approved"
     with app.uow() as s:
         result = retention.purge(
             s,
@@ -154,9 +156,11 @@ async def test_purge_deletes_followups_leave_reasons_and_decided_subsidies(
             subsidy_retention_days=1095,
             actor_label="t",
         )
-    assert result.subsidies == 2
+    assert result.deleted == 2
     with app.uow(readonly=True) as s:
-        assert list(s.scalars(select(SubsidyApplication.status))) == ["pending_counselor"]
+        assert list(s.scalars(select(Request.status).where(Request.kind == SUBSIDY.name))) == [
+            "pending_counselor"
+        ]
 
 
 async def test_the_daily_purge_job_runs_once_and_prunes_the_inbound_log(

@@ -13,13 +13,13 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App, build_app
 from bot.clock import ManualClock
 from bot.router import Routed
-from storage import identity, reports
+from storage import identity, reports, requests
 from storage import leave as leaves
 from storage.errors import NotPending
-from storage.models import LeaveRequest, SubsidyApplication
-from storage.workflows import Ref, parse_ref
+from storage.requests import Ref, parse_ref
+from storage.workflows import WORKFLOWS
 from tests.conftest import pg_only
-from tests.handlers.people import audit_trail, rows
+from tests.handlers.people import audit_trail, leave_rows, subsidy_rows
 
 REASON = "发烧去校医院"
 
@@ -94,10 +94,10 @@ async def test_end_expired_leaves_ends_approved_leaves_past_their_end_date(
     await bot.say("T001", "批准 L2")
     now = clock.now() + timedelta(days=2)
     with app.uow() as s:
-        assert leaves.end_expired_leaves(s, date(2026, 11, 24), now) == 0
-        assert leaves.end_expired_leaves(s, date(2026, 11, 25), now) == 1
-        assert leaves.end_expired_leaves(s, date(2026, 11, 25), now) == 0
-    assert [(r.status, r.ended_at) for r in rows(app, LeaveRequest)] == [
+        assert requests.run_timers(s, WORKFLOWS, date(2026, 11, 24), now) == 0
+        assert requests.run_timers(s, WORKFLOWS, date(2026, 11, 25), now) == 1
+        assert requests.run_timers(s, WORKFLOWS, date(2026, 11, 25), now) == 0
+    assert [(r.status, r.ended_at) for r in leave_rows(app)] == [
         ("ended", now),
         ("approved", None),
         ("pending", None),
@@ -188,7 +188,7 @@ async def test_two_processes_deciding_a_subsidy_step_at_once_decide_once(
     texts = race([app, second_app], bot, ["T001", "T001"], ["批准 S1 500", "驳回 S1 不符合"])
     decided = [t for t in texts if t.startswith("✓")]
     assert len(decided) == 1
-    [row] = rows(app, SubsidyApplication)
+    [row] = subsidy_rows(app)
     assert row.status in ("pending_college", "rejected")
     assert len(audit_trail(app, "S1")) == 2
 
@@ -201,7 +201,7 @@ async def test_two_applications_sent_at_once_open_only_one(
     )
     assert len([t for t in texts if t.startswith("✓ 已提交补助申请")]) == 1
     assert len([t for t in texts if t.startswith("你已有一份正在审核的补助申请")]) == 1
-    assert len(rows(app, SubsidyApplication)) == 1
+    assert len(subsidy_rows(app)) == 1
 
 
 async def test_two_overlapping_leaves_sent_at_once_store_only_one(
@@ -215,7 +215,7 @@ async def test_two_overlapping_leaves_sent_at_once_store_only_one(
     )
     assert len([t for t in texts if t.startswith("请假 L")]) == 1
     assert len([t for t in texts if "时间重叠" in t]) == 1
-    assert len(rows(app, LeaveRequest)) == 1
+    assert len(leave_rows(app)) == 1
 
 
 @pg_only
@@ -249,5 +249,5 @@ async def test_decision_blocked_behind_a_concurrent_one_is_refused_on_postgresql
     [refused] = outcome
     assert isinstance(refused, NotPending)
     assert refused.params["state"] == "已批准"
-    [row] = rows(app, LeaveRequest)
+    [row] = leave_rows(app)
     assert row.status == "approved"
