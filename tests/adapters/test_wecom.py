@@ -33,9 +33,10 @@ from bot.messages import (
     PersonAddress,
 )
 from storage import conversations, demo, identity
-from storage.models import ChatAccount, CheckIn, CheckInRevision, GroupChat, LeaveRequest, Person
+from storage.models import ChatAccount, CheckIn, CheckInRevision, GroupChat, Person
 from tests.conftest import privacy_guard, static_texts
 from tests.fakes.wecom_api import CHUNK_SIZE, FakeWecomServer, SentMessage
+from tests.handlers.people import leave_rows
 
 BOT_ID = "aib_classbot"
 SECRET = "insecure_test_wecom_secret"
@@ -260,9 +261,8 @@ async def test_leave_is_approved_with_the_card_button(school: School) -> None:
     await school.handled_count(handled + 1)
     await school.server.wait_for(lambda: len(school.server.sent_to(STUDENTS["2020001"])) > before)
 
-    with school.app.uow(readonly=True) as s:
-        [leave] = s.scalars(select(LeaveRequest)).all()
-        assert leave.status == "approved"
+    [leave] = leave_rows(school.app)
+    assert leave.status == "approved"
     told = school.server.sent_to(STUDENTS["2020001"])[before:]
     assert any("批准" in m.text for m in told)
     assert school.handled[-1].callback_id is not None
