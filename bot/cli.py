@@ -189,6 +189,23 @@ async def _run_wechat(bot: App) -> None:
     await _serve_until_signalled(bot)
 
 
+async def _run_dingtalk(bot: App) -> None:
+    try:
+        from bot.adapters.dingtalk import DingtalkAdapter
+    except ImportError:
+        typer.echo("DingTalk needs its extra: pip install 'classbot[dingtalk]'", err=True)
+        raise typer.Exit(2) from None
+
+    try:
+        adapter = DingtalkAdapter.from_config(bot.config.dingtalk)
+    except ConfigError as e:
+        typer.echo(f"配置错误 / configuration error: {e}", err=True)
+        raise typer.Exit(2) from None
+    bot.add_adapter(adapter)
+    # The adapter reconnects to the Stream gateway on its own until stopped.
+    await _serve_until_signalled(bot)
+
+
 async def _serve_until_signalled(bot: App) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -203,7 +220,9 @@ async def _serve_until_signalled(bot: App) -> None:
 
 @app.command()
 def run(
-    platform: Annotated[str, typer.Option(help="console, telegram or wechat")] = "console",
+    platform: Annotated[
+        str, typer.Option(help="console, telegram, wechat or dingtalk")
+    ] = "console",
     config: ConfigOption = None,
     clock: Annotated[
         str | None, typer.Option(help="start a movable clock at this local time (ISO)")
@@ -223,6 +242,8 @@ def run(
             asyncio.run(_run_telegram(bot))
         elif platform == "wechat":
             asyncio.run(_run_wechat(bot))
+        elif platform == "dingtalk":
+            asyncio.run(_run_dingtalk(bot))
         else:
             typer.echo(f"platform {platform!r} is not available in this build", err=True)
             raise typer.Exit(2)

@@ -144,6 +144,19 @@ class WechatSection(_Section):
     name: str = "classbot"
 
 
+class DingtalkSection(_Section):
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    # The robot's code; DingTalk gives an app robot its app's client id.
+    robot_code: str | None = None
+    name: str = "classbot"
+    gateway_url: str = "https://api.dingtalk.com/v1.0/gateway/connections/open"
+    api_url: str = "https://api.dingtalk.com"
+    oapi_url: str = "https://oapi.dingtalk.com"
+    # Bind members by the org directory's job number or mobile (needs the app permission).
+    directory: bool = True
+
+
 class ConsoleSection(_Section):
     output_dir: Path = Path("classbot-out")
 
@@ -163,6 +176,7 @@ class Config(BaseSettings):
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
+    dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
 
     @classmethod
@@ -183,7 +197,12 @@ class Config(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value in this config, so logs and replies can be checked for them."""
-        found = [self.telegram.token, self.telegram.secret_token, self.wechat.token]
+        found = [
+            self.telegram.token,
+            self.telegram.secret_token,
+            self.wechat.token,
+            self.dingtalk.client_secret,
+        ]
         values = [s.get_secret_value() for s in found if s is not None]
         return [v for v in values if v]
 
