@@ -43,6 +43,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+class _QuietPings(logging.Filter):
+    """The SDK logs each of the gateway's pings as an unknown topic, at WARNING."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "topic=ping," not in record.getMessage()
+
+
+_sdk_log = logging.getLogger("bot.adapters.dingtalk.sdk")
+_sdk_log.addFilter(_QuietPings())
+
 PLATFORM = "dingtalk"
 
 API_URL = "https://api.dingtalk.com"
@@ -298,7 +309,7 @@ class _StreamClient(dingtalk_stream.DingTalkStreamClient):
     def __init__(self, adapter: DingtalkAdapter) -> None:
         super().__init__(
             dingtalk_stream.Credential(adapter.client_id, adapter.client_secret),
-            logger=logging.getLogger("bot.adapters.dingtalk.sdk"),
+            logger=_sdk_log,
         )
         self.register_callback_handler(BOT_TOPIC, _BotHandler(adapter))
         self.pre_start()
@@ -352,6 +363,7 @@ class DingtalkAdapter(Adapter):
         max_reconnect_delay: float = 60.0,
         ping_interval: float = 20.0,
         shutdown_grace: float = 10.0,
+        timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client_id = client_id
@@ -364,6 +376,7 @@ class DingtalkAdapter(Adapter):
             client_secret=client_secret,
             api_url=api_url,
             oapi_url=oapi_url,
+            timeout=timeout,
             clock=clock,
         )
         self._directory = directory

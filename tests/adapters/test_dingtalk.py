@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import signal
@@ -11,13 +12,14 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, time
 from pathlib import Path
+from time import time as wall_clock
 
 import openpyxl
 import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.base import Transient, Unreachable
-from bot.adapters.dingtalk import DingtalkAdapter, strip_bot_mention
+from bot.adapters.dingtalk import MAX_TEXT, DingtalkAdapter, strip_bot_mention
 from bot.app import App, build_app
 from bot.clock import ManualClock
 from bot.config import Config, ConfigError, load_config
@@ -148,11 +150,35 @@ async def test_without_the_directory_permission_no_entry_is_given(
 
 
 async def test_a_ping_is_answered_with_its_own_data(
-    connected: tuple[DingtalkAdapter, RecordingApp], fake: FakeDingtalk
+    connected: tuple[DingtalkAdapter, RecordingApp],
+    fake: FakeDingtalk,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await fake.ping()
-    await fake.wait_for(lambda: len(fake.acked) == 1)
+    caplog.set_level(logging.INFO)
+    opaque = await fake.ping()
+    await fake.wait_for(lambda: len(fake.acks) == 1)
+    [ack] = fake.acks
+    assert ack["code"] == 200
+    assert json.loads(ack["data"]) == {"opaque": opaque}
     assert fake.connections_opened == 1
+    assert "ping" not in caplog.text  # routine, not worth a warning
+
+
+async def test_reconnects_when_the_gateway_stops_answering_pings(fake: FakeDingtalk) -> None:
+    adapter = adapter_for(fake, ping_interval=0.1)
+    recorder = RecordingApp()
+    await adapter.start(recorder)  # type: ignore[arg-type]
+    try:
+        await fake.wait_for(lambda: fake.open_sockets == 1)
+        fake.freeze()  # the TCP connection stays open; nothing answers
+        await fake.wait_for(lambda: fake.open_sockets == 0)
+        fake.thaw()
+        await fake.wait_for(lambda: fake.open_sockets == 1)
+        await fake.private_message(STUDENTS["2020001"], "我的")
+        assert (await recorder.next()).text == "我的"
+        assert adapter.connections >= 2
+    finally:
+        await adapter.stop()
 
 
 async def test_the_gateways_disconnect_makes_it_reconnect(
@@ -289,6 +315,146 @@ async def test_a_group_reminder_without_a_live_webhook_names_people_in_plain_tex
     # groupMessages/send has no @ field: the name is there, and notifies nobody.
     assert (sent.via, sent.at_user_ids) == ("group", [])
     assert sent.text == "⏰ 还有 2 位同学未打卡：\n@王雨桐"
+
+
+async def test_a_server_error_is_transient_and_may_be_sent_again(
+    connected: tuple[DingtalkAdapter, RecordingApp], fake: FakeDingtalk
+) -> None:
+    adapter, _ = connected
+    fake.fail_next(503)
+    with pytest.raises(Transient) as caught:
+        await adapter.send(ChatAddress("dingtalk", GROUP, True), OutgoingMessage("hi"))
+    assert not caught.value.maybe_sent
+    assert fake.sent == []
+
+
+async def test_no_answer_after_the_request_went_out_may_have_been_sent(
+    fake: FakeDingtalk,
+) -> None:
+    adapter = adapter_for(fake, timeout=0.2)
+    await adapter.start(RecordingApp())  # type: ignore[arg-type]
+    try:
+        await adapter.api.token()
+        fake.delay = 1.0
+        with pytest.raises(Transient) as caught:
+            await adapter.send(ChatAddress("dingtalk", GROUP, True), OutgoingMessage("hi"))
+        # A group message is then not sent again (SPEC §9): it may have arrived.
+        assert caught.value.maybe_sent
+    finally:
+        fake.delay = 0.0
+        await adapter.stop()
+
+
+async def test_a_group_the_robot_is_not_in_is_unreachable(
+    connected: tuple[DingtalkAdapter, RecordingApp], fake: FakeDingtalk
+) -> None:
+    adapter, _ = connected
+    with pytest.raises(Unreachable, match=r"resource\.not\.found"):
+        await adapter.send(ChatAddress("dingtalk", "cidGone==", True), OutgoingMessage("hi"))
+
+
+async def test_the_token_is_cached_and_renewed_before_it_expires(fake: FakeDingtalk) -> None:
+    now = [1_000_000.0]
+    adapter = adapter_for(fake, clock=lambda: now[0])
+    await adapter.start(RecordingApp())  # type: ignore[arg-type]
+    try:
+        to = ChatAddress("dingtalk", T001, False)
+        await adapter.send(to, OutgoingMessage("一"))
+        await adapter.send(to, OutgoingMessage("二"))
+        assert fake.tokens_issued == 1
+        now[0] += 7200 - 120  # inside the last five minutes of its 7200 s
+        await adapter.send(to, OutgoingMessage("三"))
+        assert fake.tokens_issued == 2
+        # Renewed ahead of time: no call was refused.
+        assert len(fake.calls("/v1.0/robot/oToMessages/batchSend")) == 3
+    finally:
+        await adapter.stop()
+
+
+async def test_an_expired_token_on_the_file_upload_is_renewed_once(
+    connected: tuple[DingtalkAdapter, RecordingApp], fake: FakeDingtalk
+) -> None:
+    adapter, _ = connected
+    await adapter.api.token()
+    fake.expire_tokens()
+    ledger = Attachment("台账.xlsx", b"PK\x03\x04")
+    await adapter.send(ChatAddress("dingtalk", T001, False), OutgoingMessage("", attachment=ledger))
+    [file] = fake.sent
+    assert (file.file_name, file.file_content) == ("台账.xlsx", b"PK\x03\x04")
+    assert fake.tokens_issued == 2
+
+
+async def test_a_webhook_past_its_expiry_is_not_used(fake: FakeDingtalk) -> None:
+    now = [wall_clock()]
+    adapter = adapter_for(fake, clock=lambda: now[0])
+    recorder = RecordingApp()
+    await adapter.start(recorder)  # type: ignore[arg-type]
+    try:
+        await fake.wait_for(lambda: fake.open_sockets == 1)
+        await fake.group_message(GROUP, STUDENTS["2020001"], "打卡 36.5")
+        await recorder.next()
+        now[0] += 90 * 60  # the webhook's lifetime is over
+        reminder = OutgoingMessage(
+            "⏰ 未打卡：", mentions=(Mention(STUDENTS["2020003"], "王雨桐"),)
+        )
+        await adapter.send(ChatAddress("dingtalk", GROUP, True), reminder)
+        assert fake.calls("/robot/sendBySession") == []
+        [sent] = fake.sent
+        assert (sent.via, sent.text) == ("group", "⏰ 未打卡：\n@王雨桐")
+    finally:
+        await adapter.stop()
+
+
+async def test_a_refused_webhook_falls_back_to_names_in_the_group(
+    connected: tuple[DingtalkAdapter, RecordingApp], fake: FakeDingtalk
+) -> None:
+    adapter, recorder = connected
+    await fake.group_message(GROUP, STUDENTS["2020001"], "打卡 36.5")
+    await recorder.next()
+    fake.expire_webhooks()  # DingTalk ends it early
+    reminder = OutgoingMessage("⏰ 未打卡：", mentions=(Mention(STUDENTS["2020003"], "王雨桐"),))
+    await adapter.send(ChatAddress("dingtalk", GROUP, True), reminder)
+    assert len(fake.calls("/robot/sendBySession")) == 1
+    [sent] = fake.sent
+    assert (sent.via, sent.at_user_ids, sent.text) == ("group", [], "⏰ 未打卡：\n@王雨桐")
+
+
+async def test_a_long_reminder_mentions_everyone_within_the_size_limit(
+    connected: tuple[DingtalkAdapter, RecordingApp], fake: FakeDingtalk
+) -> None:
+    adapter, recorder = connected
+    students = [f"dt-s{i:04d}" for i in range(600)]
+    for i, staff in enumerate(students):
+        fake.add_member(staff, f"学生{i}")
+    fake.add_group(GROUP, "护理172班", [STUDENTS["2020001"], *students])
+    await fake.group_message(GROUP, STUDENTS["2020001"], "打卡 36.5")
+    await recorder.next()
+    reminder = OutgoingMessage(
+        "⏰ 还有 600 位同学未打卡：",
+        mentions=tuple(Mention(s, f"学生{i}") for i, s in enumerate(students)),
+    )
+
+    await adapter.send(ChatAddress("dingtalk", GROUP, True), reminder)
+
+    assert len(fake.sent) > 1
+    assert [i for m in fake.sent for i in m.at_user_ids] == students
+    assert all(m.via == "webhook" and len(m.text) <= MAX_TEXT for m in fake.sent)
+    assert all(f"@{i}" in m.text for m in fake.sent for i in m.at_user_ids)
+
+
+async def test_the_privacy_guard_sees_every_group_message(
+    connected: tuple[DingtalkAdapter, RecordingApp], fake: FakeDingtalk
+) -> None:
+    adapter, recorder = connected
+    seen: list[str] = []
+    fake.group_guard = lambda message: seen.append(message.text)
+    await fake.group_message(GROUP, STUDENTS["2020001"], "打卡 36.5")
+    await recorder.next()
+    group = ChatAddress("dingtalk", GROUP, True)
+    await adapter.send(group, OutgoingMessage("✓ 已打卡 1/30"))
+    await adapter.send(group, OutgoingMessage("⏰", mentions=(Mention(T001, "王芳"),)))
+    await adapter.send(ChatAddress("dingtalk", T001, False), OutgoingMessage("私聊"))
+    assert seen == ["✓ 已打卡 1/30", f"⏰\n@{T001}"]
 
 
 def test_dingtalk_needs_its_client_id_and_secret() -> None:

@@ -101,6 +101,7 @@ class FakeDingtalk:
         self.tokens_issued = 0
         self.connections_opened = 0
         self.acked: list[str] = []
+        self.acks: list[dict[str, Any]] = []
         self.lose_acks = False
 
         self._tokens: set[str] = set()
@@ -110,6 +111,9 @@ class FakeDingtalk:
         self._webhooks: dict[str, tuple[str, float]] = {}  # session -> (chat, expires)
         self._media: dict[str, tuple[str, bytes]] = {}
         self._throttle = 0
+        self._faults: list[tuple[int, dict[str, Any]]] = []
+        self.delay = 0.0
+        self._frozen = False
         self._flow_controlled: set[str] = set()
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -184,6 +188,17 @@ class FakeDingtalk:
     def throttle(self, times: int = 1) -> None:
         """The next robot message calls are refused by API flow control."""
         self._throttle = times
+
+    def fail_next(self, status: int, body: dict[str, Any] | None = None) -> None:
+        """The next robot message call gets this answer (e.g. 503, or 400 with a code)."""
+        self._faults.append((status, body or {"code": "ServiceUnavailable", "message": "busy"}))
+
+    def freeze(self) -> None:
+        """The host hangs: the WebSocket stays open but pings go unanswered."""
+        self._frozen = True
+
+    def thaw(self) -> None:
+        self._frozen = False
 
     def flow_control(self, staff_id: str) -> None:
         """Private messages to this person come back in flowControlledStaffIdList."""
@@ -349,7 +364,8 @@ class FakeDingtalk:
         if ticket not in self._tickets:
             return _api_error(401, "InvalidTicket", "unknown ticket")
         self._tickets.discard(ticket)
-        ws = web.WebSocketResponse()
+        # Pongs by hand, so that a frozen host can leave pings unanswered.
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         self._sockets.add(ws)
         self.connections_opened += 1
@@ -359,11 +375,16 @@ class FakeDingtalk:
             await ws.send_str(json.dumps(frame, ensure_ascii=False))
         try:
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.PING:
+                    if not self._frozen:
+                        await ws.pong(msg.data)
+                    continue
+                if msg.type != WSMsgType.TEXT or self._frozen:
                     continue
                 ack = json.loads(msg.data)
                 message_id = ack.get("headers", {}).get("messageId", "")
                 self.acked.append(message_id)
+                self.acks.append(ack)
                 if ack.get("code") == 200 and not self.lose_acks:
                     self._unacked.pop(message_id, None)
                 await self._touch()
@@ -398,8 +419,13 @@ class FakeDingtalk:
     ) -> tuple[dict[str, Any], web.Response | None]:
         body = await request.json()
         self.requests.append(Request(request.path, body))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if not self._authorized(request):
             return body, _api_error(400, "InvalidAuthentication", "不合法的access_token")
+        if self._faults:
+            status, answer = self._faults.pop(0)
+            return body, web.json_response(answer, status=status)
         if self._throttled():
             return body, _api_error(
                 403, "Forbidden.AccessDenied.QpsLimitForApi", "调用该接口超过频率限制"
