@@ -430,6 +430,9 @@ class DingtalkAdapter(Adapter):
         await self._connected.wait()
 
     async def start(self, app: App) -> None:
+        # httpx logs every request URL at INFO: oapi URLs carry the access token, and a
+        # sessionWebhook URL is itself a credential.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         self._app = app
         self._runner = asyncio.create_task(self._run(), name="dingtalk-stream-connection")
 

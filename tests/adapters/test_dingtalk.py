@@ -725,15 +725,19 @@ async def test_a_dropped_connection_redelivers_and_nothing_is_handled_twice(
     assert "已打卡" in reply.text
 
 
-async def test_the_secret_never_reaches_the_logs(
+async def test_no_secret_token_or_webhook_reaches_the_logs(
     school: School, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     await bind_class_group(school)
+    await school.say(STUDENTS["2020001"], "绑定 2020001 张晓明")  # a directory lookup (oapi)
     await school.fake.drop_connections()
     await school.fake.wait_for(lambda: school.fake.connections_opened == 2)
     assert caplog.records
     assert CLIENT_SECRET not in caplog.text
+    assert school.fake.tokens_handed_out
+    assert not any(token in caplog.text for token in school.fake.tokens_handed_out)
+    assert "session=" not in caplog.text  # a sessionWebhook URL is a credential too
 
 
 # -- the command line --------------------------------------------------------------------------

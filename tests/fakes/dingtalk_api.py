@@ -99,6 +99,7 @@ class FakeDingtalk:
         self.requests: list[Request] = []
         self.sent: list[Sent] = []
         self.tokens_issued = 0
+        self.tokens_handed_out: list[str] = []
         self.connections_opened = 0
         self.acked: list[str] = []
         self.acks: list[dict[str, Any]] = []
@@ -402,6 +403,7 @@ class FakeDingtalk:
             return _api_error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
         token = uuid.uuid4().hex
         self._tokens.add(token)
+        self.tokens_handed_out.append(token)
         self.tokens_issued += 1
         return web.json_response({"accessToken": token, "expireIn": 7200})
 
