@@ -589,8 +589,9 @@ class DingtalkAdapter(Adapter):
             message_id=msg.message_id,
             sender_name=msg.sender_nick or "",
             chat_title=(msg.conversation_title or "") if is_group else "",
-            # The robot receives group messages only when it is @-mentioned.
-            mentions_bot=is_group or bool(msg.is_in_at_list),
+            # DingTalk normally sends the robot only the group messages that @-mention it;
+            # isInAtList says so for each one.
+            mentions_bot=bool(msg.is_in_at_list),
             mentions=mentions,
             directory=directory,
         )

@@ -121,8 +121,10 @@ async def test_group_message_becomes_a_group_command_with_its_mentions(
     assert incoming.mentions == (STUDENTS["2020004"],)
     assert incoming.sent_at.timestamp() == 1795000000.0
     assert incoming.directory is None  # looked up for private chats only
+    await fake.group_message(GROUP, STUDENTS["2020001"], "大家好", at_bot=False)
+    assert not (await recorder.next()).mentions_bot
     # Acknowledged once handled.
-    await fake.wait_for(lambda: len(fake.acked) == 1)
+    await fake.wait_for(lambda: len(fake.acked) == 2)
 
 
 async def test_private_message_carries_the_directory_entry(

@@ -178,7 +178,9 @@ class FakeDingtalk:
         self.groups[conversation_id] = (title, set(staff_ids))
 
     def new_id(self, prefix: str = "msg") -> str:
-        return f"{prefix}{next(self._ids):06d}"
+        # Unique across runs, as DingTalk's msgIds are: a database kept between two runs must
+        # not see an old id again.
+        return f"{prefix}{next(self._ids):04d}{uuid.uuid4().hex[:12]}"
 
     # -- injection ---------------------------------------------------------------------------
 
@@ -234,10 +236,11 @@ class FakeDingtalk:
         mentions: tuple[str, ...] = (),
         msg_id: str | None = None,
         create_at: float | None = None,
+        at_bot: bool = True,
     ) -> str:
-        """A member @-mentions the robot in a group (the robot receives nothing else there)."""
+        """A member @-mentions the robot in a group (normally all the robot receives there)."""
         title, _ = self.groups[conversation_id]
-        at_users = [{"dingtalkId": BOT_USER_ID}] + [
+        at_users = ([{"dingtalkId": BOT_USER_ID}] if at_bot else []) + [
             {"dingtalkId": self.members[m].dingtalk_id, "staffId": m} for m in mentions
         ]
         return await self._deliver(
@@ -245,7 +248,7 @@ class FakeDingtalk:
             text,
             conversation_type="2",
             conversation_id=conversation_id,
-            extra={"conversationTitle": title, "atUsers": at_users, "isInAtList": True},
+            extra={"conversationTitle": title, "atUsers": at_users, "isInAtList": at_bot},
             msg_id=msg_id,
             create_at=create_at,
         )
