@@ -463,14 +463,16 @@ class DingtalkAdapter(Adapter):
             self.connections += 1
             went_up = False
             try:
-                went_up = await self._connection()
+                await self._connection()
                 reason = "the gateway closed the connection"
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
+                went_up = self._connected.is_set()
                 self._connected.clear()
+            # A connection that worked starts the pauses afresh; failed attempts lengthen them.
             if went_up:
                 delay = self._reconnect_delay
             log.warning(
@@ -501,8 +503,8 @@ class DingtalkAdapter(Adapter):
         body = _json(response)
         return f"{body['endpoint']}?ticket={quote_plus(str(body['ticket']))}"
 
-    async def _connection(self) -> bool:
-        """One connection, until it closes. Returns whether it was ever up."""
+    async def _connection(self) -> None:
+        """One connection, until it closes."""
         client = _StreamClient(self)
         uri = await self._open(client)
         async with websockets.connect(
@@ -518,7 +520,6 @@ class DingtalkAdapter(Adapter):
                     log.warning("DingTalk: a frame that is not JSON was ignored")
                     continue
                 self._spawn(self._route(client, ws, frame))
-        return True
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
