@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.base import Transient, Unreachable
-from bot.adapters.dingtalk import MAX_TEXT, DingtalkAdapter, strip_bot_mention
+from bot.adapters.dingtalk import MAX_TEXT, DingtalkAdapter, NotConnected, strip_bot_mention
 from bot.app import App, build_app
 from bot.clock import ManualClock
 from bot.config import Config, ConfigError, load_config
@@ -192,6 +192,43 @@ async def test_the_gateways_disconnect_makes_it_reconnect(
     await fake.private_message(STUDENTS["2020001"], "我的")
     assert (await recorder.next()).text == "我的"
     assert adapter.connections == 2
+
+
+class SlowApp(RecordingApp):
+    """Holds each message until released, like a handler still writing to the database."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.finished: list[str] = []
+
+    async def handle(self, message: IncomingMessage) -> list[OutgoingMessage]:
+        self.received.put_nowait(message)
+        await self.release.wait()
+        self.finished.append(message.text)
+        return []
+
+
+async def test_stop_finishes_the_message_being_handled_and_closes(fake: FakeDingtalk) -> None:
+    adapter = adapter_for(fake)
+    app = SlowApp()
+    assert not adapter.ready
+    with pytest.raises(NotConnected):
+        await adapter.send(ChatAddress("dingtalk", T001, False), OutgoingMessage("hi"))
+    await adapter.start(app)  # type: ignore[arg-type]
+    assert adapter.ready
+    await fake.wait_for(lambda: fake.open_sockets == 1)
+    await fake.private_message(STUDENTS["2020001"], "打卡 36.5")
+    await app.next()
+
+    stopping = asyncio.create_task(adapter.stop())
+    await fake.wait_for(lambda: fake.open_sockets == 0)
+    assert not stopping.done()  # waits for the message in hand
+    app.release.set()
+    await asyncio.wait_for(stopping, 10)
+
+    assert app.finished == ["打卡 36.5"]
+    assert not adapter.ready
 
 
 async def test_keeps_trying_while_the_gateway_is_down(fake: FakeDingtalk) -> None:
