@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import shutil
@@ -189,19 +190,26 @@ async def _run_wechat(bot: App) -> None:
     await _serve_until_signalled(bot)
 
 
-async def _run_wecom(bot: App) -> None:
+# Platforms on a long connection that keeps itself up until stopped: module, adapter, label.
+_CONNECTED = {
+    "wecom": ("bot.adapters.wecom", "WecomAdapter", "WeCom"),
+    "dingtalk": ("bot.adapters.dingtalk", "DingtalkAdapter", "DingTalk"),
+}
+
+
+async def _run_connected(bot: App, platform: str) -> None:
+    module_name, class_name, label = _CONNECTED[platform]
     try:
-        from bot.adapters.wecom import WecomAdapter
+        module = importlib.import_module(module_name)
     except ImportError:
-        typer.echo("WeCom needs its extra: pip install 'classbot[wecom]'", err=True)
+        typer.echo(f"{label} needs its extra: pip install 'classbot[{platform}]'", err=True)
         raise typer.Exit(2) from None
     try:
-        adapter = WecomAdapter.from_config(bot.config.wecom)
+        adapter = getattr(module, class_name).from_config(getattr(bot.config, platform))
     except ConfigError as e:
         typer.echo(f"配置错误 / configuration error: {e}", err=True)
         raise typer.Exit(2) from None
     bot.add_adapter(adapter)
-    # The adapter keeps its long connection up on its own until stopped.
     await _serve_until_signalled(bot)
 
 
@@ -219,7 +227,9 @@ async def _serve_until_signalled(bot: App) -> None:
 
 @app.command()
 def run(
-    platform: Annotated[str, typer.Option(help="console, telegram, wechat or wecom")] = "console",
+    platform: Annotated[
+        str, typer.Option(help="console, telegram, wechat, dingtalk or wecom")
+    ] = "console",
     config: ConfigOption = None,
     clock: Annotated[
         str | None, typer.Option(help="start a movable clock at this local time (ISO)")
@@ -239,8 +249,8 @@ def run(
             asyncio.run(_run_telegram(bot))
         elif platform == "wechat":
             asyncio.run(_run_wechat(bot))
-        elif platform == "wecom":
-            asyncio.run(_run_wecom(bot))
+        elif platform in _CONNECTED:
+            asyncio.run(_run_connected(bot, platform))
         else:
             typer.echo(f"platform {platform!r} is not available in this build", err=True)
             raise typer.Exit(2)

@@ -154,6 +154,19 @@ class WecomSection(_Section):
     name: str = ""
 
 
+class DingtalkSection(_Section):
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    # The robot's code; DingTalk gives an app robot its app's client id.
+    robot_code: str | None = None
+    name: str = "classbot"
+    gateway_url: str = "https://api.dingtalk.com/v1.0/gateway/connections/open"
+    api_url: str = "https://api.dingtalk.com"
+    oapi_url: str = "https://oapi.dingtalk.com"
+    # Bind members by the org directory's job number or mobile (needs the app permission).
+    directory: bool = True
+
+
 class ConsoleSection(_Section):
     output_dir: Path = Path("classbot-out")
 
@@ -174,6 +187,8 @@ class Config(BaseSettings):
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
     wecom: WecomSection = Field(default_factory=WecomSection)
+
+    dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
 
     @classmethod
@@ -199,6 +214,7 @@ class Config(BaseSettings):
             self.telegram.secret_token,
             self.wechat.token,
             self.wecom.secret,
+            self.dingtalk.client_secret,
         ]
         values = [s.get_secret_value() for s in found if s is not None]
         return [v for v in values if v]

@@ -31,6 +31,14 @@ Address = ChatAddress | PersonAddress
 
 
 @dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """What a platform's organisation directory says about a sender (DingTalk, WeCom)."""
+
+    job_number: str = ""
+    mobile: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One message (or button press) from a chat, as every handler sees it."""
 
@@ -49,6 +57,9 @@ class IncomingMessage:
     mentions: tuple[str, ...] = ()
     # Set when the message is a button press; the adapter answers the press with the reply.
     callback_id: str | None = None
+    # The sender's entry in the organisation directory, where the platform has one and the
+    # bot may read it: binding can then match it to the roster instead of a one-time code.
+    directory: DirectoryEntry | None = None
 
     @property
     def chat(self) -> ChatAddress:

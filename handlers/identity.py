@@ -47,6 +47,7 @@ def bind(ctx: Context, args: Args) -> None:
         group=group,
         code=code,
         now=ctx.now,
+        directory=(msg.directory.job_number, msg.directory.mobile) if msg.directory else None,
     )
     text = ctx.t(
         "✓ 绑定成功：{name}（{number}）。发送「帮助」查看可用的命令。",

@@ -247,6 +247,16 @@ def _names_match(given: str, on_roster: str) -> bool:
     return "".join(given.split()) == "".join(on_roster.split())
 
 
+def directory_matches(person: Person, job_number: str, mobile: str) -> bool:
+    """Whether an org directory entry is this roster person: the same 学号/工号, or the same
+    mobile when the roster has one."""
+    if job_number and job_number.strip().upper() == person.number.upper():
+        return True
+    digits = "".join(c for c in mobile if c.isdigit())[-11:]
+    phone = "".join(c for c in (person.phone or "") if c.isdigit())[-11:]
+    return bool(digits) and len(digits) == 11 and digits == phone
+
+
 def bind_account(
     session: Session,
     *,
@@ -258,11 +268,14 @@ def bind_account(
     group: GroupChat | None,
     code: str | None,
     now: datetime,
+    directory: tuple[str, str] | None = None,
 ) -> Person:
     """Bind a chat account to a roster person (SPEC §3).
 
     Accepted inside a group bound to the person's class, or in private chat with a one-time
-    code. A person bound to another account on this platform cannot be taken over.
+    code, or in private chat when the platform's org directory (`directory`: job number,
+    mobile) names the same person. A person bound to another account on this platform cannot
+    be taken over.
     """
     current = session.scalar(
         select(ChatAccount).where(
@@ -278,6 +291,7 @@ def bind_account(
         owner = session.get(Person, current.person_id)
         raise AccountBoundToOther(number=owner.number if owner else "?")
 
+    via = "group" if group is not None else "code"
     if group is not None:
         cls = session.get(SchoolClass, group.class_id)
         code_label = cls.code if cls else "?"
@@ -288,6 +302,8 @@ def bind_account(
             class_ids, all_classes = scope_of(session, person)
             if not all_classes and group.class_id not in class_ids:
                 raise WrongGroup(number=number, class_code=code_label)
+    elif code is None and directory is not None and directory_matches(person, *directory):
+        via = "directory"
     else:
         if code is None:
             raise CodeRequired()
@@ -332,7 +348,7 @@ def bind_account(
         actor_label=f"{person.number} {person.name}",
         action="bind",
         target=f"person:{person.number}",
-        detail={"platform": platform, "via": "group" if group else "code"},
+        detail={"platform": platform, "via": via},
     )
     return person
 
