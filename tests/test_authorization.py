@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.router import Where
-from storage.errors import NotBound, PrivateOnly
-from storage.models import AuditEntry, Role
+from storage import identity
+from storage.errors import CodeRequired, NotBound, PrivateOnly, StaffBindsPrivately
+from storage.models import AuditEntry, ChatAccount, Person, Role
 from tests.conftest import OTHER_PEOPLE, declared_commands, row_counts, seed_other_college
 
 S, M, C, H, CA, SA = (
@@ -166,3 +167,120 @@ async def test_refused_attempts_are_audited(app: App, bot: TestAdapter) -> None:
         ("2020001 张晓明", "unbind", "NotAllowed"),
         ("T101 吴辅导", "unbind", "OutOfScope"),
     ]
+
+
+# -- binding: every role × group or private × with or without a code × own or other class --
+
+BIND_ROLES = sorted(Role, key=list(Role).index)
+GROUPS = {"own": "护理172", "other": "药学181"}
+
+
+def _bind_expectation(role: Role, where: str, code: bool, cls: str) -> str | None:
+    """None when the binding succeeds, else the refusal it gets."""
+    if where == "private":
+        return None if code else CodeRequired().render("zh")
+    if not role.is_student:
+        return StaffBindsPrivately(number=IN_SCOPE[role]).render("zh")
+    # A code changes nothing in a group: a student binds in their own class group only.
+    return None if cls == "own" else "不在本群绑定的班级"
+
+
+def _reset(app: App, number: str) -> tuple[int, str]:
+    with app.uow() as s:
+        person = s.scalars(select(Person).where(Person.number == number)).one()
+        identity.unbind_person(s, person.id)
+        return person.id, person.name
+
+
+def _bound_accounts(app: App, person_id: int) -> list[str]:
+    with app.uow(readonly=True) as s:
+        return list(
+            s.scalars(
+                select(ChatAccount.platform_user_id).where(ChatAccount.person_id == person_id)
+            )
+        )
+
+
+@pytest.mark.parametrize("role", BIND_ROLES, ids=str)
+async def test_binding_matrix(app: App, bot: TestAdapter, role: Role) -> None:
+    seed_other_college(app)
+    number = IN_SCOPE[role]
+    for where in ("group", "private"):
+        for with_code in (False, True):
+            for cls in ("own", "other"):
+                label = f"{role} {where} {'with' if with_code else 'without'} code {cls} class"
+                person_id, name = _reset(app, number)
+                code = ""
+                if with_code:
+                    with app.uow() as s:
+                        code = identity.issue_code(s, person_id, None, app.clock.now())
+                account = f"new-{role}-{where}-{with_code}-{cls}"
+                text = f"绑定 {number} {name} {code}".strip()
+                group = GROUPS[cls] if where == "group" else None
+                replies = [
+                    r
+                    for r in await bot.say(account, text, group=group)
+                    if r.to.chat_id in (group or account,)
+                ]
+                assert replies, f"no reply for {label}"
+                expected = _bind_expectation(role, where, with_code, cls)
+                if expected is None:
+                    assert "绑定成功" in replies[0].text, f"{label}: {replies[0].text!r}"
+                    assert _bound_accounts(app, person_id) == [account], label
+                else:
+                    assert expected in replies[0].text, f"{label}: {replies[0].text!r}"
+                    assert _bound_accounts(app, person_id) == [], label
+
+
+# -- consent forms: only the whole message (or with the version / the confirmation) --
+
+CONSENT_FORMS = [
+    # (text, in a group, consent afterwards, answered)
+    ("同意", True, 1, True),
+    ("同意", False, 1, True),
+    ("同意 1", True, 1, True),
+    ("同意1", False, 1, True),
+    ("同意 楼上", True, None, False),
+    ("同意 明天再说", True, None, False),
+    ("同意 楼上", False, None, True),
+    ("同意 2", False, None, True),
+]
+WITHDRAW_FORMS = [
+    ("撤回同意", True, 1, True),
+    ("撤回同意", False, 1, True),
+    ("撤回同意 确认", True, None, True),
+    ("撤回同意 确认", False, None, True),
+    ("撤回同意 是啥", True, 1, False),
+    ("撤回同意 是啥", False, 1, True),
+]
+
+
+@pytest.mark.parametrize(("text", "in_group", "after", "answered"), CONSENT_FORMS)
+async def test_consent_forms(
+    app: App, bot: TestAdapter, text: str, in_group: bool, after: int | None, answered: bool
+) -> None:
+    with app.uow() as s:
+        s.execute(update(Person).where(Person.number == "2020001").values(consent_version=None))
+    sent = await bot.say("2020001", text, group="护理172" if in_group else None)
+    assert bool(sent) is answered
+    with app.uow(readonly=True) as s:
+        version = s.scalar(select(Person.consent_version).where(Person.number == "2020001"))
+    assert version == after
+    if after is not None:
+        assert sent[0].text.startswith("✓ 已记录")
+
+
+@pytest.mark.parametrize(("text", "in_group", "after", "answered"), WITHDRAW_FORMS)
+async def test_withdrawal_forms(
+    app: App, bot: TestAdapter, text: str, in_group: bool, after: int | None, answered: bool
+) -> None:
+    sent = await bot.say("2020001", text, group="护理172" if in_group else None)
+    assert bool(sent) is answered
+    with app.uow(readonly=True) as s:
+        version = s.scalar(select(Person.consent_version).where(Person.number == "2020001"))
+    assert version == after
+    private = [s.text for s in sent if not s.to.is_group and s.to.chat_id == "2020001"]
+    if after is None:
+        assert any("✓ 已撤回同意" in t for t in private)
+    elif answered:
+        assert any(("撤回同意 确认" in t) for t in private)
