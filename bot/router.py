@@ -334,6 +334,8 @@ class Dispatcher:
         head, _, rest = _split_first(text)
         cmd = self._by_word.get(head) or self._by_word.get(normalize(head))
         if cmd is not None:
+            if msg.is_group and cmd.is_chat(rest):
+                return None, "", msg.mentions_bot
             return cmd, rest, True
         # A keyword glued to what follows: 打卡36.5, 打卡：36.5, 打卡,36.5. It is an attempt
         # at the command when a number follows anywhere; 打卡了吗大家 is chat.
@@ -341,7 +343,10 @@ class Dispatcher:
             if text.startswith(word):
                 tail = normalize(text[len(word) :])
                 if any(ch.isdigit() for ch in tail):
-                    return cmd, tail.lstrip(_GLUE), True
+                    rest = tail.lstrip(_GLUE)
+                    if msg.is_group and cmd.is_chat(rest):
+                        break
+                    return cmd, rest, True
                 break
         return None, "", msg.mentions_bot
 
@@ -359,8 +364,6 @@ class Dispatcher:
                     return Routed([self._say(msg, self._fallback_text(msg))])
                 return Routed([])
             return Routed([self._say(msg, _unknown_text(self.lang))])
-        if msg.is_group and cmd.is_chat(arg_text):
-            return Routed([])
         try:
             return with_retry(lambda: self._run(msg, cmd, Args.parse(arg_text)))
         except DomainError as e:
