@@ -205,6 +205,32 @@ class WechatSection(_Section):
     name: str = "classbot"
 
 
+RoleName = Literal[
+    "student", "monitor", "counselor", "head_teacher", "college_admin", "school_admin"
+]
+
+
+def _role_synonyms() -> dict[str, RoleName]:
+    return {
+        "团支书": "student",
+        "团支部书记": "student",
+        "副班长": "monitor",
+        "学委": "monitor",
+        "生活委员": "student",
+        "体育委员": "student",
+        "文艺委员": "student",
+        "宣传委员": "student",
+        "组织委员": "student",
+    }
+
+
+class RosterSection(_Section):
+    # Role names a roster may use beyond the built-in ones (学生, 班长, 学习委员, 辅导员,
+    # 班主任, 学工办, 学工部), each mapped to a roster role. 心理委员 is not a role but a
+    # flag beside one: write it in the 角色 cell too (班长、心理委员).
+    role_synonyms: dict[str, RoleName] = Field(default_factory=_role_synonyms)
+
+
 class ConsoleSection(_Section):
     output_dir: Path = Path("classbot-out")
 
@@ -222,6 +248,7 @@ class Config(BaseSettings):
     subsidy: SubsidySection = Field(default_factory=SubsidySection)
     attendance: AttendanceSection = Field(default_factory=AttendanceSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
+    roster: RosterSection = Field(default_factory=RosterSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
