@@ -19,7 +19,7 @@ import typer
 from bot.app import App, build_app
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.config import Config, ConfigError, exposed_secrets_warning, load_config
-from storage import db, demo, identity, roster
+from storage import db, demo, files, identity, roster
 
 app = typer.Typer(
     help="classbot: daily student affairs in class group chats.",
@@ -365,7 +365,7 @@ def export_cmd(
             )
     finally:
         bot.engine.dispose()
-    output.write_bytes(book.content)
+    files.write_private(output, book.content)
     typer.echo(f"wrote {output} ({book.rows} rows, sha256 {book.sha256[:12]}…)")
 
 

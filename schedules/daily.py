@@ -199,7 +199,9 @@ class RollupReads:
         self, session: Session, ids: Collection[int], *, include_subsidy: bool = True
     ) -> list[reports.PendingRequest]:
         if self._pending is None:
-            self._pending = reports.pending_requests(session, self.class_ids, self.older_than)
+            self._pending = reports.pending_requests(
+                session, self.class_ids, self.older_than, tz=self.tz
+            )
         codes = {s.code for s in self.summaries(session, ids)}
         return [
             p

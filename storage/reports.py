@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -303,8 +304,10 @@ def pending_requests(
     older_than: datetime | None = None,
     *,
     include_subsidy: bool = True,
+    tz: ZoneInfo | None = None,
 ) -> list[PendingRequest]:
-    """Leave and subsidy requests still waiting for a decision, oldest first."""
+    """Leave and subsidy requests still waiting for a decision, oldest first; with `tz`, the
+    times are in that zone, as every date a user sees must be."""
     out: list[PendingRequest] = []
     leave_q = (
         select(
@@ -340,4 +343,6 @@ def pending_requests(
         if older_than is not None:
             sub_q = sub_q.where(SubsidyApplication.created_at < older_than)
         out += [PendingRequest(f"S{i}", c, n, t, s) for i, c, n, t, s in session.execute(sub_q)]
+    if tz is not None:
+        out = [replace(p, created_at=p.created_at.astimezone(tz)) for p in out]
     return sorted(out, key=lambda p: p.created_at)

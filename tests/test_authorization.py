@@ -42,10 +42,20 @@ class Probe:
     scoped: bool = False
     # Messages (sender, text) sent first, so the probe has something to act on.
     setup: tuple[tuple[str, str], ...] = ()
+    # `{own}` in the text: each sender's own request (others get L1, someone else's).
+    own: tuple[tuple[str, str], ...] = ()
+    # What an allowed in-scope reply says when the command succeeds.
+    succeeds: str = ""
+
+    def text_for(self, sender: str) -> str:
+        return self.text.format(own=dict(self.own).get(sender, "L1"))
 
 
 # A sick-leave request L1 of 2020010 (护理172), pending.
 PENDING_LEAVE = (("2020010", "请假 明天 病假 发烧就医"),)
+# The in-scope student's and monitor's own requests, L1 and L2.
+OWN_LEAVE = (("2020001", "请假 明天 事假 回家"), ("2020002", "请假 明天 事假 回家"))
+OWN = (("2020001", "L1"), ("2020002", "L2"))
 
 
 # command name → (who may use it, how to try it). Unbound accounts may only use what
@@ -66,9 +76,20 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
     "missing": (frozenset({M, C, H, CA, SA}), Probe("未打卡")),
     "export": (frozenset({C, H, CA, SA}), Probe("导出")),
     "leave": (frozenset({S, M}), Probe("请假 明天 事假 回家")),
-    # A student's own requests: another student's id is simply not found for them.
-    "cancel": (frozenset({S, M}), Probe("撤销 L99")),
-    "back": (frozenset({S, M}), Probe("销假 L99")),
+    # A student's own requests: another student's is simply not found for them.
+    "cancel": (
+        frozenset({S, M}),
+        Probe("撤销 {own}", setup=OWN_LEAVE, own=OWN, succeeds="✓ 已撤销请假"),
+    ),
+    "back": (
+        frozenset({S, M}),
+        Probe(
+            "销假 {own}",
+            setup=(*OWN_LEAVE, ("T001", "批准 L1"), ("T001", "批准 L2")),
+            own=OWN,
+            succeeds="还没开始，已撤销",
+        ),
+    ),
     "subsidy": (frozenset({S, M}), Probe("补助 500 家庭困难")),
     "approve": (frozenset({C, CA}), Probe("批准 L1", scoped=True, setup=PENDING_LEAVE)),
     "reject": (frozenset({C, CA}), Probe("驳回 L1 请补充证明", scoped=True, setup=PENDING_LEAVE)),
@@ -112,7 +133,7 @@ async def try_as(bot: TestAdapter, sender: str, probe: Probe) -> str:
     group = {"group": "护理172", "new": f"new-group-{sender}", "private": None}[probe.chat]
     replies = [
         s
-        for s in await bot.say(sender, probe.text, group=group)
+        for s in await bot.say(sender, probe.text_for(sender), group=group)
         if s.to.chat_id in (group or sender,)
     ]
     assert replies, f"no reply to {probe.text!r} from {sender}"
@@ -138,6 +159,8 @@ async def test_authorization_matrix(app: App, bot: TestAdapter, name: str) -> No
         text = await try_as(bot, sender, probe)
         if expect_allowed:
             assert not is_refusal(text), f"{name} as {label} was refused: {text!r}"
+            if probe.succeeds and "in scope" in label:
+                assert probe.succeeds in text, f"{name} as {label} did not succeed: {text!r}"
         else:
             assert is_refusal(text), f"{name} as {label} was not refused: {text!r}"
             assert row_counts(app) == before, f"{name} as {label} stored something"
@@ -152,7 +175,7 @@ async def test_private_only_commands_are_refused_in_a_group(
     allowed, probe = TABLE[name]
     sender = next(n for r, n in IN_SCOPE.items() if r in allowed)
     before = row_counts(app)
-    [reply] = await bot.say(sender, probe.text, group="护理172")
+    [reply] = await bot.say(sender, probe.text_for(sender), group="护理172")
     assert reply.text == PrivateOnly().render("zh")
     assert row_counts(app) == before
 
