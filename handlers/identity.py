@@ -198,9 +198,9 @@ def invite(ctx: Context, args: Args) -> None:
     if person is None:
         raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
     if not identity.may_issue_code(ctx.session, actor, person):
+        zh, en = _issuers(Role(person.role))
         raise OutOfScope(
-            what=f" {number} 生成绑定码（{_issuers(Role(person.role))}）",
-            what_en=f"A code for {number}",
+            what=f" {number} 生成绑定码（{zh}）", what_en=f"A code for {number} ({en})"
         )
     code = identity.issue_code(ctx.session, person.id, actor.person_id, ctx.now)
     audit.record(ctx.session, at=ctx.now, actor=actor, action="invite", target=f"person:{number}")
@@ -217,12 +217,18 @@ def invite(ctx: Context, args: Args) -> None:
     )
 
 
-def _issuers(role: Role) -> str:
-    """Who issues codes for a person of this role, for the refusal."""
+def _issuers(role: Role) -> tuple[str, str]:
+    """Who issues codes for a person of this role, for the refusal (zh, en)."""
     if role.is_student:
-        return "由本班辅导员或学院学工办生成"
+        return "由本班辅导员或学院学工办生成", "their counselor or college office issues it"
     if role is Role.HEAD_TEACHER:
-        return "由所带班级的辅导员或学院学工办生成"
+        return (
+            "由所带班级的辅导员或学院学工办生成",
+            "the counselor of their classes or the college office issues it",
+        )
     if role is Role.COUNSELOR:
-        return "由学院学工办或学工部生成"
-    return "只能由学工部或命令行 classbot invite 生成"
+        return "由学院学工办或学工部生成", "the college or school office issues it"
+    return (
+        "只能由学工部或命令行 classbot invite 生成",
+        "only the school office or `classbot invite` issues it",
+    )

@@ -11,10 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import ChatAccount, College, Person, Role, SchoolClass, StaffAssignment
+from storage import audit
+from storage.models import (
+    ChatAccount,
+    College,
+    LeaveRequest,
+    Person,
+    Role,
+    SchoolClass,
+    StaffAssignment,
+    SubsidyApplication,
+)
+from storage.workflows import LEAVE_CANCELLED, LEAVE_PENDING, SUBSIDY_CANCELLED, SUBSIDY_OPEN
 
 STUDENT_SHEET = "学生"
 STAFF_SHEET = "教职工"
@@ -613,8 +624,10 @@ def _apply(
         [p.id for p in missing] if retire_missing else []
     )
     if gone:
-        # Retired people keep their history, not their chat bindings.
+        # Retired people keep their history, not their chat bindings; what they still had
+        # open is closed as 离校, and stays readable.
         session.execute(delete(ChatAccount).where(ChatAccount.person_id.in_(gone)))
+        _close_open_items(session, gone, now)
     session.flush()
     return ImportSummary(
         created,
@@ -629,6 +642,41 @@ def _apply(
         skipped_examples=data.skipped_examples,
         warnings=_warnings(session, data, created_classes, classes),
     )
+
+
+RETIRED_NOTE = "离校"
+
+
+def _close_open_items(session: Session, person_ids: list[int], now: datetime) -> None:
+    """Close the pending leave and open subsidy applications of retired students."""
+    for model, open_states, closed, note in (
+        (LeaveRequest, (LEAVE_PENDING,), LEAVE_CANCELLED, LeaveRequest.decision_note),
+        (SubsidyApplication, SUBSIDY_OPEN, SUBSIDY_CANCELLED, SubsidyApplication.reject_reason),
+    ):
+        rows = session.execute(
+            select(model.id, model.status).where(
+                model.student_id.in_(person_ids), model.status.in_(open_states)
+            )
+        ).all()
+        if not rows:
+            continue
+        session.execute(
+            update(model)
+            .where(model.id.in_([r.id for r in rows]))
+            .values({"status": closed, note.key: RETIRED_NOTE})
+        )
+        prefix = "L" if model is LeaveRequest else "S"
+        for row in rows:
+            audit.record(
+                session,
+                at=now,
+                actor=None,
+                actor_label="roster import",
+                action="retired.close",
+                target=f"{prefix}{row.id}",
+                from_state=row.status,
+                to_state=closed,
+            )
 
 
 _FIELD_LABELS = {

@@ -337,11 +337,13 @@ def test_reimport_reports_what_changed(
 
 
 async def test_retire_missing_and_the_status_column_deactivate_people_and_their_bindings(
-    app: App, bot: TestAdapter
+    app: App, bot: TestAdapter, tmp_path: Path
 ) -> None:
-    from storage.models import ChatAccount, CheckIn
+    from storage.models import ChatAccount, CheckIn, LeaveRequest, SubsidyApplication
 
     await bot.say("2020003", "打卡 36.5", group="护理172")
+    await bot.say("2020005", "请假 明天 事假 回家")
+    await bot.say("2020004", "补助 500 家庭困难")
     wb = Workbook()
     ws = wb.active
     ws.title = roster.STUDENT_SHEET
@@ -363,7 +365,7 @@ async def test_retire_missing_and_the_status_column_deactivate_people_and_their_
         ws.append(
             [number, name, "医学院", code, "班长" if role == "monitor" else "学生", "", status]
         )
-    wb.save(app_path := Path(str(app.config.database.url).split("///")[-1]).with_name("r.xlsx"))
+    wb.save(app_path := tmp_path / "r.xlsx")
     data, errors = roster.read_roster(app_path)
     assert errors == []
     with app.uow() as s:
@@ -381,8 +383,12 @@ async def test_retire_missing_and_the_status_column_deactivate_people_and_their_
             )
         }
         accounts = set(s.scalars(select(ChatAccount.platform_user_id)))
-        # History stays.
+        # History stays; what was open is closed as 离校.
         assert len(list(s.scalars(select(CheckIn)))) == 1
+        leave = s.scalars(select(LeaveRequest)).one()
+        subsidy = s.scalars(select(SubsidyApplication)).one()
+        assert (leave.status, leave.decision_note) == ("cancelled", "离校")
+        assert (subsidy.status, subsidy.reject_reason) == ("cancelled", "离校")
     assert gone == {"2020003": False, "2020004": False, "2020005": False}
     assert not {"2020003", "2020004", "2020005"} & accounts
     [reply] = await bot.say("T001", "汇总")
