@@ -20,7 +20,7 @@ import typer
 from bot.app import App, build_app
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.config import Config, ConfigError, exposed_secrets_warning, load_config
-from storage import db, demo, identity, roster
+from storage import db, demo, files, identity, roster
 
 app = typer.Typer(
     help="classbot: daily student affairs in class group chats.",
@@ -102,15 +102,51 @@ def roster_template(file: Path) -> None:
 
 
 @roster_app.command("import")
-def roster_import(file: Path, config: ConfigOption = None) -> None:
-    """Import the roster: all or nothing, with a row-by-row error report."""
+def roster_import(
+    file: Path,
+    retire_missing: Annotated[
+        bool,
+        typer.Option(
+            "--retire-missing",
+            help="deactivate people missing from the sheet (in the classes and colleges it lists)",
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Import the roster: all or nothing, with a row-by-row error report and a change report."""
+    from storage import audit
+
     cfg = _config(config)
     data, errors = roster.read_roster(file)
     bot = build_app(cfg, scheduler=False)
     try:
         if not errors:
             with bot.uow() as session:
-                summary = roster.import_roster(session, data, SystemClock().now())
+                summary = roster.import_roster(
+                    session,
+                    data,
+                    bot.clock.now(),
+                    role_synonyms=cfg.roster.role_synonyms,
+                    retire_missing=retire_missing,
+                )
+                audit.record(
+                    session,
+                    at=bot.clock.now(),
+                    actor=None,
+                    actor_label=_cli_actor(),
+                    action="roster_import",
+                    target=f"file:{file.name}"[:100],
+                    detail={
+                        "created": summary.created,
+                        "updated": summary.updated,
+                        "moved": len(summary.moved),
+                        "changed": len(summary.changed),
+                        "unchanged": summary.unchanged,
+                        "missing": len(summary.missing),
+                        "retired": len(summary.retired),
+                        "skipped_examples": summary.skipped_examples,
+                    },
+                )
     except roster.RosterInvalid as e:
         errors = e.errors
     finally:
@@ -120,10 +156,10 @@ def roster_import(file: Path, config: ConfigOption = None) -> None:
         for err in errors:
             typer.echo(f"  {err}", err=True)
         raise typer.Exit(1)
-    typer.echo(
-        f"导入完成 / imported: 新建 {summary.created} 人，更新 {summary.updated} 人，"
-        f"新学院 {summary.colleges}，新班级 {summary.classes}"
-    )
+    lines = summary.report()
+    typer.echo(f"导入完成 / imported: {lines[0]}")
+    for line in lines[1:]:
+        typer.echo(f"  {line}")
 
 
 @app.command()
@@ -131,7 +167,9 @@ def invite(
     person: Annotated[str, typer.Option("--person", help="学号 or 工号")],
     config: ConfigOption = None,
 ) -> None:
-    """Print a one-time code for binding an account in private chat."""
+    """Print a one-time code (72 h, this person only) for binding an account in private chat."""
+    from storage import audit
+
     cfg = _config(config)
     bot = build_app(cfg, scheduler=False)
     try:
@@ -141,9 +179,20 @@ def invite(
                 typer.echo(f"{person} is not on the roster", err=True)
                 raise typer.Exit(1)
             code = identity.issue_code(session, found.id, None, bot.clock.now())
+            audit.record(
+                session,
+                at=bot.clock.now(),
+                actor=None,
+                actor_label=_cli_actor(),
+                action="invite",
+                target=f"person:{found.number}",
+            )
     finally:
         bot.engine.dispose()
-    typer.echo(f"{code}\n请 {found.name} 私聊机器人发送：绑定 {person} {found.name} {code}")
+    typer.echo(
+        f"{code}\n请 {found.name} 私聊机器人发送：绑定 {person} {found.name} {code}"
+        "（72 小时内有效，只能用一次）"
+    )
 
 
 def _parse_clock(value: str | None, tz: object) -> Clock:
@@ -344,7 +393,7 @@ def export_cmd(
             )
     finally:
         bot.engine.dispose()
-    output.write_bytes(book.content)
+    files.write_private(output, book.content)
     typer.echo(f"wrote {output} ({book.rows} rows, sha256 {book.sha256[:12]}…)")
 
 

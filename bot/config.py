@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
@@ -75,7 +83,60 @@ class CheckinSection(_Section):
             "嗅觉味觉减退",
         ]
     )
+    # Everyday words students write, mapped to the configured symptoms above (which also
+    # match themselves). A word matches anywhere in the check-in, the note included, unless
+    # negated (不发烧, 没有咳嗽, 已退烧); a one-character word only as a word of its own or
+    # after 有点, 低, 发 or 高.
+    symptom_words: dict[str, str] = Field(
+        default_factory=lambda: {
+            "发烧": "发热",
+            "烧": "发热",
+            "低烧": "发热",
+            "高烧": "发热",
+            "发高烧": "发热",
+            "体温高": "发热",
+            "嗓子疼": "咽痛",
+            "嗓子痛": "咽痛",
+            "嗓子哑": "咽痛",
+            "嗓子有点疼": "咽痛",
+            "嗓子不舒服": "咽痛",
+            "喉咙疼": "咽痛",
+            "喉咙痛": "咽痛",
+            "咽喉痛": "咽痛",
+            "咳": "咳嗽",
+            "有点咳嗽": "咳嗽",
+            "干咳": "咳嗽",
+            "流鼻涕": "流涕",
+            "鼻塞": "流涕",
+            "鼻涕": "流涕",
+            "拉肚子": "腹泻",
+            "拉稀": "腹泻",
+            "没力气": "乏力",
+            "没劲": "乏力",
+            "浑身无力": "乏力",
+            "头疼": "头痛",
+            "闻不到": "嗅觉味觉减退",
+            "尝不出味道": "嗅觉味觉减退",
+            "尝不出": "嗅觉味觉减退",
+            "没有味觉": "嗅觉味觉减退",
+            "没有嗅觉": "嗅觉味觉减退",
+            "浑身酸痛": "肌肉酸痛",
+            "全身酸痛": "肌肉酸痛",
+            "身上疼": "肌肉酸痛",
+            "喘不上气": "呼吸困难",
+            "胸闷": "呼吸困难",
+        }
+    )
     skip_dates: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _words_name_symptoms(self) -> CheckinSection:
+        unknown = sorted({s for s in self.symptom_words.values() if s not in self.symptoms})
+        if unknown:
+            raise ValueError(
+                f"symptom_words maps to {', '.join(unknown)}, which are not in symptoms"
+            )
+        return self
 
 
 class CollegeTimes(_Section):
@@ -167,6 +228,32 @@ class DingtalkSection(_Section):
     directory: bool = True
 
 
+RoleName = Literal[
+    "student", "monitor", "counselor", "head_teacher", "college_admin", "school_admin"
+]
+
+
+def _role_synonyms() -> dict[str, RoleName]:
+    return {
+        "团支书": "student",
+        "团支部书记": "student",
+        "副班长": "monitor",
+        "学委": "monitor",
+        "生活委员": "student",
+        "体育委员": "student",
+        "文艺委员": "student",
+        "宣传委员": "student",
+        "组织委员": "student",
+    }
+
+
+class RosterSection(_Section):
+    # Role names a roster may use beyond the built-in ones (学生, 班长, 学习委员, 辅导员,
+    # 班主任, 学工办, 学工部), each mapped to a roster role. 心理委员 is not a role but a
+    # flag beside one: write it in the 角色 cell too (班长、心理委员).
+    role_synonyms: dict[str, RoleName] = Field(default_factory=_role_synonyms)
+
+
 class ConsoleSection(_Section):
     output_dir: Path = Path("classbot-out")
 
@@ -184,6 +271,7 @@ class Config(BaseSettings):
     subsidy: SubsidySection = Field(default_factory=SubsidySection)
     attendance: AttendanceSection = Field(default_factory=AttendanceSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
+    roster: RosterSection = Field(default_factory=RosterSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
     wecom: WecomSection = Field(default_factory=WecomSection)

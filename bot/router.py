@@ -61,6 +61,8 @@ _SPACES = re.compile(r"[\s\u3000\u00a0\u2000-\u200a\u202f\u205f]+")
 # Control characters (tab and newline aside) and lone surrogates: PostgreSQL refuses NUL,
 # Excel refuses the rest, and no one types them on purpose.
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Punctuation between a keyword and its first argument: 打卡：36.5, 打卡,36.5 (after NFKC).
+_GLUE = " :,;、.。"
 # Characters that render as nothing; dropped before matching a command word.
 _INVISIBLE = dict.fromkeys(
     map(ord, "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e")
@@ -195,6 +197,10 @@ class Command:
     # Takes sensitive personal data (health, family finances): a student must have agreed
     # to the current privacy notice first (PIPL Art. 29).
     needs_consent: bool = False
+    # A word that is also everyday chat (同意, 收到…): in a group it is the command only
+    # as the whole message, or followed by arguments that fully match this pattern; any
+    # other message starting with it is chat and is ignored. None: an ordinary command.
+    also_chat: re.Pattern[str] | None = None
 
     def usage(self, lang: str) -> str:
         return self.usage_en if lang == "en" else self.usage_zh
@@ -208,6 +214,17 @@ class Command:
     def allows(self, role: Role | None) -> bool:
         return self.open_to_unbound if role is None else role in self.roles
 
+    def is_chat(self, arg_text: str) -> bool:
+        """In a group: whether this message is chat that merely starts with the word."""
+        if self.also_chat is None:
+            return False
+        return self.also_chat.fullmatch(normalize(arg_text)) is None
+
+
+# What a router may answer for a private message that is no command: (config, text) → a
+# reply, or None to leave it to the next one (and finally to "not understood").
+Fallback = Callable[[Config, str], str | None]
+
 
 class CommandRouter:
     """The commands of one handler module."""
@@ -215,6 +232,12 @@ class CommandRouter:
     def __init__(self, name: str) -> None:
         self.name = name
         self.commands: list[Command] = []
+        self.fallbacks: list[Fallback] = []
+
+    def fallback(self, func: Fallback) -> Fallback:
+        """Declare an answer for private messages that are no command (see `Fallback`)."""
+        self.fallbacks.append(func)
+        return func
 
     def command(
         self,
@@ -228,6 +251,7 @@ class CommandRouter:
         aliases: Iterable[str] = (),
         open_to_unbound: bool = False,
         needs_consent: bool = False,
+        also_chat: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(func: Handler) -> Handler:
             self.commands.append(
@@ -244,6 +268,7 @@ class CommandRouter:
                     aliases=tuple(aliases),
                     open_to_unbound=open_to_unbound,
                     needs_consent=needs_consent,
+                    also_chat=re.compile(also_chat) if also_chat is not None else None,
                 )
             )
             return func
@@ -299,7 +324,10 @@ class Dispatcher:
         self.clock = clock
         self.sessions = sessions
         self.commands: list[Command] = []
+        self.fallbacks: list[Fallback] = []
         self._by_word: dict[str, Command] = {}
+        # Chinese keywords, longest first: the longest word a message starts with wins.
+        self._glued: list[tuple[str, Command]] = []
         self.mine_sections: list[MineSection] = []
         # Request kind name → what 批准 / 驳回 / 撤销 do for it.
         self.workflows: dict[str, WorkflowHandlers] = {}
@@ -318,6 +346,7 @@ class Dispatcher:
 
     def include(self, *routers: CommandRouter) -> None:
         for router in routers:
+            self.fallbacks.extend(router.fallbacks)
             for cmd in router.commands:
                 words = [cmd.name.lower(), cmd.keyword, *cmd.aliases]
                 for word in words:
@@ -325,6 +354,10 @@ class Dispatcher:
                         raise ValueError(f"command word {word!r} declared twice")
                     self._by_word[word] = cmd
                 self.commands.append(cmd)
+        self._glued = sorted(
+            ((w, c) for w, c in self._by_word.items() if not w.isascii()),
+            key=lambda item: -len(item[0]),
+        )
 
     @property
     def lang(self) -> str:
@@ -345,13 +378,20 @@ class Dispatcher:
         head, _, rest = _split_first(text)
         cmd = self._by_word.get(head) or self._by_word.get(normalize(head))
         if cmd is not None:
+            if msg.is_group and cmd.is_chat(rest):
+                return None, "", msg.mentions_bot
             return cmd, rest, True
-        # A keyword glued to its first argument: 打卡36.5
-        for word, cmd in self._by_word.items():
-            if not word.isascii() and text.startswith(word):
-                tail = text[len(word) :]
-                if tail and normalize(tail[0]).isdigit():
-                    return cmd, tail, True
+        # A keyword glued to what follows: 打卡36.5, 打卡：36.5, 打卡,36.5. It is an attempt
+        # at the command when a number follows anywhere; 打卡了吗大家 is chat.
+        for word, cmd in self._glued:
+            if text.startswith(word):
+                tail = normalize(text[len(word) :])
+                if any(ch.isdigit() for ch in tail):
+                    rest = tail.lstrip(_GLUE)
+                    if msg.is_group and cmd.is_chat(rest):
+                        break
+                    return cmd, rest, True
+                break
         return None, "", msg.mentions_bot
 
     # -- processing ----------------------------------------------------------------------
@@ -365,7 +405,7 @@ class Dispatcher:
         if cmd is None:
             if not looks_like_command:
                 if not msg.is_group:
-                    return Routed([self._say(msg, _unknown_text(self.lang))])
+                    return Routed([self._say(msg, self._fallback_text(msg))])
                 return Routed([])
             return Routed([self._say(msg, _unknown_text(self.lang))])
         try:
@@ -440,6 +480,13 @@ class Dispatcher:
         if error.show_usage:
             text = f"{text}\n{self.usage_text(cmd)}"
         return text
+
+    def _fallback_text(self, msg: IncomingMessage) -> str:
+        for fallback in self.fallbacks:
+            text = fallback(self.config, msg.text)
+            if text is not None:
+                return text
+        return _unknown_text(self.lang)
 
     def _say(self, msg: IncomingMessage, text: str) -> Envelope:
         return Envelope(msg.chat, OutgoingMessage(text))

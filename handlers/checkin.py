@@ -2,69 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
-from bot.config import times_for
+from bot.config import Config, times_for
 from bot.messages import OutgoingMessage, PersonAddress
-from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, Feature, normalize
+from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, Feature
+from handlers.symptoms import Reading, lexicon_for, read_checkin
 from storage import checkins, identity
 from storage.checkins import CheckInInput, format_temp
-from storage.errors import BadArguments, OutOfRange, TextTooLong
+from storage.errors import BadArguments
 from storage.models import Role, SchoolClass
 
 router = CommandRouter("checkin")
-
-MAX_NOTE = 200
-MAX_CITY = 30
-NO_SYMPTOMS = {"无", "没有", "正常", "无症状", "none", "no", "ok"}
-_TEMP = re.compile(r"^(\d{1,3})(?:\.(\d{1,2}))?$")
-_SYMPTOM_SPLIT = re.compile(r"[,，、/]+")
-
-
-def parse_temperature(token: str, low: float, high: float) -> int:
-    """Tenths of a degree from '36.5', '36.5℃', '36,5' or full-width digits."""
-    text = normalize(token).lower().replace(",", ".").replace("。", ".")
-    for suffix in ("°c", "°", "c", "度"):
-        if text.endswith(suffix):
-            text = text[: -len(suffix)].strip()
-            break
-    m = _TEMP.match(text)
-    if m is None:
-        # The typed value is not echoed: in a group it would be health data.
-        raise BadArguments(
-            f"体温看不懂，请写成数字，单位℃（范围 {low}–{high}℃）。",
-            f"Cannot read the temperature; write a number in °C (range {low}–{high} °C).",
-        )
-    value = float(f"{m.group(1)}.{m.group(2) or '0'}")
-    if not low <= value <= high:
-        raise OutOfRange(what="体温", what_en="Temperature", low=f"{low}℃", high=f"{high}℃")
-    return round(value * 10)
-
-
-def parse_details(args: Args, known: list[str]) -> tuple[tuple[str, ...], str | None, str | None]:
-    """Symptoms from the configured list, an optional @city, and the rest as a note."""
-    symptoms: list[str] = []
-    city: str | None = None
-    i = 1
-    while i < len(args):
-        token = args.tokens[i]
-        if token[0] in "@＠" and city is None:
-            city = token[1:].strip() or None
-            i += 1
-            continue
-        parts = [p for p in _SYMPTOM_SPLIT.split(normalize(token)) if p]
-        if parts and all(p.lower() in NO_SYMPTOMS or p in known for p in parts):
-            symptoms.extend(p for p in parts if p in known and p not in symptoms)
-            i += 1
-            continue
-        break
-    note = args.rest(i) or None
-    if city is not None and len(city) > MAX_CITY:
-        raise TextTooLong(what="城市", what_en="City", limit=MAX_CITY)
-    if note is not None and len(note) > MAX_NOTE:
-        raise TextTooLong(what="备注", what_en="The note", limit=MAX_NOTE)
-    return tuple(symptoms), city, note
 
 
 @router.command(
@@ -72,8 +21,8 @@ def parse_details(args: Args, known: list[str]) -> tuple[tuple[str, ...], str | 
     "打卡",
     roles=STUDENTS,
     usage=(
-        "打卡 <体温> [症状…] [@城市] [备注]，例：打卡 36.5　或　打卡 37.6 咳嗽 @武汉",
-        "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 36.5",
+        "打卡 <体温> [症状…] [@城市] [备注]，例：打卡 36.5　或　打卡 37.6 咳嗽 嗓子疼 @武汉",
+        "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 37.6 cough @Wuhan",
     ),
     help=("今日健康打卡", "today's health check-in"),
     needs_consent=True,
@@ -81,10 +30,7 @@ def parse_details(args: Args, known: list[str]) -> tuple[tuple[str, ...], str | 
 def checkin(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     cfg = ctx.config.checkin
-    if len(args) == 0:
-        raise BadArguments("请写上体温。", "Please give your temperature.")
-    temp = parse_temperature(args.tokens[0], cfg.min_temperature, cfg.max_temperature)
-    symptoms, city, note = parse_details(args, cfg.symptoms)
+    reading = read_checkin(args.text, cfg)
     if actor.class_id is None:
         raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
 
@@ -92,17 +38,17 @@ def checkin(ctx: Context, args: Args) -> None:
     deadline = times_for(ctx.config.schedule, actor.college).deadline
     assert deadline is not None
     late = local.time() > deadline
-    abnormal = temp >= round(cfg.abnormal_temperature * 10) or bool(symptoms)
+    abnormal = reading.temp_tenths >= round(cfg.abnormal_temperature * 10) or bool(reading.symptoms)
     stored = checkins.record(
         ctx.session,
         CheckInInput(
             student_id=actor.person_id,
             class_id=actor.class_id,
             day=local.date(),
-            temp_tenths=temp,
-            symptoms=symptoms,
-            city=city,
-            note=note,
+            temp_tenths=reading.temp_tenths,
+            symptoms=reading.symptoms,
+            city=reading.city,
+            note=reading.note,
             abnormal=abnormal,
             late=late,
             submitted_at=ctx.sent_at,
@@ -111,7 +57,7 @@ def checkin(ctx: Context, args: Args) -> None:
     )
 
     late_mark = ctx.t("（迟交）", " (late)") if late else ""
-    if ctx.message.is_group:
+    if ctx.message.is_group and _own_class_group(ctx, actor.class_id):
         # Never echo health details in a group: only the class count.
         done, roster = checkins.class_progress(ctx.session, actor.class_id, local.date())
         ctx.reply(
@@ -125,43 +71,126 @@ def checkin(ctx: Context, args: Args) -> None:
             )
         )
     else:
-        updated = (
-            ctx.t("（已更新今天的记录）", " (replaces today's earlier one)")
-            if stored.replaced
-            else ""
-        )
-        ctx.reply(
-            ctx.t(
-                "✓ 已打卡{late}{updated}\n体温 {temp}℃；症状：{symptoms}{city}",
-                "✓ Checked in{late}{updated}\nTemperature {temp} °C; symptoms: {symptoms}{city}",
-                late=late_mark,
-                updated=updated,
-                temp=format_temp(temp),
-                symptoms="、".join(symptoms) or ctx.t("无", "none"),
-                city=f"；城市：{city}" if city else "",
-            )
-        )
-    if abnormal:
-        _alert_staff(ctx, actor.class_id, temp, symptoms, city)
+        details = _understood(ctx, reading, late_mark, stored.replaced)
+        if ctx.message.is_group:
+            # Another class's group (or one bound to no class): nothing of this student's
+            # class there, not even a name or a count.
+            ctx.send(PersonAddress(actor.person_id), details)
+            ctx.reply(ctx.t("✓ 已收到，详情见私聊", "✓ Received; details in private chat"))
+        else:
+            ctx.reply(details)
+    if stored.abnormal_today:
+        _alert_or_correct(ctx, actor.class_id, local.date(), stored.revision)
 
 
-def _alert_staff(
-    ctx: Context, class_id: int, temp: int, symptoms: tuple[str, ...], city: str | None
-) -> None:
-    actor = ctx.require_actor()
+def _own_class_group(ctx: Context, class_id: int) -> bool:
+    group = ctx.group
+    return group is not None and group.class_id == class_id
+
+
+def _understood(ctx: Context, r: Reading, late_mark: str, replaced: bool) -> OutgoingMessage:
+    """The private reply: how the check-in was read, so the student can correct it."""
+    updated = ctx.t("（已更新今天的记录）", " (replaces today's earlier one)") if replaced else ""
+    none = ctx.t("无", "none")
+    return OutgoingMessage(
+        ctx.t(
+            "✓ 已打卡{late}{updated}\n体温 {temp}℃；症状：{symptoms}；城市：{city}；备注：{note}\n"
+            "如有不对，重新发送打卡即可更正，以最后一次为准。",
+            "✓ Checked in{late}{updated}\nTemperature {temp} °C; symptoms: {symptoms}; "
+            "city: {city}; note: {note}\nIf anything is wrong, check in again: the last one "
+            "counts.",
+            late=late_mark,
+            updated=updated,
+            temp=format_temp(r.temp_tenths),
+            symptoms="、".join(r.symptoms) or none,
+            city=r.city or none,
+            note=r.note or none,
+        )
+    )
+
+
+def _alert_or_correct(ctx: Context, class_id: int, day: date, revision: int) -> None:
+    """On a day with an abnormal reading: alert on the first one and on a worse one (higher
+    temperature or a new symptom); tell the same staff when a normal reading follows."""
+    readings = checkins.readings(ctx.session, ctx.require_actor().person_id, day)
+    now = next((r for r in readings if r.revision == revision), None)
+    if now is None:
+        return
+    earlier = [r for r in readings if r.revision < revision]
+    seen = [r for r in earlier if r.abnormal]
+    if now.abnormal:
+        if not seen:
+            _alert_staff(ctx, class_id, now, again=False)
+        elif now.temp_tenths > max(r.temp_tenths for r in seen) or set(now.symptoms) - {
+            s for r in seen for s in r.symptoms
+        }:
+            _alert_staff(ctx, class_id, now, again=True)
+    elif earlier and earlier[-1].abnormal:
+        _correction_notice(ctx, class_id, now)
+
+
+def _class_staff(ctx: Context, class_id: int) -> tuple[list[int], str]:
     staff = identity.staff_for_class(ctx.session, class_id, (Role.COUNSELOR, Role.HEAD_TEACHER))
     cls = ctx.session.get(SchoolClass, class_id)
+    return [p.id for p in staff], cls.code if cls else "?"
+
+
+def _alert_staff(ctx: Context, class_id: int, r: checkins.Reading, *, again: bool) -> None:
+    actor = ctx.require_actor()
+    staff, code = _class_staff(ctx, class_id)
+    city = checkins.for_day(
+        ctx.session, actor.person_id, r.submitted_at.astimezone(ctx.config.tz).date()
+    )
     text = ctx.t(
-        "⚠️ 异常打卡：{name}（{number}，{cls}）体温 {temp}℃，症状：{symptoms}{city}。请及时跟进。",
-        "⚠️ Abnormal check-in: {name} ({number}, {cls}) {temp} °C, symptoms: {symptoms}{city}.",
+        "⚠️ {again}异常打卡：{name}（{number}，{cls}）体温 {temp}℃，症状：{symptoms}{city}。请及时跟进。",
+        "⚠️ Abnormal check-in{again_en}: {name} ({number}, {cls}) {temp} °C, symptoms: "
+        "{symptoms}{city}.",
+        again="加重：" if again else "",
+        again_en=" (worse than earlier today)" if again else "",
         name=actor.name,
         number=actor.number,
-        cls=cls.code if cls else "?",
-        temp=format_temp(temp),
-        symptoms="、".join(symptoms) or ctx.t("无", "none"),
-        city=f"，城市：{city}" if city else "",
+        cls=code,
+        temp=format_temp(r.temp_tenths),
+        symptoms="、".join(r.symptoms) or ctx.t("无", "none"),
+        city=f"，城市：{city.city}" if city is not None and city.city else "",
     )
-    ctx.notify((p.id for p in staff), OutgoingMessage(text))
+    ctx.notify(staff, OutgoingMessage(text))
+
+
+def _correction_notice(ctx: Context, class_id: int, r: checkins.Reading) -> None:
+    actor = ctx.require_actor()
+    staff, code = _class_staff(ctx, class_id)
+    ctx.notify(
+        staff,
+        ctx.t(
+            "ℹ️ 更正：{name}（{number}，{cls}）{when} 重新打卡，体温 {temp}℃，无症状。"
+            "今天的异常记录仍保留在台账「异常」表中，标为已更正。",
+            "ℹ️ Correction: {name} ({number}, {cls}) checked in again at {when}: {temp} °C, "
+            "no symptoms. Today's abnormal reading stays in the ledger, marked corrected.",
+            name=actor.name,
+            number=actor.number,
+            cls=code,
+            when=r.submitted_at.astimezone(ctx.config.tz).strftime("%H:%M"),
+            temp=format_temp(r.temp_tenths),
+        ),
+    )
+
+
+@router.fallback
+def health_signal(config: Config, text: str) -> str | None:
+    """A private message that reads as a health signal (老师我今天发烧了) gets the check-in
+    form and nothing else: nobody is alerted until a check-in is made."""
+    if not lexicon_for(config.checkin).find(text):
+        return None
+    if config.bot.language == "en":
+        return (
+            "If you are unwell, please check in so your counselor sees it: "
+            "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 37.6 fever cough"
+        )
+    return (
+        "身体不舒服的话，请按这个格式打卡，辅导员会及时看到：\n"
+        "打卡 <体温> [症状…] [@城市] [备注]，例：打卡 37.6 发烧 咳嗽"
+    )
 
 
 @router.command(

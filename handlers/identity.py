@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.router import ALL_ROLES, Args, CommandRouter, Context, Where, normalize
 from handlers.privacy import notice
 from storage import audit, consent, identity
-from storage.errors import BadArguments, NotFound
+from storage.errors import AlreadyBound, BadArguments, BadCode, NotFound, OutOfScope
 from storage.models import Role
 
 router = CommandRouter("identity")
@@ -37,18 +37,30 @@ def bind(ctx: Context, args: Args) -> None:
         group = identity.require_group(ctx.group)
         code = None
     msg = ctx.message
-    person = identity.bind_account(
-        ctx.session,
-        platform=msg.platform,
-        user_id=msg.sender_id,
-        display_name=msg.sender_name,
-        number=number,
-        name=name,
-        group=group,
-        code=code,
-        now=ctx.now,
-        directory=(msg.directory.job_number, msg.directory.mobile) if msg.directory else None,
-    )
+    try:
+        person = identity.bind_account(
+            ctx.session,
+            platform=msg.platform,
+            user_id=msg.sender_id,
+            display_name=msg.sender_name,
+            number=number,
+            name=name,
+            group=group,
+            code=code,
+            now=ctx.now,
+            directory=(msg.directory.job_number, msg.directory.mobile) if msg.directory else None,
+        )
+    except BadCode as e:
+        # Kept, unlike the rest of a refused command: the log is what limits guessing.
+        identity.record_bad_code(
+            ctx.session, platform=msg.platform, user_id=msg.sender_id, number=number, now=ctx.now
+        )
+        ctx.reply(e.render(ctx.lang))
+        return
+    except AlreadyBound as e:
+        _tell_counselors_of_taken_id(ctx, number)
+        ctx.reply(e.render(ctx.lang))
+        return
     text = ctx.t(
         "✓ 绑定成功：{name}（{number}）。发送「帮助」查看可用的命令。",
         "✓ Bound to {name} ({number}). Send /help to see what you can do.",
@@ -60,6 +72,35 @@ def bind(ctx: Context, args: Args) -> None:
     ):
         text += "\n\n" + notice(ctx.config)
     ctx.reply(text)
+
+
+def _tell_counselors_of_taken_id(ctx: Context, number: str) -> None:
+    """Someone tried to bind a student who is already bound: their counselors hear at once."""
+    person = identity.find_person(ctx.session, number)
+    if person is None or person.class_id is None:
+        return
+    counselors = identity.staff_for_class(ctx.session, person.class_id, (Role.COUNSELOR,))
+    audit.record(
+        ctx.session,
+        at=ctx.now,
+        actor=None,
+        actor_label=f"{ctx.message.platform}:{ctx.message.sender_id}",
+        action="bind_taken",
+        target=f"person:{number}",
+    )
+    ctx.notify(
+        (p.id for p in counselors),
+        ctx.t(
+            "⚠️ 有另一个账号想绑定 {name}（{number}），但这个学号已经绑定了账号。"
+            "如果是本人换了手机或账号，请发送：解绑 {number}，让对方重新绑定；"
+            "如果不是本人，可能有人冒用，请核实。",
+            "⚠️ Another account tried to bind {name} ({number}), who is already bound. "
+            "If they changed phone or account, send /unbind {number} so they can bind again; "
+            "if not, someone may be impersonating them.",
+            name=person.name,
+            number=number,
+        ),
+    )
 
 
 @router.command(
@@ -157,20 +198,38 @@ def invite(ctx: Context, args: Args) -> None:
     person = identity.find_person(ctx.session, number)
     if person is None:
         raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
-    if person.class_id is not None:
-        actor.require_class(person.class_id, f"{number}", f"{number}")
-    elif not actor.all_classes:
-        raise BadArguments(
-            "教职工的绑定码请找学工部生成。", "Ask the school office for staff codes."
+    if not identity.may_issue_code(ctx.session, actor, person):
+        zh, en = _issuers(Role(person.role))
+        raise OutOfScope(
+            what=f" {number} 生成绑定码（{zh}）", what_en=f"A code for {number} ({en})"
         )
     code = identity.issue_code(ctx.session, person.id, actor.person_id, ctx.now)
     audit.record(ctx.session, at=ctx.now, actor=actor, action="invite", target=f"person:{number}")
     ctx.reply(
         ctx.t(
-            "{name}（{number}）的绑定码：{code}（7 天内有效，只能用一次）。请对方私聊我发送：绑定 {number} {name} {code}",
-            "Code for {name} ({number}): {code} (valid 7 days, once). They send me privately: /bind {number} {name} {code}",
+            "{name}（{number}）的绑定码：{code}（72 小时内有效，只能用一次，只能绑定这个人）。"
+            "请对方私聊我发送：绑定 {number} {name} {code}",
+            "Code for {name} ({number}): {code} (valid 72 hours, once, for this person only). "
+            "They send me privately: /bind {number} {name} {code}",
             name=person.name,
             number=number,
             code=code,
         )
+    )
+
+
+def _issuers(role: Role) -> tuple[str, str]:
+    """Who issues codes for a person of this role, for the refusal (zh, en)."""
+    if role.is_student:
+        return "由本班辅导员或学院学工办生成", "their counselor or college office issues it"
+    if role is Role.HEAD_TEACHER:
+        return (
+            "由所带班级的辅导员或学院学工办生成",
+            "the counselor of their classes or the college office issues it",
+        )
+    if role is Role.COUNSELOR:
+        return "由学院学工办或学工部生成", "the college or school office issues it"
+    return (
+        "只能由学工部或命令行 classbot invite 生成",
+        "only the school office or `classbot invite` issues it",
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.config import Config
-from bot.router import ALL_ROLES, Args, CommandRouter, Context
+from bot.messages import PersonAddress
+from bot.router import ALL_ROLES, Args, CommandRouter, Context, normalize
 from storage import consent, identity, subsidy
+from storage.errors import BadArguments
 from storage.models import Role, SchoolClass
 
 router = CommandRouter("privacy")
@@ -81,12 +85,19 @@ def privacy(ctx: Context, args: Args) -> None:
     ctx.reply(text)
 
 
+# 同意 and 撤回同意 are also everyday chat (同意楼上): in a group only the whole message,
+# or with the notice version (同意 1) or the confirmation (撤回同意 确认), is consent.
+_VERSION = r"(?:(?:v|第)?(\d{1,3})版?)"
+_CONFIRM = ("确认", "确定", "confirm", "yes")
+
+
 @router.command(
     "agree",
     "同意",
     roles=ALL_ROLES,
     aliases=("同意隐私说明",),
-    usage=("同意", "/agree"),
+    also_chat=_VERSION + "?",
+    usage=("同意　或　同意 <版本号>，例：同意 1", "/agree or /agree <version>, e.g. /agree 1"),
     help=(
         "同意隐私说明，之后才能提交健康和补助信息",
         "agree to the privacy notice (needed before health and subsidy data)",
@@ -95,6 +106,13 @@ def privacy(ctx: Context, args: Args) -> None:
 def agree(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     version = ctx.config.privacy.notice_version
+    given = _given_version(args)
+    if given is not None and given != version:
+        raise BadArguments(
+            f"当前的隐私说明是第 {version} 版。请先发送「隐私」阅读，再发送：同意",
+            f"The current privacy notice is version {version}. Send /privacy to read it, "
+            "then send: /agree",
+        )
     consent.agree(ctx.session, actor, version, ctx.now)
     ctx.reply(
         ctx.t(
@@ -106,11 +124,25 @@ def agree(ctx: Context, args: Args) -> None:
     )
 
 
+def _given_version(args: Args) -> int | None:
+    """The notice version after 同意, or None; anything else is not consent."""
+    if not args.text:
+        return None
+    m = re.fullmatch(_VERSION, normalize(args.text).lower())
+    if m is None:
+        raise BadArguments(
+            "同意隐私说明只需发送「同意」两个字（或加版本号：同意 1），不要加别的内容。",
+            "To agree, send just /agree (or /agree with the version number), nothing else.",
+        )
+    return int(m.group(1))
+
+
 @router.command(
     "withdraw",
     "撤回同意",
     roles=ALL_ROLES,
-    usage=("撤回同意", "/withdraw"),
+    also_chat="(?:确认|确定)?",
+    usage=("撤回同意，再发送：撤回同意 确认", "/withdraw, then: /withdraw confirm"),
     help=(
         "撤回隐私同意：不再接收你的健康和补助信息",
         "withdraw consent: no more health or subsidy data is taken from you",
@@ -118,28 +150,54 @@ def agree(ctx: Context, args: Args) -> None:
 )
 def withdraw(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    if not consent.withdraw(ctx.session, actor, ctx.now):
+    confirmed = _confirmed(args)
+    # What a withdrawal takes with it is the student's own business: never in a group.
+    in_group = ctx.message.is_group
+    if not consent.has_consent(actor, 1):
         ctx.reply(ctx.t("你目前没有同意记录，无需撤回。", "You have no consent on record."))
         return
-    # Subsidy processing stops too: an application under review is withdrawn with it.
-    cancelled = subsidy.cancel_open_on_withdrawal(ctx.session, actor, ctx.now)
-    if cancelled is not None:
-        ctx.reply(
+    pending = subsidy.open_application(ctx.session, actor.person_id)
+    if not confirmed:
+        lines = [
             ctx.t(
-                "你正在审核中的补助申请 {ref} 已一并撤销。",
-                "Your subsidy application {ref} under review was withdrawn with it.",
-                ref=subsidy.SUBSIDY.ref(cancelled.number),
+                "撤回同意后：之后不再接收你的健康打卡和补助申请，已有记录按保存期限删除。",
+                "Withdrawing consent means: no more check-ins or subsidy applications are "
+                "taken from you; existing records are deleted when their retention ends.",
+            )
+        ]
+        if pending is not None:
+            lines.append(
+                ctx.t(
+                    "你正在审核中的补助申请 {ref} 也会一并撤销。",
+                    "Your subsidy application {ref} under review is withdrawn with it.",
+                    ref=subsidy.SUBSIDY.ref(pending.number),
+                )
+            )
+        lines.append(
+            ctx.t(
+                "确认撤回请发送：撤回同意 确认",
+                "To withdraw, send: /withdraw confirm",
             )
         )
-    ctx.reply(
-        ctx.t(
-            "✓ 已撤回同意。之后不再接收你的健康打卡和补助申请；已有记录按保存期限删除。"
-            "如需恢复，发送「同意」。",
-            "✓ Consent withdrawn. No more check-ins or subsidy applications are taken from "
-            "you; existing records are deleted when their retention ends. Send /agree to "
-            "resume.",
-        )
+        _private(ctx, "\n".join(lines), in_group)
+        return
+    consent.withdraw(ctx.session, actor, ctx.now)
+    # Subsidy processing stops too: an application under review is withdrawn with it.
+    cancelled = subsidy.cancel_open_on_withdrawal(ctx.session, actor, ctx.now)
+    text = ctx.t(
+        "✓ 已撤回同意。之后不再接收你的健康打卡和补助申请；已有记录按保存期限删除。"
+        "如需恢复，发送「同意」。",
+        "✓ Consent withdrawn. No more check-ins or subsidy applications are taken from "
+        "you; existing records are deleted when their retention ends. Send /agree to "
+        "resume.",
     )
+    if cancelled is not None:
+        text += "\n" + ctx.t(
+            "你正在审核中的补助申请 {ref} 已一并撤销。",
+            "Your subsidy application {ref} under review was withdrawn with it.",
+            ref=subsidy.SUBSIDY.ref(cancelled.number),
+        )
+    _private(ctx, text, in_group)
     if actor.class_id is None:
         return
     cls = ctx.session.get(SchoolClass, actor.class_id)
@@ -156,3 +214,23 @@ def withdraw(ctx: Context, args: Args) -> None:
             cls=cls.code if cls else "?",
         ),
     )
+
+
+def _confirmed(args: Args) -> bool:
+    if not args.text:
+        return False
+    if normalize(args.text).lower() in _CONFIRM:
+        return True
+    raise BadArguments(
+        "撤回同意请先只发送「撤回同意」，看清撤回的内容后再发送：撤回同意 确认",
+        "Send just /withdraw first; after reading what it withdraws, send: /withdraw confirm",
+    )
+
+
+def _private(ctx: Context, text: str, in_group: bool) -> None:
+    actor = ctx.require_actor()
+    if in_group:
+        ctx.send(PersonAddress(actor.person_id), text)
+        ctx.reply(ctx.t("已私信发给你。", "Sent to you privately."))
+    else:
+        ctx.reply(text)

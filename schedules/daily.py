@@ -199,7 +199,9 @@ class RollupReads:
         self, session: Session, ids: Collection[int], *, include_restricted: bool = True
     ) -> list[reports.PendingRequest]:
         if self._pending is None:
-            self._pending = reports.pending_requests(session, self.class_ids, self.older_than)
+            self._pending = reports.pending_requests(
+                session, self.class_ids, self.older_than, tz=self.tz
+            )
         codes = {s.code for s in self.summaries(session, ids)}
         return [
             p
@@ -269,6 +271,12 @@ def plan_rollup(run: Run) -> list[Planned]:
                 restricted=False,
                 pending=pending,
             )
+            if is_counselor:
+                text += new_bindings_text(
+                    identity.new_student_bindings(
+                        session, cids, older_than, older_than + timedelta(days=1)
+                    )
+                )
             label = classes[cids[0]].code if len(cids) == 1 else person.name
             book = reads.ledger(session, ledger.LedgerScope(label, frozenset(cids)))
             return envelope(pid, text, book)
@@ -315,6 +323,16 @@ def plan_rollup(run: Run) -> list[Planned]:
 
         planned.append(Planned(person_scope(admin.id), build_school))
     return planned
+
+
+def new_bindings_text(bound: list[tuple[str, str, str]]) -> str:
+    """今日新绑定: students who bound an account since the last roll-up, for their counselor
+    to spot a binding that is not the student's own."""
+    if not bound:
+        return ""
+    return "\n今日新绑定：" + "、".join(
+        f"{name}（{number}，{code}）" for code, number, name in bound
+    )
 
 
 def _unreachable(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, literal_column, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, literal_column, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,10 +34,23 @@ class CheckInInput:
 @dataclass(frozen=True)
 class Stored:
     revision: int
+    # Some reading of the day, this one included, was abnormal.
+    abnormal_today: bool = False
 
     @property
     def replaced(self) -> bool:
         return self.revision > 1
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One submission of the day, as kept in the revisions."""
+
+    revision: int
+    temp_tenths: int
+    symptoms: tuple[str, ...]
+    abnormal: bool
+    submitted_at: datetime
 
 
 @functools.cache
@@ -57,12 +70,13 @@ def _statements(dialect: str) -> tuple[Any, Any, Any]:
             "city": excluded.city,
             "note": excluded.note,
             "abnormal": excluded.abnormal,
+            "abnormal_today": or_(table.c.abnormal_today, excluded.abnormal),
             "late": excluded.late,
             "submitted_at": excluded.submitted_at,
             "platform": excluded.platform,
             "revision": table.c.revision + 1,
         },
-    ).returning(table.c.revision)
+    ).returning(table.c.revision, table.c.abnormal_today)
     revision = insert(cast(Table, CheckInRevision.__table__))
     people = cast(Table, Person.__table__)
     # Both counts of the group acknowledgement in one round trip.
@@ -117,6 +131,7 @@ def record(session: Session, data: CheckInInput) -> Stored:
         "city": data.city,
         "note": data.note,
         "abnormal": data.abnormal,
+        "abnormal_today": data.abnormal,
         "late": data.late,
         "submitted_at": data.submitted_at,
         "platform": data.platform,
@@ -126,7 +141,8 @@ def record(session: Session, data: CheckInInput) -> Stored:
         # Check-ins of one class take turns, so each acknowledgement's class count is exact
         # (SQLite's single writer already serializes them).
         conn.execute(_CLASS_LOCK, {"class_id": data.class_id})
-    revision = int(conn.execute(upsert, values).scalar_one())
+    revision, abnormal_today = conn.execute(upsert, values).one()
+    revision = int(revision)
     conn.execute(
         insert_revision,
         {
@@ -142,7 +158,26 @@ def record(session: Session, data: CheckInInput) -> Stored:
             "submitted_at": data.submitted_at,
         },
     )
-    return Stored(revision)
+    return Stored(revision, bool(abnormal_today))
+
+
+def readings(session: Session, student_id: int, day: date) -> list[Reading]:
+    """Every submission of one student on one day, oldest first (read only on a day with an
+    abnormal reading, to decide on alerts and corrections)."""
+    return [
+        Reading(r, t, tuple(s for s in (symptoms or "").split("、") if s), bool(a), at)
+        for r, t, symptoms, a, at in session.execute(
+            select(
+                CheckInRevision.revision,
+                CheckInRevision.temp_tenths,
+                CheckInRevision.symptoms,
+                CheckInRevision.abnormal,
+                CheckInRevision.submitted_at,
+            )
+            .where(CheckInRevision.student_id == student_id, CheckInRevision.day == day)
+            .order_by(CheckInRevision.revision)
+        )
+    ]
 
 
 def class_progress(session: Session, class_id: int, day: date) -> tuple[int, int]:

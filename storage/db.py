@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import files
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -32,7 +34,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # The database holds health data: 0600 before SQLite first opens it (its -wal and
+        # -shm files take the same mode).
+        files.private_file(Path(parsed.database))
     engine = create_engine(
         url,
         echo=echo,

@@ -88,8 +88,8 @@ class NotFound(DomainError):
 
 
 class AlreadyBound(DomainError):
-    zh = "{number} 已绑定其他账号。如需更换，请联系辅导员重置绑定。"
-    en = "{number} is already bound to another account. Ask your counselor to reset it."
+    zh = "{number} 已绑定其他账号。如果是你本人换了账号，辅导员可以重置绑定（发送：解绑 {number}），已通知辅导员。"
+    en = "{number} is already bound to another account. Your counselor can reset it (/unbind {number}); they have been told."
 
 
 class AccountBoundToOther(DomainError):
@@ -105,6 +105,25 @@ class WrongGroup(DomainError):
 class BadCode(DomainError):
     zh = "绑定码无效或已过期，请向辅导员重新获取。"
     en = "That code is invalid or has expired; ask your counselor for a new one."
+
+
+class TooManyCodes(DomainError):
+    zh = "绑定码输错次数太多，请 {minutes} 分钟后再试，或向辅导员重新获取绑定码。"
+    en = "Too many wrong codes; try again in {minutes} minutes, or ask for a new code."
+    refusal = True
+
+
+class StaffBindsPrivately(DomainError):
+    zh = (
+        "教职工账号不能在群里绑定。请私聊我发送：绑定 {number} <姓名> <绑定码>。"
+        "绑定码由学院学工办或学工部生成（辅导员可为所带班级的班主任生成）。"
+    )
+    en = (
+        "Staff accounts cannot be bound in a group. Message me privately: "
+        "/bind {number} <name> <code>; the college or school student affairs office "
+        "issues the code (a counselor, for the head teachers of their classes)."
+    )
+    refusal = True
 
 
 class CodeRequired(DomainError):

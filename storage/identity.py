@@ -24,9 +24,12 @@ from storage.errors import (
     NotFound,
     NotOnRoster,
     OutOfScope,
+    StaffBindsPrivately,
+    TooManyCodes,
     WrongGroup,
 )
 from storage.models import (
+    AuditEntry,
     BindCode,
     ChatAccount,
     College,
@@ -38,7 +41,10 @@ from storage.models import (
 )
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-CODE_LIFETIME = timedelta(days=7)
+CODE_LIFETIME = timedelta(hours=72)
+# Wrong binding codes one chat account may send in a window before it is refused.
+BAD_CODE_LIMIT = 5
+BAD_CODE_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -272,10 +278,11 @@ def bind_account(
 ) -> Person:
     """Bind a chat account to a roster person (SPEC §3).
 
-    Accepted inside a group bound to the person's class, or in private chat with a one-time
-    code, or in private chat when the platform's org directory (`directory`: job number,
-    mobile) names the same person. A person bound to another account on this platform cannot
-    be taken over.
+    A student may bind inside a group bound to their own class; staff, and anyone in
+    private chat, only with a one-time code issued for that person, or in private chat when
+    the platform's org directory (`directory`: job number, mobile) names the same person. A
+    person bound to another account on this platform cannot be taken over, nor an account
+    rebound.
     """
     current = session.scalar(
         select(ChatAccount).where(
@@ -293,20 +300,18 @@ def bind_account(
 
     via = "group" if group is not None else "code"
     if group is not None:
-        cls = session.get(SchoolClass, group.class_id)
-        code_label = cls.code if cls else "?"
-        if Role(person.role).is_student:
-            if person.class_id != group.class_id:
-                raise WrongGroup(number=number, class_code=code_label)
-        else:
-            class_ids, all_classes = scope_of(session, person)
-            if not all_classes and group.class_id not in class_ids:
-                raise WrongGroup(number=number, class_code=code_label)
+        if not Role(person.role).is_student:
+            raise StaffBindsPrivately(number=number)
+        if person.class_id != group.class_id:
+            cls = session.get(SchoolClass, group.class_id)
+            raise WrongGroup(number=number, class_code=cls.code if cls else "?")
     elif code is None and directory is not None and directory_matches(person, *directory):
         via = "directory"
     else:
         if code is None:
             raise CodeRequired()
+        if bad_codes(session, platform, user_id, now) >= BAD_CODE_LIMIT:
+            raise TooManyCodes(minutes=int(BAD_CODE_WINDOW.total_seconds() // 60))
         used = session.execute(
             update(BindCode)
             .where(
@@ -351,6 +356,87 @@ def bind_account(
         detail={"platform": platform, "via": via},
     )
     return person
+
+
+def _account_target(platform: str, user_id: str) -> str:
+    return f"account:{platform}:{user_id}"[:100]
+
+
+def bad_codes(session: Session, platform: str, user_id: str, now: datetime) -> int:
+    """Wrong binding codes this chat account sent within the window."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(
+                AuditEntry.action == "bad_code",
+                AuditEntry.target == _account_target(platform, user_id),
+                AuditEntry.at > now - BAD_CODE_WINDOW,
+            )
+        )
+        or 0
+    )
+
+
+def record_bad_code(
+    session: Session, *, platform: str, user_id: str, number: str, now: datetime
+) -> None:
+    """Audit a wrong binding code: the log is also what the per-account limit counts."""
+    audit.record(
+        session,
+        at=now,
+        actor=None,
+        actor_label=f"{platform}:{user_id}",
+        action="bad_code",
+        target=_account_target(platform, user_id),
+        detail={"number": number},
+    )
+
+
+def may_issue_code(session: Session, issuer: Actor | None, person: Person) -> bool:
+    """Who may issue a binding code for whom (SPEC §3, §9 "Binding codes").
+
+    `issuer` None is the command line. A school admin issues for anyone; codes for college
+    and school admins come only from a school admin or the command line. A college admin
+    issues for the students and staff of their college, a counselor for the students and
+    head teachers of their classes.
+    """
+    if issuer is None or issuer.role is Role.SCHOOL_ADMIN:
+        return True
+    role = Role(person.role)
+    if role in (Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN):
+        return False
+    if role.is_student:
+        return person.class_id is not None and issuer.covers_class(person.class_id)
+    if issuer.role is Role.COLLEGE_ADMIN or (
+        issuer.role is Role.COUNSELOR and role is Role.HEAD_TEACHER
+    ):
+        classes, _ = scope_of(session, person)
+        return bool(classes) and classes <= issuer.class_ids
+    return False
+
+
+def new_student_bindings(
+    session: Session, class_ids: Iterable[int], since: datetime, until: datetime
+) -> list[tuple[str, str, str]]:
+    """(class code, 学号, 姓名) of students in these classes who bound an account in the window."""
+    return [
+        (code, number, name)
+        for code, number, name in session.execute(
+            select(SchoolClass.code, Person.number, Person.name)
+            .select_from(ChatAccount)
+            .join(Person, Person.id == ChatAccount.person_id)
+            .join(SchoolClass, SchoolClass.id == Person.class_id)
+            .where(
+                Person.class_id.in_(list(class_ids)),
+                Person.role.in_([Role.STUDENT.value, Role.MONITOR.value]),
+                ChatAccount.bound_at >= since,
+                ChatAccount.bound_at < until,
+            )
+            .order_by(SchoolClass.code, Person.number)
+            .distinct()
+        )
+    ]
 
 
 def bind_group(
@@ -417,7 +503,7 @@ def unbind_person(session: Session, person_id: int) -> int:
 
 
 def issue_code(session: Session, person_id: int, created_by: int | None, now: datetime) -> str:
-    """A one-time binding code for private chat, valid for a week."""
+    """A one-time binding code for private chat, for one person, valid for 72 hours."""
     for _ in range(10):
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
         if session.scalar(select(func.count()).where(BindCode.code == code)) == 0:

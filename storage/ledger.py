@@ -19,11 +19,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage import attendance, reports, requests, xlsx
 from storage.checkins import format_temp
-from storage.models import CheckIn, College, Person, Request, SchoolClass
+from storage.models import CheckIn, CheckInRevision, College, Person, Request, SchoolClass
 from storage.requests import LedgerRow, RequestKind
 from storage.workflows import WORKFLOWS
 
@@ -173,6 +173,81 @@ def class_rows(
     return out
 
 
+def abnormal_readings(
+    session: Session, day: date, tz: ZoneInfo, classes: dict[int, tuple[str, str]]
+) -> list[Row]:
+    """Every abnormal reading of the day, with its time; one that a later normal reading
+    replaced is marked 已更正 beside it, never dropped."""
+    current = aliased(CheckIn)
+    stmt = (
+        select(
+            current.class_id,
+            Person.number,
+            Person.name,
+            CheckInRevision.submitted_at,
+            CheckInRevision.temp_tenths,
+            CheckInRevision.symptoms,
+            CheckInRevision.city,
+            CheckInRevision.note,
+            current.abnormal,
+            current.submitted_at,
+            current.temp_tenths,
+        )
+        .select_from(current)
+        .join(Person, Person.id == current.student_id)
+        .join(
+            CheckInRevision,
+            and_(
+                CheckInRevision.student_id == current.student_id,
+                CheckInRevision.day == current.day,
+                CheckInRevision.abnormal.is_(True),
+            ),
+        )
+        .where(
+            current.day == day,
+            current.abnormal_today.is_(True),
+            current.class_id.in_(list(classes)),
+            Person.active.is_(True),
+        )
+        .order_by(current.class_id, Person.number, CheckInRevision.revision)
+    )
+    out: list[Row] = []
+    for (
+        cid,
+        number,
+        name,
+        at,
+        temp,
+        symptoms,
+        city,
+        note,
+        still_abnormal,
+        last_at,
+        last_temp,
+    ) in session.execute(stmt):
+        code, college = classes[cid]
+        corrected = (
+            ""
+            if still_abnormal
+            else f"已更正：{last_at.astimezone(tz):%H:%M} 体温 {format_temp(last_temp)}，无症状"
+        )
+        out.append(
+            (
+                safe_text(college),
+                safe_text(code),
+                safe_text(number),
+                safe_text(name),
+                _local(at, tz),
+                float(format_temp(temp)),
+                safe_text(symptoms) if symptoms else "无",
+                safe_text(city) if city else "",
+                safe_text(note) if note else "",
+                corrected,
+            )
+        )
+    return out
+
+
 def build(
     session: Session,
     day: date,
@@ -230,15 +305,12 @@ def _build(
         [12, 12, 12, 10, 8, 17, 9, 16, 10, 24, 6, 6],
     )
     missing_rows: list[Row] = []
-    abnormal_rows: list[Row] = []
     append = checkin_sheet.ws.append
     for cid in sorted(classes):
         for row in rows_by_class.get(cid, ()):
             append(row)
             if row[4] == MISSING:
                 missing_rows.append(row[:4])
-            elif row[4] != ON_LEAVE and row[11] == "是":
-                abnormal_rows.append(row[:4] + row[5:10])
     rows += checkin_sheet.rows
 
     sheet = _Sheet(wb, "未打卡", ["学院", "班级", "学号", "姓名"], [12, 12, 12, 10])
@@ -249,10 +321,10 @@ def _build(
     sheet = _Sheet(
         wb,
         "异常",
-        ["学院", "班级", "学号", "姓名", "打卡时间", "体温(℃)", "症状", "城市", "备注"],
-        [12, 12, 12, 10, 17, 9, 16, 10, 24],
+        ["学院", "班级", "学号", "姓名", "打卡时间", "体温(℃)", "症状", "城市", "备注", "更正"],
+        [12, 12, 12, 10, 17, 9, 16, 10, 24, 26],
     )
-    for r in abnormal_rows:
+    for r in abnormal_readings(session, day, tz, classes):
         sheet.append(r)
     rows += sheet.rows
 

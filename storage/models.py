@@ -110,6 +110,8 @@ class Person(Base):
     college_id: Mapped[int | None] = mapped_column(ForeignKey("colleges.id"), index=True)
     phone: Mapped[str | None] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # 心理委员: a flag beside the student or monitor role (one person can be 班长 and 心理委员).
+    psych_rep: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # PIPL Art. 29: separate consent for sensitive personal information.
     consent_version: Mapped[int | None] = mapped_column(Integer)
     consent_at: Mapped[datetime | None]
@@ -205,6 +207,11 @@ class CheckIn(Base):
     city: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(String(500))
     abnormal: Mapped[bool] = mapped_column(Boolean)
+    # Sticky: some reading of this student today was abnormal, whatever the current one
+    # says. A later normal reading corrects it (已更正) but never erases it.
+    abnormal_today: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     late: Mapped[bool] = mapped_column(Boolean)
     submitted_at: Mapped[datetime]
     platform: Mapped[str] = mapped_column(String(20))

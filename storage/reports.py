@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -24,6 +25,44 @@ from storage.workflows import WORKFLOWS
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
 
 
+@dataclass(frozen=True)
+class AbnormalCount:
+    """异常: students with an abnormal reading today, and how many of them a later normal
+    reading corrected (已更正). An abnormal reading is never erased, so both are counted;
+    it reads as `异常 2（含已更正 1）` wherever a summary shows it."""
+
+    students: int = 0
+    corrected: int = 0
+
+    def __add__(self, other: AbnormalCount | int) -> AbnormalCount:
+        if isinstance(other, int):
+            return AbnormalCount(self.students + other, self.corrected)
+        return AbnormalCount(self.students + other.students, self.corrected + other.corrected)
+
+    __radd__ = __add__
+
+    def __int__(self) -> int:
+        return self.students
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int):
+            return self.students == other and not self.corrected
+        if isinstance(other, AbnormalCount):
+            return (self.students, self.corrected) == (other.students, other.corrected)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.students, self.corrected))
+
+    def __str__(self) -> str:
+        if not self.corrected:
+            return str(self.students)
+        return f"{self.students}（含已更正 {self.corrected}）"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 @dataclass
 class ClassSummary:
     class_id: int
@@ -32,7 +71,7 @@ class ClassSummary:
     roster: int = 0
     checked_in: int = 0
     late: int = 0
-    abnormal: int = 0
+    abnormal: AbnormalCount = field(default_factory=AbnormalCount)
     on_leave: int = 0
     missing: int = 0
     # Requests waiting for a decision, by kind name.
@@ -45,7 +84,7 @@ class Totals:
     roster: int = 0
     checked_in: int = 0
     late: int = 0
-    abnormal: int = 0
+    abnormal: AbnormalCount = field(default_factory=AbnormalCount)
     on_leave: int = 0
     missing: int = 0
     pending: dict[str, int] = field(default_factory=dict)
@@ -158,19 +197,21 @@ def summaries(
     ):
         if cid in result:
             result[cid].roster = int(n)
-    for cid, n, late, abnormal in session.execute(
+    for cid, n, late, abnormal, corrected in session.execute(
         select(
             CheckIn.class_id,
             func.count(),
             func.sum(case((CheckIn.late, 1), else_=0)),
-            func.sum(case((CheckIn.abnormal, 1), else_=0)),
+            func.sum(case((CheckIn.abnormal_today, 1), else_=0)),
+            func.sum(case((and_(CheckIn.abnormal_today, ~CheckIn.abnormal), 1), else_=0)),
         )
         .where(CheckIn.day == day, _in_classes(CheckIn.class_id, class_ids))
         .group_by(CheckIn.class_id)
     ):
         if cid in result:
             s = result[cid]
-            s.checked_in, s.late, s.abnormal = int(n), int(late or 0), int(abnormal or 0)
+            s.checked_in, s.late = int(n), int(late or 0)
+            s.abnormal = AbnormalCount(int(abnormal or 0), int(corrected or 0))
     leave = leave if leave is not None else on_leave(session, day, class_ids)
     checked = set(
         session.scalars(
@@ -229,6 +270,12 @@ def pending_requests(
     session: Session,
     class_ids: Collection[int] | None,
     older_than: datetime | None = None,
+    *,
+    tz: ZoneInfo | None = None,
 ) -> list[PendingRequest]:
-    """Requests of every registered kind still waiting for a decision, oldest first."""
-    return requests.pending(session, WORKFLOWS, class_ids, older_than)
+    """Requests of every registered kind still waiting for a decision, oldest first; with
+    `tz`, the times are in that zone, as every date a user sees must be."""
+    out = requests.pending(session, WORKFLOWS, class_ids, older_than)
+    if tz is not None:
+        out = [replace(p, created_at=p.created_at.astimezone(tz)) for p in out]
+    return out

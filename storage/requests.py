@@ -779,6 +779,43 @@ def cancel(
     return moved, from_status
 
 
+def close_for_leavers(
+    session: Session,
+    kinds: Iterable[RequestKind[Any]],
+    student_ids: Collection[int],
+    *,
+    now: datetime,
+    note: str,
+) -> int:
+    """Students who left the roster: each of their requests still waiting for a decision is
+    cancelled with the note (离校); the history stays. Returns how many were closed."""
+    closed = 0
+    for kind in kinds:
+        waiting = [step.state for step in kind.steps]
+        if kind.cancelled is None or not waiting or not student_ids:
+            continue
+        rows = session.scalars(
+            select(Request).where(
+                Request.kind == kind.name,
+                Request.student_id.in_(list(student_ids)),
+                Request.status.in_(waiting),
+            )
+        ).all()
+        for request in rows:
+            move(
+                session,
+                kind,
+                request,
+                to=kind.cancelled,
+                action="retire",
+                actor=None,
+                now=now,
+                note=note,
+            )
+            closed += 1
+    return closed
+
+
 def act(
     session: Session,
     kind: RequestKind[Any],

@@ -103,7 +103,7 @@ def _checkin_counts(session: Session, where: Any) -> dict[tuple[int, date], dict
             CheckIn.day,
             func.count(),
             func.sum(case((CheckIn.late, 1), else_=0)),
-            func.sum(case((CheckIn.abnormal, 1), else_=0)),
+            func.sum(case((CheckIn.abnormal_today, 1), else_=0)),
         )
         .where(where)
         .group_by(CheckIn.class_id, CheckIn.day)

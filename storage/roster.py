@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +14,16 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from storage.models import College, Person, Role, SchoolClass, StaffAssignment
+from storage import requests
+from storage.models import (
+    ChatAccount,
+    College,
+    Person,
+    Role,
+    SchoolClass,
+    StaffAssignment,
+)
+from storage.workflows import WORKFLOWS
 
 STUDENT_SHEET = "学生"
 STAFF_SHEET = "教职工"
@@ -39,6 +50,18 @@ ROLE_LABELS = {
 }
 
 
+PSYCH_REP = "心理委员"
+# 状态: who is on the roster but no longer in school. Their history stays; they leave the
+# counts, the reminders and their chat bindings.
+STATUS_ACTIVE = ("在读", "在校", "")
+STATUS_INACTIVE = ("离校", "休学", "退学", "毕业")
+EXAMPLE_COLUMN = "示例"
+# Rows scanned for the header: a title row ("2026 级花名册") may sit above it.
+HEADER_SEARCH_ROWS = 10
+# Excel keeps 15 significant digits of a number: a longer 学号 stored as a number is lost.
+EXCEL_DIGITS = 15
+
+
 @dataclass(frozen=True)
 class RowError:
     sheet: str
@@ -47,6 +70,8 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
+        if self.row == 0:
+            return f"{self.sheet}：{self.message}"
         return f"{self.sheet} 第 {self.row} 行「{self.column}」：{self.message}"
 
 
@@ -65,6 +90,7 @@ class StudentRow:
     class_code: str
     role: str
     phone: str | None = None
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,12 +102,15 @@ class StaffRow:
     college: str
     classes: tuple[str, ...]
     phone: str | None = None
+    status: str = ""
 
 
 @dataclass
 class RosterData:
     students: list[StudentRow] = field(default_factory=list)
     staff: list[StaffRow] = field(default_factory=list)
+    # The template's example rows (示例 column), never imported.
+    skipped_examples: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,74 +119,212 @@ class ImportSummary:
     updated: int
     colleges: int
     classes: int
+    moved: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    # Active in the database, in a class or college the sheet contains, not in the sheet.
+    missing: list[str] = field(default_factory=list)
+    # Deactivated: 状态 离校/休学, or missing with --retire-missing.
+    retired: list[str] = field(default_factory=list)
+    skipped_examples: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def report(self) -> list[str]:
+        """The change report, in plain Chinese, one line each."""
+        lines = [
+            f"新建 {self.created} 人，更新 {self.updated} 人"
+            f"（调班 {len(self.moved)}，信息变更 {len(self.changed)}，无变化 {self.unchanged}），"
+            f"新学院 {self.colleges}，新班级 {self.classes}",
+        ]
+        if self.skipped_examples:
+            lines.append(f"跳过模板示例行 {self.skipped_examples} 行（「示例」列有标记），未导入")
+        for title, items in (
+            ("调班", self.moved),
+            ("信息变更", self.changed),
+            ("已停用（离校/休学或不在表中）", self.retired),
+        ):
+            if items:
+                lines.append(f"{title} {len(items)} 人：" + "、".join(items[:50]))
+        if self.missing:
+            lines.append(
+                f"表中没有、但数据库里仍在读的 {len(self.missing)} 人（只算表中出现的班级和学院）："
+                + "、".join(self.missing[:50])
+                + "。如果他们已离校，请加 --retire-missing 重新导入，或在「状态」列写 离校/休学"
+            )
+        lines += [f"注意：{w}" for w in self.warnings]
+        return lines
+
+
+def role_table(synonyms: Mapping[str, str] | None = None) -> dict[str, Role]:
+    """Role names a roster may use: the built-in ones and the configured synonyms."""
+    table = dict(ROLE_NAMES)
+    for word, role in (synonyms or {}).items():
+        table[_text(word)] = Role(role)
+    return table
+
+
+def parse_role(text: str, table: Mapping[str, Role]) -> tuple[Role | None, bool, str]:
+    """(role, 心理委员, the unknown word) of a 角色 cell such as 班长、心理委员."""
+    parts = [p for p in re.split(r"[、,，/／\s]+", text) if p]
+    psych = PSYCH_REP in parts
+    parts = [p for p in parts if p != PSYCH_REP]
+    if not parts:
+        return (Role.STUDENT if psych or not text else None), psych, ""
+    roles = [table.get(p) for p in parts]
+    unknown = next((p for p, r in zip(parts, roles, strict=True) if r is None), "")
+    if unknown:
+        return None, psych, unknown
+    # 班长、团支书: the role that may do more wins.
+    known = [r for r in roles if r is not None]
+    return (Role.MONITOR if Role.MONITOR in known else known[0]), psych, ""
 
 
 def write_template(path: Path) -> None:
-    """An .xlsx with both sheets, Chinese headers and an example row each."""
+    """An .xlsx with both sheets, Chinese headers and example rows marked in the 示例 column
+    (import skips them)."""
     wb = Workbook()
     ws = wb.active
     ws.title = STUDENT_SHEET
-    ws.append(STUDENT_HEADERS)
-    ws.append(["2020001", "张三", "医学院", "护理172", "学生", "13800000000"])
-    ws.append(["2020002", "李四", "医学院", "护理172", "班长", ""])
-    ws.append(["2020031", "王五", "医学院", "检验172", "学生", ""])
+    ws.append([*STUDENT_HEADERS, "状态", EXAMPLE_COLUMN])
+    ws.append(["2020001", "张三", "医学院", "护理172", "学生", "13800000000", "在读", "是"])
+    ws.append(["2020002", "李四", "医学院", "护理172", "班长、心理委员", "", "在读", "是"])
+    ws.append(["2020031", "王五", "医学院", "检验172", "学生", "", "在读", "是"])
     staff = wb.create_sheet(STAFF_SHEET)
-    staff.append(STAFF_HEADERS)
-    staff.append(["T001", "王老师", "辅导员", "医学院", "护理172，检验172", ""])
-    staff.append(["T003", "赵老师", "学工办", "医学院", "", ""])
+    staff.append([*STAFF_HEADERS, "状态", EXAMPLE_COLUMN])
+    staff.append(["T001", "王老师", "辅导员", "医学院", "护理172，检验172", "", "在读", "是"])
+    staff.append(["T003", "赵老师", "学工办", "医学院", "", "", "在读", "是"])
     for sheet in (ws, staff):
         sheet.freeze_panes = "A2"
-        for col in "ABCDEF":
+        for col in "ABCDEFGH":
             sheet.column_dimensions[col].width = 16
+        # 学号 and 工号 as text, so Excel never turns a long id into a rounded number.
+        for row in sheet.iter_rows(min_row=1, max_row=2000, min_col=1, max_col=1):
+            row[0].number_format = "@"
     notes = wb.create_sheet("说明")
     for line in (
-        "角色：学生、班长、学习委员；辅导员、班主任、学工办（学院）、学工部（全校）。",
+        "「示例」列写了「是」的行是示例，导入时会跳过；填写真实名单时请删除示例行或清空这一列。",
+        "学号、工号请按文本填写（本模板的第一列已设为文本）；超过 15 位的数字会被 Excel 改掉。",
+        "角色：学生、班长、学习委员，以及团支书、副班长、学委等班委；心理委员写在角色里，"
+        "如「班长、心理委员」。教职工：辅导员、班主任、学工办（学院）、学工部（全校）。",
         "辅导员和班主任在「负责班级」填写班级，多个班级用逗号分隔。",
         "学工办填写「学院」；学工部两者都不填。",
+        "状态：在读（默认）、离校、休学。离校和休学的人不再计入人数和提醒，聊天账号解除绑定，历史记录保留。",
         "重复导入会按学号/工号更新，不会重复建人。任何一行有错，整份名单都不会导入。",
     ):
         notes.append([line])
     wb.save(path)
 
 
-def _cell(value: Any) -> str:
+def _text(value: Any) -> str:
+    """A cell as text: NFKC (full-width digits and letters to ASCII), trimmed."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return unicodedata.normalize("NFKC", str(value)).strip()
 
 
-def _rows(ws: Any, headers: list[str]) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
-    rows = ws.iter_rows(values_only=True)
-    header = [_cell(v) for v in next(rows, ())]
-    missing = [h for h in headers[:3] if h not in header]
-    if missing:
-        return [], [RowError(ws.title, 1, h, "缺少这一列") for h in missing]
-    index = {h: header.index(h) for h in headers if h in header}
+def _id(value: Any) -> tuple[str, str | None]:
+    """A 学号 or 工号 cell: (the id, or the reason it cannot be used)."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            return "", "不是有效的编号（带小数）"
+        if abs(value) >= 10**EXCEL_DIGITS:
+            return "", (
+                f"Excel 把这个编号存成了数字，超过 {EXCEL_DIGITS} 位的部分已被改掉"
+                f"（现在是 {int(value)}）。请把这一列设为「文本」格式，重新填写后再导入"
+            )
+    text = "".join(_text(value).split())
+    if re.fullmatch(r"\d+\.0+", text):
+        text = text.split(".")[0]
+    return text, None
+
+
+def _find_header(ws: Any, headers: list[str]) -> tuple[int, list[str]] | None:
+    for n, values in enumerate(ws.iter_rows(max_row=HEADER_SEARCH_ROWS, values_only=True), 1):
+        header = [_text(v) for v in values]
+        if all(h in header for h in headers[:3]):
+            return n, header
+    return None
+
+
+def _rows(
+    ws: Any, headers: list[str], id_column: str
+) -> tuple[list[tuple[int, dict[str, str]]], list[RowError], int]:
+    """(rows, errors, example rows skipped) of one sheet."""
+    found = _find_header(ws, headers)
+    if found is None:
+        need = "」「".join(headers[:3])
+        return (
+            [],
+            [
+                RowError(
+                    ws.title,
+                    0,
+                    "-",
+                    f"前 {HEADER_SEARCH_ROWS} 行里找不到表头：需要一行写着「{need}」"
+                    "（请用 classbot roster template 生成的模板）",
+                )
+            ],
+            0,
+        )
+    header_row, header = found
+    wanted = [*headers, "状态", EXAMPLE_COLUMN]
+    index = {h: header.index(h) for h in wanted if h in header}
     out = []
-    for n, values in enumerate(rows, start=2):
-        cells = {h: _cell(values[i]) if i < len(values) else "" for h, i in index.items()}
-        if any(cells.values()):
-            out.append((n, cells))
-    return out, []
+    errors: list[RowError] = []
+    skipped = 0
+    for n, values in enumerate(
+        ws.iter_rows(min_row=header_row + 1, values_only=True), header_row + 1
+    ):
+        raw = {h: values[i] if i < len(values) else None for h, i in index.items()}
+        cells = {h: _text(v) for h, v in raw.items()}
+        if not any(cells.values()):
+            continue
+        if cells.get(EXAMPLE_COLUMN):
+            skipped += 1
+            continue
+        number, problem = _id(raw.get(id_column))
+        if problem:
+            errors.append(RowError(ws.title, n, id_column, problem))
+        cells[id_column] = number
+        out.append((n, cells))
+    return out, errors, skipped
 
 
 def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
-    """Read both sheets; errors here are about the file's shape, not its content."""
+    """Read both sheets; errors here are about the file's shape and its cells' form."""
+    name = path.name
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:
-        return RosterData(), [RowError(str(path), 0, "-", f"不是可读的 .xlsx 文件：{e}")]
+    except FileNotFoundError:
+        return RosterData(), [RowError(name, 0, "-", "找不到这个文件，请检查路径")]
+    except Exception:
+        return RosterData(), [
+            RowError(
+                name,
+                0,
+                "-",
+                "打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls 或 .csv，"
+                "请在 Excel 里「另存为」.xlsx 后再导入",
+            )
+        ]
     data = RosterData()
     errors: list[RowError] = []
     if STUDENT_SHEET not in wb.sheetnames and STAFF_SHEET not in wb.sheetnames:
         errors.append(
-            RowError(str(path), 0, "-", f"找不到工作表「{STUDENT_SHEET}」或「{STAFF_SHEET}」")
+            RowError(
+                name,
+                0,
+                "-",
+                f"找不到工作表「{STUDENT_SHEET}」或「{STAFF_SHEET}」"
+                f"（现有：{'、'.join(wb.sheetnames)}），请用模板里的工作表名",
+            )
         )
     if STUDENT_SHEET in wb.sheetnames:
-        rows, errs = _rows(wb[STUDENT_SHEET], STUDENT_HEADERS)
+        rows, errs, skipped = _rows(wb[STUDENT_SHEET], STUDENT_HEADERS, "学号")
         errors += errs
+        data.skipped_examples += skipped
         for n, c in rows:
             data.students.append(
                 StudentRow(
@@ -168,16 +335,16 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
                     c["班级"],
                     c.get("角色", ""),
                     c.get("手机") or None,
+                    c.get("状态", ""),
                 )
             )
     if STAFF_SHEET in wb.sheetnames:
-        rows, errs = _rows(wb[STAFF_SHEET], STAFF_HEADERS)
+        rows, errs, skipped = _rows(wb[STAFF_SHEET], STAFF_HEADERS, "工号")
         errors += errs
+        data.skipped_examples += skipped
         for n, c in rows:
             classes = tuple(
-                x.strip()
-                for x in c.get("负责班级", "").replace("，", ",").replace("、", ",").split(",")
-                if x.strip()
+                x.strip() for x in re.split(r"[,，、;；\s]+", c.get("负责班级", "")) if x.strip()
             )
             data.staff.append(
                 StaffRow(
@@ -188,14 +355,29 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
                     c.get("学院", ""),
                     classes,
                     c.get("手机") or None,
+                    c.get("状态", ""),
                 )
             )
     wb.close()
     return data, errors
 
 
-def validate(session: Session, data: RosterData) -> list[RowError]:
+def _status_error(sheet: str, row: int, status: str) -> RowError | None:
+    if status in STATUS_ACTIVE or status in STATUS_INACTIVE:
+        return None
+    return RowError(
+        sheet,
+        row,
+        "状态",
+        f"未知的状态「{status}」（可用：{'、'.join(STATUS_ACTIVE[:2] + STATUS_INACTIVE)}）",
+    )
+
+
+def validate(
+    session: Session, data: RosterData, roles: Mapping[str, Role] | None = None
+) -> list[RowError]:
     """Every problem in the roster, with its sheet, row and column."""
+    roles = roles if roles is not None else ROLE_NAMES
     errors: list[RowError] = []
     seen: dict[str, tuple[str, int]] = {}
     class_college: dict[str, str] = {
@@ -207,6 +389,8 @@ def validate(session: Session, data: RosterData) -> list[RowError]:
         )
     }
     file_classes: dict[str, str] = {}
+    student_words = "、".join(w for w, r in roles.items() if r.is_student and not w.isascii())
+    staff_words = "、".join(w for w, r in roles.items() if r.is_staff and not w.isascii())
 
     def check_number(sheet: str, row: int, column: str, number: str) -> None:
         if not number:
@@ -228,14 +412,16 @@ def validate(session: Session, data: RosterData) -> list[RowError]:
         check_number(STUDENT_SHEET, s.row, "学号", s.number)
         if not s.name:
             errors.append(RowError(STUDENT_SHEET, s.row, "姓名", "缺少姓名"))
-        role = ROLE_NAMES.get(s.role or "学生")
+        if (e := _status_error(STUDENT_SHEET, s.row, s.status)) is not None:
+            errors.append(e)
+        role, _, unknown = parse_role(s.role, roles)
         if role is None or not role.is_student:
             errors.append(
                 RowError(
                     STUDENT_SHEET,
                     s.row,
                     "角色",
-                    f"未知的学生角色「{s.role}」（可用：学生、班长、学习委员）",
+                    f"未知的学生角色「{unknown or s.role}」（可用：{student_words}，可加 心理委员）",
                 )
             )
         if not s.class_code:
@@ -264,14 +450,16 @@ def validate(session: Session, data: RosterData) -> list[RowError]:
         check_number(STAFF_SHEET, t.row, "工号", t.number)
         if not t.name:
             errors.append(RowError(STAFF_SHEET, t.row, "姓名", "缺少姓名"))
-        role = ROLE_NAMES.get(t.role)
+        if (e := _status_error(STAFF_SHEET, t.row, t.status)) is not None:
+            errors.append(e)
+        role, _, unknown = parse_role(t.role, roles) if t.role else (None, False, "")
         if role is None or role.is_student:
             errors.append(
                 RowError(
                     STAFF_SHEET,
                     t.row,
                     "角色",
-                    f"未知的教职工角色「{t.role}」（可用：辅导员、班主任、学工办、学工部）",
+                    f"未知的教职工角色「{unknown or t.role}」（可用：{staff_words}）",
                 )
             )
             continue
@@ -291,18 +479,38 @@ def validate(session: Session, data: RosterData) -> list[RowError]:
     return errors
 
 
-def import_roster(session: Session, data: RosterData, now: datetime) -> ImportSummary:
+def import_roster(
+    session: Session,
+    data: RosterData,
+    now: datetime,
+    *,
+    role_synonyms: Mapping[str, str] | None = None,
+    retire_missing: bool = False,
+) -> ImportSummary:
     """Validate, then write everything; on any error nothing is written."""
-    errors = validate(session, data)
+    roles = role_table(role_synonyms)
+    errors = validate(session, data, roles)
     if errors:
         raise RosterInvalid(errors)
-    return _apply(session, data, now)
+    return _apply(session, data, now, roles, retire_missing)
 
 
-def _apply(session: Session, data: RosterData, now: datetime) -> ImportSummary:
+def _label(person: Person) -> str:
+    return f"{person.name}（{person.number}）"
+
+
+def _apply(
+    session: Session,
+    data: RosterData,
+    now: datetime,
+    roles: Mapping[str, Role],
+    retire_missing: bool,
+) -> ImportSummary:
     colleges = {c.name: c for c in session.scalars(select(College))}
     classes = {c.code: c for c in session.scalars(select(SchoolClass))}
+    codes_by_id = {c.id: code for code, c in classes.items()}
     new_colleges = new_classes = 0
+    created_classes: list[str] = []
 
     def college(name: str) -> College:
         nonlocal new_colleges
@@ -317,40 +525,64 @@ def _apply(session: Session, data: RosterData, now: datetime) -> ImportSummary:
             classes[s.class_code] = SchoolClass(code=s.class_code, college=college(s.college))
             session.add(classes[s.class_code])
             new_classes += 1
+            created_classes.append(s.class_code)
     session.flush()
+    codes_by_id.update({c.id: code for code, c in classes.items()})
 
     numbers = [s.number for s in data.students] + [t.number for t in data.staff]
     existing = {p.number: p for p in _chunked_people(session, numbers)}
-    created = updated = 0
+    created = updated = unchanged = 0
+    moved: list[str] = []
+    changed: list[str] = []
+    retired: list[str] = []
 
     def upsert(number: str, **values: Any) -> Person:
-        nonlocal created, updated
+        nonlocal created, updated, unchanged
         person = existing.get(number)
         if person is None:
             person = Person(number=number, created_at=now, updated_at=now, **values)
             session.add(person)
             existing[number] = person
             created += 1
-        else:
-            for key, value in values.items():
-                setattr(person, key, value)
+            return person
+        diff = [k for k, v in values.items() if getattr(person, k) != v]
+        if "class_id" in diff and person.class_id is not None and values["class_id"] is not None:
+            moved.append(
+                f"{_label(person)} {codes_by_id.get(person.class_id, '?')}→"
+                f"{codes_by_id.get(values['class_id'], '?')}"
+            )
+        elif diff:
+            changed.append(
+                f"{_label(person)}（{'、'.join(_FIELD_LABELS.get(k, k) for k in diff)}）"
+            )
+        for key, value in values.items():
+            setattr(person, key, value)
+        if diff:
             person.updated_at = now
             updated += 1
+        else:
+            unchanged += 1
         return person
 
     for s in data.students:
-        upsert(
+        role, psych, _ = parse_role(s.role, roles)
+        assert role is not None
+        person = upsert(
             s.number,
             name=s.name,
-            role=ROLE_NAMES[s.role or "学生"].value,
+            role=role.value,
             class_id=classes[s.class_code].id,
             college_id=None,
             phone=s.phone,
-            active=True,
+            psych_rep=psych,
+            active=s.status not in STATUS_INACTIVE,
         )
+        if s.status in STATUS_INACTIVE:
+            retired.append(f"{_label(person)}（{s.status}）")
     staff_people = []
     for t in data.staff:
-        role = ROLE_NAMES[t.role]
+        role, _, _ = parse_role(t.role, roles)
+        assert role is not None
         person = upsert(
             t.number,
             name=t.name,
@@ -358,20 +590,148 @@ def _apply(session: Session, data: RosterData, now: datetime) -> ImportSummary:
             class_id=None,
             college_id=colleges[t.college].id if role is Role.COLLEGE_ADMIN else None,
             phone=t.phone,
-            active=True,
+            psych_rep=False,
+            active=t.status not in STATUS_INACTIVE,
         )
+        if t.status in STATUS_INACTIVE:
+            retired.append(f"{_label(person)}（{t.status}）")
         staff_people.append(
             (person, t.classes if role in (Role.COUNSELOR, Role.HEAD_TEACHER) else ())
         )
     session.flush()
     for person, codes in staff_people:
-        session.execute(delete(StaffAssignment).where(StaffAssignment.person_id == person.id))
-        session.add_all(
-            StaffAssignment(person_id=person.id, class_id=classes[c].id)
-            for c in dict.fromkeys(codes)
+        before = set(
+            session.scalars(
+                select(StaffAssignment.class_id).where(StaffAssignment.person_id == person.id)
+            )
         )
+        after = {classes[c].id for c in codes}
+        if before and before != after and _label(person) not in " ".join(changed):
+            changed.append(f"{_label(person)}（负责班级）")
+        session.execute(delete(StaffAssignment).where(StaffAssignment.person_id == person.id))
+        session.add_all(StaffAssignment(person_id=person.id, class_id=cid) for cid in after)
     session.flush()
-    return ImportSummary(created, updated, new_colleges, new_classes)
+
+    missing = _missing(session, data, classes, colleges)
+    if retire_missing:
+        for person in missing:
+            person.active = False
+            person.updated_at = now
+            retired.append(f"{_label(person)}（不在表中）")
+    gone = [p.id for p in existing.values() if not p.active] + (
+        [p.id for p in missing] if retire_missing else []
+    )
+    if gone:
+        # Retired people keep their history, not their chat bindings; what they still had
+        # open is closed as 离校, and stays readable.
+        session.execute(delete(ChatAccount).where(ChatAccount.person_id.in_(gone)))
+        _close_open_items(session, gone, now)
+    session.flush()
+    return ImportSummary(
+        created,
+        updated,
+        new_colleges,
+        new_classes,
+        moved=moved,
+        changed=changed,
+        unchanged=unchanged,
+        missing=[] if retire_missing else [_label(p) for p in missing],
+        retired=retired,
+        skipped_examples=data.skipped_examples,
+        warnings=_warnings(session, data, created_classes, classes),
+    )
+
+
+RETIRED_NOTE = "离校"
+
+
+def _close_open_items(session: Session, person_ids: list[int], now: datetime) -> None:
+    """Close the requests of retired students still waiting for a decision."""
+    requests.close_for_leavers(session, WORKFLOWS, person_ids, now=now, note=RETIRED_NOTE)
+
+
+_FIELD_LABELS = {
+    "name": "姓名",
+    "role": "角色",
+    "college_id": "学院",
+    "phone": "手机",
+    "psych_rep": "心理委员",
+    "active": "状态",
+    "class_id": "班级",
+}
+
+
+def _missing(
+    session: Session,
+    data: RosterData,
+    classes: dict[str, SchoolClass],
+    colleges: dict[str, College],
+) -> list[Person]:
+    """Active people not in the sheet, counting only the classes and colleges it contains: a
+    counselor importing one class never retires another class."""
+    listed = {s.number for s in data.students} | {t.number for t in data.staff}
+    candidates: list[Person] = []
+    # Students of the classes the student sheet lists.
+    student_classes = {classes[s.class_code].id for s in data.students}
+    if student_classes:
+        candidates += session.scalars(
+            select(Person).where(Person.active.is_(True), Person.class_id.in_(student_classes))
+        )
+    # Staff only when the sheet lists staff: class staff whose every class the staff sheet
+    # names, and the college admins of the colleges it names.
+    staff_classes = {classes[c].id for t in data.staff for c in t.classes if c in classes}
+    if staff_classes:
+        assigned: dict[int, set[int]] = {}
+        for pid, cid in session.execute(
+            select(StaffAssignment.person_id, StaffAssignment.class_id)
+        ):
+            assigned.setdefault(pid, set()).add(cid)
+        staff_ids = [pid for pid, cids in assigned.items() if cids <= staff_classes]
+        if staff_ids:
+            candidates += session.scalars(
+                select(Person).where(Person.active.is_(True), Person.id.in_(staff_ids))
+            )
+    college_ids = {colleges[t.college].id for t in data.staff if t.college in colleges}
+    if college_ids:
+        candidates += session.scalars(
+            select(Person).where(
+                Person.active.is_(True),
+                Person.role == Role.COLLEGE_ADMIN.value,
+                Person.college_id.in_(college_ids),
+            )
+        )
+    out = {p.id: p for p in candidates if p.number not in listed}
+    return sorted(out.values(), key=lambda p: p.number)
+
+
+def _warnings(
+    session: Session,
+    data: RosterData,
+    created_classes: list[str],
+    classes: dict[str, SchoolClass],
+) -> list[str]:
+    """New classes no counselor serves, and classes with a single student: often a typo."""
+    out: list[str] = []
+    counseled = set(
+        session.scalars(
+            select(StaffAssignment.class_id)
+            .join(Person, Person.id == StaffAssignment.person_id)
+            .where(Person.role == Role.COUNSELOR.value, Person.active.is_(True))
+        )
+    )
+    for code in created_classes:
+        if classes[code].id not in counseled:
+            out.append(
+                f"新班级「{code}」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
+                "如果是班级名写错了，请改正后重新导入；否则请在「教职工」表给它指定辅导员"
+            )
+    sizes: dict[str, int] = {}
+    for s in data.students:
+        sizes[s.class_code] = sizes.get(s.class_code, 0) + 1
+    for code, n in sorted(sizes.items()):
+        if n == 1:
+            out.append(f"班级「{code}」在表中只有 1 名学生，请检查班级名是否写错")
+    return out
 
 
 def _chunked_people(session: Session, numbers: Iterable[str]) -> list[Person]:

@@ -213,9 +213,14 @@ def cancel(
     return requests.cancel(session, SUBSIDY, actor, number, today=today or now.date(), now=now)
 
 
+def open_application(session: Session, student_id: int) -> Request | None:
+    """The student's application still under review, if any."""
+    return requests.open_request(session, SUBSIDY, student_id)
+
+
 def cancel_open_on_withdrawal(session: Session, actor: Actor, now: datetime) -> Request | None:
     """A student who withdraws consent takes back the application still under review."""
-    app = requests.open_request(session, SUBSIDY, actor.person_id)
+    app = open_application(session, actor.person_id)
     if app is None:
         return None
     cancelled, _ = cancel(session, actor, app.number, now)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.router import Where
-from storage.errors import NotBound, PrivateOnly
-from storage.models import AuditEntry, Role
+from storage import identity
+from storage.errors import CodeRequired, NotBound, PrivateOnly, StaffBindsPrivately
+from storage.models import AuditEntry, ChatAccount, Person, Role
 from tests.conftest import OTHER_PEOPLE, declared_commands, row_counts, seed_other_college
 
 S, M, C, H, CA, SA = (
@@ -41,10 +42,20 @@ class Probe:
     scoped: bool = False
     # Messages (sender, text) sent first, so the probe has something to act on.
     setup: tuple[tuple[str, str], ...] = ()
+    # `{own}` in the text: each sender's own request (others get L1, someone else's).
+    own: tuple[tuple[str, str], ...] = ()
+    # What an allowed in-scope reply says when the command succeeds.
+    succeeds: str = ""
+
+    def text_for(self, sender: str) -> str:
+        return self.text.format(own=dict(self.own).get(sender, "L1"))
 
 
 # A sick-leave request L1 of 2020010 (护理172), pending.
 PENDING_LEAVE = (("2020010", "请假 明天 病假 发烧就医"),)
+# The in-scope student's and monitor's own requests, L1 and L2.
+OWN_LEAVE = (("2020001", "请假 明天 事假 回家"), ("2020002", "请假 明天 事假 回家"))
+OWN = (("2020001", "L1"), ("2020002", "L2"))
 
 
 # command name → (who may use it, how to try it). Unbound accounts may only use what
@@ -65,9 +76,20 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
     "missing": (frozenset({M, C, H, CA, SA}), Probe("未打卡")),
     "export": (frozenset({C, H, CA, SA}), Probe("导出")),
     "leave": (frozenset({S, M}), Probe("请假 明天 事假 回家")),
-    # A student's own requests: another student's id is simply not found for them.
-    "cancel": (frozenset({S, M}), Probe("撤销 L99")),
-    "back": (frozenset({S, M}), Probe("销假 L99")),
+    # A student's own requests: another student's is simply not found for them.
+    "cancel": (
+        frozenset({S, M}),
+        Probe("撤销 {own}", setup=OWN_LEAVE, own=OWN, succeeds="✓ 已撤销请假"),
+    ),
+    "back": (
+        frozenset({S, M}),
+        Probe(
+            "销假 {own}",
+            setup=(*OWN_LEAVE, ("T001", "批准 L1"), ("T001", "批准 L2")),
+            own=OWN,
+            succeeds="还没开始，已撤销",
+        ),
+    ),
     "subsidy": (frozenset({S, M}), Probe("补助 500 家庭困难")),
     "approve": (frozenset({C, CA}), Probe("批准 L1", scoped=True, setup=PENDING_LEAVE)),
     "reject": (frozenset({C, CA}), Probe("驳回 L1 请补充证明", scoped=True, setup=PENDING_LEAVE)),
@@ -111,7 +133,7 @@ async def try_as(bot: TestAdapter, sender: str, probe: Probe) -> str:
     group = {"group": "护理172", "new": f"new-group-{sender}", "private": None}[probe.chat]
     replies = [
         s
-        for s in await bot.say(sender, probe.text, group=group)
+        for s in await bot.say(sender, probe.text_for(sender), group=group)
         if s.to.chat_id in (group or sender,)
     ]
     assert replies, f"no reply to {probe.text!r} from {sender}"
@@ -137,6 +159,8 @@ async def test_authorization_matrix(app: App, bot: TestAdapter, name: str) -> No
         text = await try_as(bot, sender, probe)
         if expect_allowed:
             assert not is_refusal(text), f"{name} as {label} was refused: {text!r}"
+            if probe.succeeds and "in scope" in label:
+                assert probe.succeeds in text, f"{name} as {label} did not succeed: {text!r}"
         else:
             assert is_refusal(text), f"{name} as {label} was not refused: {text!r}"
             assert row_counts(app) == before, f"{name} as {label} stored something"
@@ -151,7 +175,7 @@ async def test_private_only_commands_are_refused_in_a_group(
     allowed, probe = TABLE[name]
     sender = next(n for r, n in IN_SCOPE.items() if r in allowed)
     before = row_counts(app)
-    [reply] = await bot.say(sender, probe.text, group="护理172")
+    [reply] = await bot.say(sender, probe.text_for(sender), group="护理172")
     assert reply.text == PrivateOnly().render("zh")
     assert row_counts(app) == before
 
@@ -166,3 +190,120 @@ async def test_refused_attempts_are_audited(app: App, bot: TestAdapter) -> None:
         ("2020001 张晓明", "unbind", "NotAllowed"),
         ("T101 吴辅导", "unbind", "OutOfScope"),
     ]
+
+
+# -- binding: every role × group or private × with or without a code × own or other class --
+
+BIND_ROLES = sorted(Role, key=list(Role).index)
+GROUPS = {"own": "护理172", "other": "药学181"}
+
+
+def _bind_expectation(role: Role, where: str, code: bool, cls: str) -> str | None:
+    """None when the binding succeeds, else the refusal it gets."""
+    if where == "private":
+        return None if code else CodeRequired().render("zh")
+    if not role.is_student:
+        return StaffBindsPrivately(number=IN_SCOPE[role]).render("zh")
+    # A code changes nothing in a group: a student binds in their own class group only.
+    return None if cls == "own" else "不在本群绑定的班级"
+
+
+def _reset(app: App, number: str) -> tuple[int, str]:
+    with app.uow() as s:
+        person = s.scalars(select(Person).where(Person.number == number)).one()
+        identity.unbind_person(s, person.id)
+        return person.id, person.name
+
+
+def _bound_accounts(app: App, person_id: int) -> list[str]:
+    with app.uow(readonly=True) as s:
+        return list(
+            s.scalars(
+                select(ChatAccount.platform_user_id).where(ChatAccount.person_id == person_id)
+            )
+        )
+
+
+@pytest.mark.parametrize("role", BIND_ROLES, ids=str)
+async def test_binding_matrix(app: App, bot: TestAdapter, role: Role) -> None:
+    seed_other_college(app)
+    number = IN_SCOPE[role]
+    for where in ("group", "private"):
+        for with_code in (False, True):
+            for cls in ("own", "other"):
+                label = f"{role} {where} {'with' if with_code else 'without'} code {cls} class"
+                person_id, name = _reset(app, number)
+                code = ""
+                if with_code:
+                    with app.uow() as s:
+                        code = identity.issue_code(s, person_id, None, app.clock.now())
+                account = f"new-{role}-{where}-{with_code}-{cls}"
+                text = f"绑定 {number} {name} {code}".strip()
+                group = GROUPS[cls] if where == "group" else None
+                replies = [
+                    r
+                    for r in await bot.say(account, text, group=group)
+                    if r.to.chat_id in (group or account,)
+                ]
+                assert replies, f"no reply for {label}"
+                expected = _bind_expectation(role, where, with_code, cls)
+                if expected is None:
+                    assert "绑定成功" in replies[0].text, f"{label}: {replies[0].text!r}"
+                    assert _bound_accounts(app, person_id) == [account], label
+                else:
+                    assert expected in replies[0].text, f"{label}: {replies[0].text!r}"
+                    assert _bound_accounts(app, person_id) == [], label
+
+
+# -- consent forms: only the whole message (or with the version / the confirmation) --
+
+CONSENT_FORMS = [
+    # (text, in a group, consent afterwards, answered)
+    ("同意", True, 1, True),
+    ("同意", False, 1, True),
+    ("同意 1", True, 1, True),
+    ("同意1", False, 1, True),
+    ("同意 楼上", True, None, False),
+    ("同意 明天再说", True, None, False),
+    ("同意 楼上", False, None, True),
+    ("同意 2", False, None, True),
+]
+WITHDRAW_FORMS = [
+    ("撤回同意", True, 1, True),
+    ("撤回同意", False, 1, True),
+    ("撤回同意 确认", True, None, True),
+    ("撤回同意 确认", False, None, True),
+    ("撤回同意 是啥", True, 1, False),
+    ("撤回同意 是啥", False, 1, True),
+]
+
+
+@pytest.mark.parametrize(("text", "in_group", "after", "answered"), CONSENT_FORMS)
+async def test_consent_forms(
+    app: App, bot: TestAdapter, text: str, in_group: bool, after: int | None, answered: bool
+) -> None:
+    with app.uow() as s:
+        s.execute(update(Person).where(Person.number == "2020001").values(consent_version=None))
+    sent = await bot.say("2020001", text, group="护理172" if in_group else None)
+    assert bool(sent) is answered
+    with app.uow(readonly=True) as s:
+        version = s.scalar(select(Person.consent_version).where(Person.number == "2020001"))
+    assert version == after
+    if after is not None:
+        assert sent[0].text.startswith("✓ 已记录")
+
+
+@pytest.mark.parametrize(("text", "in_group", "after", "answered"), WITHDRAW_FORMS)
+async def test_withdrawal_forms(
+    app: App, bot: TestAdapter, text: str, in_group: bool, after: int | None, answered: bool
+) -> None:
+    sent = await bot.say("2020001", text, group="护理172" if in_group else None)
+    assert bool(sent) is answered
+    with app.uow(readonly=True) as s:
+        version = s.scalar(select(Person.consent_version).where(Person.number == "2020001"))
+    assert version == after
+    private = [s.text for s in sent if not s.to.is_group and s.to.chat_id == "2020001"]
+    if after is None:
+        assert any("✓ 已撤回同意" in t for t in private)
+    elif answered:
+        assert any(("撤回同意 确认" in t) for t in private)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from bot.adapters.base import Adapter
 from bot.clock import ManualClock
 from bot.messages import ChatAddress, IncomingMessage, Mention, OutgoingMessage
-from storage import identity
+from storage import files, identity
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -81,9 +81,8 @@ class ConsoleAdapter(Adapter):
         if message.buttons:
             text += "\n" + "  ".join(f"[{b.label}: {b.command}]" for b in message.buttons)
         if message.attachment is not None:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
             path = self.output_dir / message.attachment.filename
-            path.write_bytes(message.attachment.content)
+            files.write_private(path, message.attachment.content)
             text += f"\n📎 {path}"
         self._print(f"{where} 🤖 {text}")
 

@@ -61,16 +61,54 @@ def test_roster_import_with_errors_reports_rows_and_imports_nothing(tmp_path: Pa
     ok = classbot(tmp_path, "roster", "template", "t.xlsx")
     assert ok.returncode == 0
     imported = classbot(tmp_path, "roster", "import", "t.xlsx")
-    assert imported.returncode == 0 and "新建 5 人" in imported.stdout
+    assert imported.returncode == 0 and "新建 0 人" in imported.stdout
+    assert "跳过模板示例行 5 行" in imported.stdout
 
 
-def test_invite_prints_a_one_time_code(tmp_path: Path) -> None:
+def write_roster(path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = roster.STUDENT_SHEET
+    ws.append(roster.STUDENT_HEADERS)
+    ws.append(["2020001", "张三", "医学院", "护理172", "学生"])
+    ws.append(["2020002", "李四", "医学院", "护理172", "班长"])
+    staff = wb.create_sheet(roster.STAFF_SHEET)
+    staff.append(roster.STAFF_HEADERS)
+    staff.append(["T001", "王老师", "辅导员", "", "护理172"])
+    wb.save(path)
+
+
+def test_invite_prints_a_one_time_code_and_both_are_audited(tmp_path: Path) -> None:
     classbot(tmp_path, "db", "upgrade")
-    classbot(tmp_path, "roster", "template", "t.xlsx")
-    classbot(tmp_path, "roster", "import", "t.xlsx")
+    write_roster(tmp_path / "r.xlsx")
+    imported = classbot(tmp_path, "roster", "import", "r.xlsx")
+    assert imported.returncode == 0 and "新建 3 人" in imported.stdout, imported.stderr
     result = classbot(tmp_path, "invite", "--person", "2020001")
     assert result.returncode == 0
     code = result.stdout.split()[0]
     assert len(code) == 8 and f"绑定 2020001 张三 {code}" in result.stdout
+    assert "72 小时内有效" in result.stdout
     missing = classbot(tmp_path, "invite", "--person", "9999999")
     assert missing.returncode == 1
+    log = classbot(tmp_path, "audit", "--since", "2000-01-01")
+    lines = log.stdout.splitlines()
+    assert any("roster_import  file:r.xlsx" in line and '"created": 3' in line for line in lines)
+    assert any("invite  person:2020001" in line for line in lines)
+
+
+def test_roster_import_prints_the_change_report_and_retires_missing(tmp_path: Path) -> None:
+    classbot(tmp_path, "db", "upgrade")
+    write_roster(tmp_path / "r.xlsx")
+    classbot(tmp_path, "roster", "import", "r.xlsx")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = roster.STUDENT_SHEET
+    ws.append(roster.STUDENT_HEADERS)
+    ws.append(["2020001", "张三", "医学院", "护理172", "学生"])
+    wb.save(tmp_path / "r2.xlsx")
+    report = classbot(tmp_path, "roster", "import", "r2.xlsx")
+    assert report.returncode == 0
+    assert "无变化 1" in report.stdout and "李四（2020002）" in report.stdout
+    assert "--retire-missing" in report.stdout
+    retired = classbot(tmp_path, "roster", "import", "r2.xlsx", "--retire-missing")
+    assert "已停用（离校/休学或不在表中） 1 人：李四（2020002）（不在表中）" in retired.stdout

@@ -7,10 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.adapters.testing import TestAdapter
+from bot.adapters.testing import Sent, TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
 from storage.models import CheckIn, CheckInRevision
+
+
+def bot_private(sent: list[Sent], chat_id: str) -> list[Sent]:
+    return [s for s in sent if not s.to.is_group and s.to.chat_id == chat_id]
 
 
 def rows(app: App, model: type) -> list:
@@ -94,10 +98,11 @@ async def test_second_checkin_same_day_replaces_first(
 ) -> None:
     await bot.say("2020001", "打卡 37.8 咳嗽")
     clock.advance(timedelta(minutes=30))
-    [reply] = await bot.say("2020001", "打卡 36.6")
+    [reply] = bot_private(await bot.say("2020001", "打卡 36.6"), "2020001")
     assert "已更新" in reply.text
     [c] = rows(app, CheckIn)
     assert (c.temp_tenths, c.symptoms, c.abnormal, c.revision) == (366, "", False, 2)
+    assert c.abnormal_today
     history = sorted((r.revision, r.temp_tenths) for r in rows(app, CheckInRevision))
     assert history == [(1, 378), (2, 366)]
 
@@ -205,3 +210,181 @@ async def test_late_delivered_message_keeps_its_send_time(
     await bot.say("2020001", "打卡 36.5", sent_at=sent_at)
     [c] = rows(app, CheckIn)
     assert not c.late and c.submitted_at == sent_at
+
+
+# -- reading check-ins the way students write them --
+
+
+@pytest.mark.parametrize(
+    ("typed", "symptom"),
+    [
+        ("打卡 36.5 发烧", "发热"),
+        ("打卡 36.5 嗓子疼", "咽痛"),
+        ("打卡 36.5 有点咳嗽", "咳嗽"),
+        ("打卡 36.5 流鼻涕", "流涕"),
+        ("打卡 36.5 拉肚子", "腹泻"),
+    ],
+)
+async def test_everyday_symptom_words_raise_an_alert(
+    app: App, bot: TestAdapter, typed: str, symptom: str
+) -> None:
+    sent = await bot.say("2020001", typed, group="护理172")
+    assert {s.to.chat_id for s in sent if not s.to.is_group} == {"T001", "T002"}
+    [c] = rows(app, CheckIn)
+    assert c.abnormal and c.symptoms == symptom and c.note is None
+
+
+async def test_a_symptom_word_in_the_note_makes_the_checkin_abnormal(
+    app: App, bot: TestAdapter
+) -> None:
+    await bot.say("2020001", "打卡 36.5 在宿舍休息，昨晚开始拉肚子")
+    [c] = rows(app, CheckIn)
+    assert c.abnormal and c.symptoms == "腹泻" and c.note == "在宿舍休息，昨晚开始拉肚子"
+
+
+@pytest.mark.parametrize("typed", ["打卡：36.5", "打卡,36.5", "打卡，36.5", "打卡 ：36.5"])
+async def test_checkin_with_a_colon_or_comma_after_the_keyword_is_answered_in_a_group(
+    app: App, bot: TestAdapter, typed: str
+) -> None:
+    [reply] = await bot.say("2020001", typed, group="护理172")
+    assert reply.text == "✓ 张晓明 已打卡 1/30"
+    [c] = rows(app, CheckIn)
+    assert c.temp_tenths == 365
+
+
+@pytest.mark.parametrize(
+    ("typed", "symptoms", "note"),
+    [
+        ("打卡 36.5，咳嗽", "咳嗽", None),
+        ("打卡 36.5度，无症状", "", None),
+        ("打卡 体温36.5", "", None),
+        ("打卡 体温 36.5", "", None),
+        ("打卡 体温：36.5", "", None),
+        ("打卡 36.5摄氏度", "", None),
+        ("打卡 36.5℃，咳嗽，在家", "咳嗽", "在家"),
+    ],
+)
+async def test_full_width_commas_and_the_placeholder_word_are_read(
+    app: App, bot: TestAdapter, typed: str, symptoms: str, note: str | None
+) -> None:
+    [reply] = bot_private(await bot.say("2020001", typed), "2020001")
+    assert reply.text.startswith("✓ 已打卡"), reply.text
+    [c] = rows(app, CheckIn)
+    assert (c.temp_tenths, c.symptoms, c.note) == (365, symptoms, note)
+
+
+async def test_the_city_after_a_symptom_word_is_kept(app: App, bot: TestAdapter) -> None:
+    await bot.say("2020001", "打卡 36.5 嗓子疼 @武汉 在家上网课")
+    [c] = rows(app, CheckIn)
+    assert (c.symptoms, c.city, c.note) == ("咽痛", "武汉", "在家上网课")
+
+
+async def test_a_second_number_is_refused_not_kept_as_a_note(app: App, bot: TestAdapter) -> None:
+    [reply] = await bot.say("2020001", "打卡 36.5 36.6", group="护理172")
+    assert "只写一个体温" in reply.text and "格式：打卡 <体温>" in reply.text
+    assert rows(app, CheckIn) == []
+
+
+@pytest.mark.parametrize("chat", ["打卡了吗大家", "打卡好麻烦", "请假的同学记得销假"])
+async def test_chat_starting_with_a_command_word_stays_unanswered(
+    app: App, bot: TestAdapter, chat: str
+) -> None:
+    assert await bot.say("2020001", chat, group="护理172") == []
+    assert rows(app, CheckIn) == []
+
+
+@pytest.mark.parametrize("attempt", ["打卡", "打卡 体温", "打卡 三十六度五"])
+async def test_a_checkin_attempt_without_a_readable_number_is_answered_in_a_group(
+    app: App, bot: TestAdapter, attempt: str
+) -> None:
+    [reply] = await bot.say("2020001", attempt, group="护理172")
+    assert "格式：打卡 <体温>" in reply.text
+    assert rows(app, CheckIn) == []
+
+
+async def test_the_private_reply_restates_how_the_checkin_was_understood(
+    bot: TestAdapter,
+) -> None:
+    [reply] = bot_private(await bot.say("2020001", "打卡 37.6 发烧 @武汉 在家"), "2020001")
+    assert "体温 37.6℃；症状：发热；城市：武汉；备注：在家" in reply.text
+    assert "重新发送打卡即可更正" in reply.text
+
+
+async def test_a_checkin_in_another_class_group_says_only_received_there(
+    app: App, bot: TestAdapter
+) -> None:
+    from tests.conftest import OTHER_CLASS, seed_other_college
+
+    seed_other_college(app)
+    sent = await bot.say("2020001", "打卡 37.8 发烧", group=OTHER_CLASS)
+    in_group = [s.text for s in sent if s.to.is_group]
+    assert in_group == ["✓ 已收到，详情见私聊"]
+    [mine] = bot_private(sent, "2020001")
+    assert "体温 37.8℃；症状：发热" in mine.text
+    assert {s.to.chat_id for s in sent if not s.to.is_group} == {"2020001", "T001", "T002"}
+    [c] = rows(app, CheckIn)
+    assert c.abnormal
+
+
+async def test_a_checkin_in_a_group_bound_to_no_class_says_only_received_there(
+    app: App, bot: TestAdapter
+) -> None:
+    sent = await bot.say("2020001", "打卡 36.5", group="some-other-chat")
+    assert [s.text for s in sent if s.to.is_group] == ["✓ 已收到，详情见私聊"]
+    assert len(rows(app, CheckIn)) == 1
+
+
+@pytest.mark.parametrize("text", ["老师我今天发烧了", "我嗓子疼，要打卡吗", "有点拉肚子怎么办"])
+async def test_a_private_health_signal_gets_the_checkin_form_and_alerts_nobody(
+    app: App, bot: TestAdapter, text: str
+) -> None:
+    sent = await bot.say("2020001", text)
+    assert [s.to.chat_id for s in sent] == ["2020001"]
+    assert "打卡 <体温>" in sent[0].text and "没看懂" not in sent[0].text
+    assert rows(app, CheckIn) == []
+    assert await bot.say("2020001", text, group="护理172") == []
+
+
+@pytest.mark.parametrize(
+    "typed", ["打卡 36.5 不发烧", "打卡 36.5 没有咳嗽", "打卡 36.5 已退烧", "打卡 36.5 不咳"]
+)
+async def test_negated_symptoms_are_not_symptoms(app: App, bot: TestAdapter, typed: str) -> None:
+    sent = await bot.say("2020001", typed)
+    assert [s.to.chat_id for s in sent] == ["2020001"]
+    [c] = rows(app, CheckIn)
+    assert not c.abnormal and c.symptoms == ""
+
+
+# -- an abnormal reading is never erased --
+
+
+async def test_staff_alerted_get_a_correction_notice_when_a_normal_reading_follows(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await bot.say("2020001", "打卡 38.2 发热")
+    clock.advance(timedelta(minutes=40))
+    sent = await bot.say("2020001", "打卡 36.5")
+    notices = {s.to.chat_id: s.text for s in sent if s.to.chat_id != "2020001"}
+    assert set(notices) == {"T001", "T002"}
+    assert "更正：张晓明（2020001，护理172）06:40 重新打卡，体温 36.5℃" in notices["T001"]
+    # A further normal reading is no news.
+    clock.advance(timedelta(minutes=5))
+    sent = await bot.say("2020001", "打卡 36.4")
+    assert [s.to.chat_id for s in sent] == ["2020001"]
+
+
+async def test_a_second_abnormal_reading_alerts_again_only_if_worse(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    def alerted(sent: list[Sent]) -> set[str]:
+        return {s.to.chat_id for s in sent if s.to.chat_id != "2020001"}
+
+    assert alerted(await bot.say("2020001", "打卡 37.8 咳嗽")) == {"T001", "T002"}
+    clock.advance(timedelta(minutes=10))
+    assert alerted(await bot.say("2020001", "打卡 37.6 咳嗽")) == set()
+    clock.advance(timedelta(minutes=10))
+    sent = await bot.say("2020001", "打卡 38.4 咳嗽")
+    assert alerted(sent) == {"T001", "T002"}
+    assert "加重" in next(s.text for s in sent if s.to.chat_id == "T001")
+    clock.advance(timedelta(minutes=10))
+    assert alerted(await bot.say("2020001", "打卡 37.5 咳嗽 拉肚子")) == {"T001", "T002"}

@@ -76,7 +76,10 @@ async def test_agreeing_records_version_and_time_and_then_checkin_works(
 async def test_withdrawing_stops_checkins_and_tells_the_counselor(
     app: App, bot: TestAdapter
 ) -> None:
-    sent = await bot.say("2020001", "撤回同意")
+    [ask] = await bot.say("2020001", "撤回同意")
+    assert "确认撤回请发送：撤回同意 确认" in ask.text
+    assert consent_of(app, "2020001")[0] == 1
+    sent = await bot.say("2020001", "撤回同意 确认")
     to = {s.to.chat_id: s.text for s in sent}
     assert "已撤回同意" in to["2020001"]
     assert set(to) == {"2020001", "T001"}
@@ -91,7 +94,13 @@ async def test_withdrawing_stops_checkins_and_tells_the_counselor(
 
 async def test_withdrawing_takes_back_the_subsidy_under_review(app: App, bot: TestAdapter) -> None:
     await bot.say("2020005", "补助 800 家里突发困难")
-    sent = await bot.say("2020005", "撤回同意")
+    [ask] = await bot.say("2020005", "撤回同意")
+    assert "你正在审核中的补助申请 S1 也会一并撤销" in ask.text
+    with app.uow(readonly=True) as s:
+        assert (
+            s.scalar(select(Request.status).where(Request.kind == "subsidy")) == "pending_counselor"
+        )
+    sent = await bot.say("2020005", "撤回同意 确认")
     assert any("S1 已一并撤销" in s.text for s in sent if s.to.chat_id == "2020005")
     [reply] = await bot.say("T001", "批准 S1")
     assert "已撤销" in reply.text
@@ -129,7 +138,7 @@ async def test_the_demo_school_has_already_agreed(app: App) -> None:
 async def test_subsidy_without_consent_is_refused_and_stores_nothing(
     app: App, bot: TestAdapter
 ) -> None:
-    await bot.say("2020001", "撤回同意")
+    await bot.say("2020001", "撤回同意 确认")
     [reply] = await bot.say("2020001", "补助 500 家庭困难")
     assert "同意隐私说明" in reply.text
     with app.uow(readonly=True) as s:
@@ -137,3 +146,56 @@ async def test_subsidy_without_consent_is_refused_and_stores_nothing(
     await bot.say("2020001", "同意")
     sent = await bot.say("2020001", "补助 500 家庭困难")
     assert any("S1" in s.text for s in sent)
+
+
+async def test_chat_starting_with_agree_in_a_group_records_no_consent(
+    app: App, bot: TestAdapter
+) -> None:
+    clear_consent(app, "2020001")
+    for chat in ("同意 楼上", "同意 明天再说", "同意楼上的说法"):
+        assert await bot.say("2020001", chat, group="护理172") == []
+    assert consent_of(app, "2020001") == (None, None)
+    [reply] = await bot.say("2020001", "同意 1", group="护理172")
+    assert reply.text.startswith("✓ 已记录")
+    assert consent_of(app, "2020001")[0] == 1
+
+
+async def test_agree_with_more_words_in_private_gets_the_exact_form(
+    app: App, bot: TestAdapter
+) -> None:
+    clear_consent(app, "2020001")
+    [reply] = await bot.say("2020001", "同意 明天再说")
+    assert "只需发送「同意」两个字" in reply.text and "格式：同意" in reply.text
+    [reply] = await bot.say("2020001", "同意 2")
+    assert "当前的隐私说明是第 1 版" in reply.text
+    assert consent_of(app, "2020001") == (None, None)
+    [reply] = await bot.say("2020001", "同意")
+    assert reply.text.startswith("✓ 已记录")
+
+
+async def test_withdraw_followed_by_chat_withdraws_nothing(app: App, bot: TestAdapter) -> None:
+    await bot.say("2020005", "补助 800 家里突发困难")
+    assert await bot.say("2020005", "撤回同意 是啥", group="护理172") == []
+    [reply] = await bot.say("2020005", "撤回同意 是啥")
+    assert "撤回同意 确认" in reply.text and "格式：撤回同意" in reply.text
+    assert consent_of(app, "2020005")[0] == 1
+    with app.uow(readonly=True) as s:
+        assert (
+            s.scalar(select(Request.status).where(Request.kind == "subsidy")) == "pending_counselor"
+        )
+        assert "consent_withdrawn" not in set(s.scalars(select(AuditEntry.action)))
+
+
+async def test_withdrawal_in_a_group_says_what_it_withdraws_only_privately(
+    app: App, bot: TestAdapter
+) -> None:
+    await bot.say("2020005", "补助 800 家里突发困难")
+    sent = await bot.say("2020005", "撤回同意", group="护理172")
+    to = {(s.to.chat_id, s.to.is_group): s.text for s in sent}
+    assert to[("护理172", True)] == "已私信发给你。"
+    assert "S1 也会一并撤销" in to[("2020005", False)]
+    sent = await bot.say("2020005", "撤回同意 确认", group="护理172")
+    to = {(s.to.chat_id, s.to.is_group): s.text for s in sent}
+    assert to[("护理172", True)] == "已私信发给你。"
+    assert "已撤回同意" in to[("2020005", False)] and "S1 已一并撤销" in to[("2020005", False)]
+    assert consent_of(app, "2020005") == (None, None)

@@ -368,3 +368,14 @@ def test_two_schedulers_on_postgresql_send_each_delivery_once(config: Config) ->
 
 def test_two_schedulers_on_one_database_send_each_delivery_once(config: Config) -> None:
     _two_schedulers_send_each_delivery_once(config)
+
+
+async def test_the_rollup_shows_a_request_submitted_at_0630_on_its_local_date(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    # 06:30 in Beijing is 22:30 UTC the day before.
+    clock.set(at(6, 30))
+    await bot.say("2020010", "请假 明天 事假 回家")
+    await move(app, clock, at(12, 0, DAY + timedelta(days=1)).replace(second=5))
+    [rollup] = [s for s in private(bot, "T001") if "打卡汇总" in s.text]
+    assert "L1（护理172 " in rollup.text and "，11-23 提交）" in rollup.text

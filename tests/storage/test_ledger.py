@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
-from storage import ledger
+from storage import ledger, reports
 from storage.leave import LEAVE
 from storage.models import CheckIn, Person, SchoolClass
 from tests.conftest import TZ
@@ -203,3 +203,51 @@ async def test_request_sheets_show_each_decision_and_the_chat_state_labels(
     assert subsidy[10] == at(9).replace(tzinfo=None) and subsidy[11] is None
     [mine] = [s for s in await bot.say("2020005", "我的") if s.to.chat_id == "2020005"]
     assert "待学工办审批" in mine.text
+
+
+async def test_a_later_normal_reading_does_not_erase_the_abnormal_one(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    await bot.say("2020001", "打卡 38.2 发热")
+    await bot.say("2020003", "打卡 37.9")
+    clock.set(at(9, 30))
+    await bot.say("2020001", "打卡 36.5")
+    clock.set(at(9, 40))
+    await bot.say("2020001", "打卡 38.6 发热 咳嗽")
+    clock.set(at(10))
+    await bot.say("2020001", "打卡 36.6")
+    abnormal = sheet_rows(build(app), "异常")
+    assert [(r[2], r[4], r[5], r[6], r[9]) for r in abnormal] == [
+        ("2020001", datetime(2026, 11, 23, 8, 0), 38.2, "发热", "已更正：10:00 体温 36.6，无症状"),
+        (
+            "2020001",
+            datetime(2026, 11, 23, 9, 40),
+            38.6,
+            "发热、咳嗽",
+            "已更正：10:00 体温 36.6，无症状",
+        ),
+        ("2020003", datetime(2026, 11, 23, 8, 0), 37.9, "无", None),
+    ]
+    with app.uow(readonly=True) as s:
+        [nursing] = [c for c in reports.summaries(s, DAY, None) if c.code == "护理172"]
+    assert nursing.abnormal == reports.AbnormalCount(students=2, corrected=1)
+    assert f"异常 {nursing.abnormal}" == "异常 2（含已更正 1）"
+
+
+async def test_the_rollup_counts_a_corrected_abnormal_reading(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    assert app.scheduler is not None
+    clock.set(at(8))
+    await bot.say("2020001", "打卡 38.2 发热")
+    clock.set(at(9))
+    await bot.say("2020001", "打卡 36.5")
+    clock.set(at(12, 0).replace(second=5))
+    await app.scheduler.run_due()
+    [rollup] = [s for s in bot.to_chat("T001") if "打卡汇总" in s.text]
+    assert "护理172：应打卡 30，已打卡 1（迟交 0），未打卡 29，异常 1（含已更正 1）" in rollup.text
+    assert (
+        "合计：2 个班，应打卡 60，已打卡 1（迟交 0），未打卡 59，异常 1（含已更正 1）"
+        in rollup.text
+    )

@@ -8,9 +8,11 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
+from bot.adapters.testing import TestAdapter
+from bot.app import App
 from bot.clock import ManualClock
 from storage import db, roster
-from storage.models import Person, StaffAssignment
+from storage.models import Person, SchoolClass, StaffAssignment
 
 
 def write(path: Path, students: list[list[object]], staff: list[list[object]]) -> Path:
@@ -40,13 +42,20 @@ def test_template_has_chinese_headers_and_an_example(tmp_path: Path) -> None:
     path = tmp_path / "t.xlsx"
     roster.write_template(path)
     wb = load_workbook(path)
-    assert [c.value for c in wb[roster.STUDENT_SHEET][1]] == roster.STUDENT_HEADERS
-    assert [c.value for c in wb[roster.STAFF_SHEET][1]] == roster.STAFF_HEADERS
+    assert [c.value for c in wb[roster.STUDENT_SHEET][1]] == [
+        *roster.STUDENT_HEADERS,
+        "状态",
+        "示例",
+    ]
+    assert [c.value for c in wb[roster.STAFF_SHEET][1]] == [*roster.STAFF_HEADERS, "状态", "示例"]
     data, errors = roster.read_roster(path)
-    assert errors == [] and len(data.students) == 3 and len(data.staff) == 2
+    assert errors == [] and data.students == [] and data.staff == []
+    assert data.skipped_examples == 5
 
 
-def test_template_imports_cleanly(database_url: str, tmp_path: Path, clock: ManualClock) -> None:
+def test_the_templates_example_rows_are_never_imported(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
     path = tmp_path / "t.xlsx"
     roster.write_template(path)
     data, _ = roster.read_roster(path)
@@ -54,7 +63,9 @@ def test_template_imports_cleanly(database_url: str, tmp_path: Path, clock: Manu
     with db.unit_of_work(db.make_sessionmaker(engine)) as s:
         summary = roster.import_roster(s, data, clock.now())
     engine.dispose()
-    assert summary.created == 5 and summary.classes == 2
+    assert (summary.created, summary.classes, summary.skipped_examples) == (0, 0, 5)
+    assert "跳过模板示例行 5 行" in "\n".join(summary.report())
+    assert count_people(database_url) == 0
 
 
 def test_import_with_errors_imports_nothing_and_reports_each_row(
@@ -131,8 +142,260 @@ def test_reimport_updates_people_in_place(
     engine.dispose()
 
 
-def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+def test_unreadable_file_is_reported_in_plain_chinese(tmp_path: Path) -> None:
     path = tmp_path / "x.xlsx"
     path.write_text("not excel")
     _, errors = roster.read_roster(path)
-    assert errors and "xlsx" in errors[0].message
+    assert [str(e) for e in errors] == [
+        "x.xlsx：打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls 或 .csv，"
+        "请在 Excel 里「另存为」.xlsx 后再导入"
+    ]
+    _, errors = roster.read_roster(tmp_path / "nowhere.xlsx")
+    assert [e.message for e in errors] == ["找不到这个文件，请检查路径"]
+
+
+def run_import(url: str, path: Path, clock: ManualClock, **kw: object) -> roster.ImportSummary:
+    data, errors = roster.read_roster(path)
+    assert errors == []
+    engine = db.make_engine(url)
+    try:
+        with db.unit_of_work(db.make_sessionmaker(engine)) as s:
+            return roster.import_roster(s, data, clock.now(), **kw)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+
+
+def people(url: str) -> dict[str, Person]:
+    engine = db.make_engine(url)
+    with db.unit_of_work(db.make_sessionmaker(engine)) as s:
+        out = {p.number: p for p in s.scalars(select(Person))}
+        s.expunge_all()
+    engine.dispose()
+    return out
+
+
+def test_full_width_ids_and_names_are_normalised_so_students_can_bind(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    path = write(
+        tmp_path / "r.xlsx",
+        students=[
+            ["２０２００１０１", " 张三 ", "医学院", "护理１７２", "学生"],
+            ["2023010104.0", "李四", "医学院", "护理172", "学生"],
+        ],
+        staff=[["Ｔ００１", "王老师", "辅导员", "", "护理172"]],
+    )
+    run_import(database_url, path, clock)
+    found = people(database_url)
+    assert set(found) == {"20200101", "2023010104", "T001"}
+    assert found["20200101"].name == "张三"
+    assert found["20200101"].class_id == found["2023010104"].class_id
+
+
+def test_an_18_digit_id_excel_rounded_is_refused_with_the_reason(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "r.xlsx",
+        students=[[202301010412345678, "张三", "医学院", "护理172", "学生"]],
+        staff=[],
+    )
+    # What Excel hands back for a long number: a float that lost its last digits.
+    wb = load_workbook(path)
+    wb[roster.STUDENT_SHEET]["A2"] = float(202301010412345678)
+    wb.save(path)
+    _, errors = roster.read_roster(path)
+    [error] = errors
+    assert (error.row, error.column) == (2, "学号")
+    assert "Excel 把这个编号存成了数字" in error.message and "文本" in error.message
+
+
+def test_a_title_row_above_the_header_is_found(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = roster.STUDENT_SHEET
+    ws.append(["2026 级护理学院学生花名册"])
+    ws.append([])
+    ws.append(roster.STUDENT_HEADERS)
+    ws.append(["2020001", "张三", "医学院", "护理172", "学生"])
+    wb.save(tmp_path / "r.xlsx")
+    data, errors = roster.read_roster(tmp_path / "r.xlsx")
+    assert errors == [] and [(s.row, s.number) for s in data.students] == [(4, "2020001")]
+
+
+def test_a_sheet_without_a_header_is_one_plain_error(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = roster.STUDENT_SHEET
+    ws.append(["编号", "名字"])
+    wb.save(tmp_path / "r.xlsx")
+    _, errors = roster.read_roster(tmp_path / "r.xlsx")
+    [error] = errors
+    assert "找不到表头" in str(error) and "「学号」姓名」" not in str(error)
+
+
+def test_class_committee_roles_and_the_psych_rep_flag_are_accepted(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    path = write(
+        tmp_path / "r.xlsx",
+        students=[
+            ["2020001", "张三", "医学院", "护理172", "团支书"],
+            ["2020002", "李四", "医学院", "护理172", "副班长"],
+            ["2020003", "王五", "医学院", "护理172", "学委"],
+            ["2020004", "赵六", "医学院", "护理172", "班长、心理委员"],
+            ["2020005", "钱七", "医学院", "护理172", "心理委员"],
+            ["2020006", "孙八", "医学院", "护理172", "校长"],
+        ],
+        staff=[["T001", "王老师", "辅导员", "", "护理172"]],
+    )
+    data, _ = roster.read_roster(path)
+    engine = db.make_engine(database_url)
+    with (
+        pytest.raises(roster.RosterInvalid) as exc,
+        db.unit_of_work(db.make_sessionmaker(engine)) as s,
+    ):
+        roster.import_roster(
+            s,
+            data,
+            clock.now(),
+            role_synonyms={"团支书": "student", "副班长": "monitor", "学委": "monitor"},
+        )
+    [error] = exc.value.errors
+    assert error.row == 7 and "校长" in error.message and "团支书" in error.message
+    data.students.pop()
+    with db.unit_of_work(db.make_sessionmaker(engine)) as s:
+        roster.import_roster(
+            s,
+            data,
+            clock.now(),
+            role_synonyms={"团支书": "student", "副班长": "monitor", "学委": "monitor"},
+        )
+    engine.dispose()
+    found = people(database_url)
+    assert [(found[n].role, found[n].psych_rep) for n in sorted(found) if n != "T001"] == [
+        ("student", False),
+        ("monitor", False),
+        ("monitor", False),
+        ("monitor", True),
+        ("student", True),
+    ]
+
+
+def test_new_classes_without_a_counselor_and_one_student_classes_are_warned_about(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    path = write(
+        tmp_path / "r.xlsx",
+        students=[
+            ["2020001", "张三", "医学院", "护理172", "学生"],
+            ["2020002", "李四", "医学院", "护理172", "学生"],
+            ["2020003", "王五", "医学院", "护里172", "学生"],
+        ],
+        staff=[["T001", "王老师", "辅导员", "", "护理172"]],
+    )
+    summary = run_import(database_url, path, clock)
+    assert summary.warnings == [
+        "新班级「护里172」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
+        "如果是班级名写错了，请改正后重新导入；否则请在「教职工」表给它指定辅导员",
+        "班级「护里172」在表中只有 1 名学生，请检查班级名是否写错",
+    ]
+
+
+def test_reimport_reports_what_changed(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    first = write(
+        tmp_path / "a.xlsx",
+        students=[
+            ["2020001", "张三", "医学院", "护理172", "学生"],
+            ["2020002", "李四", "医学院", "护理172", "学生"],
+            ["2020003", "王五", "医学院", "检验172", "学生"],
+            ["2020004", "赵六", "医学院", "检验172", "学生"],
+            ["2020005", "钱七", "医学院", "康复172", "学生"],
+        ],
+        staff=[["T001", "王老师", "辅导员", "", "护理172，检验172，康复172"]],
+    )
+    run_import(database_url, first, clock)
+    second = write(
+        tmp_path / "b.xlsx",
+        students=[
+            ["2020001", "张三", "医学院", "护理172", "学生"],
+            ["2020002", "李四", "医学院", "检验172", "学生"],
+            ["2020003", "王五", "医学院", "检验172", "班长"],
+            ["2020006", "周八", "医学院", "护理172", "学生"],
+        ],
+        staff=[],
+    )
+    summary = run_import(database_url, second, clock)
+    assert (summary.created, summary.unchanged) == (1, 1)
+    assert summary.moved == ["李四（2020002） 护理172→检验172"]
+    assert summary.changed == ["王五（2020003）（角色）"]
+    # 康复172 is not in the sheet: 钱七 is not missing from it.
+    assert summary.missing == ["赵六（2020004）"]
+    assert people(database_url)["2020004"].active
+
+
+async def test_retire_missing_and_the_status_column_deactivate_people_and_their_bindings(
+    app: App, bot: TestAdapter, tmp_path: Path
+) -> None:
+    from storage.models import ChatAccount, CheckIn, Request, RequestEvent
+
+    await bot.say("2020003", "打卡 36.5", group="护理172")
+    await bot.say("2020005", "请假 明天 事假 回家")
+    await bot.say("2020004", "补助 500 家庭困难")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = roster.STUDENT_SHEET
+    ws.append([*roster.STUDENT_HEADERS, "状态"])
+    with app.uow(readonly=True) as s:
+        nursing = [
+            (p.number, p.name, p.role, c.code)
+            for p, c in s.execute(
+                select(Person, SchoolClass)
+                .join(SchoolClass, SchoolClass.id == Person.class_id)
+                .where(SchoolClass.code == "护理172")
+                .order_by(Person.number)
+            )
+        ]
+    for number, name, role, code in nursing:
+        if number in ("2020003", "2020004"):
+            continue
+        status = "休学" if number == "2020005" else "在读"
+        ws.append(
+            [number, name, "医学院", code, "班长" if role == "monitor" else "学生", "", status]
+        )
+    wb.save(app_path := tmp_path / "r.xlsx")
+    data, errors = roster.read_roster(app_path)
+    assert errors == []
+    with app.uow() as s:
+        summary = roster.import_roster(s, data, app.clock.now(), retire_missing=True)
+    assert summary.retired == [
+        "陈嘉怡（2020005）（休学）",
+        f"{name_of(nursing, '2020003')}（2020003）（不在表中）",
+        f"{name_of(nursing, '2020004')}（2020004）（不在表中）",
+    ]
+    with app.uow(readonly=True) as s:
+        gone = {
+            p.number: p.active
+            for p in s.scalars(
+                select(Person).where(Person.number.in_(["2020003", "2020004", "2020005"]))
+            )
+        }
+        accounts = set(s.scalars(select(ChatAccount.platform_user_id)))
+        # History stays; what was open is closed as 离校.
+        assert len(list(s.scalars(select(CheckIn)))) == 1
+        closed = {r.kind: r.status for r in s.scalars(select(Request))}
+        assert closed == {"leave": "cancelled", "subsidy": "cancelled"}
+        notes = list(s.scalars(select(RequestEvent.note).where(RequestEvent.action == "retire")))
+        assert notes == ["离校", "离校"]
+    assert gone == {"2020003": False, "2020004": False, "2020005": False}
+    assert not {"2020003", "2020004", "2020005"} & accounts
+    [reply] = await bot.say("T001", "汇总")
+    assert "护理172：应打卡 27" in reply.text
+    [reply] = await bot.say("2020004", "打卡 36.5", group="护理172")
+    assert "还没有绑定身份" in reply.text
+
+
+def name_of(people: list[tuple[str, str, str, str]], number: str) -> str:
+    return next(name for n, name, _, _ in people if n == number)
