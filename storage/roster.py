@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import College, Person, Role, SchoolClass, StaffAssignment
@@ -90,6 +90,11 @@ class ImportSummary:
     updated: int
     colleges: int
     classes: int
+
+
+def first_imported_at(session: Session) -> datetime | None:
+    """When the first person was put on the roster: before that, nothing was due to anyone."""
+    return session.scalar(select(func.min(Person.created_at)))
 
 
 def write_template(path: Path) -> None:

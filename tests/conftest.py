@@ -280,3 +280,15 @@ def declared_commands() -> list[Any]:
     commands = list(app.dispatcher.commands)
     app.engine.dispose()
     return commands
+
+
+def seed_school(config: Config, when: datetime) -> None:
+    """Put the demo school on the roster at `when`, before a test starts the bot later on."""
+    app = build_app(config, ManualClock(when), scheduler=False)
+    try:
+        with app.uow() as session:
+            demo.seed(
+                session, when, platforms=("test",), consent_version=config.privacy.notice_version
+            )
+    finally:
+        app.engine.dispose()
