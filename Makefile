@@ -21,19 +21,19 @@ WANTED := $(call stamp,$(PLATFORM)) $(foreach e,$(EXTRAS),$(call stamp,$(e)))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -qq --upgrade pip
 
 $(VENV)/.installed-core: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -qq -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -qq -e '.[test]'
 	touch $@ $(VENV)/.installed-core
 
 # Any other extra, by name: .venv/.installed-telegram installs classbot[telegram].
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[$*]'
+	$(BIN)/pip install -qq -e '.[$*]'
 	touch $@ $(VENV)/.installed-core
 
 demo: $(VENV)/.installed-core
