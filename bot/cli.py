@@ -282,24 +282,42 @@ def init(
     """写 config.toml 并建数据库 / Write config.toml for one platform and create the database."""
     path = config or Path("config.toml")
     choices = platforms()
-    if path.exists() and not force:
-        typer.echo(f"{path} 已存在，保留原文件（覆盖请加 --force）/ {path} exists; keeping it.")
-    else:
+    kept = path.exists() and not force
+    if not kept:
+        # Nothing is configured yet: the language is the environment's, or Chinese.
+        lang = _config(None).bot.language
         if platform is None and sys.stdin.isatty():
             platform = typer.prompt(
-                f"用哪个聊天平台？/ Which chat platform? ({', '.join(choices)})", default="console"
+                f"{'Which chat platform?' if lang == 'en' else '用哪个聊天平台？'} ({', '.join(choices)})",
+                default="console",
             )
         platform = (platform or "console").strip().lower()
         if platform not in choices:
             typer.echo(
-                f"没有 {platform!r} 这个平台，可选：{'、'.join(choices)} / "
-                f"unknown platform {platform!r}; choose one of {', '.join(choices)}",
+                f"unknown platform {platform!r}; choose one of {', '.join(choices)}"
+                if lang == "en"
+                else f"没有 {platform!r} 这个平台，可选：{'、'.join(choices)}",
                 err=True,
             )
             raise typer.Exit(2)
         _write_private(path, config_for(platform))
-        typer.echo(f"已写入 {path}（平台 {platform}，仅本人可读）/ wrote {path}")
     cfg = _config(path)
+    if kept:
+        typer.echo(
+            _t(
+                cfg,
+                f"{path} 已存在，保留原文件（要覆盖请加 --force）。",
+                f"{path} exists; keeping it (use --force to overwrite).",
+            )
+        )
+    else:
+        typer.echo(
+            _t(
+                cfg,
+                f"已写入 {path}（平台 {platform}，仅本人可读写）",
+                f"wrote {path} (platform {platform}, readable by its owner only)",
+            )
+        )
     typer.echo(_upgrade(cfg))
 
 
@@ -311,11 +329,12 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 
 @roster_app.command("template")
-def roster_template(file: Path) -> None:
+def roster_template(file: Path, config: ConfigOption = None) -> None:
     """写一份花名册模板 / Write a roster .xlsx template with Chinese headers and example rows."""
+    cfg = _config(config)
     file.parent.mkdir(parents=True, exist_ok=True)
     roster.write_template(file)
-    typer.echo(f"已写入 / wrote {file}")
+    typer.echo(_t(cfg, f"已写入 {file}", f"wrote {file}"))
 
 
 @roster_app.command("import")

@@ -40,7 +40,8 @@ def test_init_writes_the_config_and_creates_the_database(tmp_path: Path) -> None
     )
     assert (tmp_path / "classbot.db").exists()
     again = classbot(tmp_path, "init")
-    assert again.returncode == 0 and "keeping it" in again.stdout
+    assert again.returncode == 0
+    assert "config.toml 已存在，保留原文件（要覆盖请加 --force）。" in again.stdout
 
 
 def test_bad_config_stops_the_bot_with_key_and_reason(tmp_path: Path) -> None:
@@ -339,3 +340,31 @@ def test_log_times_are_in_the_configured_zone_with_the_offset_shown() -> None:
     record.created = datetime(2026, 11, 23, 3, 0, 5, tzinfo=UTC).timestamp()
     record.msecs = 250
     assert formatter.format(record) == "2026-11-23 11:00:05,250 +0800 hello"
+
+
+def test_init_at_a_terminal_asks_which_platform(tmp_path: Path) -> None:
+    import pty
+    import tomllib
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSBOT_")}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: classbot init on a terminal
+        os.chdir(tmp_path)
+        os.execve(sys.executable, [sys.executable, "-m", "bot", "init"], env)
+    seen = b""
+    while b"[console]:" not in seen:
+        seen += os.read(fd, 1024)
+    os.write(fd, b"wechat\n")
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child has exited and closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "用哪个聊天平台？ (telegram, wechat, console)" in seen.decode()
+    data = tomllib.loads((tmp_path / "config.toml").read_text(encoding="utf-8"))
+    assert "wechat" in data and "telegram" not in data
