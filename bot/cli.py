@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from bot.adapters.base import StartFailed
 from bot.app import App, build_app
 from bot.clock import Clock, ManualClock, SystemClock
 from bot.config import (
@@ -493,7 +494,6 @@ def run(
 ) -> None:
     """运行机器人和定时任务 / Run the bot and its scheduler."""
     cfg = _config(config)
-    _logging(cfg, logging.WARNING if platform == "console" else logging.INFO)
     if platform not in platforms():
         _fail(
             cfg,
@@ -502,10 +502,12 @@ def run(
             f"{', '.join(platforms())}",
             2,
         )
+    _require_schema(cfg)
+    _logging(cfg, logging.WARNING if platform == "console" else logging.INFO)
     warning = exposed_secrets_warning(_config_path(config), cfg)
     if warning:
         log.warning(warning)
-    bot = _open(cfg, _parse_clock(clock, cfg.tz), scheduler=True)
+    bot = build_app(cfg, _parse_clock(clock, cfg.tz))
     try:
         if platform == "console":
             asyncio.run(_run_console(bot, cfg.console.output_dir))
@@ -517,6 +519,8 @@ def run(
             _fail(cfg, f"{platform} 平台还不能运行", f"platform {platform!r} cannot run yet", 2)
     except ModuleNotFoundError as e:
         _missing_platform(cfg, platform, e)
+    except StartFailed as e:
+        _fail(cfg, e.zh, e.en, 2)
     finally:
         bot.engine.dispose()
 

@@ -368,3 +368,15 @@ def test_init_at_a_terminal_asks_which_platform(tmp_path: Path) -> None:
     assert "用哪个聊天平台？ (telegram, wechat, console)" in seen.decode()
     data = tomllib.loads((tmp_path / "config.toml").read_text(encoding="utf-8"))
     assert "wechat" in data and "telegram" not in data
+
+
+def test_a_telegram_server_that_cannot_be_reached_at_start_is_one_line(tmp_path: Path) -> None:
+    assert classbot(tmp_path, "db", "upgrade").returncode == 0
+    env = {
+        "CLASSBOT_TELEGRAM__TOKEN": "123:abc",
+        "CLASSBOT_TELEGRAM__BASE_URL": "http://127.0.0.1:9/bot",
+    }
+    result = classbot(tmp_path, "run", "--platform", "telegram", env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert lines(result.stderr)[-1].startswith("连不上 Telegram（http://127.0.0.1:9/bot）：")
