@@ -593,6 +593,13 @@ def export_cmd(
 
     cfg = _config(config)
     when = _day(cfg, "--date", day)
+    if output.is_dir():
+        _fail(
+            cfg,
+            f"-o {output} 是一个文件夹：请给出文件名，如 -o {output / '台账.xlsx'}",
+            f"-o {output} is a folder: give a file name, e.g. -o {output / 'ledger.xlsx'}",
+            2,
+        )
     if class_code and college:
         _fail(cfg, "--class 和 --college 只能给一个。", "give --class or --college, not both", 2)
     bot = _open(cfg)
@@ -620,8 +627,11 @@ def export_cmd(
     finally:
         bot.engine.dispose()
     # The ledger holds health data: its folder and the file are for the owner only.
-    _make_private_dirs(output.parent)
-    _write_bytes_private(output, book.content)
+    try:
+        _make_private_dirs(output.parent)
+        _write_bytes_private(output, book.content)
+    except OSError as e:
+        _fail(cfg, f"无法写入 {output}：{e.strerror}", f"cannot write {output}: {e.strerror}")
     typer.echo(
         _t(
             cfg,

@@ -380,3 +380,16 @@ def test_a_telegram_server_that_cannot_be_reached_at_start_is_one_line(tmp_path:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert lines(result.stderr)[-1].startswith("连不上 Telegram（http://127.0.0.1:9/bot）：")
+
+
+def test_export_to_a_folder_or_an_unwritable_place_is_one_line(tmp_path: Path) -> None:
+    assert classbot(tmp_path, "db", "upgrade").returncode == 0
+    (tmp_path / "out").mkdir()
+    folder = classbot(tmp_path, "export", "--date", "今天", "-o", "out")
+    assert folder.returncode == 2
+    assert lines(folder.stderr) == ["-o out 是一个文件夹：请给出文件名，如 -o out/台账.xlsx"]
+    (tmp_path / "file").write_text("")
+    blocked = classbot(tmp_path, "export", "--date", "今天", "-o", "file/x.xlsx")
+    assert blocked.returncode == 1
+    [line] = lines(blocked.stderr)
+    assert line.startswith("无法写入 file/x.xlsx：")
