@@ -161,9 +161,10 @@ def _require_schema(cfg: Config) -> None:
         )
 
 
-def _open(cfg: Config, clock: Clock | None = None, *, scheduler: bool = False) -> App:
+def _open(cfg: Config) -> App:
+    """The app without its scheduler, for a one-off command, once the schema is there."""
     _require_schema(cfg)
-    return build_app(cfg, clock, scheduler=scheduler)
+    return build_app(cfg, scheduler=False)
 
 
 def _upgrade(cfg: Config) -> str:
