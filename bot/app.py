@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -38,6 +39,7 @@ class Scheduler(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def run_due(self) -> None: ...
+    def due_times(self, after: datetime, until: datetime) -> list[datetime]: ...
 
 
 @dataclass

@@ -6,29 +6,69 @@ import asyncio
 import importlib
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
-from datetime import datetime, time
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
+from bot.adapters.base import StartFailed
 from bot.app import App, build_app
 from bot.clock import Clock, ManualClock, SystemClock
-from bot.config import Config, ConfigError, exposed_secrets_warning, load_config
+from bot.config import (
+    Config,
+    ConfigError,
+    environment_warnings,
+    exposed_secrets_warning,
+    load_config,
+)
+from bot.dates import try_parse_date
 from storage import db, demo, files, identity, roster
+from storage.errors import BadArguments
+
+# `--help` lists the commands in the order a deployment uses them; others follow.
+COMMAND_ORDER = (
+    "init",
+    "db",
+    "roster",
+    "invite",
+    "run",
+    "demo",
+    "export",
+    "outbox",
+    "collect",
+    "purge",
+    "audit",
+)
+
+
+class _DeploymentOrder(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
 
 app = typer.Typer(
+    cls=_DeploymentOrder,
     help="classbot: daily student affairs in class group chats.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-roster_app = typer.Typer(help="The roster (花名册).", no_args_is_help=True)
+db_app = typer.Typer(help="数据库结构 / Database schema.", no_args_is_help=True)
+roster_app = typer.Typer(help="花名册 / The roster.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 
@@ -54,51 +94,250 @@ def _config_path(path: Path | None) -> Path | None:
 def _config(path: Path | None) -> Config:
     path = _config_path(path)
     try:
-        return load_config(path)
+        cfg = load_config(path)
     except ConfigError as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
+        typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
+    for warning in environment_warnings(cfg.bot.language):
+        typer.echo(warning, err=True)
+    return cfg
 
 
-def _logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+def _t(cfg: Config, zh: str, en: str) -> str:
+    return en if cfg.bot.language == "en" else zh
+
+
+def _fail(cfg: Config, zh: str, en: str, code: int = 1) -> NoReturn:
+    typer.echo(_t(cfg, zh, en), err=True)
+    raise typer.Exit(code)
+
+
+# A database URL's driver, and the extra of this package that installs it.
+_DRIVER_EXTRAS = {"psycopg": "postgres", "psycopg2": "postgres"}
+
+
+@contextmanager
+def _database_errors(cfg: Config) -> Iterator[None]:
+    """Say in one line what is wrong with reaching the database, instead of a traceback."""
+    url = make_url(cfg.database.url).render_as_string(hide_password=True)
+    try:
+        yield
+    except ModuleNotFoundError as e:
+        driver = (e.name or "").split(".")[0]
+        extra = _DRIVER_EXTRAS.get(driver)
+        if extra is None:
+            raise
+        _fail(
+            cfg,
+            f"数据库 {url} 需要驱动 {driver}，它还没有安装。请在 classbot 源码目录运行 "
+            f"make install EXTRAS={extra}（或 pip install -e '.[{extra}]'）。",
+            f"the database {url} needs the driver {driver}, which is not installed. In the "
+            f"classbot checkout run: make install EXTRAS={extra} (or pip install -e '.[{extra}]').",
+            2,
+        )
+    except OperationalError as e:
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        _fail(cfg, f"连不上数据库 {url}：{reason}", f"cannot reach the database {url}: {reason}", 2)
+
+
+def _require_schema(cfg: Config) -> None:
+    """Stop with what to run when the database was never created or is behind the code."""
+    with _database_errors(cfg):
+        state = db.schema_state(cfg.database.url)
+    if not state.exists or state.current is None:
+        _fail(
+            cfg,
+            "还没有数据库：请先运行 classbot init（已有 config.toml 时运行 classbot db upgrade）。",
+            "there is no database yet: run classbot init first "
+            "(or classbot db upgrade if config.toml already exists).",
+            2,
+        )
+    if state.current != state.head:
+        _fail(
+            cfg,
+            f"数据库结构是版本 {state.current}，本程序需要 {state.head}：请先运行 classbot db upgrade。",
+            f"the database schema is at {state.current} and this program needs {state.head}: "
+            "run classbot db upgrade first.",
+            2,
+        )
+
+
+def _open(cfg: Config) -> App:
+    """The app without its scheduler, for a one-off command, once the schema is there."""
+    _require_schema(cfg)
+    return build_app(cfg, scheduler=False)
+
+
+def _upgrade(cfg: Config) -> str:
+    """Apply the migrations and say what that did."""
+    with _database_errors(cfg):
+        before = db.schema_state(cfg.database.url)
+        db.upgrade(cfg.database.url)
+    path = db.sqlite_file(cfg.database.url)
+    if path is not None and not before.exists:
+        path.chmod(0o600)
+    url = make_url(cfg.database.url).render_as_string(hide_password=True)
+    if before.current is None:
+        return _t(
+            cfg,
+            f"已创建数据库（结构版本 {before.head}）：{url}",
+            f"created the database (schema {before.head}): {url}",
+        )
+    if before.current == before.head:
+        return _t(
+            cfg,
+            f"数据库已是最新（结构版本 {before.head}）：{url}",
+            f"the database is up to date (schema {before.head}): {url}",
+        )
+    return _t(
+        cfg,
+        f"数据库已从版本 {before.current} 升级到 {before.head}：{url}",
+        f"upgraded the database from {before.current} to {before.head}: {url}",
     )
+
+
+def _day(cfg: Config, option: str, value: str) -> date:
+    """A day given on the command line, in any form chat accepts (2026-12-02, 12-02, 今天)."""
+    today = datetime.now(cfg.tz).date()
+    try:
+        day = try_parse_date(value, today)
+    except BadArguments as e:
+        _fail(cfg, f"{option}：{e.render('zh')}", f"{option}: {e.render('en')}", 2)
+    if day is None:
+        _fail(
+            cfg,
+            f"{option} {value!r} 看不懂：可以写 2026-12-02、12-02、12月2日、今天或昨天。",
+            f"{option} {value!r}: write a date such as 2026-12-02, 12-02, today or yesterday.",
+            2,
+        )
+    return day
+
+
+class _ZonedFormatter(logging.Formatter):
+    """Log times in the configured zone, with the offset shown."""
+
+    def __init__(self, fmt: str, tz: object) -> None:
+        super().__init__(fmt)
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        when = datetime.fromtimestamp(record.created, self.tz)  # type: ignore[arg-type]
+        return f"{when:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d} {when:%z}"
+
+
+def _logging(cfg: Config, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ZonedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", cfg.tz))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def example_config() -> str:
     return resources.files("bot").joinpath("config.example.toml").read_text(encoding="utf-8")
 
 
+_HEADER = re.compile(r"^\[([A-Za-z0-9_-]+)[].]")
+
+
+def platforms() -> list[str]:
+    """The chat platforms this build has an adapter for and the example configures."""
+    adapters = resources.files("bot.adapters")
+    return [
+        name
+        for name in _sections(example_config())
+        if name and adapters.joinpath(f"{name}.py").is_file()
+    ]
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The example split at its top-level [section] headers ("" holds what comes first)."""
+    chunks: dict[str, list[str]] = {"": []}
+    current = ""
+    for line in text.splitlines(keepends=True):
+        m = _HEADER.match(line)
+        if m:
+            current = m.group(1)
+            chunks.setdefault(current, [])
+        chunks[current].append(line)
+    return {name: "".join(lines) for name, lines in chunks.items()}
+
+
+def config_for(platform: str) -> str:
+    """The example with only `platform`'s section among the platform sections."""
+    others = set(platforms()) - {platform}
+    return "".join(text for name, text in _sections(example_config()).items() if name not in others)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    path.chmod(0o600)
+
+
 @app.command()
 def init(
-    config: ConfigOption = None, force: bool = typer.Option(False, help="overwrite config.toml")
+    config: ConfigOption = None,
+    platform: Annotated[
+        str | None, typer.Option(help="the chat platform (asked when not given)")
+    ] = None,
+    force: bool = typer.Option(False, help="overwrite config.toml"),
 ) -> None:
-    """Write config.toml from the example and create the database."""
+    """写 config.toml 并建数据库 / Write config.toml for one platform and create the database."""
     path = config or Path("config.toml")
-    if path.exists() and not force:
-        typer.echo(f"{path} exists; keeping it (use --force to overwrite).")
-    else:
-        path.write_text(example_config(), encoding="utf-8")
-        typer.echo(f"wrote {path}")
+    choices = platforms()
+    kept = path.exists() and not force
+    if not kept:
+        # Nothing is configured yet: the language is the environment's, or Chinese.
+        lang = _config(None).bot.language
+        if platform is None and sys.stdin.isatty():
+            platform = typer.prompt(
+                f"{'Which chat platform?' if lang == 'en' else '用哪个聊天平台？'} ({', '.join(choices)})",
+                default="console",
+            )
+        platform = (platform or "console").strip().lower()
+        if platform not in choices:
+            typer.echo(
+                f"unknown platform {platform!r}; choose one of {', '.join(choices)}"
+                if lang == "en"
+                else f"没有 {platform!r} 这个平台，可选：{'、'.join(choices)}",
+                err=True,
+            )
+            raise typer.Exit(2)
+        _write_private(path, config_for(platform))
     cfg = _config(path)
-    db.upgrade(cfg.database.url)
-    typer.echo(f"database ready: {cfg.database.url}")
+    if kept:
+        typer.echo(
+            _t(
+                cfg,
+                f"{path} 已存在，保留原文件（要覆盖请加 --force）。",
+                f"{path} exists; keeping it (use --force to overwrite).",
+            )
+        )
+    else:
+        typer.echo(
+            _t(
+                cfg,
+                f"已写入 {path}（平台 {platform}，仅本人可读写）",
+                f"wrote {path} (platform {platform}, readable by its owner only)",
+            )
+        )
+    typer.echo(_upgrade(cfg))
 
 
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
-    """Apply schema migrations."""
+    """建表或升级数据库结构 / Create or upgrade the database schema."""
     cfg = _config(config)
-    db.upgrade(cfg.database.url)
-    typer.echo("database is up to date")
+    typer.echo(_upgrade(cfg))
 
 
 @roster_app.command("template")
-def roster_template(file: Path) -> None:
-    """Write a roster .xlsx template with Chinese headers and example rows."""
+def roster_template(file: Path, config: ConfigOption = None) -> None:
+    """写一份花名册模板 / Write a roster .xlsx template with Chinese headers and example rows."""
+    cfg = _config(config)
+    file.parent.mkdir(parents=True, exist_ok=True)
     roster.write_template(file)
-    typer.echo(f"wrote {file}")
+    typer.echo(_t(cfg, f"已写入 {file}", f"wrote {file}"))
 
 
 @roster_app.command("import")
@@ -113,12 +352,14 @@ def roster_import(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Import the roster: all or nothing, with a row-by-row error report and a change report."""
+    """导入花名册：全部成功或全不导入，逐行报错并列出变化 / Import the roster: all or nothing, with a row-by-row error report and a change report."""
     from storage import audit
 
     cfg = _config(config)
+    if not file.is_file():
+        _fail(cfg, f"找不到文件 {file}", f"no such file: {file}", 2)
+    bot = _open(cfg)
     data, errors = roster.read_roster(file)
-    bot = build_app(cfg, scheduler=False)
     try:
         if not errors:
             with bot.uow() as session:
@@ -152,14 +393,27 @@ def roster_import(
     finally:
         bot.engine.dispose()
     if errors:
-        typer.echo(f"名单有 {len(errors)} 处错误，未导入任何数据 / nothing imported:", err=True)
+        typer.echo(
+            _t(
+                cfg,
+                f"名单有 {len(errors)} 处错误，未导入任何数据：",
+                f"{len(errors)} errors in the roster, nothing imported:",
+            ),
+            err=True,
+        )
         for err in errors:
             typer.echo(f"  {err}", err=True)
         raise typer.Exit(1)
     lines = summary.report()
-    typer.echo(f"导入完成 / imported: {lines[0]}")
+    typer.echo(_t(cfg, f"导入完成：{lines[0]}", f"imported: {lines[0]}"))
     for line in lines[1:]:
         typer.echo(f"  {line}")
+
+
+def _roster_number(typed: str) -> list[str]:
+    """The forms a typed 学号/工号 may be stored in: as typed (NFKC), upper and lower case."""
+    text = unicodedata.normalize("NFKC", typed).strip()
+    return list(dict.fromkeys([text, text.upper(), text.lower()]))
 
 
 @app.command()
@@ -167,17 +421,19 @@ def invite(
     person: Annotated[str, typer.Option("--person", help="学号 or 工号")],
     config: ConfigOption = None,
 ) -> None:
-    """Print a one-time code (72 h, this person only) for binding an account in private chat."""
+    """打印一次性绑定码（72 小时、仅限此人）/ Print a one-time code (72 h, this person only) for binding an account in private chat."""
     from storage import audit
 
     cfg = _config(config)
-    bot = build_app(cfg, scheduler=False)
+    bot = _open(cfg)
     try:
         with bot.uow() as session:
-            found = identity.find_person(session, person)
+            found = next(
+                (p for n in _roster_number(person) if (p := identity.find_person(session, n))),
+                None,
+            )
             if found is None:
-                typer.echo(f"{person} is not on the roster", err=True)
-                raise typer.Exit(1)
+                _fail(cfg, f"花名册里没有 {person}。", f"{person} is not on the roster.")
             code = identity.issue_code(session, found.id, None, bot.clock.now())
             audit.record(
                 session,
@@ -190,8 +446,15 @@ def invite(
     finally:
         bot.engine.dispose()
     typer.echo(
-        f"{code}\n请 {found.name} 私聊机器人发送：绑定 {person} {found.name} {code}"
-        "（72 小时内有效，只能用一次）"
+        code
+        + "\n"
+        + _t(
+            cfg,
+            f"请 {found.name} 私聊机器人发送：绑定 {found.number} {found.name} {code}"
+            "（72 小时内有效，只能用一次）",
+            f"Ask {found.name} to send the bot, in private chat: /bind {found.number} {found.name} {code}"
+            " (valid for 72 hours, once)",
+        )
     )
 
 
@@ -220,8 +483,12 @@ async def _run_telegram(bot: App) -> None:
     from bot.adapters.telegram import TelegramAdapter
 
     if bot.config.telegram.token is None:
-        typer.echo("telegram.token is not set (or CLASSBOT_TELEGRAM__TOKEN)", err=True)
-        raise typer.Exit(2)
+        _fail(
+            bot.config,
+            "没有设置 telegram.token（或环境变量 CLASSBOT_TELEGRAM__TOKEN）。",
+            "telegram.token is not set (or CLASSBOT_TELEGRAM__TOKEN)",
+            2,
+        )
     bot.add_adapter(TelegramAdapter())
     await _serve_until_signalled(bot)
 
@@ -232,32 +499,27 @@ async def _run_wechat(bot: App) -> None:
     try:
         adapter = WechatAdapter.from_config(bot.config.wechat)
     except ConfigError as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from None
+        _fail(bot.config, f"配置错误：{e}", f"configuration error: {e}", 2)
     bot.add_adapter(adapter)
     # The adapter reconnects to the puppet service on its own until stopped.
     await _serve_until_signalled(bot)
 
 
-# Platforms on a long connection that keeps itself up until stopped: module, adapter, label.
+# Platforms on a long connection that keeps itself up until stopped: module, adapter.
 _CONNECTED = {
-    "wecom": ("bot.adapters.wecom", "WecomAdapter", "WeCom"),
-    "dingtalk": ("bot.adapters.dingtalk", "DingtalkAdapter", "DingTalk"),
+    "wecom": ("bot.adapters.wecom", "WecomAdapter"),
+    "dingtalk": ("bot.adapters.dingtalk", "DingtalkAdapter"),
 }
 
 
 async def _run_connected(bot: App, platform: str) -> None:
-    module_name, class_name, label = _CONNECTED[platform]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        typer.echo(f"{label} needs its extra: pip install 'classbot[{platform}]'", err=True)
-        raise typer.Exit(2) from None
+    module_name, class_name = _CONNECTED[platform]
+    # A missing extra raises ModuleNotFoundError, which `run` answers with how to install it.
+    module = importlib.import_module(module_name)
     try:
         adapter = getattr(module, class_name).from_config(getattr(bot.config, platform))
     except ConfigError as e:
-        typer.echo(f"配置错误 / configuration error: {e}", err=True)
-        raise typer.Exit(2) from None
+        _fail(bot.config, f"配置错误：{e}", f"configuration error: {e}", 2)
     bot.add_adapter(adapter)
     await _serve_until_signalled(bot)
 
@@ -274,6 +536,18 @@ async def _serve_until_signalled(bot: App) -> None:
         await bot.stop()
 
 
+# The platform extra each adapter's library comes in (pyproject's optional dependencies).
+def _missing_platform(cfg: Config, platform: str, error: ModuleNotFoundError) -> NoReturn:
+    _fail(
+        cfg,
+        f"{platform} 平台需要的库 {error.name} 还没有安装。请在 classbot 源码目录运行 "
+        f"make run PLATFORM={platform}（或 pip install -e '.[{platform}]'）。",
+        f"the {platform} platform needs {error.name}, which is not installed. In the classbot "
+        f"checkout run: make run PLATFORM={platform} (or pip install -e '.[{platform}]').",
+        2,
+    )
+
+
 @app.command()
 def run(
     platform: Annotated[
@@ -284,9 +558,18 @@ def run(
         str | None, typer.Option(help="start a movable clock at this local time (ISO)")
     ] = None,
 ) -> None:
-    """Run the bot and its scheduler."""
+    """运行机器人和定时任务 / Run the bot and its scheduler."""
     cfg = _config(config)
-    _logging(logging.WARNING if platform == "console" else logging.INFO)
+    if platform not in platforms():
+        _fail(
+            cfg,
+            f"没有 {platform!r} 这个平台，可选：{'、'.join(platforms())}",
+            f"platform {platform!r} is not available in this build; choose one of "
+            f"{', '.join(platforms())}",
+            2,
+        )
+    _require_schema(cfg)
+    _logging(cfg, logging.WARNING if platform == "console" else logging.INFO)
     warning = exposed_secrets_warning(_config_path(config), cfg)
     if warning:
         log.warning(warning)
@@ -301,8 +584,11 @@ def run(
         elif platform in _CONNECTED:
             asyncio.run(_run_connected(bot, platform))
         else:
-            typer.echo(f"platform {platform!r} is not available in this build", err=True)
-            raise typer.Exit(2)
+            _fail(cfg, f"{platform} 平台还不能运行", f"platform {platform!r} cannot run yet", 2)
+    except ModuleNotFoundError as e:
+        _missing_platform(cfg, platform, e)
+    except StartFailed as e:
+        _fail(cfg, e.zh, e.en, 2)
     finally:
         bot.engine.dispose()
 
@@ -312,11 +598,26 @@ def demo_cmd(
     directory: Annotated[
         Path | None, typer.Option("--dir", help="keep the demo database here")
     ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="the day the demo starts on (default today), e.g. 2026-11-22"),
+    ] = None,
     start: Annotated[str, typer.Option(help="local time the demo clock starts at")] = "06:30",
 ) -> None:
-    """The console bot on a fresh SQLite database with the seeded demo school."""
+    """演示：控制台机器人和一所演示学校 / The console bot on a fresh SQLite database with the
+    seeded demo school."""
     # A fresh demo has "missed" yesterday's jobs; saying so would only confuse a tour.
-    _logging(logging.ERROR)
+    defaults = load_config(None)
+    _logging(defaults, logging.ERROR)
+    first = _day(defaults, "--date", day) if day else datetime.now(defaults.tz).date()
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", start.strip())
+    if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        _fail(
+            defaults,
+            f"--start {start!r}：应为 HH:MM，如 06:30",
+            f"--start {start!r}: expected HH:MM",
+            2,
+        )
     workdir = directory or Path(tempfile.mkdtemp(prefix="classbot-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     dbfile = workdir / "demo.db"
@@ -327,16 +628,16 @@ def demo_cmd(
     out_dir = str(workdir / "out") if directory else "classbot-out"
     cfg = load_config(None, database={"url": url}, console={"output_dir": out_dir})
     db.upgrade(url)
-    hh, mm = (int(x) for x in start.split(":"))
-    today = datetime.now(cfg.tz).date()
-    clock = ManualClock(datetime.combine(today, time(hh, mm), tzinfo=cfg.tz))
+    clock = ManualClock(
+        datetime.combine(first, time(int(m.group(1)), int(m.group(2))), tzinfo=cfg.tz)
+    )
     bot = build_app(cfg, clock)
     with bot.uow() as session:
         demo.seed(
             session, clock.now(), platforms=("console",), consent_version=cfg.privacy.notice_version
         )
     print(
-        f"classbot demo — {today:%Y-%m-%d} {start}，数据在 {workdir}（:help 查看控制台命令）",
+        f"classbot demo — {clock.now():%Y-%m-%d %H:%M}，数据在 {workdir}（:help 查看控制台命令）",
         flush=True,
     )
     try:
@@ -349,27 +650,27 @@ def demo_cmd(
 
 @app.command("export")
 def export_cmd(
-    day: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
+    day: Annotated[str, typer.Option("--date", help="2026-12-02, 12-02, 12月2日, 今天 …")],
     output: Annotated[Path, typer.Option("-o", "--output", help="the .xlsx to write")],
     class_code: Annotated[str | None, typer.Option("--class", help="one class")] = None,
     college: Annotated[str | None, typer.Option("--college", help="one college")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Write the day's ledger (台账) for a class, a college or (by default) the school."""
-    from datetime import date as date_type
-
+    """导出某天的台账 / Write the day's ledger (台账) for a class, a college or the school."""
     from storage import audit, ledger
 
     cfg = _config(config)
-    try:
-        when = date_type.fromisoformat(day)
-    except ValueError:
-        typer.echo(f"--date {day!r}: expected YYYY-MM-DD", err=True)
-        raise typer.Exit(2) from None
+    when = _day(cfg, "--date", day)
+    if output.is_dir():
+        _fail(
+            cfg,
+            f"-o {output} 是一个文件夹：请给出文件名，如 -o {output / '台账.xlsx'}",
+            f"-o {output} is a folder: give a file name, e.g. -o {output / 'ledger.xlsx'}",
+            2,
+        )
     if class_code and college:
-        typer.echo("give --class or --college, not both", err=True)
-        raise typer.Exit(2)
-    bot = build_app(cfg, scheduler=False)
+        _fail(cfg, "--class 和 --college 只能给一个。", "give --class or --college, not both", 2)
+    bot = _open(cfg)
     try:
         with bot.uow() as session:
             if class_code:
@@ -379,22 +680,32 @@ def export_cmd(
             else:
                 scope = ledger.SCHOOL
             if scope is None:
-                typer.echo(f"not found: {class_code or college}", err=True)
-                raise typer.Exit(1)
+                name = class_code or college
+                _fail(cfg, f"找不到 {name}。", f"not found: {name}")
             book = ledger.build(session, when, scope, cfg.tz)
             audit.record(
                 session,
                 at=bot.clock.now(),
                 actor=None,
-                actor_label=f"cli:{os.environ.get('USER', 'unknown')}",
+                actor_label=_cli_actor(),
                 action="export",
                 target=f"ledger:{scope.label}",
                 detail={"date": when.isoformat(), "rows": book.rows, "sha256": book.sha256},
             )
     finally:
         bot.engine.dispose()
-    files.write_private(output, book.content)
-    typer.echo(f"wrote {output} ({book.rows} rows, sha256 {book.sha256[:12]}…)")
+    # The ledger holds health data: its folder and the file are for the owner only.
+    try:
+        files.write_private(output, book.content)
+    except OSError as e:
+        _fail(cfg, f"无法写入 {output}：{e.strerror}", f"cannot write {output}: {e.strerror}")
+    typer.echo(
+        _t(
+            cfg,
+            f"已写入 {output}（{book.rows} 行，sha256 {book.sha256[:12]}…）",
+            f"wrote {output} ({book.rows} rows, sha256 {book.sha256[:12]}…)",
+        )
+    )
 
 
 @app.command()
@@ -415,13 +726,13 @@ def purge(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Delete health and subsidy details past retention; anonymous daily counts stay."""
+    """删除过了保存期的健康和补助详情 / Delete health and subsidy details past retention."""
     from storage import retention
 
     cfg = _config(config)
     days = older_than or cfg.privacy.retention_days
     subsidy_days = subsidy_older_than or cfg.privacy.subsidy_retention_days
-    bot = build_app(cfg, scheduler=False)
+    bot = _open(cfg)
     try:
         with bot.uow() as session:
             result = retention.purge(
@@ -435,35 +746,37 @@ def purge(
     finally:
         bot.engine.dispose()
     typer.echo(
-        f"已删除 / purged: 打卡 {result.checkins}，历史版本 {result.revisions}，"
-        f"申请备注 {result.notes}，清除事由 {result.cleared}，删除申请 {result.deleted}；"
-        f"保留匿名日统计 {result.daily_counts} 条（超过 {days} 天；补助超过 {subsidy_days} 天）"
+        _t(
+            cfg,
+            f"已删除：打卡 {result.checkins}，历史版本 {result.revisions}，"
+            f"申请备注 {result.notes}，清除事由 {result.cleared}，删除申请 {result.deleted}；"
+            f"保留匿名日统计 {result.daily_counts} 条（超过 {days} 天；补助超过 {subsidy_days} 天）",
+            f"purged: check-ins {result.checkins}, revisions {result.revisions}, "
+            f"request notes {result.notes}, reasons cleared {result.cleared}, "
+            f"requests deleted {result.deleted}; {result.daily_counts} anonymous daily counts kept "
+            f"(older than {days} days; subsidies older than {subsidy_days} days)",
+        )
     )
 
 
 @app.command("audit")
 def audit_cmd(
-    since: Annotated[str, typer.Option("--since", help="YYYY-MM-DD (local date)")],
+    since: Annotated[str, typer.Option("--since", help="a local date: 2026-12-02, 12-02, 今天 …")],
     action: Annotated[
         str | None, typer.Option("--action", help="only this action, e.g. export")
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """List the audit log from a date on: who did what, to which record, and when."""
+    """列出审计日志 / List the audit log from a date on: who did what, to which record, when."""
     import json
-    from datetime import date as date_type
 
     from sqlalchemy import select
 
     from storage.models import AuditEntry
 
     cfg = _config(config)
-    try:
-        start = datetime.combine(date_type.fromisoformat(since), time(0), tzinfo=cfg.tz)
-    except ValueError:
-        typer.echo(f"--since {since!r}: expected YYYY-MM-DD", err=True)
-        raise typer.Exit(2) from None
-    bot = build_app(cfg, scheduler=False)
+    start = datetime.combine(_day(cfg, "--since", since), time(0), tzinfo=cfg.tz)
+    bot = _open(cfg)
     try:
         with bot.uow(readonly=True) as session:
             query = select(AuditEntry).where(AuditEntry.at >= start)
@@ -479,7 +792,7 @@ def audit_cmd(
             f"{e.at.astimezone(cfg.tz):%Y-%m-%d %H:%M:%S}  {e.actor}  {e.action}"
             f"  {e.target or '-'}{change}{detail}"
         )
-    typer.echo(f"({len(entries)} entries)", err=True)
+    typer.echo(_t(cfg, f"（共 {len(entries)} 条）", f"({len(entries)} entries)"), err=True)
 
 
 def _cli_actor() -> str:

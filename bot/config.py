@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 import stat
 import tomllib
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     BaseModel,
@@ -19,13 +22,60 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names each bad key and why."""
+
+
+class Invalid(ValueError):
+    """A reason a value is refused, in both languages."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh = zh
+        self.en = en
+
+    def text(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
+
+
+# Names people write for China's one zone that the zone database does not know.
+_ZONE_ALIASES = {
+    "beijing": "Asia/Shanghai",
+    "北京": "Asia/Shanghai",
+    "上海": "Asia/Shanghai",
+    "中国": "Asia/Shanghai",
+    "china": "Asia/Shanghai",
+    "cst": "Asia/Shanghai",
+    "utc+8": "Asia/Shanghai",
+    "gmt+8": "Asia/Shanghai",
+    "+08:00": "Asia/Shanghai",
+}
+
+
+def suggest_zone(name: str) -> str | None:
+    """The zone someone most likely meant by `name` (Beijing → Asia/Shanghai)."""
+    key = name.strip().lower()
+    if key in _ZONE_ALIASES:
+        return _ZONE_ALIASES[key]
+    zones = sorted(available_timezones())
+    by_city = {z.rsplit("/", 1)[-1].lower(): z for z in zones if "/" in z}
+    if key.replace(" ", "_") in by_city:
+        return by_city[key.replace(" ", "_")]
+    close = difflib.get_close_matches(name, zones, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+_DURATION_HINT = "expected a duration such as '2h', '90m' or a number of minutes"
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -38,7 +88,7 @@ def parse_duration(value: Any) -> timedelta:
         m = _DURATION.match(value)
         if m and (m.group(1) or m.group(2)):
             return timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
-    raise ValueError("expected a duration such as '2h', '90m' or a number of minutes")
+    raise ValueError(_DURATION_HINT)
 
 
 class _Section(BaseModel):
@@ -56,7 +106,13 @@ class BotSection(_Section):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(f"unknown time zone {v!r}") from e
+            hint = suggest_zone(v)
+            raise Invalid(
+                f"没有叫 {v!r} 的时区"
+                + (f"，是不是 {hint!r}？" if hint else "（写法如 'Asia/Shanghai'）"),
+                f"unknown time zone {v!r}"
+                + (f"; did you mean {hint!r}?" if hint else " (e.g. 'Asia/Shanghai')"),
+            ) from e
         return v
 
 
@@ -130,11 +186,23 @@ class CheckinSection(_Section):
     skip_dates: list[date] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _words_name_symptoms(self) -> CheckinSection:
+    def _words_name_symptoms(self) -> Self:
         unknown = sorted({s for s in self.symptom_words.values() if s not in self.symptoms})
         if unknown:
-            raise ValueError(
-                f"symptom_words maps to {', '.join(unknown)}, which are not in symptoms"
+            raise Invalid(
+                f"symptom_words 对应到了 symptoms 里没有的症状：{'、'.join(unknown)}",
+                f"symptom_words maps to {', '.join(unknown)}, which are not in symptoms",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.min_temperature < self.abnormal_temperature < self.max_temperature:
+            raise Invalid(
+                "应满足 min_temperature < abnormal_temperature < max_temperature，现在是 "
+                f"{self.min_temperature} / {self.abnormal_temperature} / {self.max_temperature}",
+                "needs min_temperature < abnormal_temperature < max_temperature, got "
+                f"{self.min_temperature} / {self.abnormal_temperature} / {self.max_temperature}",
             )
         return self
 
@@ -159,7 +227,25 @@ class ScheduleSection(_Section):
     @field_validator("grace", mode="before")
     @classmethod
     def _grace(cls, v: Any) -> timedelta:
-        return parse_duration(v)
+        try:
+            return parse_duration(v)
+        except ValueError:
+            raise Invalid('应为一段时长，如 "2h"、"90m" 或分钟数', str(_DURATION_HINT)) from None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        for college in (None, *self.colleges):
+            t = times_for(self, college)
+            assert t.prompt is not None and t.deadline is not None and t.rollup is not None
+            if not t.prompt < t.deadline < t.rollup:
+                where = f"colleges.{college}：" if college else ""
+                where_en = f"colleges.{college}: " if college else ""
+                got = f"{t.prompt:%H:%M} / {t.deadline:%H:%M} / {t.rollup:%H:%M}"
+                raise Invalid(
+                    f"{where}应满足 prompt < deadline < rollup（提醒早于截止，截止早于汇总），现在是 {got}",
+                    f"{where_en}needs prompt < deadline < rollup, got {got}",
+                )
+        return self
 
 
 class LeaveSection(_Section):
@@ -181,7 +267,8 @@ class PrivacySection(_Section):
     retention_days: int = Field(default=180, ge=1)
     subsidy_retention_days: int = Field(default=1095, ge=1)
     notice_version: int = Field(default=1, ge=1)
-    contact: str = "the college student affairs office (学工部)"
+    # Who to ask, in the privacy notice; None: 学院学工办 / the college student affairs office.
+    contact: str | None = None
     # The daily purge of details past retention (and of the inbound log); None: at the
     # schedule's prompt time.
     purge_time: time | None = None
@@ -256,6 +343,8 @@ class RosterSection(_Section):
 
 class ConsoleSection(_Section):
     output_dir: Path = Path("classbot-out")
+    # `:time` / `:date` run every job of every day they pass; a longer jump is refused.
+    max_jump_days: int = Field(default=14, ge=1)
 
 
 class Config(BaseSettings):
@@ -327,35 +416,210 @@ def exposed_secrets_warning(path: Path | None, config: Config) -> str | None:
     )
 
 
-def _describe(error: ValidationError) -> str:
+ENV_PREFIX = "CLASSBOT_"
+# The project's own variables that are not settings: the CLI's config path, the demo's
+# keep-the-files switch, and the test suite's and the benchmark's knobs.
+_NOT_SETTINGS = ("CLASSBOT_CONFIG", "CLASSBOT_KEEP_DEMO")
+_NOT_SETTINGS_PREFIXES = ("CLASSBOT_TEST_", "CLASSBOT_BENCH_")
+
+
+def _env_name(loc: tuple[str | int, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(p) for p in loc).upper()
+
+
+def _from_environment(loc: tuple[str | int, ...], environ: Mapping[str, str]) -> str | None:
+    """The environment variable that set the value at `loc` (or a section holding it)."""
+    names = {k.upper(): k for k in environ}
+    for n in range(len(loc), 0, -1):
+        found = names.get(_env_name(loc[:n]))
+        if found is not None:
+            return found
+    return None
+
+
+def _reason(e: Any, lang: str) -> str:
+    """Pydantic's reason for one bad value, said for an operator in their language."""
+    kind, ctx = e["type"], e.get("ctx") or {}
+    error = ctx.get("error")
+    if isinstance(error, Invalid):
+        return error.text(lang)
+    zh_en: dict[str, tuple[str, str]] = {
+        "extra_forbidden": ("没有这个设置项", "unknown key"),
+        "int_parsing": ("应为整数", "should be a whole number"),
+        "int_type": ("应为整数", "should be a whole number"),
+        "int_from_float": ("应为整数", "should be a whole number"),
+        "float_parsing": ("应为数字，如 37.3", "should be a number, e.g. 37.3"),
+        "float_type": ("应为数字，如 37.3", "should be a number, e.g. 37.3"),
+        "bool_parsing": ("应为 true 或 false", "should be true or false"),
+        "bool_type": ("应为 true 或 false", "should be true or false"),
+        "time_parsing": (
+            '应为 00:00–23:59 的时间，如 "07:00"',
+            'should be a time 00:00–23:59, e.g. "07:00"',
+        ),
+        "time_type": ('应为时间，如 "07:00"', 'should be a time, e.g. "07:00"'),
+        "date_parsing": ('应为日期，如 "2026-10-01"', 'should be a date, e.g. "2026-10-01"'),
+        "date_from_datetime_parsing": (
+            '应为日期，如 "2026-10-01"',
+            'should be a date, e.g. "2026-10-01"',
+        ),
+        "date_type": ('应为日期，如 "2026-10-01"', 'should be a date, e.g. "2026-10-01"'),
+        "string_type": ("应为用引号括起的文字", "should be text in quotes"),
+        "list_type": ('应为列表，如 ["2026-10-01"]', 'should be a list, e.g. ["2026-10-01"]'),
+        "dict_type": ("应为一个表（[section]）", "should be a table ([section])"),
+        "model_type": ("应为一个表（[section]）", "should be a table ([section])"),
+    }
+    if kind in zh_en:
+        zh, en = zh_en[kind]
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {
+            "greater_than_equal": "≥",
+            "greater_than": ">",
+            "less_than_equal": "≤",
+            "less_than": "<",
+        }[kind]
+        bound = next(iter(ctx.values()), "")
+        zh, en = f"应 {sign} {bound}", f"must be {sign} {bound}"
+    elif kind == "literal_error":
+        zh, en = f"只能是 {ctx.get('expected')}", f"must be one of {ctx.get('expected')}"
+    else:
+        zh, en = f"取值无效（{e['msg']}）", e["msg"]
+    return en if lang == "en" else zh
+
+
+def _describe(
+    error: ValidationError, path: Path | None, lang: str, environ: Mapping[str, str]
+) -> str:
     lines = []
     for e in error.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        reason = e["msg"]
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or ("（顶层）" if lang != "en" else "(top level)")
+        reason = _reason(e, lang)
         if e["type"] == "extra_forbidden":
-            reason = "unknown key"
-        lines.append(f"  {key}: {reason}")
+            hint = _close_key(loc)
+            if hint:
+                reason += f"，是不是 {hint}？" if lang != "en" else f"; did you mean {hint}?"
+        var = _from_environment(loc, environ)
+        if var is not None:
+            where = f"环境变量 {var}" if lang != "en" else f"environment variable {var}"
+        elif path is not None:
+            where = str(path)
+        else:
+            where = "设置" if lang != "en" else "settings"
+        lines.append(f"  {where}: {key}: {reason}")
     return "\n".join(lines)
 
 
+def _known_keys() -> dict[str, set[str]]:
+    return {
+        name: set(field.annotation.model_fields)  # type: ignore[union-attr]
+        for name, field in Config.model_fields.items()
+    }
+
+
+def _close_key(loc: tuple[str | int, ...]) -> str | None:
+    known = _known_keys()
+    if len(loc) == 1:
+        close = difflib.get_close_matches(str(loc[0]), known, n=1)
+        return f"[{close[0]}]" if close else None
+    if len(loc) == 2 and str(loc[0]) in known:
+        close = difflib.get_close_matches(str(loc[1]), known[str(loc[0])], n=1)
+        return f"{loc[0]}.{close[0]}" if close else None
+    return None
+
+
+def _language(data: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    names = {k.upper(): v for k, v in environ.items()}
+    bot = data.get("bot")
+    value = names.get("CLASSBOT_BOT__LANGUAGE") or (
+        bot.get("language") if isinstance(bot, dict) else None
+    )
+    return "en" if value == "en" else "zh"
+
+
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """CLASSBOT_ variables that set nothing (a misspelt name), each with the name it resembles."""
+    environ = os.environ if environ is None else environ
+    known = _known_keys()
+    valid = [_env_name((section, key)) for section, keys in known.items() for key in keys]
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in _NOT_SETTINGS:
+            continue
+        if upper.startswith(_NOT_SETTINGS_PREFIXES):
+            continue
+        section, _, rest = upper[len(ENV_PREFIX) :].partition("__")
+        keys = known.get(section.lower())
+        if keys is not None and (not rest or rest.partition("__")[0].lower() in keys):
+            continue
+        close = difflib.get_close_matches(upper, valid, n=1, cutoff=0.8)
+        found.append((name, close[0] if close else None))
+    return found
+
+
+def environment_warnings(lang: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    lines = []
+    for name, close in unknown_environment(environ):
+        if lang == "en":
+            lines.append(
+                f"environment variable {name} is not a classbot setting and is ignored"
+                + (f"; did you mean {close}?" if close else "")
+            )
+        else:
+            lines.append(
+                f"环境变量 {name} 不是 classbot 的设置项，已忽略"
+                + (f"；是不是 {close}？" if close else "")
+            )
+    return lines
+
+
 def load_config(path: Path | None = None, **overrides: Any) -> Config:
-    """Load config.toml (if given) with environment overrides; raise ConfigError when unusable."""
+    """Load config.toml (if given) with environment overrides; raise ConfigError when unusable.
+
+    The error names each bad key, where its value came from (the file or an environment
+    variable) and why, in the configured language."""
+    environ = os.environ
     data: dict[str, Any] = {}
     if path is not None:
         try:
             with path.open("rb") as f:
                 data = tomllib.load(f)
         except FileNotFoundError as e:
-            raise ConfigError(f"{path}: file not found") from e
+            lang = _language({}, environ)
+            raise ConfigError(
+                f"{path}: file not found" if lang == "en" else f"找不到配置文件 {path}"
+            ) from e
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+            lang = _language({}, environ)
+            raise ConfigError(
+                f"{path}: not valid TOML: {e}"
+                if lang == "en"
+                else f"{path} 不是有效的 TOML（not valid TOML）：{e}"
+            ) from e
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
+    lang = _language(data, environ)
     try:
         return Config(**data)
     except ValidationError as e:
-        where = str(path) if path else "configuration"
-        raise ConfigError(f"{where} has invalid settings:\n{_describe(e)}") from None
+        head = "invalid settings:" if lang == "en" else "设置有误："
+        raise ConfigError(f"{head}\n{_describe(e, path, lang, environ)}") from None
+    except SettingsError as e:
+        # A value pydantic-settings could not even decode (a list or table given as text).
+        var = next(
+            (
+                k
+                for k in environ
+                if k.upper().startswith(ENV_PREFIX)
+                and f'"{k.lower()[len(ENV_PREFIX) :].split("__")[0]}"' in str(e)
+            ),
+            None,
+        )
+        if lang == "en":
+            raise ConfigError(
+                f"environment variable {var or 'CLASSBOT_…'}: cannot be read ({e})"
+            ) from None
+        raise ConfigError(f"环境变量 {var or 'CLASSBOT_…'} 的值无法读取（{e}）") from None
 
 
 def times_for(schedule: ScheduleSection, college: str | None) -> CollegeTimes:

@@ -34,7 +34,7 @@ def notice(config: Config) -> str:
             f"How long: check-in details {p.retention_days} days, subsidy records "
             f"{p.subsidy_retention_days} days; after that only anonymous daily counts stay.\n"
             f"Your rights: /mine shows your records; /withdraw withdraws consent at any time. "
-            f"Questions: {p.contact}.\n"
+            f"Questions: {p.contact or 'the college student affairs office'}.\n"
             "Send /agree to agree."
         )
     return (
@@ -48,7 +48,7 @@ def notice(config: Config) -> str:
         "群里只显示人数，不显示任何人的健康详情。\n"
         f"保存多久：打卡详情 {p.retention_days} 天，补助记录 {p.subsidy_retention_days} 天，"
         "到期删除，只保留不含个人信息的每日人数统计。\n"
-        f"你的权利：发送「我的」查看自己的记录；随时可发送「撤回同意」。联系：{p.contact}。\n"
+        f"你的权利：发送「我的」查看自己的记录；随时可发送「撤回同意」。联系：{p.contact or '学院学工办'}。\n"
         "发送「同意」即表示同意。"
     )
 

@@ -1,8 +1,9 @@
 """Runs scheduled jobs exactly once per (job, recipient scope, local day), in time order.
 
 `run_due()` is the whole engine: it looks at every job instance due today or yesterday, runs
-those within `schedule.grace`, and logs those past it as skipped. APScheduler only decides
-*when* to call it; the console's `:time`, the tests and the start-up catch-up call it too.
+those within `schedule.grace`, and logs those past it as skipped (unless they fell before the
+deployment had a roster). APScheduler only decides *when* to call it; the console's `:time`
+(once per due time it passes, via `due_times`), the tests and the start-up catch-up call it too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from bot.clock import at_local
 from bot.config import Config, times_for
 from bot.messages import Envelope
-from storage import deliveries
+from storage import deliveries, roster
 from storage.db import transaction, with_retry
 from storage.deliveries import Status
 
@@ -152,12 +153,34 @@ class JobRunner:
                     (run if now - at <= grace else late).append(_Due(at, order, job, day, slot))
         return sorted(run), sorted(late)
 
+    def due_times(self, after: datetime, until: datetime) -> list[datetime]:
+        """Every distinct time in (after, until] at which a job instance falls due, in order."""
+        config = self.app.config
+        tz = config.tz
+        found: set[datetime] = set()
+        day = after.astimezone(tz).date()
+        while day <= until.astimezone(tz).date():
+            for job in self.jobs:
+                if job.runs_on(config, day):
+                    found.update(
+                        at
+                        for t in job.times(config)
+                        if after < (at := at_local(day, t, tz)) <= until
+                    )
+            day += timedelta(days=1)
+        return sorted(found)
+
     async def run_due(self) -> None:
         async with self._lock:
             now = self.app.clock.now()
             run, late = self.due(now)
-            for d in late:
-                self._note_skipped(d, now)
+            if late:
+                with self.app.uow(readonly=True) as session:
+                    since = roster.first_imported_at(session)
+                # Instances from before the roster existed were due to no one: not "missed".
+                for d in late:
+                    if since is not None and d.at >= since:
+                        self._note_skipped(d, now)
             for d in run:
                 try:
                     await self._run(d)

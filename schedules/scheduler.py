@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -54,3 +55,6 @@ class Scheduler:
 
     async def run_due(self) -> None:
         await self.runner.run_due()
+
+    def due_times(self, after: datetime, until: datetime) -> list[datetime]:
+        return self.runner.due_times(after, until)

@@ -8,11 +8,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -135,3 +138,39 @@ def alembic_config(url: str) -> AlembicConfig:
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply schema migrations up to `revision`."""
     command.upgrade(alembic_config(url), revision)
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database stands against the migrations this code ships."""
+
+    exists: bool  # False: a SQLite file that is not there yet (nothing was created to find out)
+    current: str | None  # the applied revision; None when no schema was ever applied
+    head: str
+
+    @property
+    def ready(self) -> bool:
+        return self.exists and self.current == self.head
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def schema_state(url: str) -> SchemaState:
+    """Inspect the database without changing it (a missing SQLite file is not created)."""
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head() or ""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return SchemaState(exists=False, current=None, head=head)
+    engine = create_engine(url, future=True)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    return SchemaState(exists=True, current=current, head=head)

@@ -10,7 +10,7 @@ user id is their 学号/工号. Everyone has agreed to the privacy notice.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -125,6 +125,8 @@ def bind_everyone(
     """
     people = list(session.execute(select(Person.id, Person.number, Person.name)))
     classes = list(session.execute(select(SchoolClass.id, SchoolClass.code)))
+    # Bound the day before: the demo's first roll-up lists no one as newly bound.
+    bound_at = now - timedelta(days=1)
     for platform in platforms:
         if classes:
             session.execute(
@@ -135,7 +137,7 @@ def bind_everyone(
                         "chat_id": code,
                         "class_id": cid,
                         "title": code,
-                        "bound_at": now,
+                        "bound_at": bound_at,
                     }
                     for cid, code in classes
                 ],
@@ -149,7 +151,7 @@ def bind_everyone(
                         "platform_user_id": number,
                         "person_id": pid,
                         "display_name": name,
-                        "bound_at": now,
+                        "bound_at": bound_at,
                     }
                     for pid, number, name in people
                 ],

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage import requests
@@ -177,6 +177,11 @@ def parse_role(text: str, table: Mapping[str, Role]) -> tuple[Role | None, bool,
     # 班长、团支书: the role that may do more wins.
     known = [r for r in roles if r is not None]
     return (Role.MONITOR if Role.MONITOR in known else known[0]), psych, ""
+
+
+def first_imported_at(session: Session) -> datetime | None:
+    """When the first person was put on the roster: before that, nothing was due to anyone."""
+    return session.scalar(select(func.min(Person.created_at)))
 
 
 def write_template(path: Path) -> None:

@@ -268,3 +268,37 @@ def declared_commands() -> list[Any]:
     commands = list(app.dispatcher.commands)
     app.engine.dispose()
     return commands
+
+
+def seed_school(config: Config, when: datetime) -> None:
+    """Put the demo school on the roster at `when`, before a test starts the bot later on."""
+    app = build_app(config, ManualClock(when), scheduler=False)
+    try:
+        with app.uow() as session:
+            demo.seed(
+                session, when, platforms=("test",), consent_version=config.privacy.notice_version
+            )
+    finally:
+        app.engine.dispose()
+
+
+def roster_from_template(path: Path) -> Path:
+    """The roster template with its examples as a real roster."""
+    from storage import roster
+
+    roster.write_template(path)
+    return clear_example_marks(path)
+
+
+def clear_example_marks(path: Path) -> Path:
+    """A roster template's example rows made real: their 示例 marks cleared."""
+    from openpyxl import load_workbook
+
+    from storage import roster
+
+    book = load_workbook(path)
+    for ws in (book[roster.STUDENT_SHEET], book[roster.STAFF_SHEET]):
+        for row in ws.iter_rows(min_row=2):
+            row[-1].value = None
+    book.save(path)
+    return path

@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from bot.app import App
 
 
+class StartFailed(Exception):
+    """The platform could not be reached or refused the bot's credentials at start; the
+    reason, in Chinese and English, says what to check. Raised by `Adapter.start`."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh = zh
+        self.en = en
+
+
 class SendFailed(Exception):
     """A send that did not (certainly) reach the platform; `reason` is said truthfully."""
 

@@ -2,7 +2,8 @@
 
 `:as <学号|工号>` speaks as that person (students in their class group, staff privately),
 `:in <班级>` switches to a class group, `:dm` to private chat, `:time HH:MM` and
-`:date YYYY-MM-DD` move the clock and run every job that became due.
+`:date <日期>` move the clock forward and run every job of every day passed, in order, each
+at its own time (at most `console.max_jump_days` at once).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.adapters.base import Adapter
 from bot.clock import ManualClock
+from bot.dates import parse_day
 from bot.messages import ChatAddress, IncomingMessage, Mention, OutgoingMessage
 from storage import files, identity
 
@@ -26,8 +28,8 @@ HELP = """控制台命令 / console commands:
   :as <学号|工号>     以此人身份说话（学生在班级群，教职工在私聊）
   :in <班级>          切换到班级群，例 :in 护理172
   :dm                 切换到与机器人的私聊
-  :time HH:MM         把时钟拨到下一个 HH:MM，并运行到期的定时任务
-  :date YYYY-MM-DD    把时钟拨到那天的当前时刻
+  :time HH:MM         把时钟拨到下一个 HH:MM，途经的每个定时任务按时运行
+  :date <日期>        把时钟拨到那天的当前时刻，例 :date 2026-11-24、:date 明天
   :now                显示当前时间和身份
   :help               显示本帮助
   :quit               退出
@@ -192,20 +194,32 @@ class ConsoleAdapter(Adapter):
         clock = self._manual_clock()
         if clock is None:
             return
-        try:
-            day = date.fromisoformat(arg)
-        except ValueError:
-            self._print("格式：:date YYYY-MM-DD")
-            return
         tz = self.app.config.tz
         now = clock.now().astimezone(tz)
+        day = parse_day(arg, now.date()) if arg else None
+        if day is None:
+            self._print("格式：:date YYYY-MM-DD（也可写 11-24、11月24日、明天）")
+            return
         await self._move_to(clock, datetime.combine(day, now.time(), tzinfo=tz))
 
     async def _move_to(self, clock: ManualClock, target: datetime) -> None:
-        clock.set(target)
-        self._print(f"🕐 {target:%Y-%m-%d %H:%M}")
-        if self.app.scheduler is not None:
-            await self.app.scheduler.run_due()
+        """Move the clock to `target`, stopping at every due time on the way, so each day's
+        jobs run in order and at their own time, as they would have with the bot up."""
+        now = clock.now()
+        limit = self.app.config.console.max_jump_days
+        if target - now > timedelta(days=limit):
+            self._print(
+                f"一次最多往后拨 {limit} 天（console.max_jump_days）；"
+                f"请分几次拨，例 :date {(now.astimezone(target.tzinfo) + timedelta(days=limit)):%Y-%m-%d}"
+            )
+            return
+        scheduler = self.app.scheduler
+        stops = scheduler.due_times(now, target) if scheduler is not None else []
+        for at in [*(t for t in stops if t < target), target]:
+            clock.set(at)
+            self._print(f"🕐 {at.astimezone(target.tzinfo):%Y-%m-%d %H:%M}")
+            if scheduler is not None:
+                await scheduler.run_due()
 
 
 def render_mention(m: Mention) -> str:

@@ -52,7 +52,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 from tornado.netutil import bind_sockets
 
-from bot.adapters.base import Adapter, Unreachable
+from bot.adapters.base import Adapter, StartFailed, Unreachable
 from bot.messages import (
     Button,
     ChatAddress,
@@ -485,7 +485,18 @@ class TelegramAdapter(Adapter):
             get_updates_request=HTTPXRequest(connect_timeout=timeout, read_timeout=timeout),
             rate_limiter=AIORateLimiter(max_retries=self._max_rate_retries),
         )
-        await self._bot.initialize()
+        try:
+            await self._bot.initialize()
+        except InvalidToken:
+            raise StartFailed(
+                "Telegram 不认这个 token：请核对 telegram.token（或 CLASSBOT_TELEGRAM__TOKEN）。",
+                "Telegram refused the token: check telegram.token (or CLASSBOT_TELEGRAM__TOKEN).",
+            ) from None
+        except NetworkError as e:  # TimedOut is a NetworkError
+            raise StartFailed(
+                f"连不上 Telegram（{settings.base_url}）：{e}",
+                f"cannot reach Telegram at {settings.base_url}: {e}",
+            ) from None
         self._me = self._bot.bot
         await self._publish_commands()
         self._prune_inbox()

@@ -63,3 +63,76 @@ def test_console_tells_the_whole_day(tmp_path: Path) -> None:
     assert wb["打卡"].max_row - 1 == 60
     assert wb["未打卡"].max_row - 1 == 58
     assert wb["异常"].max_row - 1 == 1
+
+
+def stamps(out: str) -> list[str]:
+    return [line.removeprefix("🕐 ") for line in out.splitlines() if line.startswith("🕐 ")]
+
+
+def test_moving_to_the_next_morning_runs_every_job_of_the_day_passed_in_order(
+    tmp_path: Path,
+) -> None:
+    out = run_demo(":as 2020001\n打卡 36.5\n:time 06:00\n", tmp_path, "--date", "2026-11-23")
+    # 2026-11-23 is a Monday: the prompt, the weekly attendance summary, the deadline and
+    # the roll-up each run at their own time before the clock stops at the next 06:00.
+    assert stamps(out) == [
+        "2026-11-23 07:00",
+        "2026-11-23 09:00",
+        "2026-11-23 11:00",
+        "2026-11-23 12:00",
+        "2026-11-24 06:00",
+    ]
+    order = [
+        out.index("[群 护理172] 🤖 🌅 11月23日"),
+        out.index("[私聊 → 王芳(T001)] 🤖 📋 考勤周报"),
+        out.index("[群 护理172] 🤖 ⏰ 11月23日"),
+        out.index("[私聊 → 王芳(T001)] 🤖 📊 2026-11-23 打卡汇总"),
+    ]
+    assert order == sorted(order)
+    assert "护理172：应打卡 30，已打卡 1（迟交 0），未打卡 29" in out
+    assert (tmp_path / "out" / "台账-王芳-2026-11-23.xlsx").exists()
+
+
+def test_moving_the_date_to_tomorrow_keeps_the_roll_up(tmp_path: Path) -> None:
+    out = run_demo(":date 明天\n:date 2026-11-26\n", tmp_path, "--date", "2026-11-23")
+    rollups = [line for line in out.splitlines() if "🤖 📊" in line and "王芳" in line]
+    assert rollups == [
+        "[私聊 → 王芳(T001)] 🤖 📊 2026-11-23 打卡汇总（王芳）",
+        "[私聊 → 王芳(T001)] 🤖 📊 2026-11-24 打卡汇总（王芳）",
+        "[私聊 → 王芳(T001)] 🤖 📊 2026-11-25 打卡汇总（王芳）",
+    ]
+    assert stamps(out)[-1] == "2026-11-26 06:30" and "2026-11-24 06:30" in stamps(out)
+    for day in ("2026-11-23", "2026-11-24", "2026-11-25"):
+        assert (tmp_path / "out" / f"台账-全校-{day}.xlsx").exists()
+
+
+def test_a_jump_longer_than_the_limit_is_refused_and_the_clock_stays(tmp_path: Path) -> None:
+    out = run_demo(":date 2026-12-10\n:now\n", tmp_path, "--date", "2026-11-23")
+    assert "一次最多往后拨 14 天（console.max_jump_days）；请分几次拨，例 :date 2026-12-07" in out
+    assert "🕐 2026-11-23 06:30  身份 （未选择）" in out
+    assert "🤖" not in out
+
+
+def test_a_date_the_console_cannot_read_shows_the_forms(tmp_path: Path) -> None:
+    out = run_demo(":date someday\n", tmp_path, "--date", "2026-11-23")
+    assert "格式：:date YYYY-MM-DD（也可写 11-24、11月24日、明天）" in out
+
+
+def test_the_demo_starts_on_the_date_given(tmp_path: Path) -> None:
+    out = run_demo(":now\n", tmp_path, "--date", "2026-11-22", "--start", "08:15")
+    assert out.startswith("classbot demo — 2026-11-22 08:15，")
+    assert "🕐 2026-11-22 08:15" in out
+
+
+def test_the_demo_refuses_a_start_date_it_cannot_read(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--dir", str(tmp_path), "--date", "someday"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "--date 'someday' 看不懂：可以写 2026-12-02、12-02、12月2日、今天或昨天。"
+    )

@@ -213,10 +213,12 @@ async def test_new_student_bindings_are_listed_in_the_counselors_next_rollup(
     app: App, bot: TestAdapter, clock: ManualClock
 ) -> None:
     assert app.scheduler is not None
-    # The demo school bound everyone this morning: the first roll-up lists them all.
+    # A roll-up with no new binding says nothing of bindings.
     first_day = clock.now()
     clock.set(first_day.replace(hour=12, minute=0, second=5))
     await app.scheduler.run_due()
+    [quiet] = [s for s in bot.to_chat("T001") if "打卡汇总" in s.text]
+    assert "今日新绑定" not in quiet.text
     clock.set(first_day + timedelta(days=1))
     await bot.say("T001", "解绑 2020005")
     await bot.say("new-phone", "绑定 2020005 陈嘉怡", group="护理172")

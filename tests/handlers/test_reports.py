@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.adapters.testing import TestAdapter
 from bot.app import App
 from storage.models import AuditEntry
+from tests.conftest import clear_example_marks
 
 
 async def test_report_gives_the_counselor_their_classes_privately(bot: TestAdapter) -> None:
@@ -82,12 +83,7 @@ def test_cli_export_writes_the_same_ledger(tmp_path: Path) -> None:
         capture_output=True,
         cwd=tmp_path,
     )
-    # The template's examples as a real roster: their 示例 marks cleared.
-    book = load_workbook(template)
-    for ws in (book["学生"], book["教职工"]):
-        for row in ws.iter_rows(min_row=2):
-            row[-1].value = None
-    book.save(template)
+    clear_example_marks(template)
     subprocess.run(
         [*run, "roster", "import", str(template)],
         env=env,

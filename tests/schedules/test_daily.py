@@ -18,7 +18,7 @@ from bot.clock import ManualClock
 from bot.config import Config
 from storage import deliveries
 from storage.models import Delivery, Person, Role, SchoolClass, StaffAssignment
-from tests.conftest import TZ, make_config, pg_only, start_app
+from tests.conftest import TZ, make_config, pg_only, seed_school, start_app
 
 DAY = date(2026, 11, 23)
 
@@ -156,15 +156,16 @@ async def test_jobs_run_in_the_configured_zone(database_url: str) -> None:
 async def test_a_job_near_midnight_is_sent_for_its_own_day_after_midnight(
     database_url: str,
 ) -> None:
-    cfg = make_config(database_url, schedule={"prompt": "23:50"})
+    cfg = make_config(
+        database_url, schedule={"prompt": "23:50", "deadline": "23:55", "rollup": "23:58"}
+    )
     clock = ManualClock(at(23, 0))
     app, bot = await start_app(cfg, clock)
     try:
         await move(app, clock, at(0, 10, DAY + timedelta(days=1)))
         prompts = [s for s in bot.sent if "🌅" in s.text]
         assert len(prompts) == 2 and "11月23日" in prompts[0].text
-        # (The purge runs with the prompt; it sends nothing.)
-        sent = {(j, d) for j, _, d, st in delivery_rows(app) if st == "sent" and j != "purge"}
+        sent = {(j, d) for j, _, d, st in delivery_rows(app) if st == "sent" and j == "prompt"}
         assert sent == {("prompt", DAY)}
     finally:
         await app.stop()
@@ -238,9 +239,10 @@ async def test_start_at_half_past_twelve_sends_the_missed_rollup_once(config: Co
 async def test_start_past_grace_skips_the_rollup_and_logs_why(
     config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
+    seed_school(config, at(6))  # the school was on the roster before the bot went down
     clock = ManualClock(at(15))
     with caplog.at_level(logging.WARNING, logger="schedules.runner"):
-        app, bot = await start_app(config, clock)
+        app, bot = await start_app(config, clock, seed=False)
     try:
         assert private(bot, "T001") == []
         assert any("skipped job rollup for 2026-11-23" in r.getMessage() for r in caplog.records)
@@ -249,6 +251,36 @@ async def test_start_past_grace_skips_the_rollup_and_logs_why(
         with caplog.at_level(logging.WARNING, logger="schedules.runner"):
             await app.scheduler.run_due()  # type: ignore[union-attr]
         assert not any("rollup for 2026-11-23" in r.getMessage() for r in caplog.records)
+    finally:
+        await app.stop()
+        app.engine.dispose()
+
+
+async def test_a_new_deployment_logs_no_missed_jobs_from_before_its_roster_existed(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(at(15))  # the roster is imported at 15:00, and the bot starts
+    with caplog.at_level(logging.WARNING, logger="schedules.runner"):
+        app, bot = await start_app(config, clock)
+    try:
+        assert not [r for r in caplog.records if "skipped job" in r.getMessage()]
+        assert [row for row in delivery_rows(app) if row[3] == "skipped"] == []
+        await move(app, clock, at(12, 0, DAY + timedelta(days=1)))
+        assert len(rollups(bot, "T001")) == 1  # from the next day on, every job runs
+    finally:
+        await app.stop()
+        app.engine.dispose()
+
+
+async def test_a_job_missed_after_the_roster_existed_is_still_logged_when_the_bot_starts(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_school(config, at(11, 30))  # imported after 07:00 and 11:00, before 12:00
+    with caplog.at_level(logging.WARNING, logger="schedules.runner"):
+        app, _bot = await start_app(config, ManualClock(at(15)), seed=False)
+    try:
+        skipped = [r.getMessage() for r in caplog.records if "skipped job" in r.getMessage()]
+        assert len(skipped) == 1 and "skipped job rollup for 2026-11-23" in skipped[0]
     finally:
         await app.stop()
         app.engine.dispose()

@@ -11,7 +11,7 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.config import Config
 from storage.models import Delivery
-from tests.conftest import TZ, make_config, start_app
+from tests.conftest import TZ, make_config, seed_school, start_app
 
 MON = date(2026, 11, 23)
 TUE, WED, THU = (MON + timedelta(days=i) for i in range(1, 4))
@@ -102,7 +102,9 @@ async def test_weekly_summary_missed_within_grace_is_sent_on_start(database_url:
 
 
 async def test_weekly_summary_past_grace_is_logged_as_skipped(database_url: str) -> None:
-    app, bot = await start_app(make_config(database_url), ManualClock(at(11, 5)))
+    config = make_config(database_url)
+    seed_school(config, at(6))  # on the roster before 09:00
+    app, bot = await start_app(config, ManualClock(at(11, 5)), seed=False)
     try:
         assert weekly(bot) == []
         [(_scope, day, status)] = weekly_deliveries(app)
