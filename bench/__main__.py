@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fanout", type=int, default=300, help="Telegram group messages to send (0: skip)"
     )
+    parser.add_argument(
+        "--burst", type=int, default=40, help="check-ins in the one-group burst (0: skip)"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--workdir", type=Path, default=None, help="where the SQLite file goes")
     args = parser.parse_args(argv)
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             args.students,
             seed=args.seed,
             fanout=args.fanout,
+            burst=args.burst,
             database_url=url,
             workdir=args.workdir,
         )

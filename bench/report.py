@@ -59,12 +59,28 @@ def table(r: Results) -> str:
     if r.fanout:
         rows.append(
             (
-                f"Telegram fan-out, {r.fanout} groups (AIORateLimiter)",
+                f"Telegram fan-out, {r.fanout} groups (outbox sender)",
                 f"{r.fanout_s:.2f} s vs floor {r.fanout_floor_s:.2f} s at 30 msg/s "
                 f"= {r.fanout_ratio:.2f}×",
                 f"≤ {TARGETS['fanout_ratio']}× {mark('fanout_ratio')}",
             )
         )
+    if r.burst is not None:
+        b = r.burst
+        rows += [
+            (
+                f"Burst: {b.students} check-ins in one group within {b.spread_s:g} s",
+                f"{b.group_messages} group messages; acknowledgement p50 {b.ack_p50_s:.1f} s / "
+                f"p99 {b.ack_p99_s:.1f} s{'' if b.all_named else ' (some names missing)'}",
+                f"floor, one message each at 20/min per group: p50 {b.floor_p50_s:.1f} s / "
+                f"p99 {b.floor_p99_s:.1f} s",
+            ),
+            (
+                f"Burst: replies to {b.others} other private chats meanwhile",
+                f"p50 {b.reply_p50_s:.2f} s / p99 {b.reply_p99_s:.2f} s",
+                "floor 0 s (1 msg/s per chat, 30 msg/s overall)",
+            ),
+        ]
     header = (
         f"School: {r.students:,} students, {r.classes:,} classes, {r.colleges} colleges, "
         f"{r.counselors} counselors; database: {r.database}; seeded in {r.seed_s:.1f} s"

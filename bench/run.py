@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import load_workbook
 from sqlalchemy import func, select, text
 
+from bench.burst import Burst, run_burst
 from bench.school import School, SchoolSize, generate
 from bot.adapters.testing import TestAdapter
 from bot.app import App, build_app
@@ -46,7 +47,7 @@ DAY = date(2026, 11, 24)
 LATE_SHARE = 0.10
 # Share of check-ins with a fever: their counselor is alerted privately.
 FEVER_SHARE = 0.01
-# Telegram's documented limits, which python-telegram-bot's AIORateLimiter enforces.
+# Telegram's documented limits, which the outbox sender enforces.
 TELEGRAM_RATE = 30.0
 TELEGRAM_GROUP_RATE_PER_MINUTE = 20
 
@@ -107,6 +108,7 @@ class Results:
     fanout_s: float = 0.0
     fanout_floor_s: float = 0.0
     fanout_sent: int = 0
+    burst: Burst | None = None
     machine: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -119,6 +121,7 @@ class Results:
 
     def as_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
+        out["burst"] = asdict(self.burst) if self.burst is not None else None
         out["raw_ratio"] = self.raw_ratio
         out["fanout_ratio"] = self.fanout_ratio
         out["targets"] = TARGETS
@@ -342,8 +345,7 @@ async def telegram_fanout(app: App, n: int) -> tuple[float, int]:
         request_timeout=10,
     )
     try:
-        app.add_adapter(adapter)
-        await adapter.start(app)
+        await app.attach(adapter)
         envelopes = [
             Envelope(
                 ChatAddress("telegram", str(-1_000_000 - i), True),
@@ -356,8 +358,7 @@ async def telegram_fanout(app: App, n: int) -> tuple[float, int]:
         elapsed = time.perf_counter() - start
         return elapsed, len(report.sent)
     finally:
-        await adapter.stop()
-        app.adapters.pop("telegram", None)
+        await app.detach("telegram")
         await api.stop()
 
 
@@ -371,6 +372,8 @@ async def run(
     fanout: int = 300,
     database_url: str | None = None,
     workdir: Path | None = None,
+    burst: int = 40,
+    burst_windows: tuple[float, float, float] = (10.0, 5.0, 20.0),
 ) -> Results:
     """One benchmark run. `database_url`, when given, must be migrated and empty."""
     size = SchoolSize.scaled(students)
@@ -392,7 +395,9 @@ async def run(
         )
         school = generate(size, seed)
         clock = ManualClock(at(6, 30))
-        config = load_config(None, database={"url": url})
+        config = load_config(
+            None, database={"url": url}, outbox={"files_dir": str(directory / "outbox")}
+        )
         app = build_app(config, clock)
         bot = TestAdapter()
         app.add_adapter(bot)
@@ -411,6 +416,12 @@ async def run(
                 r.fanout = fanout
                 r.fanout_floor_s = fanout / TELEGRAM_RATE
                 r.fanout_s, r.fanout_sent = await telegram_fanout(app, fanout)
+            if burst:
+                progress(f"Telegram burst: {burst} check-ins in one group")
+                spread, wait, interval = burst_windows
+                r.burst = await run_burst(
+                    directory, students=burst, spread_s=spread, ack_wait=wait, ack_interval=interval
+                )
             r.peak_rss_mb = peak_rss_mb()
         finally:
             await app.stop()

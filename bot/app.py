@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -13,11 +15,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import redact
-from bot.adapters.base import Adapter, Unreachable
+from bot.adapters.base import Adapter
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.messages import ChatAddress, Envelope, IncomingMessage, OutgoingMessage, PersonAddress
+from bot.messages import Envelope, IncomingMessage, OutgoingMessage
+from bot.outbox import Outbox
 from bot.router import Dispatcher, Feature
+from bot.sender import Sender
 from handlers import (
     attendance,
     checkin,
@@ -29,8 +33,9 @@ from handlers import (
     reports,
     subsidy,
 )
-from storage import identity as identity_store
+from storage import outbox as outbox_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
+from storage.outbox import Kind
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +54,12 @@ class DeliveryReport:
     sent: list[Envelope] = field(default_factory=list)
     # Envelopes (and the reason) that reached nobody.
     unreachable: list[tuple[Envelope, str]] = field(default_factory=list)
+    # Envelopes still in the outbox when the wait ended (retrying).
+    pending: list[Envelope] = field(default_factory=list)
 
 
 class App:
-    """One running bot: routes incoming messages and delivers what the bot says."""
+    """One running bot: routes incoming messages, and its senders deliver what the bot says."""
 
     def __init__(
         self, config: Config, clock: Clock, engine: Engine, sessions: sessionmaker[Session]
@@ -61,7 +68,10 @@ class App:
         self.clock = clock
         self.engine = engine
         self.sessions = sessions
-        self.dispatcher = Dispatcher(config, clock, sessions)
+        self.adapters: dict[str, Adapter] = {}
+        self.senders: dict[str, Sender] = {}
+        self.outbox = Outbox(config, lambda: tuple(self.adapters), self._nudge_text)
+        self.dispatcher = Dispatcher(config, clock, sessions, self.outbox)
         # Every feature, explicitly: its commands, its /mine section (in this order) and the
         # decisions on its request kind (one per kind in storage.workflows.WORKFLOWS).
         self.dispatcher.install(
@@ -75,97 +85,135 @@ class App:
             attendance.FEATURE,
             Feature(privacy.router),
         )
-        self.adapters: dict[str, Adapter] = {}
         self.scheduler: Scheduler | None = None
 
     def uow(self, *, readonly: bool = False) -> AbstractContextManager[Session]:
         """One unit of work: commits on a clean exit, rolls back on error."""
         return unit_of_work(self.sessions, readonly=readonly)
 
+    def _nudge_text(self, platform: str) -> str | None:
+        adapter = self.adapters.get(platform)
+        return adapter.nudge_text(self.config.bot.language) if adapter is not None else None
+
     def add_adapter(self, adapter: Adapter) -> None:
         self.adapters[adapter.platform] = adapter
 
     async def start(self) -> None:
         for adapter in self.adapters.values():
-            await adapter.start(self)
+            await self._start_platform(adapter)
+        # What the last run left queued goes out first, before any job adds to it.
+        await self.sent()
         if self.scheduler is not None:
             await self.scheduler.start()
 
     async def stop(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+        # Senders first: a send in flight still needs its adapter.
+        for sender in self.senders.values():
+            await sender.stop()
+        self.senders.clear()
         for adapter in self.adapters.values():
             await adapter.stop()
 
-    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]:
-        """Route one incoming message and deliver the outcome.
+    async def _start_platform(self, adapter: Adapter) -> None:
+        await adapter.start(self)
+        sender = Sender(self, adapter)
+        self.senders[adapter.platform] = sender
+        await sender.start()
 
-        Replies to the message's own chat are sent, except for a button press, whose
-        replies are returned unsent so the adapter can show them on the pressed message.
+    async def attach(self, adapter: Adapter) -> None:
+        """Add a platform to a running app: its adapter and its sender."""
+        self.add_adapter(adapter)
+        await self._start_platform(adapter)
+
+    async def detach(self, platform: str) -> None:
+        """Stop one platform's sender and adapter, and remove it."""
+        sender = self.senders.pop(platform, None)
+        if sender is not None:
+            await sender.stop()
+        adapter = self.adapters.pop(platform, None)
+        if adapter is not None:
+            await adapter.stop()
+
+    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]:
+        """Route one incoming message; what the bot says is queued before this returns.
+
+        Returns the replies to the message's own chat (already queued), for an adapter that
+        answers a button press with a short notice.
         """
         routed = self.dispatcher.process(msg)
-        replies = [e.message for e in routed.envelopes if e.to == msg.chat]
-        if msg.callback_id is not None:
-            others = [e for e in routed.envelopes if e.to != msg.chat]
-            await self.deliver(others)
-            return replies
-        await self.deliver(routed.envelopes)
-        return replies
+        await self.sent()
+        return [e.message for e in routed.envelopes if e.to == msg.chat]
 
-    async def deliver(self, envelopes: Iterable[Envelope]) -> DeliveryReport:
-        """Send each envelope; a person is reached on each of their accounts the bot runs on."""
+    async def sent(self) -> None:
+        """Something was committed to the outbox: the console and the test adapter send what
+        is due now, before the next input; every other sender is woken."""
+        for sender in list(self.senders.values()):
+            if sender.adapter.drains_inline:
+                await sender.drain()
+            else:
+                sender.wake()
+
+    def wake_all(self) -> None:
+        """Wake every sender (a message was queued from inside one of them)."""
+        for sender in self.senders.values():
+            sender.wake()
+
+    async def deliver(
+        self, envelopes: Iterable[Envelope], *, kind: Kind = Kind.ALERT, wait: float = 30.0
+    ) -> DeliveryReport:
+        """Queue envelopes outside any command (the CLI, tools), then wait up to `wait`
+        seconds for how each went."""
         envelopes = list(envelopes)
+        batch = uuid.uuid4().hex
         report = DeliveryReport()
-        person_ids = [e.to.person_id for e in envelopes if isinstance(e.to, PersonAddress)]
-        accounts: dict[int, list[ChatAddress]] = {}
-        if person_ids:
+
+        def work() -> list[tuple[Envelope, str]]:
+            with self.uow() as session:
+                unreached = []
+                for i, env in enumerate(envelopes):
+                    queued = self.outbox.queue(
+                        session,
+                        [env],
+                        cause=f"app:{batch}:{i}",
+                        now=self.clock.now(),
+                        default_kind=kind,
+                    )
+                    unreached += queued.unreached
+                return unreached
+
+        unreached = with_retry(work)
+        report.unreachable += unreached
+        await self.sent()
+        skip = {id(e) for e, _ in unreached}
+        loop = asyncio.get_running_loop()
+        until = loop.time() + wait
+        while True:
             with self.uow(readonly=True) as session:
-                found = identity_store.accounts_for(session, person_ids, self.adapters)
-                accounts = {
-                    pid: [ChatAddress(a.platform, a.platform_user_id, False) for a in accs]
-                    for pid, accs in found.items()
-                }
-        for env in envelopes:
-            targets = (
-                [env.to] if isinstance(env.to, ChatAddress) else accounts.get(env.to.person_id, [])
-            )
-            if not targets:
-                report.unreachable.append((env, "no account on a running platform"))
+                outcomes = [
+                    outbox_store.outcome(session, f"app:{batch}:{i}") for i in range(len(envelopes))
+                ]
+            if (
+                all(
+                    o is not None
+                    for o, e in zip(outcomes, envelopes, strict=True)
+                    if id(e) not in skip
+                )
+                or loop.time() > until
+            ):
+                break
+            await asyncio.sleep(0.02)
+        for env, outcome in zip(envelopes, outcomes, strict=True):
+            if id(env) in skip:
                 continue
-            reached = False
-            reasons = []
-            for target in targets:
-                adapter = self.adapters.get(target.platform)
-                if adapter is None:
-                    reasons.append(f"{target.platform} is not running")
-                    continue
-                try:
-                    await adapter.send(target, env.message)
-                    reached = True
-                except Unreachable as e:
-                    reasons.append(e.reason)
-                    if not target.is_group:
-                        self._mark_unreachable(target, e.reason)
-                except Exception:
-                    log.exception("sending to %s failed", target.platform)
-                    reasons.append("send failed")
-            if reached:
+            if outcome is None:
+                report.pending.append(env)
+            elif outcome[0] == "sent":
                 report.sent.append(env)
             else:
-                report.unreachable.append((env, "; ".join(reasons)))
+                report.unreachable.append((env, outcome[1]))
         return report
-
-    def _mark_unreachable(self, target: ChatAddress, reason: str) -> None:
-        def work() -> None:
-            with self.uow() as session:
-                identity_store.mark_unreachable(
-                    session, target.platform, target.chat_id, reason, self.clock.now()
-                )
-
-        try:
-            with_retry(work)
-        except Exception:
-            log.exception("could not record an unreachable account")
 
 
 def build_app(

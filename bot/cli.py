@@ -14,7 +14,7 @@ import tempfile
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -749,14 +749,42 @@ def purge(
         _t(
             cfg,
             f"已删除：打卡 {result.checkins}，历史版本 {result.revisions}，"
-            f"申请备注 {result.notes}，清除事由 {result.cleared}，删除申请 {result.deleted}；"
+            f"申请备注 {result.notes}，清除事由 {result.cleared}，删除申请 {result.deleted}，"
+            f"消息正文 {result.messages}；"
             f"保留匿名日统计 {result.daily_counts} 条（超过 {days} 天；补助超过 {subsidy_days} 天）",
             f"purged: check-ins {result.checkins}, revisions {result.revisions}, "
             f"request notes {result.notes}, reasons cleared {result.cleared}, "
-            f"requests deleted {result.deleted}; {result.daily_counts} anonymous daily counts kept "
+            f"requests deleted {result.deleted}, message bodies {result.messages}; "
+            f"{result.daily_counts} anonymous daily counts kept "
             f"(older than {days} days; subsidies older than {subsidy_days} days)",
         )
     )
+
+
+@app.command("outbox")
+def outbox_cmd(
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="failures of the last DAYS days are listed")
+    ] = 1,
+    config: ConfigOption = None,
+) -> None:
+    """What the bot has not (yet) delivered: pending, retrying, expired and unreachable
+    messages by platform and reason. Metadata only, never a message's text."""
+    from storage import outbox
+
+    cfg = _config(config)
+    bot = build_app(cfg, scheduler=False)
+    try:
+        with bot.uow(readonly=True) as session:
+            lines = outbox.overview(session, bot.clock.now() - timedelta(days=days))
+    finally:
+        bot.engine.dispose()
+    if not lines:
+        typer.echo(f"outbox: nothing pending, nothing failed in the last {days} day(s)")
+        return
+    for line in lines:
+        reason = f"  {line.reason}" if line.reason else ""
+        typer.echo(f"{line.platform:<10} {line.state:<12} {line.kind:<9} {line.count:>6}{reason}")
 
 
 @app.command("audit")

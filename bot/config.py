@@ -347,6 +347,37 @@ class ConsoleSection(_Section):
     max_jump_days: int = Field(default=14, ge=1)
 
 
+class OutboxSection(_Section):
+    """How long each kind of message is worth trying, and how the sender paces and retries."""
+
+    reply_deadline: timedelta = timedelta(minutes=10)
+    alert_deadline: timedelta = timedelta(hours=2)
+    # A scheduled delivery is tried until its due time plus schedule.grace, and at least this
+    # long after it was queued.
+    scheduled_min_deadline: timedelta = timedelta(minutes=30)
+    # Seconds. Group acknowledgements: the first waits this long in a quiet group, the next
+    # one comes at most once per ack_interval.
+    ack_wait: float = Field(default=5.0, ge=0)
+    ack_interval: float = Field(default=20.0, ge=0)
+    # Seconds. Retries after a transient failure: first_retry, doubling up to max_retry.
+    first_retry: float = Field(default=1.0, gt=0)
+    max_retry: float = Field(default=60.0, gt=0)
+    # Seconds a claim or a send of a process that stopped answering is held before another
+    # process (or the restarted one) takes it over.
+    claim_lease: float = Field(default=120.0, gt=0)
+    # Seconds between looks at the table for rows other processes queued.
+    poll: float = Field(default=1.0, gt=0)
+    # Seconds a stop waits for sends in flight.
+    stop_grace: float = Field(default=10.0, ge=0)
+    # Files (ledgers) are written here when queued, readable by the bot's user only.
+    files_dir: Path = Path("classbot-data/outbox")
+
+    @field_validator("reply_deadline", "alert_deadline", "scheduled_min_deadline", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLASSBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -367,6 +398,7 @@ class Config(BaseSettings):
 
     dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
+    outbox: OutboxSection = Field(default_factory=OutboxSection)
 
     @classmethod
     def settings_customise_sources(

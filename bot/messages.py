@@ -60,6 +60,12 @@ class IncomingMessage:
     # The sender's entry in the organisation directory, where the platform has one and the
     # bot may read it: binding can then match it to the roster instead of a one-time code.
     directory: DirectoryEntry | None = None
+    # For a button press: the adapter's handle on the pressed message. The first reply then
+    # carries it, so the adapter can show the outcome there (Telegram edits the message).
+    edit_target: str | None = None
+    # The inbound log row the adapter stored this message in first (Telegram): the router
+    # marks it done in the unit of work that handles the message.
+    inbox_id: int | None = None
 
     @property
     def chat(self) -> ChatAddress:
@@ -99,14 +105,34 @@ class OutgoingMessage:
     mentions: tuple[Mention, ...] = ()
     attachment: Attachment | None = None
     buttons: tuple[Button, ...] = ()
+    # Shown on a message the bot sent before, where the platform can (see IncomingMessage).
+    edit_target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupAck:
+    """A per-person acknowledgement in a group (a check-in, a leave submitted).
+
+    The sender merges those of one `key` in one chat into one message: names and counts
+    only, never what the person sent.
+    """
+
+    key: str
+    verb: str
+    name: str
+    # The class's progress after this one (done, of), when the kind has one.
+    done: int | None = None
+    of: int | None = None
+    # A short mark after the name, such as （迟交）.
+    mark: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """An outgoing message and where it goes.
 
-    `delivery_id` names the scheduled delivery (see storage.deliveries) that is marked sent
-    once this envelope is out.
+    `delivery_id` names the scheduled delivery (see storage.deliveries) the message belongs
+    to; `kind` (see storage.outbox.Kind) sets its priority and deadline when it is queued.
     """
 
     to: Address
@@ -114,6 +140,8 @@ class Envelope:
     delivery_id: int | None = None
     # Messages that must reach a person are tracked as unreachable when they cannot.
     tags: tuple[str, ...] = field(default=())
+    kind: str | None = None
+    ack: GroupAck | None = None
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -24,10 +24,12 @@ from bot.messages import (
     Address,
     ChatAddress,
     Envelope,
+    GroupAck,
     IncomingMessage,
     OutgoingMessage,
     PersonAddress,
 )
+from bot.outbox import Outbox
 from storage import audit, identity, inbound
 from storage.db import unit_of_work, with_retry
 from storage.errors import (
@@ -170,9 +172,37 @@ class Context:
         message = message if isinstance(message, OutgoingMessage) else OutgoingMessage(message)
         self.outbox.append(Envelope(to, message, tags=tuple(tags)))
 
-    def notify(self, person_ids: Iterable[int], message: str | OutgoingMessage) -> None:
+    def notify(
+        self,
+        person_ids: Iterable[int],
+        message: str | OutgoingMessage,
+        *,
+        tags: Sequence[str] = (),
+    ) -> None:
+        """`tags=("health",)`: an abnormal-health alert, taken one level up if it reaches
+        none of a person's accounts."""
         for pid in dict.fromkeys(person_ids):
-            self.send(PersonAddress(pid), message)
+            self.send(PersonAddress(pid), message, tags=tags)
+
+    def acknowledge(
+        self,
+        text: str,
+        *,
+        key: str,
+        verb: str,
+        name: str,
+        done: int | None = None,
+        of: int | None = None,
+        mark: str = "",
+    ) -> None:
+        """Reply with a per-person acknowledgement. In a group, those of one `key` are merged
+        into one message (`✓ 已打卡 +6：张晓明、王雨桐…（32/40）`); `text` is what a single
+        one says. Names and counts only: never what the person sent."""
+        if not self.message.is_group:
+            self.reply(text)
+            return
+        ack = GroupAck(key, verb, name, done, of, mark)
+        self.outbox.append(Envelope(self.message.chat, OutgoingMessage(text), ack=ack))
 
 
 Handler = Callable[[Context, Args], None]
@@ -319,10 +349,17 @@ class Routed:
 class Dispatcher:
     """Recognises commands in messages and runs each in one unit of work."""
 
-    def __init__(self, config: Config, clock: Clock, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        sessions: sessionmaker[Session],
+        outbox: Outbox | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.sessions = sessions
+        self.outbox = outbox or Outbox(config, lambda: ())
         self.commands: list[Command] = []
         self.fallbacks: list[Fallback] = []
         self._by_word: dict[str, Command] = {}
@@ -397,28 +434,26 @@ class Dispatcher:
     # -- processing ----------------------------------------------------------------------
 
     def process(self, msg: IncomingMessage) -> Routed:
-        """Handle one message: returns what to send. Never raises for bad input."""
+        """Handle one message; what it says is queued in the outbox. Never raises for bad input."""
         if len(msg.text) > MAX_MESSAGE_CHARS:
             return self._too_long(msg)
         msg = clean(msg)
         cmd, arg_text, looks_like_command = self.recognise(msg)
         if cmd is None:
-            if not looks_like_command:
-                if not msg.is_group:
-                    return Routed([self._say(msg, self._fallback_text(msg))])
-                return Routed([])
-            return Routed([self._say(msg, _unknown_text(self.lang))])
+            if not looks_like_command and msg.is_group:
+                return self._chat(msg)
+            text = _unknown_text(self.lang) if looks_like_command else self._fallback_text(msg)
+            return self._say(msg, [self._text(msg, text)])
         try:
             return with_retry(lambda: self._run(msg, cmd, Args.parse(arg_text)))
         except DomainError as e:
-            if e.refusal:
-                self._audit_refusal(msg, cmd, e)
-            return Routed([self._say(msg, self._error_text(e, cmd))], cmd, error=e)
+            said = [self._text(msg, self._error_text(e, cmd))]
+            return self._say(msg, said, cmd, error=e, refused=e if e.refusal else None)
         except Exception as e:
             log.exception(
                 "command %s failed on %s message %s", cmd.name, msg.platform, msg.message_id
             )
-            return Routed([self._say(msg, _apology(self.lang))], cmd, error=e)
+            return self._say(msg, [self._text(msg, _apology(self.lang))], cmd, error=e)
 
     def _too_long(self, msg: IncomingMessage) -> Routed:
         """A refusal for an over-long message, read no further than its first words."""
@@ -431,13 +466,12 @@ class Dispatcher:
             if self.lang == "en"
             else f"消息太长（超过 {MAX_MESSAGE_CHARS} 字），没有处理，也没有保存。"
         )
-        return Routed([self._say(msg, text)])
+        return self._say(replace(msg, text=head), [self._text(msg, text)])
 
     def _run(self, msg: IncomingMessage, cmd: Command, args: Args) -> Routed:
+        """The command, its inbound claim and everything it says: one unit of work."""
         with unit_of_work(self.sessions) as session:
-            if msg.message_id is not None and not inbound.claim(
-                session, msg.platform, f"msg:{msg.chat_id}:{msg.message_id}", self.clock.now()
-            ):
+            if not self._claim(session, msg):
                 return Routed([], cmd, duplicate=True)
             actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
             self.authorize(cmd, actor, msg)
@@ -445,7 +479,103 @@ class Dispatcher:
                 msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded()
             )
             cmd.func(ctx, args)
-            return Routed(ctx.outbox, cmd)
+            envelopes = _on_pressed(msg, ctx.outbox)
+            self._queue(session, msg, envelopes, actor)
+            return Routed(envelopes, cmd)
+
+    def _say(
+        self,
+        msg: IncomingMessage,
+        envelopes: list[Envelope],
+        cmd: Command | None = None,
+        *,
+        error: Exception | None = None,
+        refused: DomainError | None = None,
+    ) -> Routed:
+        """Queue a reply to a message that changed nothing (not understood, refused, failed),
+        in its own small transaction with the message's inbound claim, so a redelivery of the
+        message cannot say it twice."""
+        envelopes = _on_pressed(msg, envelopes)
+
+        def work() -> bool:
+            with unit_of_work(self.sessions) as session:
+                if not self._claim(session, msg):
+                    return False
+                actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
+                if refused is not None and cmd is not None:
+                    audit.record(
+                        session,
+                        at=self.clock.now(),
+                        actor=actor,
+                        action="refused",
+                        target=cmd.name,
+                        detail={"reason": type(refused).__name__, "platform": msg.platform},
+                    )
+                self._queue(session, msg, envelopes, actor)
+                return True
+
+        try:
+            queued = with_retry(work)
+        except Exception:
+            log.exception(
+                "could not queue the reply to %s message %s", msg.platform, msg.message_id
+            )
+            return Routed([], cmd, error=error)
+        if not queued:
+            return Routed([], cmd, duplicate=True, error=error)
+        return Routed(envelopes, cmd, error=error)
+
+    def _chat(self, msg: IncomingMessage) -> Routed:
+        """Group chat that is no command: nothing to do, but an unreachable account is still
+        asked to open a private chat, and a stored update is marked done."""
+        if msg.inbox_id is None:
+            return Routed([])
+
+        def work() -> None:
+            with unit_of_work(self.sessions) as session:
+                inbound.mark_processed(session, msg.inbox_id or 0, self.clock.now())
+                self.outbox.nudge(
+                    session, msg.platform, msg.sender_id, msg.chat_id, self.clock.now()
+                )
+
+        try:
+            with_retry(work)
+        except Exception:
+            log.exception("could not record %s message %s", msg.platform, msg.message_id)
+        return Routed([])
+
+    def _claim(self, session: Session, msg: IncomingMessage) -> bool:
+        """Record the message as handled (False: it already was). A private message makes its
+        account reachable again; in a group, an account marked unreachable is asked once to
+        open a private chat. All in the unit of work that handles the message."""
+        now = self.clock.now()
+        if msg.inbox_id is not None:
+            inbound.mark_processed(session, msg.inbox_id, now)
+        if msg.message_id is not None and not inbound.claim(
+            session, msg.platform, _message_key(msg), now
+        ):
+            return False
+        if not msg.is_group:
+            identity.mark_reachable(session, msg.platform, msg.sender_id)
+        else:
+            self.outbox.nudge(session, msg.platform, msg.sender_id, msg.chat_id, now)
+        return True
+
+    def _queue(
+        self,
+        session: Session,
+        msg: IncomingMessage,
+        envelopes: list[Envelope],
+        actor: Actor | None,
+    ) -> None:
+        self.outbox.queue(
+            session,
+            envelopes,
+            cause=f"{msg.platform}:{_message_key(msg)}",
+            now=self.clock.now(),
+            asker=msg.chat,
+            asker_person=actor.person_id if actor is not None else None,
+        )
 
     def authorize(self, cmd: Command, actor: Actor | None, msg: IncomingMessage) -> None:
         """The one place that decides whether this asker may run this command here."""
@@ -488,23 +618,8 @@ class Dispatcher:
                 return text
         return _unknown_text(self.lang)
 
-    def _say(self, msg: IncomingMessage, text: str) -> Envelope:
+    def _text(self, msg: IncomingMessage, text: str) -> Envelope:
         return Envelope(msg.chat, OutgoingMessage(text))
-
-    def _audit_refusal(self, msg: IncomingMessage, cmd: Command, error: DomainError) -> None:
-        try:
-            with unit_of_work(self.sessions) as session:
-                actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
-                audit.record(
-                    session,
-                    at=self.clock.now(),
-                    actor=actor,
-                    action="refused",
-                    target=cmd.name,
-                    detail={"reason": type(error).__name__, "platform": msg.platform},
-                )
-        except Exception:
-            log.exception("could not audit a refused command")
 
 
 def clean(msg: IncomingMessage) -> IncomingMessage:
@@ -536,6 +651,22 @@ def _apology(lang: str) -> str:
     if lang == "en":
         return "Sorry, something went wrong on my side and nothing was saved. Please try again."
     return "抱歉，处理时出错了，这次没有保存任何内容，请稍后再试。"
+
+
+def _message_key(msg: IncomingMessage) -> str:
+    return f"msg:{msg.chat_id}:{msg.message_id}"
+
+
+def _on_pressed(msg: IncomingMessage, envelopes: list[Envelope]) -> list[Envelope]:
+    """For a button press, the first reply is shown on the pressed message."""
+    if msg.edit_target is None:
+        return envelopes
+    out = list(envelopes)
+    for i, env in enumerate(out):
+        if env.to == msg.chat and env.ack is None:
+            out[i] = replace(env, message=replace(env.message, edit_target=msg.edit_target))
+            break
+    return out
 
 
 def chat_of(envelope: Envelope) -> ChatAddress | None:

@@ -60,7 +60,7 @@ def checkin(ctx: Context, args: Args) -> None:
     if ctx.message.is_group and _own_class_group(ctx, actor.class_id):
         # Never echo health details in a group: only the class count.
         done, roster = checkins.class_progress(ctx.session, actor.class_id, local.date())
-        ctx.reply(
+        ctx.acknowledge(
             ctx.t(
                 "✓ {name} 已打卡 {done}/{roster}{late}",
                 "✓ {name} checked in {done}/{roster}{late}",
@@ -68,7 +68,13 @@ def checkin(ctx: Context, args: Args) -> None:
                 done=done,
                 roster=roster,
                 late=late_mark,
-            )
+            ),
+            key=f"checkin:{local.date()}",
+            verb=ctx.t("已打卡", "checked in"),
+            name=actor.name,
+            done=done,
+            of=roster,
+            mark=late_mark,
         )
     else:
         details = _understood(ctx, reading, late_mark, stored.replaced)
@@ -154,7 +160,7 @@ def _alert_staff(ctx: Context, class_id: int, r: checkins.Reading, *, again: boo
         symptoms="、".join(r.symptoms) or ctx.t("无", "none"),
         city=f"，城市：{city.city}" if city is not None and city.city else "",
     )
-    ctx.notify(staff, OutgoingMessage(text))
+    ctx.notify(staff, OutgoingMessage(text), tags=("health",))
 
 
 def _correction_notice(ctx: Context, class_id: int, r: checkins.Reading) -> None:

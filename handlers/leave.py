@@ -147,13 +147,16 @@ def leave(ctx: Context, args: Args) -> None:
         reason=reason,
     )
     if ctx.message.is_group:
-        ctx.reply(
+        ctx.acknowledge(
             ctx.t(
                 "✓ {name} 已提交请假 {ref}，等待辅导员审批；详情已私信发给你。",
                 "✓ {name}: leave {ref} submitted, waiting for the counselor; details sent privately.",
                 name=actor.name,
                 ref=ref,
-            )
+            ),
+            key=f"leave:{today}",
+            verb=ctx.t("已提交请假，详情已私信", "submitted leave, details sent privately"),
+            name=actor.name,
         )
         ctx.send(PersonAddress(actor.person_id), details)
     else:

@@ -99,7 +99,7 @@ def summary_text(
             f"• {p.ref}（{p.class_code} {p.student}，{p.created_at:%m-%d} 提交）" for p in pending
         ]
     if unreachable:
-        lines.append("未能送达（对方未与机器人私聊或已屏蔽）：")
+        lines.append("未能送达：")
         lines += [f"• {u}" for u in unreachable]
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMes
 from handlers.reports import missing_text, summary_text
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
-from storage import deliveries, identity, ledger, reports, retention
+from storage import deliveries, identity, ledger, outbox, reports, retention
 from storage.db import with_retry
 from storage.models import (
     ChatAccount,
@@ -27,6 +27,7 @@ from storage.models import (
     SchoolClass,
     StaffAssignment,
 )
+from storage.outbox import Kind
 
 CLASS_STAFF = (Role.COUNSELOR.value, Role.HEAD_TEACHER.value)
 
@@ -300,7 +301,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                     items,
                     restricted=True,
                     pending=pending,
-                    unreachable=_unreachable(session, day, ids),
+                    unreachable=_unreachable(session, day, ids, tz),
                 )
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return envelope(admin.id, text, book)
@@ -316,8 +317,10 @@ def plan_rollup(run: Run) -> list[Planned]:
                 items,
                 restricted=True,
                 by_college=True,
-                unreachable=_unreachable(session, day, None, roles=(Role.COLLEGE_ADMIN.value,)),
+                unreachable=_unreachable(session, day, None, tz, roles=(Role.COLLEGE_ADMIN.value,)),
             )
+            start = datetime.combine(day, time(0), tzinfo=tz)
+            text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
             book = reads.ledger(session, ledger.SCHOOL)
             return envelope(admin.id, text, book)
 
@@ -339,13 +342,21 @@ def _unreachable(
     session: Session,
     day: date,
     class_ids: frozenset[int] | None,
+    tz: ZoneInfo,
     roles: Iterable[str] = CLASS_STAFF,
 ) -> list[str]:
     """Staff whose deliveries today reached nobody: the next level up is told."""
     found = deliveries.unreachable_people(session, day)
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    # Alerts (an abnormal check-in, a request to decide) that reached none of a person's
+    # accounts are named too: the next level up has to know.
+    found += [
+        ("alert", pid, status, reason)
+        for pid, status, reason in outbox.failed_alerts(session, start, start + timedelta(days=1))
+    ]
     if not found:
         return []
-    ids = {pid for _, pid, _ in found}
+    ids = {pid for _, pid, _, _ in found}
     people = {
         p.id: p
         for p in session.scalars(
@@ -362,15 +373,33 @@ def _unreachable(
             assigned[pid].add(cid)
         people = {pid: p for pid, p in people.items() if assigned[pid] & class_ids}
     out = []
-    for job, pid, reason in sorted(found, key=lambda f: (f[1], f[0])):
+    for job, pid, status, reason in sorted(found, key=lambda f: (f[1], f[0])):
         if pid in people:
             label = {
                 "deadline": "11:00 未打卡名单",
                 "rollup": "12:00 汇总",
                 "weekly_attendance": "考勤周报",
+                "alert": "提醒或审批通知",
             }.get(job, job)
-            out.append(f"{people[pid].name}（{people[pid].number}）：{label} — {reason}")
+            out.append(
+                f"{people[pid].name}（{people[pid].number}）：{label} — {failure_text(status, reason)}"
+            )
     return out
+
+
+def health_line(h: outbox.Health) -> str:
+    """The school admin's one line on how the bot's messages fared today."""
+    return (
+        f"📮 今日消息投递：已送达 {h.sent}，重试过 {h.retried}，"
+        f"过期未送出 {h.expired}，无法送达 {h.unreachable}"
+    )
+
+
+def failure_text(status: str, reason: str) -> str:
+    """Why a message reached nobody, said truthfully: refused for good, or an outage."""
+    if status == deliveries.Status.EXPIRED.value:
+        return f"平台故障，截止前未能送出（{reason}）"
+    return f"无法私信（{reason}）"
 
 
 # -- 04:00 purge ----------------------------------------------------------------------------
@@ -405,7 +434,7 @@ def purge_times(config: Config) -> dict[time, Slot]:
 
 PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day)
 DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
-ROLLUP = Job("rollup", college_times("rollup"), plan_rollup)
+ROLLUP = Job("rollup", college_times("rollup"), plan_rollup, kind=Kind.ROLLUP)
 
 PURGE = Job("purge", purge_times, plan_purge)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,8 +22,9 @@ from bot.clock import at_local
 from bot.config import Config, times_for
 from bot.messages import Envelope
 from storage import deliveries, roster
-from storage.db import transaction, with_retry
+from storage.db import with_retry
 from storage.deliveries import Status
+from storage.outbox import Kind
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -56,12 +56,11 @@ class Planned:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """How a delivery went, recorded with the next claim (or on its own after the last)."""
+class Built:
+    """A claimed delivery and its messages, to be queued with the next claim."""
 
-    delivery_id: int
-    status: Status
-    detail: str | None = None
+    claim: deliveries.Claim
+    envelopes: list[Envelope]
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,8 @@ class Job:
     # Local times the job runs at on a day, each serving a slot of colleges.
     times: Callable[[Config], dict[time, Slot]]
     plan: Callable[[Run], list[Planned]]
+    # What its messages are in the outbox: their priority, and a deadline of due + grace.
+    kind: Kind = Kind.REMINDER
     runs_on: Callable[[Config, date], bool] = field(default=lambda config, day: True)
 
 
@@ -122,17 +123,11 @@ class _Due:
     slot: Slot = field(compare=False)
 
 
-# Test-only: seconds to pause after each delivery, so a crash test can kill the process in
-# the middle of a job (tests/test_crash.py). Unset in production.
-SLOW_DELIVERY_ENV = "CLASSBOT_TEST_SLOW_DELIVERY"
-
-
 class JobRunner:
     def __init__(self, app: App, jobs: Sequence[Job]) -> None:
         self.app = app
         self.jobs = list(jobs)
         self._lock = asyncio.Lock()
-        self._pause = float(os.environ.get(SLOW_DELIVERY_ENV) or 0)
 
     def due(self, now: datetime) -> tuple[list[_Due], list[_Due]]:
         """(instances to run now, instances past grace), in time order."""
@@ -205,60 +200,63 @@ class JobRunner:
             )
 
     async def _run(self, d: _Due) -> None:
+        """Claim, build and queue each delivery; the senders send them. A job's time is
+        building and queueing, never waiting on a platform."""
         app = self.app
         job, day = d.job.name, d.day
         with app.uow(readonly=True) as session:
             settled = deliveries.settled_scopes(session, job, day, app.clock.now())
         planned = [p for p in d.job.plan(Run(app, day, d.slot)) if p.scope not in settled]
-        # Claimed one at a time, each in the transaction that records how the one before
-        # went: a process killed and restarted within the lease then leaves at most one
-        # delivery claimed and unsent until the lease runs out, as with a claim per delivery.
-        done: Outcome | None = None
+        # Claimed one at a time, each in the transaction that queues the one before: a
+        # process killed and restarted within the lease then leaves at most one delivery
+        # claimed and unqueued until the lease runs out.
+        built: Built | None = None
         for p in planned:
-            claim = with_retry(functools.partial(self._record_and_claim, done, job, p.scope, day))
-            if done is not None:
-                done = None
-                await self._after_delivery()
+            claim = with_retry(functools.partial(self._queue_and_claim, built, d, p.scope))
+            if built is not None:
+                built = None
+                await app.sent()
             if claim is not None:
-                done = await self._deliver(claim, p)
-        if done is not None:
-            with_retry(functools.partial(self._record_and_claim, done, job, None, day))
-            await self._after_delivery()
+                built = self._build(claim, p)
+        if built is not None:
+            with_retry(functools.partial(self._queue_and_claim, built, d, None))
+            await app.sent()
 
-    def _record_and_claim(
-        self, done: Outcome | None, job: str, scope: str | None, day: date
+    def _build(self, claim: deliveries.Claim, planned: Planned) -> Built:
+        if isinstance(planned.build, Fixed):
+            return Built(claim, planned.build.envelopes)
+        with self.app.uow(readonly=True) as session:
+            return Built(claim, planned.build(session))
+
+    def _queue_and_claim(
+        self, built: Built | None, d: _Due, scope: str | None
     ) -> deliveries.Claim | None:
-        """One transaction: the last delivery's outcome, and the claim on the next one."""
-        now = self.app.clock.now()
-        with transaction(self.app.engine) as conn:
-            if done is not None:
-                deliveries.mark(conn, done.delivery_id, done.status, now, done.detail)
+        """One transaction: the last delivery's messages into the outbox, and the next claim."""
+        app = self.app
+        now = app.clock.now()
+        with app.uow() as session:
+            if built is not None:
+                self._queue(session, built, d, now)
             if scope is None:
                 return None
-            return deliveries.claim_one(conn, job, scope, day, now)
+            return deliveries.claim_one(session.connection(), d.job.name, scope, d.day, now)
 
-    async def _after_delivery(self) -> None:
-        if self._pause:
-            await asyncio.sleep(self._pause)
-
-    async def _deliver(self, claim: deliveries.Claim, planned: Planned) -> Outcome | None:
-        """Build, mark sending, send; the outcome is for the caller to record."""
-        app = self.app
-        if isinstance(planned.build, Fixed):
-            envelopes = planned.build.envelopes
-        else:
-            with app.uow(readonly=True) as session:
-                envelopes = planned.build(session)
-
-        def start() -> bool:
-            with transaction(app.engine) as conn:
-                return deliveries.start_sending(conn, claim)
-
-        if not with_retry(start):
-            log.warning("delivery %s was taken over by another run; not sending", claim.scope)
-            return None
-        report = await app.deliver(envelopes)
-        if envelopes and not report.sent:
-            reasons = "; ".join(sorted({r for _, r in report.unreachable}))
-            return Outcome(claim.id, Status.UNREACHABLE, reasons[:500])
-        return Outcome(claim.id, Status.SENT)
+    def _queue(self, session: Session, built: Built, d: _Due, now: datetime) -> None:
+        conn = session.connection()
+        if not deliveries.start_queueing(conn, built.claim):
+            log.warning("delivery %s was taken over by another run; not queued", built.claim.scope)
+            return
+        envelopes = [replace(e, delivery_id=built.claim.id) for e in built.envelopes]
+        queued = self.app.outbox.queue(
+            session,
+            envelopes,
+            cause=f"delivery:{built.claim.id}",
+            now=now,
+            default_kind=d.job.kind,
+            due=d.at,
+        )
+        if not envelopes:
+            deliveries.mark(conn, built.claim.id, Status.SENT, now)
+        elif queued.rows == 0:
+            reasons = "; ".join(sorted({r for _, r in queued.unreached}))
+            deliveries.mark(conn, built.claim.id, Status.UNREACHABLE, now, reasons[:500])

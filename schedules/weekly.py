@@ -13,6 +13,7 @@ from schedules.daily import person_scope, served_classes, staff_of
 from schedules.runner import Job, Planned, Run, Slot
 from storage import attendance
 from storage.models import Role
+from storage.outbox import Kind
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -60,7 +61,7 @@ def plan_weekly_attendance(run: Run) -> list[Planned]:
 
 
 WEEKLY_ATTENDANCE = Job(
-    "weekly_attendance", weekly_times, plan_weekly_attendance, runs_on=weekly_day
+    "weekly_attendance", weekly_times, plan_weekly_attendance, kind=Kind.ROLLUP, runs_on=weekly_day
 )
 
 WEEKLY_JOBS = (WEEKLY_ATTENDANCE,)

@@ -32,8 +32,13 @@ CLAIM_LEASE = timedelta(minutes=2)
 
 class Status(enum.StrEnum):
     CLAIMED = "claimed"
+    # Its messages are in the outbox (storage.outbox settles it as sent, expired or
+    # unreachable from how they went).
+    QUEUED = "queued"
+    # Left by the code before the outbox, which sent inline; kept readable.
     SENDING = "sending"
     SENT = "sent"
+    EXPIRED = "expired"
     UNREACHABLE = "unreachable"
     SKIPPED = "skipped"
 
@@ -115,7 +120,7 @@ def _transitions() -> tuple[Any, Any, Any]:
             Delivery.status == Status.CLAIMED.value,
             Delivery.claimed_at == bindparam("held_since"),
         )
-        .values(status=Status.SENDING.value)
+        .values(status=Status.QUEUED.value)
     )
     finish = (
         update(Delivery)
@@ -170,8 +175,9 @@ def claim_one(conn: Connection, job: str, scope: str, day: date, now: datetime) 
     return Claim(int(found), scope, now) if found is not None else None
 
 
-def start_sending(conn: Connection, claim: Claim) -> bool:
-    """Move a claim to sending; False if another run has taken it over since."""
+def start_queueing(conn: Connection, claim: Claim) -> bool:
+    """Move a claim to queued (its messages go into the outbox in the same transaction);
+    False if another run has taken it over since."""
     start, _, _ = _transitions()
     result = conn.execute(start, {"delivery_id": claim.id, "held_since": claim.claimed_at})
     return bool(result.rowcount == 1)
@@ -213,7 +219,7 @@ def mark(
 ) -> None:
     _, finish, move = _transitions()
     params = {"delivery_id": delivery_id, "status": status.value, "detail": detail}
-    if status in (Status.SENT, Status.UNREACHABLE):
+    if status in (Status.SENT, Status.UNREACHABLE, Status.EXPIRED):
         session.execute(finish, {**params, "now": now})
     else:
         session.execute(move, params)
@@ -253,13 +259,17 @@ def record_skip(session: Session, job: str, day: date, now: datetime, why: str) 
     return session.execute(stmt).scalar() is not None
 
 
-def unreachable_people(session: Session, day: date) -> list[tuple[str, int, str]]:
-    """(job, person id, reason) of the day's person deliveries that reached nobody."""
+def unreachable_people(session: Session, day: date) -> list[tuple[str, int, str, str]]:
+    """(job, person id, status, reason) of the day's person deliveries that reached nobody:
+    refused for good (unreachable), or not sent before their deadline (expired)."""
     rows = session.execute(
-        select(Delivery.job, Delivery.scope, Delivery.detail).where(
+        select(Delivery.job, Delivery.scope, Delivery.status, Delivery.detail).where(
             Delivery.day == day,
-            Delivery.status == Status.UNREACHABLE.value,
+            Delivery.status.in_((Status.UNREACHABLE.value, Status.EXPIRED.value)),
             Delivery.scope.like("person:%"),
         )
     )
-    return [(job, int(scope.split(":", 1)[1]), detail or "") for job, scope, detail in rows]
+    return [
+        (job, int(scope.split(":", 1)[1]), status, detail or "")
+        for job, scope, status, detail in rows
+    ]

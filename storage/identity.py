@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -521,7 +521,7 @@ def issue_code(session: Session, person_id: int, created_by: int | None, now: da
 
 
 def mark_unreachable(
-    session: Session, platform: str, user_id: str, reason: str, now: datetime
+    session: Session | Connection, platform: str, user_id: str, reason: str, now: datetime
 ) -> None:
     session.execute(
         update(ChatAccount)

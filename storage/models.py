@@ -421,3 +421,46 @@ class AuditEntry(Base):
     from_state: Mapped[str | None] = mapped_column(String(40))
     to_state: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OutboxMessage(Base):
+    """One message the bot says, to one account or chat, queued in the transaction of its cause.
+
+    A row moves queued → claimed (a sender holds it) → sending (handed to the platform) →
+    sent, or ends expired (its deadline passed) or unreachable (the platform refused the
+    account for good). The body is purged with the health data; the metadata stays.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "platform", "status", "next_attempt_at"),
+        Index("ix_outbox_chat", "platform", "chat_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What caused it: "msg:<platform>:<chat>:<message id>", "delivery:<id>", "app".
+    cause: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    is_group: Mapped[bool] = mapped_column(Boolean)
+    # The roster person a private row is for (None: a group, or an unbound account).
+    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(Integer)
+    # JSON: text, mentions, buttons, and for an acknowledgement its name and count.
+    body: Mapped[str | None] = mapped_column(Text)
+    attachment_path: Mapped[str | None] = mapped_column(String(500))
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment_type: Mapped[str | None] = mapped_column(String(120))
+    # Acknowledgements with one key in one chat are merged into one message.
+    coalesce_key: Mapped[str | None] = mapped_column(String(100))
+    delivery_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(300))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,7 @@ from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage import audit, inbound
+from storage import audit, inbound, outbox
 from storage.models import (
     CheckIn,
     CheckInRevision,
@@ -42,6 +43,8 @@ class PurgeResult:
     cleared: int = 0
     deleted: int = 0
     daily_counts: int = 0
+    # Outbox rows whose body (and file) was dropped: alerts and ledgers carry health data.
+    messages: int = 0
 
     def total(self) -> int:
         return sum(asdict(self).values())
@@ -216,6 +219,10 @@ def purge(
         before_day, before_time = periods[kind.retention.setting]
         for key, n in asdict(purge_requests(session, kind, before_day, before_time)).items():
             totals[key] += n
+    # Message bodies and queued files carry health data: they go with the health period.
+    totals["messages"], files = outbox.purge_bodies(session, periods["health"][1])
+    for path in files:
+        Path(path).unlink(missing_ok=True)
     result = PurgeResult(**totals)
     audit.record(
         session,

@@ -64,6 +64,14 @@ def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
     yield f"sqlite:///{path}"
 
 
+@pytest.fixture(autouse=True)
+def outbox_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Files queued for sending (ledgers) go to the test's own directory."""
+    folder = tmp_path / "outbox-files"
+    monkeypatch.setenv("CLASSBOT_OUTBOX__FILES_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
@@ -71,6 +79,14 @@ def clock() -> ManualClock:
 
 def make_config(url: str, **sections: dict[str, Any]) -> Config:
     return load_config(None, database={"url": url}, **sections)
+
+
+def at_once(config: Config) -> Config:
+    """The config with group acknowledgements sent at once, not merged over a window: a
+    platform test then sees each acknowledgement as its message is handled."""
+    return config.model_copy(
+        update={"outbox": config.outbox.model_copy(update={"ack_wait": 0, "ack_interval": 0})}
+    )
 
 
 @pytest.fixture
@@ -246,8 +262,9 @@ def seed_other_college(app: App, platform: str = "test") -> None:
         )
 
 
-# Tables that bookkeeping (the inbound log, the audit log) may add to when a command is refused.
-BOOKKEEPING = {"inbound_messages", "audit_log"}
+# Tables that bookkeeping (the inbound log, the audit log, the outbox with the refusal) may add
+# to when a command is refused.
+BOOKKEEPING = {"inbound_messages", "audit_log", "outbox"}
 
 
 def row_counts(app: App) -> dict[str, int]:
@@ -302,3 +319,29 @@ def clear_example_marks(path: Path) -> Path:
             row[-1].value = None
     book.save(path)
     return path
+
+
+async def outbox_settled(app: App, within: float = 10.0) -> None:
+    """Wait until the outbox has nothing due now that a sender could still send."""
+    import asyncio
+    import time
+
+    from sqlalchemy import func
+
+    from storage.models import OutboxMessage
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with app.uow(readonly=True) as s:
+            left = s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.status.in_(("queued", "claimed", "sending")),
+                    OutboxMessage.next_attempt_at <= app.clock.now(),
+                )
+            )
+        if not left:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the outbox did not settle in time")

@@ -27,7 +27,15 @@ def test_school_scales_in_proportion_and_is_the_same_for_a_seed() -> None:
 async def test_small_run_checks_everyone_in_once_and_counts_right(
     database_url: str, tmp_path: Path
 ) -> None:
-    r = await run(2_000, fanout=5, database_url=database_url, workdir=tmp_path)
+    # The burst's windows scaled down (1 s of check-ins, 0.2 s and 0.8 s windows): a smoke test.
+    r = await run(
+        2_000,
+        fanout=5,
+        database_url=database_url,
+        workdir=tmp_path,
+        burst=40,
+        burst_windows=(1.0, 0.2, 0.8),
+    )
 
     assert r.checkins == 2_000
     assert r.checkin_rows == 2_000
@@ -48,5 +56,7 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
     for measure in ("Check-in throughput", "p50 / p99", "Raw sqlite3", "11:00 job", "12:00 job"):
         assert measure in text
     assert "Peak RSS" in text and "Telegram fan-out, 5 groups" in text
+    assert r.burst is not None and r.burst.all_named and r.burst.students == 40
+    assert "Burst: 40 check-ins in one group" in text and "other private chats" in text
     saved = save(r, tmp_path / "results")
     assert saved.read_text().count('"checkins": 2000') == 1

@@ -103,11 +103,20 @@ class Adapter(ABC):
     # The longest text one platform message may carry; longer text is split.
     max_text: ClassVar[int] = 4096
     limits: ClassVar[SendLimits] = SendLimits()
+    # The console and the test adapter: the app sends what is due right after each input and
+    # each job, in the order it was queued, with no acknowledgement window, so a transcript
+    # reads in order. Every other adapter is drained by its own sender task.
+    drains_inline: ClassVar[bool] = False
 
     @property
     def ready(self) -> bool:
         """Whether sends can be attempted now (a gateway still logging in is not ready)."""
         return True
+
+    def nudge_text(self, language: str) -> str | None:
+        """What to say in a group, once, to a person the bot cannot write to privately, so
+        they open the chat; None where the platform has nothing they can do about it."""
+        return None
 
     @abstractmethod
     async def start(self, app: App) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.adapters.base import Adapter
+from bot.adapters.base import UNLIMITED, Adapter
 from bot.clock import ManualClock
 from bot.dates import parse_day
 from bot.messages import ChatAddress, IncomingMessage, Mention, OutgoingMessage
@@ -41,6 +41,8 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 class ConsoleAdapter(Adapter):
     platform = "console"
     max_text = 100_000
+    limits = UNLIMITED
+    drains_inline = True
 
     def __init__(
         self, out: TextIO | None = None, inp: TextIO | None = None, output_dir: Path | None = None

@@ -14,11 +14,12 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import httpx
 import tornado.httpserver
 import tornado.web
 from telegram import (
@@ -48,11 +49,11 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 from tornado.netutil import bind_sockets
 
-from bot.adapters.base import Adapter, StartFailed, Unreachable
+from bot.adapters.base import Adapter, SendFailed, StartFailed, Transient, Unreachable
 from bot.messages import (
     Button,
     ChatAddress,
@@ -61,7 +62,7 @@ from bot.messages import (
     OutgoingMessage,
     split_mentions,
 )
-from storage import identity, inbound, nudges
+from storage import identity, inbound
 from storage.db import with_retry
 
 if TYPE_CHECKING:
@@ -406,13 +407,17 @@ def _nudge_text(language: str) -> str:
 
 
 class TelegramAdapter(Adapter):
-    """The bot on Telegram, through python-telegram-bot's `ExtBot` and `AIORateLimiter`.
+    """The bot on Telegram, through python-telegram-bot's `ExtBot`.
 
     Updates are not handed to PTB's `Application`/`Updater`: the Updater confirms an update's
     offset before any handler runs, so a crash mid-handler would lose it. Instead every update
     is written to the inbound log first (in polling mode, before the next getUpdates confirms
     it; in webhook mode, before the webhook answers 200) and one worker processes that inbox
-    in order, marking each row done. Redeliveries are recognised by `update_id`.
+    in order; the router marks each row done in the unit of work that handles it, so a
+    check-in is one write transaction. Redeliveries are recognised by `update_id`.
+
+    Sending is one request per message chunk, with no retry or pacing of its own: the outbox
+    sender does both, from the failure `send` raises (see `_failure`).
     """
 
     platform = "telegram"
@@ -425,19 +430,16 @@ class TelegramAdapter(Adapter):
         poll_timeout: float = 30.0,
         request_timeout: float = 10.0,
         retry_delays: Sequence[float] = (1.0, 2.0, 4.0, 8.0),
-        max_rate_retries: int = 5,
     ) -> None:
         self._settings = settings
         self._poll_timeout = poll_timeout
         self._request_timeout = request_timeout
         self._retry_delays = tuple(retry_delays)
-        self._max_rate_retries = max_rate_retries
         self._app: App | None = None
         self._bot: ExtBot[Any] | None = None
         self._me: User | None = None
         self._log_guard: _RedactToken | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
         self._webhook: tornado.httpserver.HTTPServer | None = None
@@ -452,6 +454,13 @@ class TelegramAdapter(Adapter):
         if self._app is None:
             raise RuntimeError("the Telegram adapter is not started")
         return self._app
+
+    @property
+    def ready(self) -> bool:
+        return self._me is not None and not self._stopping
+
+    def nudge_text(self, language: str) -> str | None:
+        return _nudge_text(language)
 
     @property
     def bot(self) -> ExtBot[Any]:
@@ -483,7 +492,6 @@ class TelegramAdapter(Adapter):
                 read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout
             ),
             get_updates_request=HTTPXRequest(connect_timeout=timeout, read_timeout=timeout),
-            rate_limiter=AIORateLimiter(max_retries=self._max_rate_retries),
         )
         try:
             await self._bot.initialize()
@@ -516,8 +524,6 @@ class TelegramAdapter(Adapter):
             self._webhook.stop()
             await self._webhook.close_all_connections()
             self._webhook = None
-        for future in list(self._background):
-            future.cancel()
         # The worker finishes the update in hand (it checks for stopping between updates), so
         # a stop does not cut a reply short; whatever it leaves is taken up on the next start.
         for task in self._tasks:
@@ -526,7 +532,7 @@ class TelegramAdapter(Adapter):
         _, unfinished = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
         for task in unfinished:
             task.cancel()
-        running: list[asyncio.Future[None]] = [*self._tasks, *self._background]
+        running: list[asyncio.Future[None]] = [*self._tasks]
         for future in running:
             try:
                 await future
@@ -663,14 +669,14 @@ class TelegramAdapter(Adapter):
                     if self._stopping:
                         return
                     if failures.get(row_id, 0) < MAX_ATTEMPTS:
-                        await self._process(payload, received_at)
+                        await self._process(row_id, payload, received_at)
                     else:
                         log.error(
                             "giving up on Telegram update row %d after %d tries",
                             row_id,
                             MAX_ATTEMPTS,
                         )
-                    self._done(row_id)
+                        self._done(row_id)
                     failures.pop(row_id, None)
             except asyncio.CancelledError:
                 raise
@@ -685,91 +691,69 @@ class TelegramAdapter(Adapter):
             if not rows:
                 await self._wake.wait()
 
-    async def _process(self, payload: str, received_at: datetime) -> None:
+    async def _process(self, row_id: int, payload: str, received_at: datetime) -> None:
+        """One stored update. A message or press is marked done by the router, inside the
+        unit of work that handles it; anything else is marked done here."""
         update = Update.de_json(json.loads(payload), self.bot)
-        if update is None:
-            return
-        event = translate(update, self.me, received_at)
-        if event is None:
-            return
-        if isinstance(event, GroupMigrated):
-            self._move_group(event.old_chat_id, event.new_chat_id)
-        elif isinstance(event, AskReason):
-            await self._ask_reason(event)
-        elif isinstance(event, Press):
-            await self._press(event)
+        event = translate(update, self.me, received_at) if update is not None else None
+        if isinstance(event, Press):
+            await self._press(event, row_id)
+        elif isinstance(event, IncomingMessage):
+            assert update is not None
+            await self._message(replace(event, inbox_id=row_id), update)
         else:
-            await self._message(event, update)
+            if isinstance(event, GroupMigrated):
+                self._move_group(event.old_chat_id, event.new_chat_id)
+            elif isinstance(event, AskReason):
+                await self._ask_reason(event)
+            self._done(row_id)
 
     async def _message(self, msg: IncomingMessage, update: Update) -> None:
         user = update.effective_user
         if user is not None and user.username:
             self._usernames[str(user.id)] = user.username
-        if not msg.is_group:
-            # Writing to the bot privately is what makes it able to write back.
-            self._in_uow(lambda s: identity.mark_reachable(s, PLATFORM, msg.sender_id))
-        try:
-            await self.app.handle(msg)
-        finally:
-            if msg.is_group:
-                await self._nudge_in(msg.chat_id, msg.sender_id)
+        await self.app.handle(msg)
 
-    async def _press(self, press: Press) -> None:
-        msg = press.message
+    async def _press(self, press: Press, row_id: int) -> None:
+        target = json.dumps(
+            {
+                "chat": press.pressed_chat_id,
+                "message": press.pressed_message_id,
+                "text": press.pressed_text,
+                "by": press.message.sender_name,
+            },
+            ensure_ascii=False,
+        )
+        msg = replace(press.message, inbox_id=row_id, edit_target=target)
         replies: list[OutgoingMessage] = []
         try:
             replies = await self.app.handle(msg)
         finally:
+            # The short notice on the button; the outcome itself is a queued reply, shown on
+            # the pressed message when it is sent.
             answer = _first_line(replies[0].text) if replies else ""
             try:
-                await self._call(
-                    lambda: self.bot.answer_callback_query(msg.callback_id or "", text=answer)
-                )
-            except BadRequest:
-                # Telegram forgets a press after a while; the edit below still shows the outcome.
-                log.info("a button press was too old to answer")
-        if not replies:
-            return
-        outcome = "\n".join(html.escape(r.text, quote=False) for r in replies if r.text)
-        signed = f"{outcome}\n— {html.escape(msg.sender_name, quote=False)}"
-        original = html.escape(press.pressed_text, quote=False)
-        room = MAX_TEXT - _visible_len(signed) - 2
-        if len(original) > room:
-            original = original[: max(room - 1, 0)] + "…"
-        try:
-            await self._call(
-                lambda: self.bot.edit_message_text(
-                    f"{original}\n\n{signed}",
-                    chat_id=press.pressed_chat_id,
-                    message_id=press.pressed_message_id,
-                    parse_mode="HTML",
-                    reply_markup=None,
-                )
-            )
-        except BadRequest:
-            log.info("could not edit a pressed message; sending the outcome instead")
-            for reply in replies:
-                await self.send(msg.chat, reply)
+                await self.bot.answer_callback_query(msg.callback_id or "", text=answer)
+            except TelegramError:
+                log.info("a button press could not be answered (too old, or Telegram is down)")
 
     async def _ask_reason(self, ask: AskReason) -> None:
+        # An immediate prompt on the screen of the person who pressed: if it is lost, pressing
+        # again asks again, so it does not go through the outbox.
         language = self.app.config.bot.language
-        await self._call(
-            lambda: self.bot.answer_callback_query(
-                ask.callback_id, text="Reason?" if language == "en" else "请写明理由"
-            )
+        await self.bot.answer_callback_query(
+            ask.callback_id, text="Reason?" if language == "en" else "请写明理由"
         )
         prompt = html.escape(reason_prompt(ask.command, language), quote=False)
         if ask.is_group:
             # A selective ForceReply opens the reply box only for the people the text mentions.
             presser = Mention(str(ask.presser_id), ask.presser_name or str(ask.presser_id))
             prompt = f"{mention_html(presser, self._usernames)} {prompt}"
-        await self._call(
-            lambda: self.bot.send_message(
-                ask.chat_id,
-                prompt,
-                parse_mode="HTML",
-                reply_markup=ForceReply(selective=True, input_field_placeholder=ask.command + " …"),
-            )
+        await self.bot.send_message(
+            ask.chat_id,
+            prompt,
+            parse_mode="HTML",
+            reply_markup=ForceReply(selective=True, input_field_placeholder=ask.command + " …"),
         )
 
     def _move_group(self, old_chat_id: str, new_chat_id: str) -> None:
@@ -788,35 +772,16 @@ class TelegramAdapter(Adapter):
 
         return with_retry(run)
 
-    async def _nudge_in(self, chat_id: str | None, user_id: str) -> None:
-        """Ask an account the bot cannot message privately to start a chat, once, in a group."""
-        try:
-            now = self.app.clock.now()
-
-            def claim(session: Session) -> tuple[str, str] | None:
-                group = chat_id or nudges.nudge_group(session, PLATFORM, user_id)
-                if group is None or not nudges.claim_nudge(session, PLATFORM, user_id, now):
-                    return None
-                actor = identity.actor_for_account(session, PLATFORM, user_id)
-                return group, actor.name if actor else user_id
-
-            claimed = self._in_uow(claim)
-            if claimed is None:
-                return
-            group, name = claimed
-            message = OutgoingMessage(
-                _nudge_text(self.app.config.bot.language), mentions=(Mention(user_id, name),)
-            )
-            await self.send(ChatAddress(PLATFORM, group, True), message)
-        except Exception:
-            log.exception("could not ask an account to open a private chat")
-
     # -- sending -----------------------------------------------------------------------------
 
     async def send(self, to: ChatAddress, message: OutgoingMessage) -> None:
+        """One message, one request per chunk, no retries of its own (the sender decides)."""
+        if message.edit_target is not None and await self._edit_pressed(message):
+            return
         target = _Target(int(to.chat_id))
         chunks = html_chunks(message, MAX_TEXT, self._usernames)
         markup = keyboard(message.buttons)
+        started = False
         try:
             if message.attachment is not None:
                 caption: str | None = None
@@ -824,25 +789,38 @@ class TelegramAdapter(Adapter):
                     caption = chunks.pop()
                 for chunk in chunks:
                     await self._send_text(target, chunk, None)
+                    started = True
                 await self._send_document(target, message, caption, markup)
             else:
                 for i, chunk in enumerate(chunks):
                     await self._send_text(target, chunk, markup if i == len(chunks) - 1 else None)
-        except Forbidden as e:
-            if not to.is_group:
-                # Not awaited: the app records the account as unreachable after this raises,
-                # and the nudge is only due once it has.
-                self._spawn(self._nudge_in(None, to.chat_id))
-            raise Unreachable(e.message) from e
-        except BadRequest as e:
-            if "chat not found" in e.message.lower():
-                raise Unreachable(e.message) from e
-            raise
+                    started = True
+        except TelegramError as e:
+            raise _failure(e, part_sent=started) from e
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def _edit_pressed(self, message: OutgoingMessage) -> bool:
+        """Show a press's outcome on the pressed message; False if Telegram will not."""
+        pressed = json.loads(message.edit_target or "{}")
+        outcome = html.escape(message.text, quote=False)
+        signed = f"{outcome}\n— {html.escape(pressed.get('by', ''), quote=False)}"
+        original = html.escape(pressed.get("text", ""), quote=False)
+        room = MAX_TEXT - _visible_len(signed) - 2
+        if len(original) > room:
+            original = original[: max(room - 1, 0)] + "…"
+        try:
+            await self.bot.edit_message_text(
+                f"{original}\n\n{signed}",
+                chat_id=pressed["chat"],
+                message_id=pressed["message"],
+                parse_mode="HTML",
+                reply_markup=None,
+            )
+        except BadRequest:
+            log.info("could not edit a pressed message; sending the outcome instead")
+            return False
+        except TelegramError as e:
+            raise _failure(e, part_sent=False) from e
+        return True
 
     async def _send_text(
         self, target: _Target, text: str, markup: InlineKeyboardMarkup | None
@@ -880,22 +858,18 @@ class TelegramAdapter(Adapter):
         )
 
     async def _to_chat(self, target: _Target, send: Callable[[int], Awaitable[Any]]) -> None:
-        """One send, following a group that became a supergroup to its new id."""
+        """One request, following a group that became a supergroup to its new id."""
         try:
-            await self._call(lambda: send(target.chat_id))
+            await send(target.chat_id)
         except ChatMigrated as e:
             new_id = int(e.new_chat_id)
             self._move_group(str(target.chat_id), str(new_id))
             target.chat_id = new_id
-            await self._call(lambda: send(new_id))
+            await send(new_id)
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run one Bot API call, retrying transient network failures with backoff.
-
-        RetryAfter is the rate limiter's to obey; refusals (BadRequest, Forbidden) are final.
-        A timed-out send may in fact have arrived, so a retry can repeat a message: Telegram
-        offers no idempotency key, and a rare repeat beats a lost reminder.
-        """
+        """A Bot API call outside sending (set-up, polling): transient network failures are
+        retried with backoff here, since no outbox row stands behind them."""
         for attempt in range(len(self._retry_delays) + 1):
             try:
                 return await make()
@@ -926,6 +900,38 @@ class TelegramAdapter(Adapter):
                     await self._call(partial(self.bot.set_my_commands, menu, scope, language))
                 except TelegramError:
                     log.warning("could not publish the command menu", exc_info=True)
+
+
+# Failures known to have happened before Telegram got the request.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _failure(error: TelegramError, *, part_sent: bool) -> SendFailed:
+    """What a failed Bot API call means for the outbox (docs/delivery.md has the table)."""
+    if isinstance(error, Forbidden):
+        return Unreachable(error.message)
+    if isinstance(error, BadRequest):
+        if "chat not found" in error.message.lower():
+            return Unreachable(error.message)
+        # Telegram refused this message (its text or file), not the chat: no retry helps.
+        return SendFailed(error.message)
+    if isinstance(error, RetryAfter):
+        wait = error.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return Transient(
+            f"429 Too Many Requests (retry after {seconds:g}s)",
+            retry_after=seconds,
+            maybe_sent=part_sent,
+        )
+    if isinstance(error, NetworkError):
+        cause = error.__cause__
+        # PTB raises NetworkError for an HTTP 5xx answer with no cause: Telegram answered,
+        # and it did not take the message. With an httpx cause, only a failure to connect
+        # is known to be before delivery.
+        answered = cause is None and not isinstance(error, TimedOut)
+        before = answered or isinstance(cause, _NOT_SENT)
+        return Transient(error.message, maybe_sent=part_sent or not before)
+    return Transient(error.message, maybe_sent=part_sent)
 
 
 def command_menu(commands: Sequence[Command], language: str) -> list[BotCommand]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.adapters.base import Adapter, Unreachable
+from bot.adapters.base import UNLIMITED, Adapter, Unreachable
 from bot.messages import ChatAddress, IncomingMessage, OutgoingMessage
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ class TestAdapter(Adapter):
     __test__ = False  # not a pytest test class
     platform = "test"
     max_text = 4096
+    limits = UNLIMITED
+    drains_inline = True
 
     def __init__(self, group_guard: Callable[[OutgoingMessage], None] | None = None) -> None:
         self.sent: list[Sent] = []

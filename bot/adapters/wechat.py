@@ -252,6 +252,11 @@ class WechatAdapter(Adapter):
     def logged_in(self) -> bool:
         return self._online.is_set()
 
+    @property
+    def ready(self) -> bool:
+        # Before login (an operator may still have to scan) the outbox waits, it does not fail.
+        return self._online.is_set()
+
     def _online_changed(self, client: _Client, online: bool) -> None:
         if client is not self._client:
             return

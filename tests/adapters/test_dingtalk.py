@@ -32,7 +32,7 @@ from bot.messages import (
 )
 from storage import demo, identity
 from storage.models import AuditEntry, ChatAccount, CheckInRevision, GroupChat, Person
-from tests.conftest import privacy_guard, static_texts
+from tests.conftest import at_once, outbox_settled, privacy_guard, static_texts
 from tests.fakes.dingtalk_api import CLIENT_ID, CLIENT_SECRET, FakeDingtalk, Sent
 
 GROUP = "cidNursing172xxxxxxxx=="
@@ -550,6 +550,8 @@ class School:
     async def handled_times(self, msg_id: str, times: int) -> None:
         async with asyncio.timeout(10), self._done:
             await self._done.wait_for(lambda: self.handled.get(msg_id, 0) >= times)
+        # What the bot says goes out through the outbox's sender, after the handling commits.
+        await outbox_settled(self.app)
 
     def person_id(self, number: str) -> int:
         with self.app.uow(readonly=True) as s:
@@ -558,7 +560,7 @@ class School:
 
 @pytest.fixture
 async def school(config: Config, clock: ManualClock, fake: FakeDingtalk) -> AsyncIterator[School]:
-    app = build_app(config, clock)
+    app = build_app(at_once(config), clock)
     with app.uow() as session:
         # The roster only: every account and the group are bound through DingTalk.
         demo.seed(session, clock.now(), platforms=(), consent_version=config.privacy.notice_version)
@@ -666,6 +668,7 @@ async def run_jobs_at(school: School, clock: ManualClock, hour: int) -> list[Sen
     clock.set(datetime.combine(clock.now().date(), time(hour), tzinfo=clock.now().tzinfo))
     assert school.app.scheduler is not None
     await school.app.scheduler.run_due()
+    await outbox_settled(school.app)
     return school.fake.sent[before:]
 
 

@@ -34,9 +34,11 @@ from bot.messages import (
 )
 from storage import demo
 from storage.models import ChatAccount, GroupChat, InboundMessage, Person, SchoolClass
-from tests.conftest import make_config
+from tests.conftest import make_config, outbox_settled
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeBotApi
 
+# Group acknowledgements go out at once: these tests move the clock by hand.
+AT_ONCE = {"ack_wait": 0, "ack_interval": 0}
 NURSING = -1001  # the 护理172 group
 LAB = -1002  # the 检验172 group
 
@@ -68,7 +70,9 @@ class Harness:
     async def start(self, **telegram: Any) -> TelegramAdapter:
         if self.app is None:
             url = self.config.database.url
-            self.app = build_app(make_config(url, telegram=self.settings(**telegram)), self.clock)
+            self.app = build_app(
+                make_config(url, telegram=self.settings(**telegram), outbox=AT_ONCE), self.clock
+            )
         adapter = TelegramAdapter(poll_timeout=1, request_timeout=3, retry_delays=(0.05, 0.1, 0.2))
         self.app.adapters.clear()
         self.app.add_adapter(adapter)
@@ -135,7 +139,8 @@ class Harness:
         )
 
     async def settle(self, within: float = 10.0) -> None:
-        """Wait until every update pushed so far is confirmed, stored and processed."""
+        """Wait until every update pushed so far is confirmed, stored and processed, and what
+        the bot says about them is sent."""
         assert self.app is not None
         last = max((u["update_id"] for u in self.api.updates), default=0)
         deadline = time.monotonic() + within
@@ -151,6 +156,7 @@ class Harness:
                         )
                     )
                 if waiting is None:
+                    await outbox_settled(self.app, within)
                     return
             await asyncio.sleep(0.02)
         raise AssertionError("the bot did not process its updates in time")
@@ -201,7 +207,7 @@ async def tg(api: FakeBotApi, config: Config, clock: ManualClock) -> AsyncIterat
 
 async def started(tg: Harness, *, accounts: bool = True, groups: bool = True) -> TelegramAdapter:
     url = tg.config.database.url
-    tg.app = build_app(make_config(url, telegram=tg.settings()), tg.clock)
+    tg.app = build_app(make_config(url, telegram=tg.settings(), outbox=AT_ONCE), tg.clock)
     tg.seed(accounts=accounts, groups=groups)
     return await tg.start()
 
@@ -243,7 +249,9 @@ async def test_token_never_reaches_the_log(tg: Harness, caplog: pytest.LogCaptur
 
 
 async def test_bind_and_checkin_in_a_group(tg: Harness) -> None:
-    tg.app = build_app(make_config(tg.config.database.url, telegram=tg.settings()), tg.clock)
+    tg.app = build_app(
+        make_config(tg.config.database.url, telegram=tg.settings(), outbox=AT_ONCE), tg.clock
+    )
     tg.seed(accounts=False, groups=False)
     # The counselor's account is bound beforehand (with a code, in private chat).
     with tg.app.uow() as session:
@@ -285,10 +293,11 @@ async def test_mention_and_command_for_this_bot_are_understood(tg: Harness) -> N
     tg.say("2020005", f"/checkin@{BOT_USERNAME} 36.7", tg.group())
     tg.say("2020006", "/checkin@some_other_bot 36.7", tg.group())
     await tg.settle()
-    texts = tg.texts(NURSING)
-    assert len(texts) == 2
-    assert "已打卡 1/30" in texts[0]
-    assert "已打卡 2/30" in texts[1]
+    said = "\n".join(tg.texts(NURSING))
+    # Both acknowledged (in one message when they were queued together), the third ignored.
+    assert tg.names["2020004"] in said and tg.names["2020005"] in said
+    assert tg.names["2020006"] not in said
+    assert "2/30" in said
 
 
 async def test_edits_and_other_bots_are_ignored_without_error(tg: Harness) -> None:
@@ -385,21 +394,44 @@ async def test_file_arrives_as_a_document_with_its_name(tg: Harness) -> None:
 # -- limits and failures ----------------------------------------------------------------------
 
 
-async def test_429_is_obeyed(tg: Harness) -> None:
-    adapter = await started(tg)
+async def test_429_is_obeyed_by_the_sender(tg: Harness) -> None:
+    await started(tg)
+    assert tg.app is not None
     tg.api.inject("sendMessage", "retry_after", chat_id=NURSING, retry_after=1)
-    await adapter.send(ChatAddress("telegram", str(NURSING), True), OutgoingMessage("hello"))
+    group = Envelope(ChatAddress("telegram", str(NURSING), True), OutgoingMessage("hello"))
+    report = await tg.app.deliver([group], wait=0.5)
+    # Queued again, due a second later on the bot's clock, and held a real second.
+    assert report.pending == [group]
+    tg.clock.advance(timedelta(seconds=2))
+    await outbox_settled(tg.app)
     first, second = tg.api.calls("sendMessage", NURSING)
     assert second.at - first.at >= 1.0
     assert tg.texts(NURSING) == ["hello"]
 
 
-async def test_transient_network_errors_are_retried(tg: Harness) -> None:
-    adapter = await started(tg)
-    tg.api.inject("sendMessage", "drop", chat_id=NURSING, count=2)
-    await adapter.send(ChatAddress("telegram", str(NURSING), True), OutgoingMessage("hello"))
-    assert len(tg.api.calls("sendMessage", NURSING)) == 3
-    assert tg.texts(NURSING) == ["hello"]
+async def test_a_dropped_connection_is_retried_privately_but_not_in_a_group(tg: Harness) -> None:
+    await started(tg)
+    assert tg.app is not None
+    counselor = tg_id("T001")
+    tg.api.inject("sendMessage", "drop", chat_id=counselor, count=1)
+    tg.api.inject("sendMessage", "drop", chat_id=NURSING, count=1)
+    private = Envelope(ChatAddress("telegram", str(counselor), False), OutgoingMessage("私聊"))
+    group = Envelope(ChatAddress("telegram", str(NURSING), True), OutgoingMessage("群"))
+    report = await tg.app.deliver([private, group], wait=0.5)
+    # The request may have arrived: the group message is not sent again (at most once) ...
+    assert [(e, r) for e, r in report.unreachable] == [
+        (
+            group,
+            "maybe sent: httpx.RemoteProtocolError: Server disconnected without sending a response.",
+        )
+    ]
+    # ... the private one is (at least once).
+    assert report.pending == [private]
+    tg.clock.advance(timedelta(seconds=2))
+    await outbox_settled(tg.app)
+    assert len(tg.api.calls("sendMessage", counselor)) == 2
+    assert tg.texts(counselor) == ["私聊"]
+    assert len(tg.api.calls("sendMessage", NURSING)) == 1
 
 
 async def test_403_is_recorded_and_the_person_is_asked_once_in_the_group(tg: Harness) -> None:
@@ -606,6 +638,7 @@ async def test_1100_reminder_mentions_students_and_1200_rollup_is_a_workbook(tg:
     await tg.settle()
     tg.clock.set(tg.clock.now().replace(hour=11, minute=0))
     await tg.app.scheduler.run_due()
+    await outbox_settled(tg.app)
     reminder = next(
         r
         for r in tg.api.calls("sendMessage", NURSING)
@@ -616,6 +649,7 @@ async def test_1100_reminder_mentions_students_and_1200_rollup_is_a_workbook(tg:
     assert f">{tg.names['2020003']}</a>" in reminder.params["text"]
     tg.clock.set(tg.clock.now().replace(hour=12, minute=0))
     await tg.app.scheduler.run_due()
+    await outbox_settled(tg.app)
     ledger = next(m for m in tg.api.sent_to(tg_id("T001")) if "document" in m)
     assert ledger["document"]["file_name"].startswith("台账-")
     assert ledger["document"]["file_name"].endswith(".xlsx")
@@ -638,6 +672,7 @@ async def test_webhook_takes_updates_with_the_right_secret_only(tg: Harness) -> 
                 webhook_url="https://bot.example.invalid/tg-hook",
                 secret_token="s3cret-s3cret",
             ),
+            outbox=AT_ONCE,
         ),
         tg.clock,
     )
@@ -702,3 +737,28 @@ async def test_classbot_run_platform_telegram(
     log_text = stderr.decode()
     assert "started (polling)" in log_text
     assert TOKEN not in log_text
+
+
+async def test_a_group_checkin_is_one_write_transaction_of_the_inbox_worker(tg: Harness) -> None:
+    """The handling, its inbound claim, the inbox "done" mark and the queued acknowledgement
+    commit together; no nudge update runs for an account that is reachable."""
+    from sqlalchemy import event
+
+    await started(tg)
+    assert tg.app is not None
+    writes: list[str] = []
+
+    def on_begin(conn: Any) -> None:
+        task = asyncio.current_task()
+        in_worker = task is not None and task.get_name() == "telegram-inbox"
+        if in_worker and not conn.get_execution_options().get("readonly"):
+            writes.append("begin")
+
+    event.listen(tg.app.engine, "begin", on_begin)
+    try:
+        tg.say("2020001", "打卡 36.5", tg.group())
+        await tg.settle()
+    finally:
+        event.remove(tg.app.engine, "begin", on_begin)
+    assert writes == ["begin"]
+    assert tg.names["2020001"] in tg.texts(NURSING)[-1]

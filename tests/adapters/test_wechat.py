@@ -32,7 +32,16 @@ from bot.messages import (
     PersonAddress,
 )
 from storage import demo, identity
-from storage.models import ChatAccount, CheckIn, CheckInRevision, GroupChat, Person
+from storage.models import (
+    ChatAccount,
+    CheckIn,
+    CheckInRevision,
+    Delivery,
+    GroupChat,
+    OutboxMessage,
+    Person,
+)
+from tests.conftest import make_config, outbox_settled
 from tests.fakes.wechaty_puppet import TS_MESSAGE_TYPE_ATTACHMENT, FakePuppetService, SentMessage
 
 BOT = "wxid_classbot"
@@ -418,6 +427,7 @@ class School:
                 room, sender, text, mention_ids=mention_ids, message_id=message_id, timestamp=at
             )
         await self.handled_once(message_id)
+        await outbox_settled(self.app)
         return self.service.sent[before:]
 
     async def handled_once(self, message_id: str) -> None:
@@ -433,6 +443,8 @@ class School:
 async def school(
     config: Config, clock: ManualClock, service: FakePuppetService, console: io.StringIO
 ) -> AsyncIterator[School]:
+    # Group acknowledgements go out at once: these tests move the clock by hand.
+    config = make_config(config.database.url, outbox={"ack_wait": 0, "ack_interval": 0})
     app = build_app(config, clock)
     with app.uow() as session:
         # The roster only: every account and the group are bound through WeChat in the tests.
@@ -521,6 +533,7 @@ async def run_jobs_at(school: School, clock: ManualClock, hour: int) -> list[Sen
     clock.set(datetime.combine(clock.now().date(), time(hour), tzinfo=clock.now().tzinfo))
     assert school.app.scheduler is not None
     await school.app.scheduler.run_due()
+    await outbox_settled(school.app)
     return school.service.sent[before:]
 
 
@@ -718,3 +731,41 @@ async def test_the_token_only_endpoint_lookup_times_out_instead_of_freezing_the_
         release.set()
         ticking.cancel()
         await adapter.stop()
+
+
+async def test_a_catch_up_due_before_login_is_sent_once_login_completes(
+    school: School, clock: ManualClock
+) -> None:
+    """Restarted at 12:05 inside the grace: the 12:00 roll-up is queued before the gateway
+    has logged in, waits for it (not failed as unreachable), and goes out once, with its
+    ledger, when login completes."""
+    await bind_class_group(school)
+    await bind_students(school, "2020001")
+    await school.say(STUDENTS["2020001"], "打卡 36.5", room=ROOM)
+    await school.app.stop()
+    school.service.logged_in = False
+    clock.set(datetime.combine(clock.now().date(), time(12, 5), tzinfo=clock.now().tzinfo))
+    before = len(school.service.sent_to(T001))
+
+    await school.app.start()
+    await school.service.wait_for(lambda: school.service.open_streams == 1)
+    assert not school.adapter.ready
+    with school.app.uow(readonly=True) as s:
+        queued = s.scalars(select(OutboxMessage.status).where(OutboxMessage.chat_id == T001)).all()
+    assert "queued" in queued
+    await asyncio.sleep(0.5)
+    assert len(school.service.sent_to(T001)) == before
+
+    school.service.login()
+    await asyncio.wait_for(school.adapter.wait_logged_in(), 10)
+    await eventually(lambda: any(m.is_file for m in school.service.sent_to(T001)[before:]))
+    await outbox_settled(school.app)
+    after = school.service.sent_to(T001)[before:]
+    assert [m.is_file for m in after].count(True) == 1
+    assert sum("打卡汇总" in m.text for m in after) == 1
+    scope = f"person:{school.person_id('T001')}"
+    with school.app.uow(readonly=True) as s:
+        [status] = s.scalars(
+            select(Delivery.status).where(Delivery.job == "rollup", Delivery.scope == scope)
+        ).all()
+    assert status == "sent"

@@ -34,7 +34,7 @@ from bot.messages import (
 )
 from storage import conversations, demo, identity
 from storage.models import ChatAccount, CheckIn, CheckInRevision, GroupChat, Person
-from tests.conftest import privacy_guard, static_texts
+from tests.conftest import at_once, outbox_settled, privacy_guard, static_texts
 from tests.fakes.wecom_api import CHUNK_SIZE, FakeWecomServer, SentMessage
 from tests.handlers.people import leave_rows
 
@@ -84,6 +84,8 @@ class School:
     async def handled_count(self, n: int) -> None:
         async with asyncio.timeout(10), self._done:
             await self._done.wait_for(lambda: len(self.handled) >= n)
+        # What the bot says goes out through the outbox's sender, after the handling commits.
+        await outbox_settled(self.app)
 
     def person_id(self, number: str) -> int:
         with self.app.uow(readonly=True) as s:
@@ -110,7 +112,7 @@ async def server() -> AsyncIterator[FakeWecomServer]:
 async def school(
     config: Config, clock: ManualClock, server: FakeWecomServer
 ) -> AsyncIterator[School]:
-    app = build_app(config, clock)
+    app = build_app(at_once(config), clock)
     with app.uow() as session:
         demo.seed(session, clock.now(), platforms=(), consent_version=config.privacy.notice_version)
     adapter = make_adapter(server)
@@ -154,6 +156,7 @@ async def run_jobs_at(school: School, clock: ManualClock, hour: int) -> list[Sen
     clock.set(datetime.combine(clock.now().date(), time(hour), tzinfo=clock.now().tzinfo))
     assert school.app.scheduler is not None
     await school.app.scheduler.run_due()
+    await outbox_settled(school.app)
     return school.server.sent[before:]
 
 
@@ -380,7 +383,7 @@ async def test_missed_heartbeats_end_the_connection_and_it_reconnects(
     config: Config, clock: ManualClock, server: FakeWecomServer
 ) -> None:
     adapter = make_adapter(server, heartbeat_interval=0.05, missed_heartbeats=2)
-    app = build_app(config, clock, scheduler=False)
+    app = build_app(at_once(config), clock, scheduler=False)
     app.add_adapter(adapter)
     await app.start()
     try:
@@ -401,7 +404,7 @@ async def test_replaced_by_a_new_connection_it_waits_before_taking_it_back(
     config: Config, clock: ManualClock, server: FakeWecomServer
 ) -> None:
     adapter = make_adapter(server, replaced_pause=1.0)
-    app = build_app(config, clock, scheduler=False)
+    app = build_app(at_once(config), clock, scheduler=False)
     app.add_adapter(adapter)
     await app.start()
     try:
@@ -425,7 +428,7 @@ async def test_a_wrong_secret_is_not_ready_and_says_why(
     caplog.set_level(logging.DEBUG)
     wrong = "insecure_not_the_robots_secret"
     adapter = WecomAdapter(bot_id=BOT_ID, secret=wrong, url=server.url, reconnect_delay=0.05)
-    app = build_app(config, clock, scheduler=False)
+    app = build_app(at_once(config), clock, scheduler=False)
     app.add_adapter(adapter)
     await app.start()
     try:
@@ -553,6 +556,10 @@ async def test_run_wecom_connects_and_stops_cleanly_on_ctrl_c(
 def test_run_wecom_without_its_secret_says_which_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSBOT_WECOM")}
     env["CLASSBOT_DATABASE__URL"] = f"sqlite:///{tmp_path / 'x.db'}"
+    subprocess.run(
+        [sys.executable, "-m", "bot", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--platform", "wecom"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,

@@ -4,7 +4,8 @@ It speaks the Bot API over real HTTP (form-encoded and multipart requests, JSON 
 the `{"ok": ..., "result": ...}` envelope), keeps the state a bot can observe (pending
 updates and the confirmed offset, sent and edited messages, command menus, the webhook),
 records every request, and can be told to fail: 429 with `retry_after`, 403 Forbidden,
-a dropped connection, a slow answer, and a group that migrated to a supergroup.
+a dropped connection, a slow answer, an HTTP error status (an outage), an answer held
+back after the message was sent, and a group that migrated to a supergroup.
 """
 
 from __future__ import annotations
@@ -61,11 +62,22 @@ class Fault:
     """An injected failure for the next matching request(s)."""
 
     method: str
-    kind: str  # "retry_after" | "forbidden" | "drop" | "delay"
+    kind: str  # "retry_after" | "forbidden" | "drop" | "delay" | "status" | "hold"
     chat_id: int | None
     remaining: int
     retry_after: int = 1
     delay: float = 0.0
+    # "status": the HTTP status answered (502 Bad Gateway, ...).
+    status: int = 502
+    # "hold": the request is carried out (the message is sent), then the answer waits until
+    # this is set; `held` is set once a request is being held.
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# The methods that say something in a chat.
+SEND_METHODS = frozenset({"sendMessage", "sendDocument", "editMessageText"})
+_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 class ApiError(Exception):
@@ -102,6 +114,8 @@ class FakeBotApi:
         # Old group id -> new supergroup id, once a group migrated.
         self.migrated: dict[int, int] = {}
         self.faults: list[Fault] = []
+        # While set, every send answers with this HTTP status (an outage: 502 Bad Gateway).
+        self.outage: int | None = None
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._callback_ids = itertools.count(1)
@@ -156,11 +170,14 @@ class FakeBotApi:
         count: int = 1,
         retry_after: int = 1,
         delay: float = 0.0,
-    ) -> None:
+        status: int = 502,
+    ) -> Fault:
         """Make the next `count` calls of `method` (to `chat_id`, if given) fail as `kind`."""
-        if kind not in {"retry_after", "forbidden", "drop", "delay"}:
+        if kind not in {"retry_after", "forbidden", "drop", "delay", "status", "hold"}:
             raise ValueError(kind)
-        self.faults.append(Fault(method, kind, chat_id, count, retry_after, delay))
+        fault = Fault(method, kind, chat_id, count, retry_after, delay, status)
+        self.faults.append(fault)
+        return fault
 
     def migrate_group(self, group: dict[str, Any], supergroup_id: int, by: dict[str, Any]) -> None:
         """Upgrade a group to a supergroup, as Telegram reports it: two service messages."""
@@ -510,7 +527,24 @@ class _MethodHandler(tornado.web.RequestHandler):
         }
         request = ApiRequest(method, params, files)
         chat_id = request.chat_id
+        if self.api.outage is not None and method in SEND_METHODS:
+            self.api.requests.append(request)
+            await self.api._notify(self.api._request_seen)
+            self._answer_error(ApiError(self.api.outage, _REASONS.get(self.api.outage, "Error")))
+            return
         fault = self.api._take_fault(method, chat_id)
+        if fault is not None and fault.kind == "hold":
+            # Carried out, then the answer is held: the client cannot know it arrived.
+            try:
+                result = await self.api.call(request)
+            except ApiError as error:
+                self._answer_error(error)
+                return
+            fault.held.set()
+            await fault.release.wait()
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"ok": True, "result": result}, ensure_ascii=False))
+            return
         if fault is not None:
             self.api.requests.append(request)
             await self.api._notify(self.api._request_seen)
@@ -529,6 +563,9 @@ class _MethodHandler(tornado.web.RequestHandler):
                 return
             if fault.kind == "forbidden":
                 self._answer_error(ApiError(403, "Forbidden: bot was blocked by the user"))
+                return
+            if fault.kind == "status":
+                self._answer_error(ApiError(fault.status, _REASONS.get(fault.status, "Error")))
                 return
             await asyncio.sleep(fault.delay)
             self.api.requests.pop()  # the slow attempt is recorded again below

@@ -411,3 +411,24 @@ async def test_the_rollup_shows_a_request_submitted_at_0630_on_its_local_date(
     await move(app, clock, at(12, 0, DAY + timedelta(days=1)).replace(second=5))
     [rollup] = [s for s in private(bot, "T001") if "打卡汇总" in s.text]
     assert "L1（护理172 " in rollup.text and "，11-23 提交）" in rollup.text
+
+
+async def test_the_school_rollup_says_how_the_days_messages_fared_and_who_was_not_reached(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    # The head teacher has blocked the bot: the fever alert to them cannot be delivered.
+    bot.unreachable.add("T002")
+    await bot.say("2020001", "打卡 38.5 发热", group="护理172")
+    await bot.say("2020003", "打卡 36.5", group="护理172")
+    bot.clear()
+    await move(app, clock, at(12))
+    [college] = private(bot, "T003")
+    assert "（T002）：提醒或审批通知 — 无法私信（blocked the bot）" in college.text
+    [school] = private(bot, "T009")
+    # The head teacher's alert, 11:00 list and roll-up (sent before the school's) did not
+    # go out; everything else did.
+    line = school.text.splitlines()[-1]
+    assert line.startswith("📮 今日消息投递：已送达 ")
+    assert line.endswith("无法送达 3")
+    assert "重试过 0" in line and "过期未送出 0" in line

@@ -38,7 +38,7 @@ def claim_all(app: App, scopes: list[str], now: datetime) -> dict[str, deliverie
 
 def start(app: App, claim: deliveries.Claim) -> bool:
     with transaction(app.engine) as conn:
-        return deliveries.start_sending(conn, claim)
+        return deliveries.start_queueing(conn, claim)
 
 
 async def test_claim_all_takes_new_and_stale_claims_but_not_held_ones(app: App) -> None:
@@ -52,7 +52,7 @@ async def test_claim_all_takes_new_and_stale_claims_but_not_held_ones(app: App) 
     taken = claim_all(app, ["a", "b", "c"], later)
     assert sorted(taken) == ["b", "c"]
     assert taken["b"].id == first["b"].id and taken["b"].claimed_at == later
-    assert rows(app, "t") == {"a": "sending", "b": "claimed", "c": "claimed", "d": "claimed"}
+    assert rows(app, "t") == {"a": "queued", "b": "claimed", "c": "claimed", "d": "claimed"}
 
 
 async def test_a_claim_taken_over_is_not_sent_by_the_slow_run(app: App) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from pathlib import Path
 
@@ -257,3 +258,30 @@ def test_downgrade_puts_the_rows_back_under_their_ids(tmp_path: Path, clock: Man
         (12, "pending_college", None),
         (13, "rejected", "材料不全"),
     ]
+
+
+def test_the_outbox_upgrade_expires_deliveries_the_old_code_left_sending(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db.upgrade(url, "0001")
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        for scope, status in (("person:1", "sending"), ("person:2", "sent")):
+            conn.execute(
+                text(
+                    "INSERT INTO deliveries (job, scope, day, status, claimed_at)"
+                    " VALUES ('rollup', :scope, '2026-11-23', :status, '2026-11-23 04:00:00')"
+                ),
+                {"scope": scope, "status": status},
+            )
+    with caplog.at_level(logging.WARNING):
+        db.upgrade(url)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT scope, status || ':' || coalesce(detail, '') FROM deliveries")
+        )
+        rows: dict[str, str] = {scope: state for scope, state in found}
+    engine.dispose()
+    assert rows == {"person:1": "expired:status unknown before upgrade", "person:2": "sent:"}
+    assert "1 scheduled deliveries were left sending" in caplog.text
