@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +28,7 @@ from bot.messages import (
     OutgoingMessage,
     PersonAddress,
 )
-from storage import audit, identity, inbound
+from storage import audit, identity, inbound, reports
 from storage.db import unit_of_work, with_retry
 from storage.errors import (
     ConsentRequired,
@@ -174,6 +174,34 @@ class Context:
 
 Handler = Callable[[Context, Args], None]
 
+# The demo school's class (SPEC §7), named in usage lines written before any roster exists.
+DEMO_CLASS = "护理172"
+
+
+@dataclass(frozen=True)
+class Examples:
+    """What usage examples name: a class of the deployment, and dates around today.
+
+    Usage lines write `{class_code}`, `{tomorrow}` and `{day}` (a recent day); a line that
+    names the demo class by its code shows the deployment's class instead.
+    """
+
+    class_code: str
+    today: date
+
+    def render(self, text: str) -> str:
+        if "{" in text:
+            tomorrow, day = self.today + timedelta(days=1), self.today - timedelta(days=1)
+            text = text.format(
+                class_code=self.class_code,
+                tomorrow=f"{tomorrow.month}-{tomorrow.day}",
+                day=f"{day.month}-{day.day}",
+            )
+        return text.replace(DEMO_CLASS, self.class_code)
+
+
+DEMO_EXAMPLES = Examples(DEMO_CLASS, date(2026, 11, 23))
+
 
 @dataclass(frozen=True)
 class Command:
@@ -195,8 +223,10 @@ class Command:
     # to the current privacy notice first (PIPL Art. 29).
     needs_consent: bool = False
 
-    def usage(self, lang: str) -> str:
-        return self.usage_en if lang == "en" else self.usage_zh
+    def usage(self, lang: str, examples: Examples | None = None) -> str:
+        """The usage line; its examples name the deployment's own class and dates."""
+        text = self.usage_en if lang == "en" else self.usage_zh
+        return (examples or DEMO_EXAMPLES).render(text)
 
     def help(self, lang: str) -> str:
         return self.help_en if lang == "en" else self.help_zh
@@ -271,6 +301,7 @@ class Dispatcher:
         self.sessions = sessions
         self.commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
+        self._first_class: str | None = None
 
     def include(self, *routers: CommandRouter) -> None:
         for router in routers:
@@ -385,9 +416,23 @@ class Dispatcher:
     def visible_commands(self, role: Role | None) -> list[Command]:
         return [c for c in self.commands if c.allows(role)]
 
-    def usage_text(self, cmd: Command) -> str:
+    def examples(self, session: Session | None = None, actor: Actor | None = None) -> Examples:
+        """Usage examples for this asker: their own class, else the roster's first one."""
+        today = self.clock.now().astimezone(self.config.tz).date()
+        code = None
+        if session is not None and actor is not None:
+            ids = actor.class_ids or ({actor.class_id} if actor.class_id else set())
+            code = reports.first_class_code(session, ids) if ids else None
+        if code is None:
+            code = self._first_class
+            if code is None:
+                with unit_of_work(self.sessions, readonly=True) as s:
+                    code = self._first_class = reports.first_class_code(s, None)
+        return Examples(code or DEMO_CLASS, today)
+
+    def usage_text(self, cmd: Command, examples: Examples | None = None) -> str:
         prefix = "Usage: " if self.lang == "en" else "格式："
-        return prefix + cmd.usage(self.lang)
+        return prefix + cmd.usage(self.lang, examples or self.examples())
 
     # -- replies -------------------------------------------------------------------------
 

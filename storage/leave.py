@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.dates import day_label
 from storage import audit
 from storage.errors import BadArguments, LeaveOverlaps, NotFound, TextTooLong
 from storage.identity import Actor
@@ -114,8 +115,8 @@ def submit(
     if clash is not None:
         raise LeaveOverlaps(
             ref=leave_ref(clash.id),
-            start=f"{clash.start_date:%m-%d}",
-            end=f"{clash.end_date:%m-%d}",
+            start=day_label(clash.start_date),
+            end=day_label(clash.end_date),
             **state_params(clash.status),
         )
     leave = LeaveRequest(
@@ -246,17 +247,18 @@ def cancel(
 def come_back(
     session: Session, actor: Actor, leave_id: int, today: date, now: datetime
 ) -> LeaveRequest:
-    """销假: end an approved leave early. Back today means the leave covers up to yesterday;
-    back before it began means it never took effect, and it is withdrawn. Shortening the end
+    """销假: end an approved leave early. Back today means the leave covers up to yesterday,
+    or only its first day when that is today (it was taken, and stays in the ledger); back
+    before it began means it never took effect, and it is withdrawn. Shortening the end
     date keeps "who was on leave on day D" a plain date test for every reader
     (storage.reports.on_leave, attendance)."""
     leave = own(session, actor, leave_id)
     action = ("销假", "ended")
     if leave.status != LEAVE_APPROVED:
         raise not_pending(leave_ref(leave.id), leave.status, *action)
-    if today <= leave.start_date:
+    if today < leave.start_date:
         return _withdraw_approved(session, actor, leave, now)
-    last_day = min(leave.end_date, today - timedelta(days=1))
+    last_day = max(leave.start_date, min(leave.end_date, today - timedelta(days=1)))
     return _change(
         session,
         leave,

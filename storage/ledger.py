@@ -142,6 +142,7 @@ def class_rows(
             CheckIn.late,
             CheckIn.abnormal,
             Person.role,
+            Person.phone,
         )
         .outerjoin(CheckIn, and_(CheckIn.student_id == Person.id, CheckIn.day == day))
         .where(Person.active.is_(True))
@@ -168,14 +169,18 @@ def class_rows(
         late,
         abnormal,
         role,
+        phone,
     ) in session.execute(stmt):
         if cid not in classes or role not in reports.STUDENT_ROLES:
             continue
         code, college = classes[cid]
         head = (safe_text(college), safe_text(code), safe_text(number), safe_text(name))
         if checkin_id is None:
-            status = ON_LEAVE if pid in leave else MISSING
-            out[cid].append((*head, status))
+            if pid in leave:
+                out[cid].append((*head, ON_LEAVE))
+            else:
+                # The phone rides along for the 未打卡 sheet only (see _build).
+                out[cid].append((*head, MISSING, safe_text(phone) if phone else ""))
             continue
         out[cid].append(
             (
@@ -254,14 +259,17 @@ def _build(
     append = checkin_sheet.ws.append
     for cid in sorted(classes):
         for row in rows_by_class.get(cid, ()):
-            append(row)
             if row[4] == MISSING:
-                missing_rows.append(row[:4])
-            elif row[4] != ON_LEAVE and row[11] == "是":
+                append(row[:5])
+                missing_rows.append((*row[:4], row[5]))
+                continue
+            append(row)
+            if row[4] != ON_LEAVE and row[11] == "是":
                 abnormal_rows.append(row[:4] + row[5:10])
     rows += checkin_sheet.rows
 
-    sheet = _Sheet(wb, "未打卡", ["学院", "班级", "学号", "姓名"], [12, 12, 12, 10])
+    # Ledgers go to staff only: the phone is there for the counselor who calls the last few.
+    sheet = _Sheet(wb, "未打卡", ["学院", "班级", "学号", "姓名", "电话"], [12, 12, 12, 10, 14])
     for r in missing_rows:
         sheet.append(r)
     rows += sheet.rows

@@ -67,8 +67,8 @@ def test_february_29_far_from_a_leap_year_is_refused() -> None:
 
 
 def test_short_day_shows_the_year_only_when_needed() -> None:
-    assert short_day(date(2026, 12, 1), TODAY) == "12-01"
-    assert short_day(date(2027, 1, 5), TODAY) == "2027-01-05"
+    assert short_day(date(2026, 12, 1), TODAY) == "12月1日"
+    assert short_day(date(2027, 1, 5), TODAY) == "2027年1月5日"
 
 
 @pytest.mark.parametrize(("typed", "expected"), [("11-25", date(2026, 11, 25)), ("02-30", None)])

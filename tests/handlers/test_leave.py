@@ -40,7 +40,7 @@ async def test_group_leave_is_acknowledged_without_reason_and_counselor_gets_but
     [group] = in_groups(sent)
     assert group.text == "✓ 张晓明 已提交请假 L1，等待辅导员审批；详情已私信发给你。"
     [student] = private_to(sent, "2020001")
-    assert "病假 11-24（1 天）" in student.text and REASON in student.text
+    assert "病假 11月24日（1 天）" in student.text and REASON in student.text
     [counselor] = private_to(sent, "T001")
     assert "张晓明（2020001，护理172）" in counselor.text
     assert REASON in counselor.text
@@ -64,7 +64,7 @@ async def test_group_leave_is_acknowledged_without_reason_and_counselor_gets_but
 async def test_private_leave_replies_with_the_details(app: App, bot: TestAdapter) -> None:
     sent = await bot.say("2020001", "请假 11-24 11-26 事假 回家办理证件")
     [reply] = private_to(sent, "2020001")
-    assert reply.text.startswith("请假 L1 已提交：事假 11-24 至 11-26（3 天）")
+    assert reply.text.startswith("请假 L1 已提交：事假 11月24日 至 11月26日（3 天）")
     assert leave(app).kind == "personal"
 
 
@@ -116,7 +116,7 @@ async def test_malformed_or_out_of_bounds_leave_is_refused_with_the_form(
 ) -> None:
     [reply] = await ask(bot, text)
     assert expected in reply.text
-    assert "格式：请假 <开始> [结束] <病假|事假> <理由>" in reply.text
+    assert "格式：请假 <开始> [结束|天数] <病假|事假> <理由>" in reply.text
     assert rows(app, LeaveRequest) == []
 
 
@@ -130,7 +130,7 @@ async def test_limits_are_inclusive(app: App, bot: TestAdapter) -> None:
 async def test_overlap_with_a_pending_leave_is_refused(app: App, bot: TestAdapter) -> None:
     await ask(bot, f"请假 11-24 11-26 病假 {REASON}")
     [reply] = await ask(bot, "请假 11-26 11-27 事假 回家")
-    assert reply.text == "与已有的请假 L1（11-24 至 11-26，待审批）时间重叠，请先撤销或销假。"
+    assert reply.text == "与已有的请假 L1（11月24日 至 11月26日，待审批）时间重叠，请先撤销或销假。"
     assert len(rows(app, LeaveRequest)) == 1
 
 
@@ -159,9 +159,9 @@ async def test_approve_notifies_the_student_and_is_audited(app: App, bot: TestAd
     await ask(bot)
     sent = await bot.say("T001", "批准 L1")
     [reply] = private_to(sent, "T001")
-    assert reply.text == "✓ 已批准请假 L1（张晓明，11-24），已通知学生。"
+    assert reply.text == "✓ 已批准请假 L1（张晓明，11月24日），已通知学生。"
     [told] = private_to(sent, "2020001")
-    assert "你的请假 L1（病假 11-24）已批准" in told.text and "销假 L1" in told.text
+    assert "你的请假 L1（病假 11月24日）已批准" in told.text and "销假 L1" in told.text
     row = leave(app)
     assert row.status == "approved" and row.decided_by is not None and row.decided_at
     assert audit_trail(app, "L1") == [
@@ -377,8 +377,8 @@ async def test_mine_lists_leaves_with_their_states(app: App, bot: TestAdapter) -
     await ask(bot, "请假 12-01 事假 回家")
     sent = await bot.say("2020001", "我的", group="护理172")
     [private] = private_to(sent, "2020001")
-    assert "L2 事假 12-01 待审批" in private.text
-    assert "L1 病假 11-24 已批准" in private.text
+    assert "L2 事假 12月1日 待审批" in private.text
+    assert "L1 病假 11月24日 已批准" in private.text
     assert "补助：没有申请。" in private.text
 
 
