@@ -28,6 +28,7 @@ from handlers import (
     reports,
     subsidy,
 )
+from storage import charts
 from storage import identity as identity_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 
@@ -82,6 +83,9 @@ class App:
         self.adapters[adapter.platform] = adapter
 
     async def start(self) -> None:
+        warning = charts.font_warning()
+        if warning:
+            log.warning(warning)
         for adapter in self.adapters.values():
             await adapter.start(self)
         if self.scheduler is not None:

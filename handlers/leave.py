@@ -128,7 +128,7 @@ def leave_dates(args: Args, today: date) -> tuple[date, date, int]:
     "leave",
     "请假",
     roles=STUDENTS,
-    aliases=tuple(KIND_ALIASES),
+    aliases=("申请请假", *KIND_ALIASES),
     usage=(
         "请假 <开始> [结束|天数] <病假|事假> <理由>，例：请假 {tomorrow} 3天 病假 发烧就医"
         "　或　请假 明天到后天 事假 回家",

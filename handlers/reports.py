@@ -148,46 +148,6 @@ def group_reminder(
 # -- charts ------------------------------------------------------------------------------------
 
 
-def trend_points(
-    counts: Mapping[tuple[int, date], reports.DayCounts],
-    summaries: Collection[reports.ClassSummary],
-    last: date,
-    days: int = reports.TREND_DAYS,
-) -> list[charts.TrendPoint]:
-    """The trend of these classes' completion and abnormal counts, `days` days to `last`."""
-    expected = sum(s.roster for s in summaries)
-    out = []
-    for n in range(days - 1, -1, -1):
-        day = last - timedelta(days=n)
-        done = abnormal = 0
-        for s in summaries:
-            c = counts.get((s.class_id, day))
-            if c is not None:
-                done += c.checked_in
-                abnormal += c.abnormal
-        out.append(charts.TrendPoint(day, done, expected, abnormal))
-    return out
-
-
-def completion_bars(
-    summaries: Collection[reports.ClassSummary], *, by_college: bool
-) -> list[charts.Completion]:
-    """One bar per class, or per college; students on leave are not expected to check in."""
-    if not by_college:
-        return [
-            charts.Completion(s.code, s.checked_in, s.checked_in + s.missing) for s in summaries
-        ]
-    grouped: dict[str, list[reports.ClassSummary]] = defaultdict(list)
-    for s in summaries:
-        grouped[s.college].append(s)
-    return [
-        charts.Completion(
-            name, sum(s.checked_in for s in items), sum(s.checked_in + s.missing for s in items)
-        )
-        for name, items in grouped.items()
-    ]
-
-
 def chart_attachment(day: date, label: str, png: bytes) -> Attachment:
     return Attachment(f"统计图-{label}-{day:%Y-%m-%d}.png", png, "image/png")
 
@@ -202,11 +162,14 @@ def chart_message(
     by_college: bool = False,
 ) -> OutgoingMessage:
     """The chart of a roll-up: with completion bars (admins), or the trend alone."""
-    trend = trend_points(counts, summaries, day)
+    trend = charts.trend_points(counts, summaries, day)
     title = f"{label} {day_label(day)} 打卡统计"
     if bars:
         png = charts.rollup_png(
-            title, completion_bars(summaries, by_college=by_college), trend, by_college=by_college
+            title,
+            charts.completion_bars(summaries, by_college=by_college),
+            trend,
+            by_college=by_college,
         )
     else:
         png = charts.trend_png(title, trend)
@@ -335,6 +298,7 @@ def _audit_target(query: Query, scope: frozenset[int] | None) -> str:
     "report",
     "汇总",
     roles=STAFF,
+    aliases=("打卡汇总",),
     usage=(
         "汇总 [日期] [班级|学院] [图]，例：汇总　或　汇总 {day} {class_code}　或　汇总 图",
         "/report [date] [class|college] [图], e.g. /report {day} {class_code}",
@@ -377,6 +341,7 @@ def report(ctx: Context, args: Args) -> None:
     "missing",
     "未打卡",
     roles=MONITOR_AND_STAFF,
+    aliases=("未打卡名单", "谁没打卡"),
     usage=("未打卡 [日期] [班级]，例：未打卡　或　未打卡 {class_code}", "/missing [date] [class]"),
     help=(
         "还没打卡的同学（群里只显示人数并@提醒，名单私聊发送）",
@@ -409,6 +374,7 @@ def missing(ctx: Context, args: Args) -> None:
     "export",
     "导出",
     roles=STAFF,
+    aliases=("导出台账",),
     where=Where.ANY,
     usage=(
         "导出 [日期] [班级|学院]，例：导出　或　导出 {day} {class_code}",

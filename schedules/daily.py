@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from bot.config import Config, times_for
 from bot.dates import day_label
 from bot.messages import Attachment, ChatAddress, Envelope, OutgoingMessage, PersonAddress
-from handlers.reports import group_reminder, missing_text, summary_text
+from handlers.reports import chart_message, group_reminder, missing_text, summary_text
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
-from storage import deliveries, identity, ledger, reports, retention
+from storage import charts, deliveries, identity, ledger, reports, retention
 from storage.db import with_retry
 from storage.models import (
     College,
@@ -171,6 +171,7 @@ class RollupReads:
         self._summaries: list[reports.ClassSummary] | None = None
         self._pending: list[reports.PendingRequest] | None = None
         self._rows: dict[int, list[ledger.Row]] | None = None
+        self._counts: dict[tuple[int, date], reports.DayCounts] | None = None
 
     def summaries(
         self, session: Session, ids: Collection[int] | None
@@ -191,10 +192,43 @@ class RollupReads:
             if p.class_code in codes and (include_subsidy or not p.ref.startswith("S"))
         ]
 
+    def counts(self, session: Session) -> dict[tuple[int, date], reports.DayCounts]:
+        """Check-ins per class and day over the trend's days, for every chart of the run."""
+        if self._counts is None:
+            first = self.day - timedelta(days=reports.TREND_DAYS - 1)
+            self._counts = reports.daily_counts(session, first, self.day, self.class_ids)
+        return self._counts
+
+    def chart(self, session: Session, ids: Collection[int] | None) -> charts.ChartData:
+        return charts.chart_data(
+            self.summaries(session, ids), self.counts(session), self.day, by_college=ids is None
+        )
+
     def ledger(self, session: Session, scope: ledger.LedgerScope) -> ledger.Ledger:
         if self._rows is None:
             self._rows = ledger.class_rows(session, self.day, self.tz, self.class_ids)
-        return ledger.build(session, self.day, scope, self.tz, rows_by_class=self._rows)
+        return ledger.build(
+            session,
+            self.day,
+            scope,
+            self.tz,
+            rows_by_class=self._rows,
+            chart=self.chart(session, scope.class_ids),
+        )
+
+    def chart_envelope(
+        self, session: Session, pid: int, label: str, ids: Collection[int] | None
+    ) -> Envelope:
+        """The admins' PNG: completion by class (by college for the school) and the trend."""
+        message = chart_message(
+            self.day,
+            label,
+            self.summaries(session, ids),
+            self.counts(session),
+            bars=True,
+            by_college=ids is None,
+        )
+        return Envelope(PersonAddress(pid), message)
 
 
 def plan_rollup(run: Run) -> list[Planned]:
@@ -279,7 +313,10 @@ def plan_rollup(run: Run) -> list[Planned]:
                     unreachable=_unreachable(session, day, ids),
                 )
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_subsidy=True))
-                return envelope(admin.id, text, book)
+                return [
+                    *envelope(admin.id, text, book),
+                    reads.chart_envelope(session, admin.id, name, ids),
+                ]
 
             planned.append(Planned(person_scope(admin.id), build_college))
 
@@ -295,7 +332,10 @@ def plan_rollup(run: Run) -> list[Planned]:
                 unreachable=_unreachable(session, day, None, roles=(Role.COLLEGE_ADMIN.value,)),
             )
             book = reads.ledger(session, ledger.SCHOOL)
-            return envelope(admin.id, text, book)
+            return [
+                *envelope(admin.id, text, book),
+                reads.chart_envelope(session, admin.id, "全校", None),
+            ]
 
         planned.append(Planned(person_scope(admin.id), build_school))
     return planned

@@ -6,8 +6,10 @@ The clock starts on Monday 2026-11-23 08:00 (Asia/Shanghai).
 from __future__ import annotations
 
 from datetime import date, timedelta
+from io import BytesIO
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.adapters.testing import TestAdapter
@@ -426,3 +428,82 @@ async def test_help_lists_the_workflow_commands_by_role(bot: TestAdapter) -> Non
     for usage in ("批准 <编号>", "驳回 <编号>", "跟进 <编号>"):
         assert usage in counselor.text and usage not in student.text
         assert usage not in head_teacher.text
+
+
+# -- dates as students write them, and the verbs that name the kind --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "kind"),
+    [
+        ("请假 周五 事假 回家办证", date(2026, 11, 27), date(2026, 11, 27), "personal"),
+        ("请假 下周一 事假 回家办证", date(2026, 11, 30), date(2026, 11, 30), "personal"),
+        ("请假 星期三 下周二 事假 回家", date(2026, 11, 25), date(2026, 12, 1), "personal"),
+        ("请假 明天 3天 病假 住院", date(2026, 11, 24), date(2026, 11, 26), "sick"),
+        ("请假 明天到后天 病假 住院", date(2026, 11, 24), date(2026, 11, 25), "sick"),
+        ("请假 明天-后天 病假 住院", date(2026, 11, 24), date(2026, 11, 25), "sick"),
+        ("请假 明天 到 后天 病假 住院", date(2026, 11, 24), date(2026, 11, 25), "sick"),
+        ("请假 11-24-11-26 事假 回家", date(2026, 11, 24), date(2026, 11, 26), "personal"),
+        ("请病假 明天 发烧", date(2026, 11, 24), date(2026, 11, 24), "sick"),
+        ("请事假 周五 2天 回家", date(2026, 11, 27), date(2026, 11, 28), "personal"),
+        ("申请请假 明天 病假 发烧", date(2026, 11, 24), date(2026, 11, 24), "sick"),
+    ],
+)
+async def test_leave_dates_by_weekday_length_and_range(
+    app: App, bot: TestAdapter, text: str, start: date, end: date, kind: str
+) -> None:
+    sent = await ask(bot, text)
+    [group] = in_groups(sent)
+    assert group.text.startswith("✓ 张晓明 已提交请假 L1")
+    row = leave(app)
+    assert (row.start_date, row.end_date, row.kind) == (start, end, kind)
+
+
+async def test_a_weekday_already_past_this_week_is_next_week(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(days=3))  # Thursday 11-26
+    await ask(bot, "请假 周一 事假 回家")
+    assert leave(app).start_date == date(2026, 11, 30)
+
+
+async def test_the_date_error_shows_examples_that_are_not_in_the_past(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(days=40))  # 2027-01-02
+    [reply] = await ask(bot, "请假 大后天 病假 发烧")
+    assert "日期「大后天」看不懂，可以写 2027-01-05、1-5、1月5日、今天、明天" in reply.text
+    assert "2026" not in reply.text.split("\n")[0]
+    assert rows(app, LeaveRequest) == []
+
+
+async def test_a_zero_day_leave_is_refused(app: App, bot: TestAdapter) -> None:
+    [reply] = await ask(bot, "请假 明天 0天 病假 发烧")
+    assert "请假天数至少 1 天" in reply.text and rows(app, LeaveRequest) == []
+
+
+async def test_alias_words_that_begin_chat_are_not_answered_in_a_group(bot: TestAdapter) -> None:
+    for text in ("请病假要开什么证明呀", "申请补助的材料交给谁", "请事假的同学记得销假"):
+        assert await bot.say("2020001", text, group="护理172") == []
+
+
+async def test_back_on_the_first_day_ends_the_leave_and_keeps_it_in_the_ledger(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await ask(bot, f"请假 明天 3天 病假 {REASON}")
+    await bot.say("T001", "批准 L1")
+    clock.advance(timedelta(days=1))  # Tuesday 11-24, the leave's first day
+    sent = await bot.say("2020001", "销假 L1")
+    assert private_to(sent, "2020001")[0].text == "✓ 已销假 L1，欢迎回来。"
+    assert "已销假 L1" in private_to(sent, "T001")[0].text
+    row = leave(app)
+    assert (row.status, row.start_date, row.end_date) == (
+        "ended",
+        date(2026, 11, 24),
+        date(2026, 11, 24),
+    )
+    [export] = await bot.say("T001", "导出")
+    assert export.message.attachment is not None
+    wb = load_workbook(BytesIO(export.message.attachment.content))
+    [leave_row] = list(wb["请假"].iter_rows(min_row=2, values_only=True))
+    assert leave_row[0] == "L1" and leave_row[8] == "已销假"
