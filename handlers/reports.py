@@ -324,7 +324,7 @@ def report(ctx: Context, args: Args) -> None:
             ctx.session, day - timedelta(days=reports.TREND_DAYS - 1), day, scope
         )
         admin = actor.role in (Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN)
-        label = query.label or ("全校" if scope is None else actor.name)
+        label = query.label or ledger_scope(ctx.session, actor).label
         messages.append(chart_message(day, label, items, counts, bars=admin, by_college=by_college))
     audit.record(
         ctx.session,

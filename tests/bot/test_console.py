@@ -59,7 +59,9 @@ def test_console_tells_the_whole_day(tmp_path: Path) -> None:
         / next(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("台账-王芳"))
     )
     wb = load_workbook(ledger)
-    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤"]
+    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "统计图"]
     assert wb["打卡"].max_row - 1 == 60
     assert wb["未打卡"].max_row - 1 == 58
     assert wb["异常"].max_row - 1 == 1
+    # The college admin's roll-up carries its chart, saved beside the ledgers.
+    assert any(p.name.startswith("统计图-医学院") for p in (tmp_path / "out").iterdir())
