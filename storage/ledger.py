@@ -364,7 +364,8 @@ def _leave_sheet(
             .where(LeaveFollowUp.leave_id.in_(ids[i : i + 500]))
             .order_by(LeaveFollowUp.id)
         ):
-            when = f.created_at.astimezone(tz).strftime("%m-%d %H:%M")
+            local = f.created_at.astimezone(tz)
+            when = f"{day_label(local.date())} {local:%H:%M}"
             notes[f.leave_id].append(f"{when} {f.note}")
     for leave, number, name, decider_name in found:
         code, college = classes.get(leave.class_id, ("", ""))

@@ -507,3 +507,21 @@ async def test_back_on_the_first_day_ends_the_leave_and_keeps_it_in_the_ledger(
     wb = load_workbook(BytesIO(export.message.attachment.content))
     [leave_row] = list(wb["请假"].iter_rows(min_row=2, values_only=True))
     assert leave_row[0] == "L1" and leave_row[8] == "已销假"
+
+
+async def test_cancel_request_verb_withdraws_a_pending_leave(app: App, bot: TestAdapter) -> None:
+    await ask(bot)
+    await bot.say("2020001", "撤销申请 L1")
+    assert leave(app).status == "cancelled"
+
+
+async def test_follow_up_notes_in_the_ledger_use_the_one_date_style(
+    app: App, bot: TestAdapter
+) -> None:
+    await ask(bot)
+    await bot.say("T001", "跟进 L1 已就医")
+    [export] = await bot.say("T001", "导出")
+    assert export.message.attachment is not None
+    wb = load_workbook(BytesIO(export.message.attachment.content))
+    [row] = list(wb["请假"].iter_rows(min_row=2, values_only=True))
+    assert row[14] == "11月23日 06:00 已就医"

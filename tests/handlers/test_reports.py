@@ -8,6 +8,7 @@ from datetime import date
 from io import BytesIO
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -230,3 +231,22 @@ async def test_report_chart_sends_the_counselor_a_png_of_the_trend(bot: TestAdap
     assert chart.message.attachment.mime_type == "image/png"
     assert chart.message.attachment.content.startswith(b"\x89PNG")
     assert chart.message.attachment.filename == "统计图-王芳-2026-11-23.png"
+
+
+@pytest.mark.parametrize(
+    ("verb", "starts"),
+    [
+        ("打卡汇总", "📊 11月23日 打卡汇总"),
+        ("未打卡名单", "⏰ 11月23日 未打卡名单"),
+        ("谁没打卡", "⏰"),
+    ],
+)
+async def test_the_common_verbs_of_reports(bot: TestAdapter, verb: str, starts: str) -> None:
+    [reply] = await bot.say("T001", verb)
+    assert reply.text.startswith(starts)
+
+
+async def test_export_ledger_verb(bot: TestAdapter) -> None:
+    [reply] = await bot.say("T001", "导出台账 护理172")
+    assert reply.message.attachment is not None
+    assert reply.message.attachment.filename == "台账-护理172-2026-11-23.xlsx"
