@@ -47,7 +47,9 @@ def table(r: Results) -> str:
             "12:00 job (summaries + all ledgers)",
             f"{r.rollup_s:.2f} s ({r.rollup_ledgers:,} ledgers; school ledger "
             f"{r.school_ledger_rows:,} rows, {r.school_ledger_bytes / 1e6:.1f} MB; "
-            f"CPU {r.rollup_cpu_s:.2f} s)",
+            f"CPU {r.rollup_cpu_s:.2f} s; {r.rollup_charts:,} PNG charts, "
+            f"drawing them {r.chart_render_s:.2f} s, CPU {r.chart_render_cpu_s:.2f} s, "
+            f"largest {r.chart_bytes / 1e3:.0f} kB)",
             f"≤ {TARGETS['rollup_s']:.0f} s {mark('rollup_s')}",
         ),
         (

@@ -33,6 +33,7 @@ from handlers import (
     reports,
     subsidy,
 )
+from storage import charts
 from storage import outbox as outbox_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 from storage.outbox import Kind
@@ -99,6 +100,9 @@ class App:
         self.adapters[adapter.platform] = adapter
 
     async def start(self) -> None:
+        warning = charts.font_warning()
+        if warning:
+            log.warning(warning)
         for adapter in self.adapters.values():
             await self._start_platform(adapter)
         # What the last run left queued goes out first, before any job adds to it.

@@ -1,5 +1,6 @@
-"""Dates as people type them (SPEC §4): 2026-11-23, 11-23, 11月23日, 今天, 明天, 后天 (and
-full-width). Shared by every command that takes a date (leave, attendance, reports, export).
+"""Dates as people type them (SPEC §4): 2026-11-23, 11-23, 11月23日, 今天, 明天, 后天, 周五,
+下周一 (and full-width), and the one way every text shows a date (`day_label`: 12月2日).
+Shared by every command that takes a date (leave, attendance, reports, export).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ _RELATIVE = {
     "tomorrow": 1,
     "后天": 2,
 }
+_WEEKDAY = re.compile(r"^(下下|下|本|这)?(?:周|星期|礼拜)([一二三四五六日天])$")
+_WEEKDAY_INDEX = {c: i for i, c in enumerate("一二三四五六日")} | {"天": 6}
+# A length of leave: 3天 (days).
+_DAYS = re.compile(r"^(\d{1,3})(?:天|days?)$")
 _FULL = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?$")
 _SHORT = re.compile(r"^(\d{1,2})[-/.月](\d{1,2})[日号]?$")
 
@@ -35,16 +40,26 @@ def parse_day(token: str, today: date) -> date | None:
         return None
 
 
-def try_parse_date(token: str, today: date) -> date | None:
+def try_parse_date(token: str, today: date, *, future: bool = False) -> date | None:
     """The date a token names, or None when it is not written as a date at all; a date that
     does not exist (02-30) is a malformed command.
 
     A month-day without a year is the nearest such day: `1-5` typed on 12-28 is next
-    January, and `12-30` typed on 1-2 is last December.
+    January, and `12-30` typed on 1-2 is last December. A weekday (`周五`) is that day of
+    this week, `下周一` of next week; with `future` (leave), a bare weekday already past this
+    week is next week's.
     """
     text = unicodedata.normalize("NFKC", token).strip().lower()
     if text in _RELATIVE:
         return today + timedelta(days=_RELATIVE[text])
+    weekday = _WEEKDAY.match(text)
+    if weekday:
+        prefix, name = weekday.groups()
+        weeks = {"下": 1, "下下": 2}.get(prefix or "", 0)
+        found = week_start(today) + timedelta(weeks=weeks, days=_WEEKDAY_INDEX[name])
+        if future and prefix is None and found < today:
+            found += timedelta(weeks=1)
+        return found
     full = _FULL.match(text)
     if full:
         return _make(int(full.group(1)), int(full.group(2)), int(full.group(3)), token)
@@ -65,15 +80,57 @@ def try_parse_date(token: str, today: date) -> date | None:
     return min(candidates, key=lambda d: (abs((d - today).days), d < today))
 
 
-def parse_date(token: str, today: date) -> date:
+def parse_date(token: str, today: date, *, future: bool = False) -> date:
     """Like `try_parse_date`, but a token that is not a date is a malformed command."""
-    found = try_parse_date(token, today)
+    found = try_parse_date(token, today, future=future)
     if found is None:
-        raise BadArguments(
-            f"日期「{token}」看不懂，可以写 2026-11-23、11-23、11月23日、今天、明天或后天。",
-            f"Cannot read the date {token!r}; write 2026-11-23, 11-23, today or tomorrow.",
-        )
+        raise bad_date(token, today)
     return found
+
+
+def bad_date(token: str | None, today: date) -> BadArguments:
+    """The refusal of a date nobody can read, with examples that are never in the past."""
+    ahead = today + timedelta(days=3)
+    zh = (
+        f"{ahead:%Y-%m-%d}、{ahead.month}-{ahead.day}、{ahead.month}月{ahead.day}日、"
+        "今天、明天、后天、周五 或 下周一"
+    )
+    en = f"{ahead:%Y-%m-%d}, {ahead.month}-{ahead.day}, today, tomorrow or 周五"
+    what = f"「{token}」" if token else ""
+    return BadArguments(
+        f"日期{what}看不懂，可以写 {zh}。",
+        f"Cannot read the date{' ' + repr(token) if token else ''}; write {en}.",
+    )
+
+
+def parse_days(token: str) -> int | None:
+    """A length in days (`3天`), or None when the token is not one."""
+    found = _DAYS.match(unicodedata.normalize("NFKC", token).strip().lower())
+    return int(found.group(1)) if found else None
+
+
+def parse_range(token: str, today: date, *, future: bool = False) -> tuple[date, date] | None:
+    """A range in one token, `明天到后天` or `明天-后天` (or `11-23-11-25`), else None."""
+    text = unicodedata.normalize("NFKC", token).strip()
+    for sep in ("到", "至", "~", "-"):
+        start = 0
+        while (i := text.find(sep, start)) > 0:
+            head, tail = text[:i], text[i + len(sep) :]
+            start = i + 1
+            first = parse_day_ahead(head, today, future)
+            if first is None:
+                continue
+            last = parse_day_ahead(tail, today, future)
+            if last is not None:
+                return first, last
+    return None
+
+
+def parse_day_ahead(token: str, today: date, future: bool) -> date | None:
+    try:
+        return try_parse_date(token, today, future=future)
+    except BadArguments:
+        return None
 
 
 def _make(year: int, month: int, day: int, token: str) -> date:
@@ -87,21 +144,32 @@ def _no_such_day(token: str) -> BadArguments:
     return BadArguments(f"没有「{token}」这一天。", f"There is no such day as {token!r}.")
 
 
-def short_day(day: date, today: date) -> str:
-    """A short date for replies: 11-23, with the year only when it is not this year."""
-    return f"{day:%m-%d}" if day.year == today.year else f"{day:%Y-%m-%d}"
-
-
 WEEKDAYS_ZH = "一二三四五六日"
 WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+def day_label(
+    day: date, lang: str = "zh", *, today: date | None = None, weekday: bool = False
+) -> str:
+    """How every text shows a date: `12月2日` (`2 Dec`), with the year when `today` is given
+    and is in another year (`2027年1月5日`), and the weekday when asked (`12月2日（周三）`)."""
+    with_year = today is not None and day.year != today.year
+    if lang == "en":
+        text = f"{day.day} {MONTHS_EN[day.month - 1]}" + (f" {day.year}" if with_year else "")
+        return f"{WEEKDAYS_EN[day.weekday()]} {text}" if weekday else text
+    text = (f"{day.year}年" if with_year else "") + f"{day.month}月{day.day}日"
+    return f"{text}（周{WEEKDAYS_ZH[day.weekday()]}）" if weekday else text
+
+
+def short_day(day: date, today: date, lang: str = "zh") -> str:
+    """A date in a reply, the year shown only when it is not this year."""
+    return day_label(day, lang, today=today)
+
+
 def format_day(day: date, lang: str) -> str:
     """`11月23日（周一）` or `Mon 23 Nov`."""
-    if lang == "en":
-        return f"{WEEKDAYS_EN[day.weekday()]} {day.day} {MONTHS_EN[day.month - 1]}"
-    return f"{day.month}月{day.day}日（周{WEEKDAYS_ZH[day.weekday()]}）"
+    return day_label(day, lang, weekday=True)
 
 
 def week_start(day: date) -> date:

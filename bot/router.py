@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +30,7 @@ from bot.messages import (
     PersonAddress,
 )
 from bot.outbox import Outbox
-from storage import audit, identity, inbound
+from storage import audit, identity, inbound, reports
 from storage.db import unit_of_work, with_retry
 from storage.errors import (
     ConsentRequired,
@@ -207,6 +207,34 @@ class Context:
 
 Handler = Callable[[Context, Args], None]
 
+# The demo school's class (SPEC §7), named in usage lines written before any roster exists.
+DEMO_CLASS = "护理172"
+
+
+@dataclass(frozen=True)
+class Examples:
+    """What usage examples name: a class of the deployment, and dates around today.
+
+    Usage lines write `{class_code}`, `{tomorrow}` and `{day}` (a recent day); a line that
+    names the demo class by its code shows the deployment's class instead.
+    """
+
+    class_code: str
+    today: date
+
+    def render(self, text: str) -> str:
+        if "{" in text:
+            tomorrow, day = self.today + timedelta(days=1), self.today - timedelta(days=1)
+            text = text.format(
+                class_code=self.class_code,
+                tomorrow=f"{tomorrow.month}-{tomorrow.day}",
+                day=f"{day.month}-{day.day}",
+            )
+        return text.replace(DEMO_CLASS, self.class_code)
+
+
+DEMO_EXAMPLES = Examples(DEMO_CLASS, date(2026, 11, 23))
+
 
 @dataclass(frozen=True)
 class Command:
@@ -232,8 +260,10 @@ class Command:
     # other message starting with it is chat and is ignored. None: an ordinary command.
     also_chat: re.Pattern[str] | None = None
 
-    def usage(self, lang: str) -> str:
-        return self.usage_en if lang == "en" else self.usage_zh
+    def usage(self, lang: str, examples: Examples | None = None) -> str:
+        """The usage line; its examples name the deployment's own class and dates."""
+        text = self.usage_en if lang == "en" else self.usage_zh
+        return (examples or DEMO_EXAMPLES).render(text)
 
     def help(self, lang: str) -> str:
         return self.help_en if lang == "en" else self.help_zh
@@ -365,6 +395,7 @@ class Dispatcher:
         self._by_word: dict[str, Command] = {}
         # Chinese keywords, longest first: the longest word a message starts with wins.
         self._glued: list[tuple[str, Command]] = []
+        self._first_class: str | None = None
         self.mine_sections: list[MineSection] = []
         # Request kind name → what 批准 / 驳回 / 撤销 do for it.
         self.workflows: dict[str, WorkflowHandlers] = {}
@@ -599,9 +630,23 @@ class Dispatcher:
     def visible_commands(self, role: Role | None) -> list[Command]:
         return [c for c in self.commands if c.allows(role)]
 
-    def usage_text(self, cmd: Command) -> str:
+    def examples(self, session: Session | None = None, actor: Actor | None = None) -> Examples:
+        """Usage examples for this asker: their own class, else the roster's first one."""
+        today = self.clock.now().astimezone(self.config.tz).date()
+        code = None
+        if session is not None and actor is not None:
+            ids = actor.class_ids or ({actor.class_id} if actor.class_id else set())
+            code = reports.first_class_code(session, ids) if ids else None
+        if code is None:
+            code = self._first_class
+            if code is None:
+                with unit_of_work(self.sessions, readonly=True) as s:
+                    code = self._first_class = reports.first_class_code(s, None)
+        return Examples(code or DEMO_CLASS, today)
+
+    def usage_text(self, cmd: Command, examples: Examples | None = None) -> str:
         prefix = "Usage: " if self.lang == "en" else "格式："
-        return prefix + cmd.usage(self.lang)
+        return prefix + cmd.usage(self.lang, examples or self.examples())
 
     # -- replies -------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ def reject(ctx: Context, args: Args) -> None:
     "cancel",
     "撤销",
     roles=STUDENTS,
+    aliases=("撤销申请",),
     usage=(f"撤销 <编号>，例：撤销 {_L}", f"/cancel <id>, e.g. /cancel {_L}"),
     help=("撤回自己还在审批中的请假或补助申请", "withdraw your own request while it is pending"),
 )

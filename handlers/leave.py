@@ -6,9 +6,9 @@ only, and the details go to the student privately.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from bot.dates import parse_date, short_day, try_parse_date
+from bot.dates import bad_date, parse_days, parse_range, short_day, try_parse_date
 from bot.messages import Button, OutgoingMessage, PersonAddress
 from bot.router import (
     DECIDERS,
@@ -86,6 +86,11 @@ def student_line(ctx: Context, student: Person, class_id: int) -> str:
     )
 
 
+def said_word(ctx: Context, word: str) -> bool:
+    """Whether the message began with this command word (an alias that carries meaning)."""
+    return normalize(ctx.message.text).startswith(word)
+
+
 def require_leave_ref(args: Args, index: int = 0) -> int:
     ref = requests.parse_ref(args.tokens[index]) if len(args) > index else None
     if ref is None or ref.kind_name != LEAVE.name:
@@ -95,32 +100,70 @@ def require_leave_ref(args: Args, index: int = 0) -> int:
     return ref.number
 
 
+# Leave verbs that say the kind themselves: 请病假 明天 发烧.
+KIND_ALIASES = {"请病假": leaves.SICK, "请事假": leaves.PERSONAL}
+RANGE_WORDS = ("到", "至", "-", "~")
+
+
+def leave_dates(args: Args, today: date) -> tuple[date, date, int]:
+    """The leave's dates and the index of the first token after them.
+
+    Accepted: one day (`明天`, `周五`, `下周一`, `12-5`); two days (`明天 后天`, `明天 到
+    后天`); a range in one token (`明天到后天`, `明天-后天`); a start and a length (`明天 3天`).
+    """
+    if len(args) == 0:
+        raise BadArguments("请写上请假日期、类型和理由。", "Give the dates, the type and a reason.")
+    first = args.tokens[0]
+    start = try_parse_date(first, today, future=True)
+    if start is None:
+        found = parse_range(first, today, future=True)
+        if found is None:
+            raise bad_date(first, today)
+        return found[0], found[1], 1
+    i = 1
+    if len(args) > i + 1 and normalize(args.tokens[i]) in RANGE_WORDS:
+        i += 1
+    if len(args) > i:
+        token = args.tokens[i]
+        days = parse_days(token)
+        if days is not None:
+            if days < 1:
+                raise BadArguments("请假天数至少 1 天。", "A leave lasts at least one day.")
+            return start, start + timedelta(days=days - 1), i + 1
+        end = try_parse_date(token, today, future=True)
+        if end is not None:
+            return start, end, i + 1
+    return start, start, 1
+
+
 @router.command(
     "leave",
     "请假",
     roles=STUDENTS,
+    aliases=("申请请假", *KIND_ALIASES),
     usage=(
-        "请假 <开始> [结束] <病假|事假> <理由>，例：请假 明天 后天 病假 发烧就医",
-        "/leave <from> [to] <sick|personal> <reason>, e.g. /leave tomorrow sick fever",
+        "请假 <开始> [结束|天数] <病假|事假> <理由>，例：请假 {tomorrow} 3天 病假 发烧就医"
+        "　或　请假 明天到后天 事假 回家",
+        "/leave <from> [to|days] <sick|personal> <reason>, e.g. /leave tomorrow 3天 sick fever",
     ),
-    help=("申请请假，由辅导员审批", "ask for leave; your counselor decides"),
+    help=(
+        "申请请假，由辅导员审批（也可以写：请病假 明天 发烧）",
+        "ask for leave; your counselor decides",
+    ),
 )
 def leave(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     today = today_of(ctx)
-    if len(args) == 0:
-        raise BadArguments("请写上请假日期、类型和理由。", "Give the dates, the type and a reason.")
-    start = parse_date(args.tokens[0], today)
-    i = 1
-    end = try_parse_date(args.tokens[1], today) if len(args) > 1 else None
-    if end is not None:
-        i = 2
-    else:
-        end = start
-    kind = KIND_WORDS.get(normalize(args.tokens[i]).lower()) if len(args) > i else None
+    start, end, i = leave_dates(args, today)
+    kind = next((k for w, k in KIND_ALIASES.items() if said_word(ctx, w)), None)
     if kind is None:
-        raise BadArguments("请写明是病假还是事假。", "Say whether it is sick or personal leave.")
-    reason = args.rest(i + 1)
+        kind = KIND_WORDS.get(normalize(args.tokens[i]).lower()) if len(args) > i else None
+        if kind is None:
+            raise BadArguments(
+                "请写明是病假还是事假。", "Say whether it is sick or personal leave."
+            )
+        i += 1
+    reason = args.rest(i)
     if not reason:
         raise BadArguments("请写上请假理由。", "Please give a reason.")
     request = leaves.submit(

@@ -1,23 +1,28 @@
 """汇总, 未打卡, 导出: the day's summary, the missing list and the ledger, in the asker's scope.
 
-The same text builders serve the scheduled 11:00 and 12:00 deliveries.
+Each takes a date and a class filter (`未打卡 护理172`, `汇总 医学院 11-23`), read in one order
+(SPEC §9): a date, then an item id, then a class code or college name within the asker's
+scope. A command about one class is refused in the group of another. The same text and chart
+builders serve the scheduled 11:00 and 12:00 deliveries.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Collection
-from datetime import date
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.dates import parse_day
-from bot.messages import Attachment, OutgoingMessage, PersonAddress
-from bot.router import STAFF, Args, CommandRouter, Context, Where
-from storage import audit, ledger, reports
-from storage.errors import BadArguments
+from bot.dates import day_label, try_parse_date
+from bot.messages import Attachment, Mention, OutgoingMessage, PersonAddress
+from bot.router import STAFF, Args, CommandRouter, Context, Where, normalize
+from storage import audit, charts, ledger, reports
+from storage.errors import BadArguments, ForeignGroup, OutOfScope
 from storage.identity import Actor
-from storage.models import College, Role
+from storage.models import College, Role, SchoolClass
 from storage.workflows import WORKFLOWS
 
 router = CommandRouter("reports")
@@ -96,7 +101,8 @@ def summary_text(
     if pending:
         lines.append("超过一天未处理的申请：")
         lines += [
-            f"• {p.ref}（{p.class_code} {p.student}，{p.created_at:%m-%d} 提交）" for p in pending
+            f"• {p.ref}（{p.class_code} {p.student}，{day_label(p.created_at.date())} 提交）"
+            for p in pending
         ]
     if unreachable:
         lines.append("未能送达：")
@@ -104,12 +110,22 @@ def summary_text(
     return "\n".join(lines)
 
 
-def missing_text(day: date, items: Collection[reports.ClassMissing]) -> str:
-    lines = [f"⏰ {day:%m-%d} 未打卡名单"]
+def student_line(s: reports.Student, *, phones: bool) -> str:
+    """`张三(2020003)`, with the phone for staff: a counselor calls the last few at 11:00."""
+    if phones and s.phone:
+        return f"{s.name}({s.number}，{s.phone})"
+    return f"{s.name}({s.number})"
+
+
+def missing_text(
+    day: date, items: Collection[reports.ClassMissing], *, phones: bool = False
+) -> str:
+    """The private missing list: names and 学号 (and phones, for staff only)."""
+    lines = [f"⏰ {day_label(day)} 未打卡名单"]
     for cm in items:
         lines.append(f"{cm.code}：未打卡 {len(cm.missing)} 人")
         if cm.missing:
-            lines.append("  " + "、".join(f"{s.name}({s.number})" for s in cm.missing))
+            lines.append("  " + "、".join(student_line(s, phones=phones) for s in cm.missing))
         if cm.on_leave:
             lines.append(
                 f"  请假中 {len(cm.on_leave)} 人："
@@ -118,90 +134,270 @@ def missing_text(day: date, items: Collection[reports.ClassMissing]) -> str:
     return "\n".join(lines)
 
 
-def _day(ctx: Context, args: Args) -> date:
-    today = ctx.now.astimezone(ctx.config.tz).date()
-    if len(args) == 0:
-        return today
-    day = parse_day(args.tokens[0], today) if len(args) == 1 else None
-    if day is None:
-        raise BadArguments(
-            "日期看不懂，可以写 2026-11-23、11-23、11月23日、今天 或 昨天。",
-            "Cannot read the date.",
+def group_reminder(
+    head: str, cm: reports.ClassMissing, accounts: Mapping[int, str], *, done: str
+) -> OutgoingMessage:
+    """What a class group sees of its missing list: the count and @-mentions, never a 学号.
+
+    Students with no account on the group's platform are named instead.
+    """
+    if not cm.missing:
+        return OutgoingMessage(f"✓ {head}，{done}")
+    mentions = tuple(Mention(accounts[s.id], s.name) for s in cm.missing if s.id in accounts)
+    unbound = [s.name for s in cm.missing if s.id not in accounts]
+    text = f"⏰ {head}，还有 {len(cm.missing)} 位同学未打卡，请尽快补打卡（打卡 体温）："
+    if unbound:
+        text += "\n未绑定的同学：" + "、".join(unbound)
+    return OutgoingMessage(text, mentions=mentions)
+
+
+# -- charts ------------------------------------------------------------------------------------
+
+
+def chart_attachment(day: date, label: str, png: bytes) -> Attachment:
+    return Attachment(f"统计图-{label}-{day:%Y-%m-%d}.png", png, "image/png")
+
+
+def chart_message(
+    day: date,
+    label: str,
+    summaries: Sequence[reports.ClassSummary],
+    counts: Mapping[tuple[int, date], reports.DayCounts],
+    *,
+    bars: bool,
+    by_college: bool = False,
+) -> OutgoingMessage:
+    """The chart of a roll-up: with completion bars (admins), or the trend alone."""
+    trend = charts.trend_points(counts, summaries, day)
+    title = f"{label} {day_label(day)} 打卡统计"
+    if bars:
+        png = charts.rollup_png(
+            title,
+            charts.completion_bars(summaries, by_college=by_college),
+            trend,
+            by_college=by_college,
         )
-    return day
+    else:
+        png = charts.trend_png(title, trend)
+    return OutgoingMessage(
+        f"📈 {label} 近 {len(trend)} 天打卡趋势", attachment=chart_attachment(day, label, png)
+    )
 
 
-def _privately(ctx: Context, actor: Actor, message: OutgoingMessage) -> None:
+# -- arguments ---------------------------------------------------------------------------------
+
+# An item id (C3, N12, L5): read before class names, refused by these commands.
+_ITEM_ID = re.compile(r"^[A-Za-z]\d+$")
+CHART_WORDS = frozenset({"图", "图表", "chart"})
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a staff command asked about: a day, maybe some classes, maybe a chart."""
+
+    day: date
+    named: tuple[reports.Named, ...] = ()
+    chart: bool = False
+
+    def class_ids(self, actor: Actor) -> frozenset[int] | None:
+        """The classes asked about; without a filter, the asker's whole scope."""
+        if not self.named:
+            return scope_of(actor)
+        return frozenset().union(*(n.class_ids for n in self.named))
+
+    @property
+    def label(self) -> str | None:
+        return "、".join(n.label for n in self.named) if self.named else None
+
+
+def read_query(ctx: Context, args: Args, *, chart: bool = False) -> Query:
+    """The arguments of 汇总, 未打卡 and 导出, in SPEC §9 order, checked against the asker's
+    scope and against the group the command was sent in."""
+    actor = ctx.require_actor()
+    today = ctx.now.astimezone(ctx.config.tz).date()
+    day: date | None = None
+    named: list[reports.Named] = []
+    wants_chart = False
+    for token in args.tokens:
+        found = try_parse_date(token, today)
+        if found is not None:
+            if day is not None:
+                raise BadArguments("只能写一个日期。", "Give one date only.")
+            day = found
+            continue
+        plain = normalize(token)
+        if _ITEM_ID.match(plain):
+            raise BadArguments(
+                f"「{ctx.command.keyword}」不接编号（{plain}）；要写日期或班级。",
+                f"/{ctx.command.name} takes a date or a class, not an id ({plain}).",
+            )
+        if chart and plain.lower() in CHART_WORDS:
+            wants_chart = True
+            continue
+        hit = reports.find_classes(ctx.session, plain)
+        if hit is None:
+            raise BadArguments(
+                f"「{token}」不是日期，也不是班级或学院（日期例：{bad_date_example(today)}、今天、昨天）。",
+                f"{token!r} is neither a date nor a class or college.",
+            )
+        if not actor.all_classes and not hit.class_ids <= actor.class_ids:
+            kind = "学院" if hit.college else "班级"
+            raise OutOfScope(what=f"{kind} {hit.label}", what_en=hit.label)
+        named.append(hit)
+    query = Query(day or today, tuple(named), wants_chart)
+    refuse_in_foreign_group(ctx, actor, query)
+    return query
+
+
+def bad_date_example(today: date) -> str:
+    return f"{today.month}-{today.day}"
+
+
+def refuse_in_foreign_group(ctx: Context, actor: Actor, query: Query) -> None:
+    """A command about one class, in a group bound to another, is refused with a hint.
+
+    A monitor speaks only about their own class, so only in their own class's group.
+    """
+    if not ctx.message.is_group:
+        return
+    group = ctx.group
+    asked = query.class_ids(actor) if (query.named or actor.role is Role.MONITOR) else None
+    if asked is None:
+        return
+    if group is not None and asked == {group.class_id}:
+        return
+    if group is None and actor.role.is_staff:
+        # A group bound to no class: staff answers go privately, nothing is said there.
+        return
+    group_class = ctx.session.get(SchoolClass, group.class_id) if group else None
+    what = query.label or ctx.t("你的班级", "your class")
+    command = f"{ctx.command.keyword} {query.label}" if query.label else ctx.command.keyword
+    raise ForeignGroup(
+        where=f"本群是 {group_class.code} 的班级群" if group_class else "本群没有绑定班级",
+        where_en=f"This is the group of {group_class.code}"
+        if group_class
+        else "This group has no class",
+        what=what,
+        what_en=what,
+        hint=f"请私聊我发送：{command}",
+        hint_en=f"Message me privately: /{ctx.command.name} {query.label or ''}".rstrip(),
+    )
+
+
+def _privately(ctx: Context, actor: Actor, *messages: OutgoingMessage) -> None:
     if ctx.message.is_group:
-        ctx.send(PersonAddress(actor.person_id), message)
+        for message in messages:
+            ctx.send(PersonAddress(actor.person_id), message)
         ctx.reply(ctx.t("已私信发给你。", "Sent to you privately."))
     else:
-        ctx.reply(message)
+        for message in messages:
+            ctx.reply(message)
+
+
+def _audit_target(query: Query, scope: frozenset[int] | None) -> str:
+    if query.label:
+        return f"filter:{query.label}"
+    return "school" if scope is None else f"classes:{len(scope)}"
 
 
 @router.command(
     "report",
     "汇总",
     roles=STAFF,
-    usage=("汇总 [日期]，例：汇总　或　汇总 11-23", "/report [date], e.g. /report 11-23"),
+    aliases=("打卡汇总",),
+    usage=(
+        "汇总 [日期] [班级|学院] [图]，例：汇总　或　汇总 {day} {class_code}　或　汇总 图",
+        "/report [date] [class|college] [图], e.g. /report {day} {class_code}",
+    ),
     help=(
-        "某天的打卡汇总（默认今天，私聊发送）",
-        "the day's summary for your classes (sent privately)",
+        "某天的打卡汇总（默认今天，私聊发送）；加「图」附近 14 天趋势图",
+        "the day's summary for your classes (sent privately); add 图 for the 14-day chart",
     ),
 )
 def report(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    day = _day(ctx, args)
-    scope = scope_of(actor)
+    query = read_query(ctx, args, chart=True)
+    day = query.day
+    scope = query.class_ids(actor)
     items = reports.summaries(ctx.session, day, scope)
     restricted = actor.role in (Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN)
-    text = summary_text(
-        f"📊 {day:%Y-%m-%d} 打卡汇总", items, restricted=restricted, by_college=actor.all_classes
-    )
+    by_college = scope is None
+    title = f"📊 {query.label + ' ' if query.label else ''}{day_label(day)} 打卡汇总"
+    text = summary_text(title, items, restricted=restricted, by_college=by_college)
+    messages = [OutgoingMessage(text)]
+    if query.chart:
+        counts = reports.daily_counts(
+            ctx.session, day - timedelta(days=reports.TREND_DAYS - 1), day, scope
+        )
+        label = query.label or ledger_scope(ctx.session, actor).label
+        messages.append(
+            chart_message(day, label, items, counts, bars=restricted, by_college=by_college)
+        )
     audit.record(
         ctx.session,
         at=ctx.now,
         actor=actor,
         action="report",
-        target="school" if scope is None else f"classes:{len(scope)}",
-        detail={"date": day.isoformat(), "rows": len(items)},
+        target=_audit_target(query, scope),
+        detail={"date": day.isoformat(), "rows": len(items), "chart": query.chart},
     )
-    _privately(ctx, actor, OutgoingMessage(text))
+    _privately(ctx, actor, *messages)
 
 
 @router.command(
     "missing",
     "未打卡",
     roles=MONITOR_AND_STAFF,
-    usage=("未打卡", "/missing"),
-    help=("今天还没打卡的同学", "who has not checked in today"),
+    aliases=("未打卡名单", "谁没打卡"),
+    usage=("未打卡 [日期] [班级]，例：未打卡　或　未打卡 {class_code}", "/missing [date] [class]"),
+    help=(
+        "还没打卡的同学（群里只显示人数并@提醒，名单私聊发送）",
+        "who has not checked in (the group sees the count and mentions; the list goes privately)",
+    ),
 )
 def missing(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    if len(args) > 0:
-        raise BadArguments("「未打卡」不带参数。", "/missing takes no arguments.")
-    day = ctx.now.astimezone(ctx.config.tz).date()
-    items = reports.missing(ctx.session, day, scope_of(actor))
-    text = missing_text(day, items)
-    if actor.role is Role.MONITOR:
-        # A monitor chases their own class: the list (names only) may go to the group.
-        ctx.reply(text)
-    else:
+    query = read_query(ctx, args)
+    scope = query.class_ids(actor)
+    items = reports.missing(ctx.session, query.day, scope)
+    staff = actor.role.is_staff
+    text = missing_text(query.day, items, phones=staff)
+    if staff or not ctx.message.is_group:
         _privately(ctx, actor, OutgoingMessage(text))
+        return
+    # A monitor in their own class group (refuse_in_foreign_group saw to that): the group
+    # gets the count and the mentions, like the 11:00 reminder; the list goes privately.
+    [cm] = items
+    accounts = reports.accounts_on(ctx.session, ctx.message.platform, [s.id for s in cm.missing])
+    ctx.reply(
+        group_reminder(
+            f"{day_label(query.day)} 打卡", cm, accounts, done="全班都已打卡，谢谢大家！"
+        )
+    )
+    ctx.send(PersonAddress(actor.person_id), text)
 
 
 @router.command(
     "export",
     "导出",
     roles=STAFF,
+    aliases=("导出台账",),
     where=Where.ANY,
-    usage=("导出 [日期]，例：导出　或　导出 11-23", "/export [date], e.g. /export 11-23"),
+    usage=(
+        "导出 [日期] [班级|学院]，例：导出　或　导出 {day} {class_code}",
+        "/export [date] [class|college], e.g. /export {day} {class_code}",
+    ),
     help=("某天的台账 .xlsx（私聊发送）", "the day's ledger .xlsx (sent privately)"),
 )
 def export(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    day = _day(ctx, args)
+    query = read_query(ctx, args)
+    day = query.day
     scope = ledger_scope(ctx.session, actor)
+    if query.label:
+        scope = ledger.LedgerScope(
+            query.label, query.class_ids(actor), include_restricted=scope.include_restricted
+        )
     book = ledger.build(ctx.session, day, scope, ctx.config.tz)
     audit.record(
         ctx.session,
@@ -215,7 +411,7 @@ def export(ctx: Context, args: Args) -> None:
         ctx.t(
             "📎 {day} 台账（{label}）",
             "📎 Ledger {day} ({label})",
-            day=f"{day:%Y-%m-%d}",
+            day=day_label(day, ctx.lang),
             label=scope.label,
         ),
         attachment=Attachment(book.filename, book.content),

@@ -74,6 +74,7 @@ def require_private(ctx: Context) -> None:
     "subsidy",
     "补助",
     roles=STUDENTS,
+    aliases=("申请补助", "补助申请"),
     where=Where.PRIVATE,
     needs_consent=True,
     usage=(

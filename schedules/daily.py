@@ -12,14 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Config, times_for
-from bot.messages import Attachment, ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
-from handlers.reports import missing_text, summary_text
+from bot.dates import day_label
+from bot.messages import Attachment, ChatAddress, Envelope, OutgoingMessage, PersonAddress
+from handlers.reports import chart_message, group_reminder, missing_text, summary_text
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
-from storage import deliveries, identity, ledger, outbox, reports, retention
+from storage import charts, deliveries, identity, ledger, outbox, reports, retention
 from storage.db import with_retry
 from storage.models import (
-    ChatAccount,
     College,
     GroupChat,
     Person,
@@ -103,7 +103,7 @@ def prompt_text(config: Config, day: date, college: str) -> str:
     deadline = times_for(config.schedule, college).deadline
     assert deadline is not None
     return (
-        f"🌅 {day:%m月%d日} 健康打卡开始了，请在 {deadline:%H:%M} 前完成。\n"
+        f"🌅 {day_label(day)} 健康打卡开始了，请在 {deadline:%H:%M} 前完成。\n"
         "回复：打卡 体温（有症状请写上，如：打卡 体温 咳嗽；在外地请加 @城市）\n"
         "也可以用 /checkin。想私下提交的同学可以私聊我，效果一样。"
     )
@@ -131,37 +131,21 @@ def plan_deadline(run: Run) -> list[Planned]:
         groups = bound_groups(session, run, classes)
         missing = {cm.class_id: cm for cm in reports.missing(session, run.day, list(classes))}
         student_ids = [s.id for cm in missing.values() for s in cm.missing]
-        accounts: dict[tuple[str, int], str] = {}
-        for i in range(0, len(student_ids), 500):
-            for platform, person_id, user_id in session.execute(
-                select(
-                    ChatAccount.platform, ChatAccount.person_id, ChatAccount.platform_user_id
-                ).where(ChatAccount.person_id.in_(student_ids[i : i + 500]))
-            ):
-                accounts[(platform, person_id)] = user_id
+        accounts = {
+            platform: reports.accounts_on(session, platform, student_ids)
+            for platform in {g.platform for g in groups}
+        }
         staff = staff_of(session, classes, CLASS_STAFF)
-    deadline_word = f"{run.day:%m月%d日} 打卡已截止"
+    head = f"{day_label(run.day)} 打卡已截止"
     planned = []
     for g in groups:
-        cm = missing[g.class_id]
-        if not cm.missing:
-            text = f"✓ {deadline_word}，全班都已打卡，谢谢大家！"
-            message = OutgoingMessage(text)
-        else:
-            mentions = tuple(
-                Mention(accounts[(g.platform, s.id)], s.name)
-                for s in cm.missing
-                if (g.platform, s.id) in accounts
-            )
-            unbound = [s.name for s in cm.missing if (g.platform, s.id) not in accounts]
-            text = f"⏰ {deadline_word}，还有 {len(cm.missing)} 位同学未打卡，请尽快补打卡（打卡 体温）："
-            if unbound:
-                text += "\n未绑定的同学：" + "、".join(unbound)
-            message = OutgoingMessage(text, mentions=mentions)
+        message = group_reminder(
+            head, missing[g.class_id], accounts[g.platform], done="全班都已打卡，谢谢大家！"
+        )
         envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
         planned.append(Planned(group_scope(g), fixed(envelope)))
     for pid, (_person, cids) in staff.items():
-        text = missing_text(run.day, [missing[c] for c in cids])
+        text = missing_text(run.day, [missing[c] for c in cids], phones=True)
         envelope = Envelope(PersonAddress(pid), OutgoingMessage(text))
         planned.append(Planned(person_scope(pid), fixed(envelope)))
     return planned
@@ -188,6 +172,7 @@ class RollupReads:
         self._summaries: list[reports.ClassSummary] | None = None
         self._pending: list[reports.PendingRequest] | None = None
         self._rows: dict[int, list[ledger.Row]] | None = None
+        self._counts: dict[tuple[int, date], reports.DayCounts] | None = None
 
     def summaries(
         self, session: Session, ids: Collection[int] | None
@@ -210,10 +195,43 @@ class RollupReads:
             if p.class_code in codes and (include_restricted or not p.restricted)
         ]
 
+    def counts(self, session: Session) -> dict[tuple[int, date], reports.DayCounts]:
+        """Check-ins per class and day over the trend's days, for every chart of the run."""
+        if self._counts is None:
+            first = self.day - timedelta(days=reports.TREND_DAYS - 1)
+            self._counts = reports.daily_counts(session, first, self.day, self.class_ids)
+        return self._counts
+
+    def chart(self, session: Session, ids: Collection[int] | None) -> charts.ChartData:
+        return charts.chart_data(
+            self.summaries(session, ids), self.counts(session), self.day, by_college=ids is None
+        )
+
     def ledger(self, session: Session, scope: ledger.LedgerScope) -> ledger.Ledger:
         if self._rows is None:
             self._rows = ledger.class_rows(session, self.day, self.tz, self.class_ids)
-        return ledger.build(session, self.day, scope, self.tz, rows_by_class=self._rows)
+        return ledger.build(
+            session,
+            self.day,
+            scope,
+            self.tz,
+            rows_by_class=self._rows,
+            chart=self.chart(session, scope.class_ids),
+        )
+
+    def chart_envelope(
+        self, session: Session, pid: int, label: str, ids: Collection[int] | None
+    ) -> Envelope:
+        """The admins' PNG: completion by class (by college for the school) and the trend."""
+        message = chart_message(
+            self.day,
+            label,
+            self.summaries(session, ids),
+            self.counts(session),
+            bars=True,
+            by_college=ids is None,
+        )
+        return Envelope(PersonAddress(pid), message)
 
 
 def plan_rollup(run: Run) -> list[Planned]:
@@ -267,7 +285,7 @@ def plan_rollup(run: Run) -> list[Planned]:
             is_counselor = person.role == Role.COUNSELOR.value
             pending = reads.pending(session, cids, include_restricted=is_counselor)
             text = summary_text(
-                f"📊 {day:%Y-%m-%d} 打卡汇总（{person.name}）",
+                f"📊 {day_label(day)} 打卡汇总（{person.name}）",
                 items,
                 restricted=False,
                 pending=pending,
@@ -297,14 +315,17 @@ def plan_rollup(run: Run) -> list[Planned]:
                 items = reads.summaries(session, ids)
                 pending = reads.pending(session, ids)
                 text = summary_text(
-                    f"📊 {name} {day:%Y-%m-%d} 汇总",
+                    f"📊 {name} {day_label(day)} 汇总",
                     items,
                     restricted=True,
                     pending=pending,
                     unreachable=_unreachable(session, day, ids, tz),
                 )
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
-                return envelope(admin.id, text, book)
+                return [
+                    *envelope(admin.id, text, book),
+                    reads.chart_envelope(session, admin.id, name, ids),
+                ]
 
             planned.append(Planned(person_scope(admin.id), build_college))
 
@@ -313,7 +334,7 @@ def plan_rollup(run: Run) -> list[Planned]:
         def build_school(session: Session, admin: Person = admin) -> list[Envelope]:
             items = reads.summaries(session, None)
             text = summary_text(
-                f"📊 全校 {day:%Y-%m-%d} 汇总",
+                f"📊 全校 {day_label(day)} 汇总",
                 items,
                 restricted=True,
                 by_college=True,
@@ -322,7 +343,10 @@ def plan_rollup(run: Run) -> list[Planned]:
             start = datetime.combine(day, time(0), tzinfo=tz)
             text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
             book = reads.ledger(session, ledger.SCHOOL)
-            return envelope(admin.id, text, book)
+            return [
+                *envelope(admin.id, text, book),
+                reads.chart_envelope(session, admin.id, "全校", None),
+            ]
 
         planned.append(Planned(person_scope(admin.id), build_school))
     return planned

@@ -72,6 +72,14 @@ class GroupOnly(DomainError):
     en = "Use this command in the class group."
 
 
+class ForeignGroup(DomainError):
+    """A command about one class, sent in the group of another."""
+
+    zh = "{where}，不在这里谈{what}。{hint}"
+    en = "{where_en}; {what_en} is not discussed here. {hint_en}"
+    refusal = True
+
+
 class GroupNotBound(DomainError):
     zh = "本群还没有绑定班级。请辅导员在群里发送：绑定班级 <班级>（例：绑定班级 护理172）。"
     en = "This group is not bound to a class yet. A counselor can send: /bindgroup <class code>."

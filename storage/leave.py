@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.dates import day_label
 from storage import requests
 from storage.errors import BadArguments, LeaveOverlaps
 from storage.identity import Actor
@@ -58,7 +59,7 @@ def _decision(row: LedgerRow) -> RequestEvent | None:
 
 def _followups(row: LedgerRow, to_local: Any) -> str:
     return "\n".join(
-        f"{to_local(e.at):%m-%d %H:%M} {e.note}"
+        f"{day_label(to_local(e.at).date())} {to_local(e.at):%H:%M} {e.note}"
         for e, _ in row.events
         if e.action == FOLLOWUP and e.note
     )
@@ -190,8 +191,8 @@ def submit(
         assert clash.starts_on is not None and clash.ends_on is not None
         raise LeaveOverlaps(
             ref=LEAVE.ref(clash.number),
-            start=f"{clash.starts_on:%m-%d}",
-            end=f"{clash.ends_on:%m-%d}",
+            start=day_label(clash.starts_on),
+            end=day_label(clash.ends_on),
             **requests.state_params(LEAVE, clash.status),
         )
     return requests.submit(
@@ -231,8 +232,9 @@ def cancel(session: Session, actor: Actor, number: int, today: date, now: dateti
 
 
 def come_back(session: Session, actor: Actor, number: int, today: date, now: datetime) -> Request:
-    """销假: end an approved leave early. Back today means the leave covers up to yesterday;
-    back before it began means it never took effect, and it is withdrawn. Shortening the end
+    """销假: end an approved leave early. Back today means the leave covers up to yesterday,
+    or only its first day when that is today (it was taken, and stays in the ledger); back
+    before it began means it never took effect, and it is withdrawn. Shortening the end
     date keeps "who was on leave on day D" a plain date test for every reader
     (storage.reports.on_leave, attendance)."""
     leave = requests.own(session, LEAVE, actor, number)
@@ -240,7 +242,7 @@ def come_back(session: Session, actor: Actor, number: int, today: date, now: dat
     if leave.status != APPROVED:
         raise requests.not_pending(LEAVE, LEAVE.ref(number), leave.status, action)
     assert leave.starts_on is not None and leave.ends_on is not None
-    if today <= leave.starts_on:
+    if today < leave.starts_on:
         return requests.move(
             session,
             LEAVE,
@@ -251,7 +253,7 @@ def come_back(session: Session, actor: Actor, number: int, today: date, now: dat
             now=now,
             refused=requests.CANCEL,
         )
-    last_day = min(leave.ends_on, today - timedelta(days=1))
+    last_day = max(leave.starts_on, min(leave.ends_on, today - timedelta(days=1)))
     return requests.move(
         session,
         LEAVE,

@@ -14,14 +14,15 @@ import hashlib
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from storage import attendance, reports, requests, xlsx
+from bot.dates import day_label
+from storage import attendance, charts, reports, requests, xlsx
 from storage.checkins import format_temp
 from storage.models import CheckIn, CheckInRevision, College, Person, Request, SchoolClass
 from storage.requests import LedgerRow, RequestKind
@@ -30,6 +31,8 @@ from storage.workflows import WORKFLOWS
 XLSX_MAX_CELL = 32_767
 # Characters Excel cannot store in a cell.
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+CHART_SHEET = "统计图"
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ def class_rows(
             CheckIn.late,
             CheckIn.abnormal,
             Person.role,
+            Person.phone,
         )
         .outerjoin(CheckIn, and_(CheckIn.student_id == Person.id, CheckIn.day == day))
         .where(Person.active.is_(True))
@@ -148,14 +152,18 @@ def class_rows(
         late,
         abnormal,
         role,
+        phone,
     ) in session.execute(stmt):
         if cid not in classes or role not in reports.STUDENT_ROLES:
             continue
         code, college = classes[cid]
         head = (safe_text(college), safe_text(code), safe_text(number), safe_text(name))
         if checkin_id is None:
-            status = ON_LEAVE if pid in leave else MISSING
-            out[cid].append((*head, status))
+            if pid in leave:
+                out[cid].append((*head, ON_LEAVE))
+            else:
+                # The phone rides along for the 未打卡 sheet only (see _build).
+                out[cid].append((*head, MISSING, safe_text(phone) if phone else ""))
             continue
         out[cid].append(
             (
@@ -255,17 +263,28 @@ def build(
     tz: ZoneInfo,
     *,
     rows_by_class: dict[int, list[Row]] | None = None,
+    chart: charts.ChartData | None = None,
 ) -> Ledger:
     """The ledger for one day and scope.
 
     `rows_by_class` (from class_rows) may hold the 打卡 rows of a wider scope, read once for
-    many ledgers; without it they are read here.
+    many ledgers; without it they are read here. `chart` is what the 统计图 sheet shows,
+    likewise computed here when not given.
     """
     wb = xlsx.Workbook()
     try:
-        return _build(wb, session, day, scope, tz, rows_by_class)
+        return _build(wb, session, day, scope, tz, rows_by_class, chart)
     finally:
         wb.close()
+
+
+def chart_for(session: Session, day: date, scope: LedgerScope) -> charts.ChartData:
+    """The 统计图 data of one scope: today's completion by class (by college for the school)
+    and the trend of the days before."""
+    first = day - timedelta(days=reports.TREND_DAYS - 1)
+    summaries = reports.summaries(session, day, scope.class_ids)
+    counts = reports.daily_counts(session, first, day, scope.class_ids)
+    return charts.chart_data(summaries, counts, day, by_college=scope.class_ids is None)
 
 
 def _build(
@@ -275,6 +294,7 @@ def _build(
     scope: LedgerScope,
     tz: ZoneInfo,
     rows_by_class: dict[int, list[Row]] | None,
+    chart: charts.ChartData | None,
 ) -> Ledger:
     class_ids = scope.class_ids
     classes = {
@@ -308,12 +328,15 @@ def _build(
     append = checkin_sheet.ws.append
     for cid in sorted(classes):
         for row in rows_by_class.get(cid, ()):
-            append(row)
             if row[4] == MISSING:
-                missing_rows.append(row[:4])
+                append(row[:5])
+                missing_rows.append((*row[:4], row[5]))
+                continue
+            append(row)
     rows += checkin_sheet.rows
 
-    sheet = _Sheet(wb, "未打卡", ["学院", "班级", "学号", "姓名"], [12, 12, 12, 10])
+    # Ledgers go to staff only: the phone is there for the counselor who calls the last few.
+    sheet = _Sheet(wb, "未打卡", ["学院", "班级", "学号", "姓名", "电话"], [12, 12, 12, 10, 14])
     for r in missing_rows:
         sheet.append(r)
     rows += sheet.rows
@@ -335,6 +358,7 @@ def _build(
     rows += _attendance_sheet(wb, session, day, class_ids, classes, tz)
     for kind in (k for k in kinds if k.restricted):
         rows += _request_sheet(wb, session, kind, day, class_ids, classes, tz)
+    _chart_sheet(wb, chart or chart_for(session, day, scope))
 
     content = wb.save()
     filename = f"台账-{scope.label}-{day:%Y-%m-%d}.xlsx"
@@ -453,6 +477,50 @@ def _attendance_sheet(
             ]
         )
     return sheet.rows
+
+
+def _chart_sheet(wb: xlsx.Workbook, data: charts.ChartData) -> None:
+    """统计图: the charts' numbers, and native Excel charts drawn from them."""
+    who = "学院" if data.by_college else "班级"
+    sheet = wb.add_sheet(
+        CHART_SHEET,
+        [who, "已打卡", "应打卡", "完成率", "", "日期", "完成率", "异常人数"],
+        [12, 8, 8, 8, 3, 10, 8, 9],
+    )
+    bars, trend = list(data.bars), list(data.trend)
+    for i in range(max(len(bars), len(trend))):
+        row: list[Any] = [None] * 8
+        if i < len(bars):
+            b = bars[i]
+            row[:4] = [safe_text(b.label), b.done, b.expected, xlsx.Percent(b.rate)]
+        if i < len(trend):
+            p = trend[i]
+            row[5:] = [day_label(p.day), xlsx.Percent(p.rate), p.abnormal]
+        sheet.append(row)
+    bar_rows = max(len(bars), 1) + 1
+    bar_end = max(18, 4 + len(bars))
+    sheet.add_chart(
+        xlsx.Chart(
+            f"各{who}打卡完成率",
+            f"A2:A{bar_rows}",
+            (xlsx.Series("D1", f"D2:D{bar_rows}"),),
+            anchor=(9, 0, 19, bar_end),
+            horizontal=True,
+            percent=True,
+        )
+    )
+    trend_rows = max(len(trend), 1) + 1
+    sheet.add_chart(
+        xlsx.Chart(
+            f"近 {len(trend)} 天完成率与异常人数",
+            f"F2:F{trend_rows}",
+            (
+                xlsx.Series("H1", f"H2:H{trend_rows}"),
+                xlsx.Series("G1", f"G2:G{trend_rows}", line=True),
+            ),
+            anchor=(9, bar_end + 1, 19, bar_end + 20),
+        )
+    )
 
 
 def scope_for_class(session: Session, code: str) -> LedgerScope | None:

@@ -18,7 +18,7 @@ from sqlalchemy.sql import ColumnElement
 
 from storage import requests
 from storage.leave import APPROVED, ENDED, LEAVE
-from storage.models import CheckIn, College, Person, Request, Role, SchoolClass
+from storage.models import ChatAccount, CheckIn, College, Person, Request, Role, SchoolClass
 from storage.requests import PendingRequest
 from storage.workflows import WORKFLOWS
 
@@ -110,6 +110,7 @@ class Student:
     number: str
     name: str
     class_id: int
+    phone: str | None = None
 
 
 @dataclass
@@ -136,6 +137,51 @@ def classes_in_scope(
         .order_by(College.name, SchoolClass.code)
     )
     return [(i, c, n) for i, c, n in rows]
+
+
+def first_class_code(session: Session, class_ids: Collection[int] | None) -> str | None:
+    """The first class code (in code order) among these classes, or of the whole roster."""
+    return session.scalar(
+        select(SchoolClass.code)
+        .where(_in_classes(SchoolClass.id, class_ids))
+        .order_by(SchoolClass.code)
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class Named:
+    """What a staff command's class filter named: a class or a college, and its classes."""
+
+    label: str
+    class_ids: frozenset[int]
+    college: bool = False
+
+
+def find_classes(session: Session, name: str) -> Named | None:
+    """The class with this code, else the college with this name, else None."""
+    found = session.scalar(select(SchoolClass.id).where(SchoolClass.code == name))
+    if found is not None:
+        return Named(name, frozenset({found}))
+    college = session.scalar(select(College.id).where(College.name == name))
+    if college is None:
+        return None
+    ids = session.scalars(select(SchoolClass.id).where(SchoolClass.college_id == college))
+    return Named(name, frozenset(ids), college=True)
+
+
+def accounts_on(session: Session, platform: str, person_ids: Collection[int]) -> dict[int, str]:
+    """Each person's account on one platform (for @-mentions), by person id."""
+    ids = list(person_ids)
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        for person_id, user_id in session.execute(
+            select(ChatAccount.person_id, ChatAccount.platform_user_id).where(
+                ChatAccount.platform == platform, ChatAccount.person_id.in_(ids[i : i + 500])
+            )
+        ):
+            out[person_id] = user_id
+    return out
 
 
 def covering(day: date) -> ColumnElement[bool]:
@@ -245,7 +291,7 @@ def missing(
     out = {cid: ClassMissing(cid, code) for cid, code, _ in classes_in_scope(session, class_ids)}
     leave = leave if leave is not None else on_leave(session, day, class_ids)
     rows = session.execute(
-        select(Person.id, Person.number, Person.name, Person.class_id)
+        select(Person.id, Person.number, Person.name, Person.class_id, Person.phone)
         .outerjoin(CheckIn, and_(CheckIn.student_id == Person.id, CheckIn.day == day))
         .where(
             CheckIn.id.is_(None),
@@ -255,15 +301,43 @@ def missing(
         )
         .order_by(Person.class_id, Person.number)
     )
-    for pid, number, name, cid in rows:
+    for pid, number, name, cid, phone in rows:
         if cid not in out:
             continue
-        student = Student(pid, number, name, cid)
+        student = Student(pid, number, name, cid, phone)
         if pid in leave:
             out[cid].on_leave.append((student, leave[pid]))
         else:
             out[cid].missing.append(student)
     return list(out.values())
+
+
+TREND_DAYS = 14
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """Check-ins of one class on one day: how many, how many abnormal."""
+
+    checked_in: int = 0
+    abnormal: int = 0
+
+
+def daily_counts(
+    session: Session, first: date, last: date, class_ids: Collection[int] | None
+) -> dict[tuple[int, date], DayCounts]:
+    """Check-ins per (class id, day) from `first` to `last`: one grouped query for a trend."""
+    rows = session.execute(
+        select(
+            CheckIn.class_id,
+            CheckIn.day,
+            func.count(),
+            func.sum(case((CheckIn.abnormal_today, 1), else_=0)),
+        )
+        .where(CheckIn.day >= first, CheckIn.day <= last, _in_classes(CheckIn.class_id, class_ids))
+        .group_by(CheckIn.class_id, CheckIn.day)
+    )
+    return {(cid, day): DayCounts(int(n), int(ab or 0)) for cid, day, n, ab in rows}
 
 
 def pending_requests(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -30,7 +31,7 @@ _EPOCH = datetime(1899, 12, 30)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 
 # Indexes into cellXfs in styles.xml below.
-HEADER, DATE, DATETIME, TEXT = 1, 2, 3, 4
+HEADER, DATE, DATETIME, TEXT, PERCENT = 1, 2, 3, 4, 5
 
 DATE_FORMAT = "yyyy-mm-dd"
 TIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -98,13 +99,14 @@ _STYLES = (
     "</patternFill></fill></fills>"
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="5">'
+    '<cellXfs count="6">'
     '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" '
     'applyAlignment="1"><alignment horizontal="center"/></xf>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1"/>'
+    '<xf numFmtId="9" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     "</cellXfs>"
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
@@ -120,6 +122,54 @@ _SHEET_HEAD = (
     "{cols}<sheetData>"
 )
 _SHEET_TAIL = "</sheetData></worksheet>"
+_SHEET_TAIL_DRAWING = '</sheetData><drawing r:id="rId1"/></worksheet>'
+_DRAWING_TYPE = (
+    '<Override PartName="/xl/drawings/drawing{n}.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.drawing+xml"/>'
+)
+_CHART_TYPE = (
+    '<Override PartName="/xl/charts/chart{n}.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.drawingml.chart+xml"/>'
+)
+_REL = '<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/{kind}" Target="{target}"/>'
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    "{rels}</Relationships>"
+)
+_DRAWING = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" '
+    'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+    'xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart">{anchors}</xdr:wsDr>'
+)
+_ANCHOR = (
+    "<xdr:twoCellAnchor>"
+    "<xdr:from><xdr:col>{c1}</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>{r1}</xdr:row>"
+    "<xdr:rowOff>0</xdr:rowOff></xdr:from>"
+    "<xdr:to><xdr:col>{c2}</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>{r2}</xdr:row>"
+    "<xdr:rowOff>0</xdr:rowOff></xdr:to>"
+    '<xdr:graphicFrame macro=""><xdr:nvGraphicFramePr><xdr:cNvPr id="{id}" name="Chart {id}"/>'
+    "<xdr:cNvGraphicFramePr/></xdr:nvGraphicFramePr>"
+    '<xdr:xfrm><a:off x="0" y="0"/><a:ext cx="0" cy="0"/></xdr:xfrm>'
+    '<a:graphic><a:graphicData uri="http://schemas.openxmlformats.org/drawingml/2006/chart">'
+    '<c:chart r:id="rId{rid}"/></a:graphicData></a:graphic></xdr:graphicFrame>'
+    "<xdr:clientData/></xdr:twoCellAnchor>"
+)
+_CHART_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart" '
+    'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<c:roundedCorners val="0"/><c:chart>'
+    "<c:title><c:tx><c:rich><a:bodyPr/><a:p><a:r><a:t>{title}</a:t></a:r></a:p></c:rich></c:tx>"
+    '<c:overlay val="0"/></c:title><c:autoTitleDeleted val="0"/><c:plotArea><c:layout/>'
+)
+_CHART_TAIL = (
+    '</c:plotArea><c:legend><c:legendPos val="b"/><c:overlay val="0"/></c:legend>'
+    '<c:plotVisOnly val="1"/></c:chart></c:chartSpace>'
+)
 _ESCAPES = {'"': "&quot;"}
 
 
@@ -130,6 +180,115 @@ def excel_serial(value: date) -> float | int:
         fraction = (seconds + value.microsecond / 1e6) / 86400
         return value.toordinal() - _EPOCH_ORDINAL + fraction
     return value.toordinal() - _EPOCH_ORDINAL
+
+
+class Percent(float):
+    """A share (0.95) that the cell shows as a percentage (95%)."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series of a chart: the cell holding its name and the cells of its values."""
+
+    name: str
+    values: str
+    # A line on the right-hand percentage axis, over the columns (the trend's completion).
+    line: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A native Excel chart drawn from cells of the sheet it sits on (Excel draws it).
+
+    `horizontal` bars suit many classes; otherwise columns, with any `line` series on a
+    0–100% axis of their own. `anchor` is (first column, first row, last column, last row),
+    counted from 0.
+    """
+
+    title: str
+    categories: str
+    series: tuple[Series, ...]
+    anchor: tuple[int, int, int, int]
+    horizontal: bool = False
+    percent: bool = False
+
+
+def _absolute(sheet: str, cells: str) -> str:
+    parts = []
+    for ref in cells.split(":"):
+        col = ref.rstrip("0123456789")
+        parts.append(f"${col}${ref[len(col) :]}")
+    return f"{_quote_sheet(sheet)}!{':'.join(parts)}"
+
+
+def _quote_sheet(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
+
+
+def chart_xml(sheet: str, chart: Chart) -> str:
+    """The DrawingML of one chart whose data sits on `sheet`."""
+
+    def ser(i: int, s: Series) -> str:
+        shape = "" if not s.line else '<c:marker><c:symbol val="circle"/></c:marker>'
+        return (
+            f'<c:ser><c:idx val="{i}"/><c:order val="{i}"/>'
+            f"<c:tx><c:strRef><c:f>{escape(_absolute(sheet, s.name))}</c:f></c:strRef></c:tx>"
+            f"{shape}<c:cat><c:strRef><c:f>{escape(_absolute(sheet, chart.categories))}</c:f>"
+            f"</c:strRef></c:cat><c:val><c:numRef><c:f>{escape(_absolute(sheet, s.values))}"
+            "</c:f></c:numRef></c:val>" + ('<c:smooth val="0"/>' if s.line else "") + "</c:ser>"
+        )
+
+    indexed = list(enumerate(chart.series))
+    bars = [ser(i, s) for i, s in indexed if not s.line]
+    lines = [ser(i, s) for i, s in indexed if s.line]
+    percent = '<c:numFmt formatCode="0%" sourceLinked="0"/>'
+    scale_pct = (
+        '<c:scaling><c:orientation val="minMax"/><c:max val="1"/><c:min val="0"/></c:scaling>'
+    )
+    scale = '<c:scaling><c:orientation val="minMax"/></c:scaling>'
+    out = [_CHART_HEAD.format(title=escape(chart.title))]
+    if bars:
+        direction = "bar" if chart.horizontal else "col"
+        out.append(
+            f'<c:barChart><c:barDir val="{direction}"/><c:grouping val="clustered"/>'
+            f'<c:varyColors val="0"/>{"".join(bars)}<c:gapWidth val="60"/>'
+            '<c:axId val="1001"/><c:axId val="1002"/></c:barChart>'
+        )
+    if lines:
+        out.append(
+            '<c:lineChart><c:grouping val="standard"/><c:varyColors val="0"/>'
+            f'{"".join(lines)}<c:marker val="1"/>'
+            '<c:axId val="2001"/><c:axId val="2002"/></c:lineChart>'
+        )
+    if bars:
+        out.append(
+            '<c:catAx><c:axId val="1001"/>' + scale + '<c:delete val="0"/>'
+            f'<c:axPos val="{"l" if chart.horizontal else "b"}"/><c:tickLblPos val="nextTo"/>'
+            '<c:crossAx val="1002"/><c:crosses val="autoZero"/><c:auto val="1"/>'
+            '<c:lblAlgn val="ctr"/><c:lblOffset val="100"/></c:catAx>'
+            '<c:valAx><c:axId val="1002"/>'
+            + (scale_pct if chart.percent else scale)
+            + '<c:delete val="0"/><c:axPos val="'
+            + ("b" if chart.horizontal else "l")
+            + '"/><c:majorGridlines/>'
+            + (percent if chart.percent else '<c:numFmt formatCode="0" sourceLinked="0"/>')
+            + '<c:tickLblPos val="nextTo"/><c:crossAx val="1001"/><c:crosses val="autoZero"/>'
+            '<c:crossBetween val="between"/></c:valAx>'
+        )
+    if lines:
+        # The line's own axes: categories hidden (the columns show them), 0–100% on the right.
+        out.append(
+            '<c:catAx><c:axId val="2001"/>' + scale + f'<c:delete val="{1 if bars else 0}"/>'
+            '<c:axPos val="b"/><c:tickLblPos val="nextTo"/><c:crossAx val="2002"/>'
+            '<c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/>'
+            '<c:lblOffset val="100"/></c:catAx>'
+            '<c:valAx><c:axId val="2002"/>' + scale_pct + '<c:delete val="0"/>'
+            f'<c:axPos val="{"r" if bars else "l"}"/>{percent}<c:tickLblPos val="nextTo"/>'
+            f'<c:crossAx val="2001"/><c:crosses val="{"max" if bars else "autoZero"}"/>'
+            '<c:crossBetween val="between"/></c:valAx>'
+        )
+    out.append(_CHART_TAIL)
+    return "".join(out)
 
 
 # Text that a spreadsheet would take for a formula: = + - @ (also full-width), tab, CR.
@@ -150,6 +309,7 @@ class Sheet:
     ) -> None:
         self.title = title
         self.rows = 0
+        self.charts: list[Chart] = []
         self._stream: IO[bytes] | None = stream
         self._cells: list[str] = []
         self._parts: list[str] = []
@@ -184,6 +344,9 @@ class Sheet:
                 continue
             kind = type(value)
             if kind not in _PLAIN:
+                if kind is Percent:
+                    add(f'{cell}{ref} t="n" s="{PERCENT}"><v>{float(value)!r}</v></c>')
+                    continue
                 value = _plain(value)
                 kind = type(value)
             if kind is str:
@@ -228,10 +391,15 @@ class Sheet:
             self._stream.close()
             self._stream = None
 
+    def add_chart(self, chart: Chart) -> None:
+        """Place a chart on this sheet, drawn from its cells; before the sheet is finished."""
+        assert self._stream is not None, f"sheet {self.title} is already closed"
+        self.charts.append(chart)
+
     def close(self) -> None:
         if self._stream is None:
             return
-        self._parts.append(_SHEET_TAIL)
+        self._parts.append(_SHEET_TAIL_DRAWING if self.charts else _SHEET_TAIL)
         self._flush()
         self._stream.close()
         self._stream = None
@@ -265,10 +433,37 @@ class Workbook:
             self.sheets[-1].close()
         n = range(1, len(self.sheets) + 1)
         z = self._zip
-        z.writestr(
-            "[Content_Types].xml",
-            _CONTENT_TYPES.format(sheets="".join(_SHEET_TYPE.format(n=i) for i in n)),
-        )
+        overrides = [_SHEET_TYPE.format(n=i) for i in n]
+        drawings = 0
+        charts = 0
+        for i, sheet in zip(n, self.sheets, strict=True):
+            if not sheet.charts:
+                continue
+            drawings += 1
+            overrides.append(_DRAWING_TYPE.format(n=drawings))
+            z.writestr(
+                f"xl/worksheets/_rels/sheet{i}.xml.rels",
+                _RELS.format(
+                    rels=_REL.format(
+                        i=1, kind="drawing", target=f"../drawings/drawing{drawings}.xml"
+                    )
+                ),
+            )
+            anchors, rels = [], []
+            for k, chart in enumerate(sheet.charts, start=1):
+                charts += 1
+                overrides.append(_CHART_TYPE.format(n=charts))
+                z.writestr(f"xl/charts/chart{charts}.xml", chart_xml(sheet.title, chart))
+                rels.append(_REL.format(i=k, kind="chart", target=f"../charts/chart{charts}.xml"))
+                c1, r1, c2, r2 = chart.anchor
+                anchors.append(_ANCHOR.format(c1=c1, r1=r1, c2=c2, r2=r2, id=k + 1, rid=k))
+            z.writestr(
+                f"xl/drawings/drawing{drawings}.xml", _DRAWING.format(anchors="".join(anchors))
+            )
+            z.writestr(
+                f"xl/drawings/_rels/drawing{drawings}.xml.rels", _RELS.format(rels="".join(rels))
+            )
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES.format(sheets="".join(overrides)))
         z.writestr("_rels/.rels", _ROOT_RELS)
         z.writestr("docProps/core.xml", _CORE)
         z.writestr("docProps/app.xml", _APP)

@@ -161,6 +161,9 @@ def static_texts(app: App) -> list[str]:
     """The bot's own fixed texts, which a group may see: not personal data."""
     cfg = app.config
     texts = [u for c in app.dispatcher.commands for u in (c.usage_zh, c.usage_en)]
+    # As shown: with the deployment's class and dates around the day of the test.
+    examples = app.dispatcher.examples()
+    texts += [c.usage(lang, examples) for c in app.dispatcher.commands for lang in ("zh", "en")]
     texts.append(notice(cfg))
     low, high = cfg.checkin.min_temperature, cfg.checkin.max_temperature
     texts += [f"{low}℃–{high}℃", f"{low}–{high}", f"{low}℃", f"{high}℃"]

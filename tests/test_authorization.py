@@ -11,13 +11,19 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select, update
 
-from bot.adapters.testing import TestAdapter
+from bot.adapters.testing import Sent, TestAdapter
 from bot.app import App
 from bot.router import Where
 from storage import identity
 from storage.errors import CodeRequired, NotBound, PrivateOnly, StaffBindsPrivately
 from storage.models import AuditEntry, ChatAccount, Person, Role
-from tests.conftest import OTHER_PEOPLE, declared_commands, row_counts, seed_other_college
+from tests.conftest import (
+    OTHER_CLASS,
+    OTHER_PEOPLE,
+    declared_commands,
+    row_counts,
+    seed_other_college,
+)
 
 S, M, C, H, CA, SA = (
     Role.STUDENT,
@@ -307,3 +313,83 @@ async def test_withdrawal_forms(
         assert any("✓ 已撤回同意" in t for t in private)
     elif answered:
         assert any(("撤回同意 确认" in t) for t in private)
+
+
+# -- class filters and commands about one class in another class's group ---------------------
+
+FILTERED = {"汇总": frozenset({C, H, CA, SA}), "未打卡": frozenset({M, C, H, CA, SA})}
+FILTERED["导出"] = FILTERED["汇总"]
+
+
+def private_answer(sent: list[Sent], sender: str) -> Sent:
+    [answer] = [s for s in sent if s.to.chat_id == sender and not s.to.is_group]
+    return answer
+
+
+@pytest.mark.parametrize("word", sorted(FILTERED))
+async def test_class_filter_matrix(app: App, bot: TestAdapter, word: str) -> None:
+    """Every role, in and out of scope, asking about 护理172 privately."""
+    seed_other_college(app)
+    cases = [(IN_SCOPE[r], f"{r} in scope", r) for r in Role] + [
+        (n, f"{r} out of scope", r) for r, n in OUT_OF_SCOPE.items()
+    ]
+    for sender, label, role in cases:
+        before = row_counts(app)
+        answer = private_answer(await bot.say(sender, f"{word} 护理172"), sender)
+        in_scope = sender in IN_SCOPE.values()
+        if role in FILTERED[word] and in_scope:
+            assert not is_refusal(answer.text), f"{word} as {label}: {answer.text!r}"
+            if word == "导出":
+                assert answer.message.attachment is not None
+                assert answer.message.attachment.filename.startswith("台账-护理172-")
+            else:
+                assert "护理172" in answer.text and "检验172" not in answer.text, label
+        elif role in FILTERED[word]:
+            assert answer.text == "你无权处理班级 护理172。", f"{word} as {label}"
+            assert row_counts(app) == before
+        else:
+            assert answer.text.startswith("你没有权限使用"), f"{word} as {label}"
+            assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("word", sorted(FILTERED))
+async def test_commands_about_a_class_in_another_class_group(
+    app: App, bot: TestAdapter, word: str
+) -> None:
+    """The school admin may speak of any class, but not of 护理172 in 药学181's group; in
+    护理172's own group the answer goes privately."""
+    seed_other_college(app)
+    sent = await bot.say("T009", f"{word} 护理172", group=OTHER_CLASS)
+    [refusal] = sent
+    assert refusal.to.chat_id == OTHER_CLASS
+    assert refusal.text == (
+        f"本群是 {OTHER_CLASS} 的班级群，不在这里谈护理172。请私聊我发送：{word} 护理172"
+    )
+    sent = await bot.say("T009", f"{word} 护理172", group="护理172")
+    assert [s.text for s in sent if s.to.is_group] == ["已私信发给你。"]
+    assert not is_refusal(private_answer(sent, "T009").text)
+
+
+@pytest.mark.parametrize(
+    ("sender", "group", "allowed"),
+    [
+        ("2020002", "护理172", True),  # the monitor, in their own class group
+        ("2021002", "护理172", False),  # another class's monitor, in a foreign group
+        ("2020002", OTHER_CLASS, False),
+        ("2020002", "new-group", False),  # a group bound to no class
+    ],
+)
+async def test_monitor_missing_by_group(
+    app: App, bot: TestAdapter, sender: str, group: str, allowed: bool
+) -> None:
+    seed_other_college(app)
+    sent = await bot.say(sender, "未打卡", group=group)
+    in_group = [s for s in sent if s.to.is_group]
+    [posted] = in_group
+    if allowed:
+        assert posted.text.startswith("⏰") and "位同学未打卡" in posted.text
+        assert len(posted.message.mentions) == 30
+        assert "未打卡 30 人" in private_answer(sent, sender).text
+    else:
+        assert "不在这里谈你的班级" in posted.text and posted.message.mentions == ()
+        assert [s for s in sent if not s.to.is_group] == []

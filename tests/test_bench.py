@@ -46,6 +46,8 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
     assert r.deadline_private == 12
     # 12 counselors, 1 college admin and the school admin each get a ledger.
     assert r.rollup_ledgers == 14
+    # The college admin and the school admin each get a chart.
+    assert r.rollup_charts == 2 and r.chart_bytes > 0 and r.chart_render_s > 0
     assert r.school_ledger_rows == 2_000
     assert r.school_ledger_bytes > 0
     assert r.raw_inserts == 2_000 and r.raw_rate > 0
@@ -55,6 +57,7 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
     text = table(r)
     for measure in ("Check-in throughput", "p50 / p99", "Raw sqlite3", "11:00 job", "12:00 job"):
         assert measure in text
+    assert "2 PNG charts" in text
     assert "Peak RSS" in text and "Telegram fan-out, 5 groups" in text
     assert r.burst is not None and r.burst.all_named and r.burst.students == 40
     assert "Burst: 40 check-ins in one group" in text and "other private chats" in text

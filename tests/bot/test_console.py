@@ -59,10 +59,12 @@ def test_console_tells_the_whole_day(tmp_path: Path) -> None:
         / next(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("台账-王芳"))
     )
     wb = load_workbook(ledger)
-    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤"]
+    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "统计图"]
     assert wb["打卡"].max_row - 1 == 60
     assert wb["未打卡"].max_row - 1 == 58
     assert wb["异常"].max_row - 1 == 1
+    # The college admin's roll-up carries its chart, saved beside the ledgers.
+    assert any(p.name.startswith("统计图-医学院") for p in (tmp_path / "out").iterdir())
 
 
 def stamps(out: str) -> list[str]:
@@ -86,7 +88,7 @@ def test_moving_to_the_next_morning_runs_every_job_of_the_day_passed_in_order(
         out.index("[群 护理172] 🤖 🌅 11月23日"),
         out.index("[私聊 → 王芳(T001)] 🤖 📋 考勤周报"),
         out.index("[群 护理172] 🤖 ⏰ 11月23日"),
-        out.index("[私聊 → 王芳(T001)] 🤖 📊 2026-11-23 打卡汇总"),
+        out.index("[私聊 → 王芳(T001)] 🤖 📊 11月23日 打卡汇总"),
     ]
     assert order == sorted(order)
     assert "护理172：应打卡 30，已打卡 1（迟交 0），未打卡 29" in out
@@ -97,9 +99,9 @@ def test_moving_the_date_to_tomorrow_keeps_the_roll_up(tmp_path: Path) -> None:
     out = run_demo(":date 明天\n:date 2026-11-26\n", tmp_path, "--date", "2026-11-23")
     rollups = [line for line in out.splitlines() if "🤖 📊" in line and "王芳" in line]
     assert rollups == [
-        "[私聊 → 王芳(T001)] 🤖 📊 2026-11-23 打卡汇总（王芳）",
-        "[私聊 → 王芳(T001)] 🤖 📊 2026-11-24 打卡汇总（王芳）",
-        "[私聊 → 王芳(T001)] 🤖 📊 2026-11-25 打卡汇总（王芳）",
+        "[私聊 → 王芳(T001)] 🤖 📊 11月23日 打卡汇总（王芳）",
+        "[私聊 → 王芳(T001)] 🤖 📊 11月24日 打卡汇总（王芳）",
+        "[私聊 → 王芳(T001)] 🤖 📊 11月25日 打卡汇总（王芳）",
     ]
     assert stamps(out)[-1] == "2026-11-26 06:30" and "2026-11-24 06:30" in stamps(out)
     for day in ("2026-11-23", "2026-11-24", "2026-11-25"):

@@ -6,7 +6,18 @@ from datetime import date
 
 import pytest
 
-from bot.dates import format_day, parse_date, parse_day, short_day, try_parse_date, week_start
+from bot.dates import (
+    bad_date,
+    day_label,
+    format_day,
+    parse_date,
+    parse_day,
+    parse_days,
+    parse_range,
+    short_day,
+    try_parse_date,
+    week_start,
+)
 from storage.errors import BadArguments
 
 TODAY = date(2026, 11, 23)
@@ -67,8 +78,8 @@ def test_february_29_far_from_a_leap_year_is_refused() -> None:
 
 
 def test_short_day_shows_the_year_only_when_needed() -> None:
-    assert short_day(date(2026, 12, 1), TODAY) == "12-01"
-    assert short_day(date(2027, 1, 5), TODAY) == "2027-01-05"
+    assert short_day(date(2026, 12, 1), TODAY) == "12月1日"
+    assert short_day(date(2027, 1, 5), TODAY) == "2027年1月5日"
 
 
 @pytest.mark.parametrize(("typed", "expected"), [("11-25", date(2026, 11, 25)), ("02-30", None)])
@@ -117,3 +128,64 @@ def test_format_day_and_week_start() -> None:
     assert format_day(TODAY, "en") == "Mon 23 Nov"
     assert week_start(date(2026, 11, 29)) == TODAY
     assert week_start(TODAY) == TODAY
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("周一", date(2026, 11, 23)),
+        ("周五", date(2026, 11, 27)),
+        ("星期日", date(2026, 11, 29)),
+        ("礼拜天", date(2026, 11, 29)),
+        ("下周一", date(2026, 11, 30)),
+        ("下星期三", date(2026, 12, 2)),
+        ("本周五", date(2026, 11, 27)),
+        ("下下周一", date(2026, 12, 7)),
+    ],
+)
+def test_weekdays_are_days_of_this_or_next_week(typed: str, expected: date) -> None:
+    assert parse_date(typed, TODAY) == expected
+
+
+def test_a_past_weekday_is_next_weeks_only_when_looking_ahead() -> None:
+    thursday = date(2026, 11, 26)
+    assert parse_date("周一", thursday) == date(2026, 11, 23)
+    assert parse_date("周一", thursday, future=True) == date(2026, 11, 30)
+    assert parse_date("本周一", thursday, future=True) == date(2026, 11, 23)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("明天到后天", (date(2026, 11, 24), date(2026, 11, 25))),
+        ("明天-后天", (date(2026, 11, 24), date(2026, 11, 25))),
+        ("周三至周五", (date(2026, 11, 25), date(2026, 11, 27))),
+        ("11-24-11-26", (date(2026, 11, 24), date(2026, 11, 26))),
+        ("11月24日到11月26日", (date(2026, 11, 24), date(2026, 11, 26))),
+        ("明天到", None),
+        ("病假", None),
+        ("到后天", None),
+    ],
+)
+def test_ranges_in_one_token(typed: str, expected: tuple[date, date] | None) -> None:
+    assert parse_range(typed, TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"), [("3天", 3), ("１０天", 10), ("2days", 2), ("3", None), ("三天", None)]
+)
+def test_lengths_in_days(typed: str, expected: int | None) -> None:
+    assert parse_days(typed) == expected
+
+
+def test_the_date_error_examples_are_ahead_of_today() -> None:
+    error = bad_date("大后天", date(2027, 12, 30))
+    text = error.render("zh")
+    assert "2028-01-02、1-2、1月2日" in text and "2027" not in text
+
+
+def test_one_date_style() -> None:
+    assert day_label(date(2026, 12, 2)) == "12月2日"
+    assert day_label(date(2026, 12, 2), "en") == "2 Dec"
+    assert day_label(date(2027, 1, 5), today=TODAY) == "2027年1月5日"
+    assert day_label(date(2026, 12, 2), weekday=True) == "12月2日（周三）"

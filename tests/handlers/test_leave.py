@@ -6,8 +6,10 @@ The clock starts on Monday 2026-11-23 08:00 (Asia/Shanghai).
 from __future__ import annotations
 
 from datetime import date, timedelta
+from io import BytesIO
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.adapters.testing import TestAdapter
@@ -49,7 +51,7 @@ async def test_group_leave_is_acknowledged_without_reason_and_counselor_gets_but
     [group] = in_groups(sent)
     assert group.text == "✓ 张晓明 已提交请假 L1，等待辅导员审批；详情已私信发给你。"
     [student] = private_to(sent, "2020001")
-    assert "病假 11-24（1 天）" in student.text and REASON in student.text
+    assert "病假 11月24日（1 天）" in student.text and REASON in student.text
     [counselor] = private_to(sent, "T001")
     assert "张晓明（2020001，护理172）" in counselor.text
     assert REASON in counselor.text
@@ -73,7 +75,7 @@ async def test_group_leave_is_acknowledged_without_reason_and_counselor_gets_but
 async def test_private_leave_replies_with_the_details(app: App, bot: TestAdapter) -> None:
     sent = await bot.say("2020001", "请假 11-24 11-26 事假 回家办理证件")
     [reply] = private_to(sent, "2020001")
-    assert reply.text.startswith("请假 L1 已提交：事假 11-24 至 11-26（3 天）")
+    assert reply.text.startswith("请假 L1 已提交：事假 11月24日 至 11月26日（3 天）")
     assert leave(app).kind == "personal"
 
 
@@ -125,7 +127,7 @@ async def test_malformed_or_out_of_bounds_leave_is_refused_with_the_form(
 ) -> None:
     [reply] = await ask(bot, text)
     assert expected in reply.text
-    assert "格式：请假 <开始> [结束] <病假|事假> <理由>" in reply.text
+    assert "格式：请假 <开始> [结束|天数] <病假|事假> <理由>" in reply.text
     assert leave_rows(app) == []
 
 
@@ -139,7 +141,7 @@ async def test_limits_are_inclusive(app: App, bot: TestAdapter) -> None:
 async def test_overlap_with_a_pending_leave_is_refused(app: App, bot: TestAdapter) -> None:
     await ask(bot, f"请假 11-24 11-26 病假 {REASON}")
     [reply] = await ask(bot, "请假 11-26 11-27 事假 回家")
-    assert reply.text == "与已有的请假 L1（11-24 至 11-26，待审批）时间重叠，请先撤销或销假。"
+    assert reply.text == "与已有的请假 L1（11月24日 至 11月26日，待审批）时间重叠，请先撤销或销假。"
     assert len(leave_rows(app)) == 1
 
 
@@ -168,9 +170,9 @@ async def test_approve_notifies_the_student_and_is_audited(app: App, bot: TestAd
     await ask(bot)
     sent = await bot.say("T001", "批准 L1")
     [reply] = private_to(sent, "T001")
-    assert reply.text == "✓ 已批准请假 L1（张晓明，11-24），已通知学生。"
+    assert reply.text == "✓ 已批准请假 L1（张晓明，11月24日），已通知学生。"
     [told] = private_to(sent, "2020001")
-    assert "你的请假 L1（病假 11-24）已批准" in told.text and "销假 L1" in told.text
+    assert "你的请假 L1（病假 11月24日）已批准" in told.text and "销假 L1" in told.text
     row = leave(app)
     assert row.status == "approved" and row.decided_by is not None and row.decided_at
     assert audit_trail(app, "L1") == [
@@ -386,8 +388,8 @@ async def test_mine_lists_leaves_with_their_states(app: App, bot: TestAdapter) -
     await ask(bot, "请假 12-01 事假 回家")
     sent = await bot.say("2020001", "我的", group="护理172")
     [private] = private_to(sent, "2020001")
-    assert "L2 事假 12-01 待审批" in private.text
-    assert "L1 病假 11-24 已批准" in private.text
+    assert "L2 事假 12月1日 待审批" in private.text
+    assert "L1 病假 11月24日 已批准" in private.text
     assert "补助：没有申请。" in private.text
 
 
@@ -437,3 +439,100 @@ async def test_help_lists_the_workflow_commands_by_role(bot: TestAdapter) -> Non
     for usage in ("批准 <编号>", "驳回 <编号>", "跟进 <编号>"):
         assert usage in counselor.text and usage not in student.text
         assert usage not in head_teacher.text
+
+
+# -- dates as students write them, and the verbs that name the kind --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "kind"),
+    [
+        ("请假 周五 事假 回家办证", date(2026, 11, 27), date(2026, 11, 27), "personal"),
+        ("请假 下周一 事假 回家办证", date(2026, 11, 30), date(2026, 11, 30), "personal"),
+        ("请假 星期三 下周二 事假 回家", date(2026, 11, 25), date(2026, 12, 1), "personal"),
+        ("请假 明天 3天 病假 住院", date(2026, 11, 24), date(2026, 11, 26), "sick"),
+        ("请假 明天到后天 病假 住院", date(2026, 11, 24), date(2026, 11, 25), "sick"),
+        ("请假 明天-后天 病假 住院", date(2026, 11, 24), date(2026, 11, 25), "sick"),
+        ("请假 明天 到 后天 病假 住院", date(2026, 11, 24), date(2026, 11, 25), "sick"),
+        ("请假 11-24-11-26 事假 回家", date(2026, 11, 24), date(2026, 11, 26), "personal"),
+        ("请病假 明天 发烧", date(2026, 11, 24), date(2026, 11, 24), "sick"),
+        ("请事假 周五 2天 回家", date(2026, 11, 27), date(2026, 11, 28), "personal"),
+        ("申请请假 明天 病假 发烧", date(2026, 11, 24), date(2026, 11, 24), "sick"),
+    ],
+)
+async def test_leave_dates_by_weekday_length_and_range(
+    app: App, bot: TestAdapter, text: str, start: date, end: date, kind: str
+) -> None:
+    sent = await ask(bot, text)
+    [group] = in_groups(sent)
+    assert group.text.startswith("✓ 张晓明 已提交请假 L1")
+    row = leave(app)
+    assert (row.start_date, row.end_date, row.kind) == (start, end, kind)
+
+
+async def test_a_weekday_already_past_this_week_is_next_week(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(days=3))  # Thursday 11-26
+    await ask(bot, "请假 周一 事假 回家")
+    assert leave(app).start_date == date(2026, 11, 30)
+
+
+async def test_the_date_error_shows_examples_that_are_not_in_the_past(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.advance(timedelta(days=40))  # 2027-01-02
+    [reply] = await ask(bot, "请假 大后天 病假 发烧")
+    assert "日期「大后天」看不懂，可以写 2027-01-05、1-5、1月5日、今天、明天" in reply.text
+    assert "2026" not in reply.text.split("\n")[0]
+    assert leave_rows(app) == []
+
+
+async def test_a_zero_day_leave_is_refused(app: App, bot: TestAdapter) -> None:
+    [reply] = await ask(bot, "请假 明天 0天 病假 发烧")
+    assert "请假天数至少 1 天" in reply.text and leave_rows(app) == []
+
+
+async def test_alias_words_that_begin_chat_are_not_answered_in_a_group(bot: TestAdapter) -> None:
+    for text in ("请病假要开什么证明呀", "申请补助的材料交给谁", "请事假的同学记得销假"):
+        assert await bot.say("2020001", text, group="护理172") == []
+
+
+async def test_back_on_the_first_day_ends_the_leave_and_keeps_it_in_the_ledger(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await ask(bot, f"请假 明天 3天 病假 {REASON}")
+    await bot.say("T001", "批准 L1")
+    clock.advance(timedelta(days=1))  # Tuesday 11-24, the leave's first day
+    sent = await bot.say("2020001", "销假 L1")
+    assert private_to(sent, "2020001")[0].text == "✓ 已销假 L1，欢迎回来。"
+    assert "已销假 L1" in private_to(sent, "T001")[0].text
+    row = leave(app)
+    assert (row.status, row.start_date, row.end_date) == (
+        "ended",
+        date(2026, 11, 24),
+        date(2026, 11, 24),
+    )
+    [export] = await bot.say("T001", "导出")
+    assert export.message.attachment is not None
+    wb = load_workbook(BytesIO(export.message.attachment.content))
+    [leave_row] = list(wb["请假"].iter_rows(min_row=2, values_only=True))
+    assert leave_row[0] == "L1" and leave_row[8] == "已结束"
+
+
+async def test_cancel_request_verb_withdraws_a_pending_leave(app: App, bot: TestAdapter) -> None:
+    await ask(bot)
+    await bot.say("2020001", "撤销申请 L1")
+    assert leave(app).status == "cancelled"
+
+
+async def test_follow_up_notes_in_the_ledger_use_the_one_date_style(
+    app: App, bot: TestAdapter
+) -> None:
+    await ask(bot)
+    await bot.say("T001", "跟进 L1 已就医")
+    [export] = await bot.say("T001", "导出")
+    assert export.message.attachment is not None
+    wb = load_workbook(BytesIO(export.message.attachment.content))
+    [row] = list(wb["请假"].iter_rows(min_row=2, values_only=True))
+    assert row[14] == "11月23日 06:00 已就医"

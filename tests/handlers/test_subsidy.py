@@ -321,3 +321,23 @@ async def test_audit_log_never_holds_amounts_or_reasons(app: App, bot: TestAdapt
         text = f"{entry.actor} {entry.action} {entry.target} {entry.detail}"
         for secret in (REASON, "额度不足", "800", "500"):
             assert secret not in text
+
+
+@pytest.mark.parametrize("verb", ["申请补助", "补助申请"])
+async def test_the_common_verbs_apply_for_a_subsidy_too(
+    app: App, bot: TestAdapter, verb: str
+) -> None:
+    [reply] = [
+        s for s in await bot.say("2020005", f"{verb} 800 父亲住院") if s.to.chat_id == "2020005"
+    ]
+    assert reply.text.startswith("✓ 已提交补助申请 S1：")
+    [row] = subsidy_rows(app)
+    assert row.amount_cents == 80_000
+
+
+async def test_a_subsidy_verb_in_a_group_still_asks_for_private_chat(
+    app: App, bot: TestAdapter
+) -> None:
+    [reply] = await bot.say("2020005", "申请补助 800 父亲住院", group="护理172")
+    assert reply.text.startswith("这件事请私聊我办理")
+    assert subsidy_rows(app) == []

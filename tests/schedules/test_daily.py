@@ -44,7 +44,21 @@ def private(bot: TestAdapter, user: str) -> list[Sent]:
 
 
 def rollups(bot: TestAdapter, user: str) -> list[Sent]:
-    return [s for s in private(bot, user) if s.message.attachment is not None]
+    """The roll-up summaries with their ledgers (the admins' charts come apart)."""
+    return [
+        s
+        for s in private(bot, user)
+        if s.message.attachment is not None and s.message.attachment.filename.endswith(".xlsx")
+    ]
+
+
+def chart_of(bot: TestAdapter, user: str) -> Sent:
+    [chart] = [
+        s
+        for s in private(bot, user)
+        if s.message.attachment is not None and s.message.attachment.mime_type == "image/png"
+    ]
+    return chart
 
 
 def delivery_rows(app: App) -> list[tuple[str, str, date, str]]:
@@ -106,17 +120,19 @@ async def test_rollup_sends_summaries_and_ledgers_to_every_level(
     assert counselor.message.attachment is not None
     assert counselor.message.attachment.filename == "台账-王芳-2026-11-23.xlsx"
     wb = load_workbook(BytesIO(counselor.message.attachment.content))
-    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤"]
+    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "统计图"]
+    # Counselors get their chart on request (汇总 图); the ledger carries the native charts.
+    assert len(wb["统计图"]._charts) == 2
     [head] = private(bot, "T002")
     assert (
         head.message.attachment is not None
         and head.message.attachment.filename == "台账-护理172-2026-11-23.xlsx"
     )
-    [college] = private(bot, "T003")
+    [college] = rollups(bot, "T003")
     assert "医学院" in college.text and "待审批补助" in college.text
     assert college.message.attachment is not None
     assert "补助" in load_workbook(BytesIO(college.message.attachment.content)).sheetnames
-    [school] = private(bot, "T009")
+    [school] = rollups(bot, "T009")
     assert "全校" in school.text and "医学院（2 个班）" in school.text
     assert bot.to_chat("护理172", group=True) == []
 
@@ -372,8 +388,9 @@ def _two_schedulers_send_each_delivery_once(config: Config) -> None:
         t.start()
     for t in threads:
         t.join()
-    # 2 groups + 2 staff lists at 11:00, 4 roll-ups at 12:00: shared by the two processes.
-    assert sum(results) == 8
+    # 2 groups + 2 staff lists at 11:00, 4 roll-ups at 12:00 and the college's and the
+    # school's charts: shared by the two processes.
+    assert sum(results) == 10
     engine_app, _ = asyncio.run(_open(config))
     with engine_app.uow(readonly=True) as s:
         sent = s.execute(
@@ -410,7 +427,7 @@ async def test_the_rollup_shows_a_request_submitted_at_0630_on_its_local_date(
     await bot.say("2020010", "请假 明天 事假 回家")
     await move(app, clock, at(12, 0, DAY + timedelta(days=1)).replace(second=5))
     [rollup] = [s for s in private(bot, "T001") if "打卡汇总" in s.text]
-    assert "L1（护理172 " in rollup.text and "，11-23 提交）" in rollup.text
+    assert "L1（护理172 " in rollup.text and "，11月23日 提交）" in rollup.text
 
 
 async def test_the_school_rollup_says_how_the_days_messages_fared_and_who_was_not_reached(
@@ -423,12 +440,41 @@ async def test_the_school_rollup_says_how_the_days_messages_fared_and_who_was_no
     await bot.say("2020003", "打卡 36.5", group="护理172")
     bot.clear()
     await move(app, clock, at(12))
-    [college] = private(bot, "T003")
+    [college] = [s for s in private(bot, "T003") if "汇总" in s.text]
     assert "（T002）：提醒或审批通知 — 无法私信（blocked the bot）" in college.text
-    [school] = private(bot, "T009")
+    [school] = [s for s in private(bot, "T009") if "汇总" in s.text]
     # The head teacher's alert, 11:00 list and roll-up (sent before the school's) did not
     # go out; everything else did.
     line = school.text.splitlines()[-1]
     assert line.startswith("📮 今日消息投递：已送达 ")
     assert line.endswith("无法送达 3")
     assert "重试过 0" in line and "过期未送出 0" in line
+
+
+async def test_rollup_to_college_and_school_admins_carries_a_chart_png(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    await bot.say("2020001", "打卡 36.5", group="护理172")
+    await bot.say("2020003", "打卡 38.0", group="护理172")
+    bot.clear()
+    await move(app, clock, at(12))
+    for user, label in (("T003", "医学院"), ("T009", "全校")):
+        chart = chart_of(bot, user)
+        attachment = chart.message.attachment
+        assert attachment is not None
+        assert attachment.filename == f"统计图-{label}-2026-11-23.png"
+        assert attachment.content.startswith(b"\x89PNG\r\n\x1a\n")
+        assert chart.text == f"📈 {label} 近 14 天打卡趋势"
+    # Class staff get no picture at 12:00: theirs comes with 汇总 图.
+    for user in ("T001", "T002"):
+        assert all(
+            s.message.attachment is None or s.message.attachment.filename.endswith(".xlsx")
+            for s in private(bot, user)
+        )
+    # One delivery per admin: the chart goes out with the summary it belongs to.
+    with app.uow(readonly=True) as s:
+        rows = s.scalars(
+            select(Delivery).where(Delivery.job == "rollup", Delivery.day == DAY)
+        ).all()
+    assert len(rows) == 4 and {r.status for r in rows} == {"sent"}

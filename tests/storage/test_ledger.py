@@ -110,7 +110,7 @@ async def test_formula_looking_note_is_stored_verbatim_and_is_text_in_the_ledger
 
 async def test_sheets_have_frozen_chinese_headers(app: App) -> None:
     wb = load_workbook(BytesIO(build(app).content))
-    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "补助"]
+    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "补助", "统计图"]
     ws = wb["打卡"]
     assert ws.freeze_panes == "A2"
     assert [c.value for c in ws[1]][:5] == ["学院", "班级", "学号", "姓名", "状态"]
@@ -194,7 +194,7 @@ async def test_request_sheets_show_each_decision_and_the_chat_state_labels(
     assert [r[0] for r in leave] == ["L1", "L2"]
     assert leave[0][5:9] == ("病假", datetime(2026, 11, 23), datetime(2026, 11, 23), "已批准")
     assert (leave[0][11], leave[0][12], leave[0][13]) == ("王芳", at(9).replace(tzinfo=None), None)
-    assert leave[0][14] == "11-23 09:00 已就医"
+    assert leave[0][14] == "11月23日 09:00 已就医"
     assert (leave[1][8], leave[1][11], leave[1][13]) == ("已驳回", "王芳", "请补充说明")
     [subsidy] = sheet_rows(build(app), "补助")
     assert subsidy[:8] == ("S1", "医学院", "护理172", "2020005", "陈嘉怡", 800, 500, "家庭困难")
@@ -251,3 +251,64 @@ async def test_the_rollup_counts_a_corrected_abnormal_reading(
         "合计：2 个班，应打卡 60，已打卡 1（迟交 0），未打卡 59，异常 1（含已更正 1）"
         in rollup.text
     )
+
+
+async def test_missing_sheet_carries_the_phone_and_the_checkin_sheet_does_not(app: App) -> None:
+    with app.uow() as s:
+        person = s.scalar(select(Person).where(Person.number == "2020003"))
+        assert person is not None
+        person.phone = "13800000003"
+    book = build(app)
+    wb = load_workbook(BytesIO(book.content))
+    assert [c.value for c in wb["未打卡"][1]] == ["学院", "班级", "学号", "姓名", "电话"]
+    missing = {r[2]: r for r in sheet_rows(book, "未打卡")}
+    assert missing["2020003"][4] == "13800000003" and missing["2020004"][4] is None
+    checkin = {r[2]: r for r in sheet_rows(book, "打卡")}
+    assert checkin["2020003"][4:] == ("未打卡",) + (None,) * 7
+    assert "13800000003" not in str(sheet_rows(book, "打卡"))
+
+
+async def test_chart_sheet_holds_completion_and_the_trend_with_native_charts(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    clock.set(at(8))
+    await bot.say("2020001", "打卡 36.5", group="护理172")
+    await bot.say("2020002", "打卡 38.1", group="护理172")
+    with app.uow(readonly=True) as s:
+        [cls] = s.scalars(select(SchoolClass).where(SchoolClass.code == "护理172")).all()
+        book = ledger.build(s, DAY, ledger.LedgerScope("护理172", frozenset({cls.id})), TZ)
+    wb = load_workbook(BytesIO(book.content))
+    ws = wb["统计图"]
+    rows = [tuple(c.value for c in r) for r in ws.iter_rows()]
+    assert rows[0] == ("班级", "已打卡", "应打卡", "完成率", None, "日期", "完成率", "异常人数")
+    assert rows[1][:4] == ("护理172", 2, 30, 2 / 30)
+    assert ws["D2"].number_format == "0%"
+    trend = [r[5:] for r in rows[1:]]
+    assert len(trend) == 14 and trend[0][0] == "11月10日"
+    assert trend[-1] == ("11月23日", 2 / 30, 1)
+    bar, columns = ws._charts
+    assert bar.barDir == "bar" and columns.barDir == "col"
+    assert bar.series[0].val.numRef.f == "'统计图'!$D$2:$D$2"
+    assert columns.series[0].val.numRef.f == "'统计图'!$H$2:$H$15"
+
+
+def test_the_school_chart_sheet_is_by_college() -> None:
+    from datetime import timedelta
+
+    from storage import charts, reports, xlsx
+
+    summaries = [
+        reports.ClassSummary(1, "护理172", "医学院", roster=30, checked_in=30),
+        reports.ClassSummary(2, "药学181", "药学院", roster=10, checked_in=5, missing=5),
+    ]
+    counts = {(2, DAY - timedelta(days=1)): reports.DayCounts(9, 2)}
+    data = charts.chart_data(summaries, counts, DAY, by_college=True)
+    assert [(b.label, b.done, b.expected) for b in data.bars] == [
+        ("医学院", 30, 30),
+        ("药学院", 5, 10),
+    ]
+    assert data.trend[-2] == charts.TrendPoint(DAY - timedelta(days=1), 9, 40, 2)
+    wb = xlsx.Workbook()
+    ledger._chart_sheet(wb, data)
+    sheet = load_workbook(BytesIO(wb.save()))["统计图"]
+    assert sheet["A1"].value == "学院" and sheet["A3"].value == "药学院"

@@ -94,9 +94,52 @@ def test_many_rows_stream_and_read_back() -> None:
 
 def test_an_unfinished_workbook_closes_cleanly() -> None:
     wb = xlsx.Workbook()
-    wb.add_sheet("s", ["a"], [8]).append(["x"])
+    sheet = wb.add_sheet("s", ["a"], [8])
+    sheet.append(["x"])
     wb.close()
     wb.close()
+    # Its sheet and its zip are closed: nothing more can be written to either.
+    with pytest.raises(AssertionError, match="already closed"):  # noqa: PT012
+        for _ in range(600):  # enough rows to reach the stream
+            sheet.append(["y"])
+    with pytest.raises(ValueError, match="closed"):
+        wb.add_sheet("t", ["a"], [8])
+
+
+def test_charts_are_native_excel_charts_over_the_sheets_cells() -> None:
+    wb = xlsx.Workbook()
+    wb.add_sheet("first", ["a"], [8]).append(["x"])
+    sheet = wb.add_sheet("图", ["班级", "完成率", "异常"], [8, 8, 8])
+    sheet.append(["护理172", xlsx.Percent(0.5), 2])
+    sheet.append(["检验172", xlsx.Percent(1.0), 0])
+    sheet.add_chart(
+        xlsx.Chart("完成率", "A2:A3", (xlsx.Series("B1", "B2:B3"),), (4, 0, 10, 15), True, True)
+    )
+    sheet.add_chart(
+        xlsx.Chart(
+            "趋势",
+            "A2:A3",
+            (xlsx.Series("C1", "C2:C3"), xlsx.Series("B1", "B2:B3", line=True)),
+            (4, 16, 10, 30),
+        )
+    )
+    content = wb.save()
+    with zipfile.ZipFile(BytesIO(content)) as z:
+        names = set(z.namelist())
+        assert {"xl/charts/chart1.xml", "xl/charts/chart2.xml", "xl/drawings/drawing1.xml"} <= names
+        assert "xl/worksheets/_rels/sheet2.xml.rels" in names
+        assert "xl/worksheets/_rels/sheet1.xml.rels" not in names
+        for name in ("xl/charts/chart2.xml", "xl/drawings/drawing1.xml", "[Content_Types].xml"):
+            ElementTree.fromstring(z.read(name))  # well-formed
+        trend = z.read("xl/charts/chart2.xml").decode()
+        assert "<c:barChart>" in trend and "<c:lineChart>" in trend
+        assert "<c:f>'图'!$C$2:$C$3</c:f>" in trend
+    wb2 = load_workbook(BytesIO(content))
+    ws = wb2["图"]
+    assert ws["B2"].value == 0.5 and ws["B2"].number_format == "0%"
+    bar, columns = ws._charts
+    assert bar.barDir == "bar" and columns.barDir == "col"
+    assert wb2["first"]._charts == []
 
 
 def test_subclasses_of_cell_types_are_written_as_plain_values() -> None:
