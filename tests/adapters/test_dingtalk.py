@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from time import time as wall_clock
 
@@ -31,7 +31,14 @@ from bot.messages import (
     OutgoingMessage,
 )
 from storage import demo, identity
-from storage.models import AuditEntry, ChatAccount, CheckInRevision, GroupChat, Person
+from storage.models import (
+    AuditEntry,
+    ChatAccount,
+    CheckInRevision,
+    GroupChat,
+    OutboxMessage,
+    Person,
+)
 from tests.conftest import at_once, outbox_settled, privacy_guard, static_texts
 from tests.fakes.dingtalk_api import CLIENT_ID, CLIENT_SECRET, FakeDingtalk, Sent
 
@@ -649,6 +656,37 @@ async def test_check_in_in_the_group_gets_a_count_only_acknowledgement(school: S
     assert "36.5" not in reply.text
     with school.app.uow(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(CheckInRevision)) == 1
+
+
+async def test_a_throttled_acknowledgement_is_sent_again_by_the_outbox_once_the_wait_is_over(
+    school: School, clock: ManualClock
+) -> None:
+    await bind_class_group(school)
+    await bind_in_group(school, "2020001")
+    before = len(school.fake.sent_to(GROUP))
+    school.fake.throttle()  # DingTalk's flow control refuses the next robot message
+
+    assert await school.say(STUDENTS["2020001"], "打卡 36.5", group=True) == []
+    with school.app.uow(readonly=True) as s:
+        [(status, attempts, reason)] = s.execute(
+            select(OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.reason).where(
+                OutboxMessage.chat_id == GROUP, OutboxMessage.kind == "ack"
+            )
+        ).all()
+    assert (status, attempts) == ("queued", 1) and reason
+
+    await asyncio.sleep(1.1)  # DingTalk's wait, on the platform's own clock
+    clock.advance(timedelta(seconds=2))
+    await school.fake.wait_for(lambda: len(school.fake.sent_to(GROUP)) > before)
+    await outbox_settled(school.app)
+    [ack] = [m for m in school.fake.sent_to(GROUP)[before:] if "已打卡" in m.text]
+    assert "已打卡 1/30" in ack.text
+    with school.app.uow(readonly=True) as s:
+        assert s.scalars(
+            select(OutboxMessage.status).where(
+                OutboxMessage.chat_id == GROUP, OutboxMessage.kind == "ack"
+            )
+        ).all() == ["sent"]
 
 
 async def test_mine_in_private_chat(school: School) -> None:
