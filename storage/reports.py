@@ -317,27 +317,43 @@ TREND_DAYS = 14
 
 @dataclass(frozen=True)
 class DayCounts:
-    """Check-ins of one class on one day: how many, how many abnormal."""
+    """Check-ins of one class on one day: how many, how many abnormal, how many late."""
 
     checked_in: int = 0
     abnormal: int = 0
+    late: int = 0
 
 
-def daily_counts(
-    session: Session, first: date, last: date, class_ids: Collection[int] | None
+def checkin_counts(
+    session: Session, where: ColumnElement[bool]
 ) -> dict[tuple[int, date], DayCounts]:
-    """Check-ins per (class id, day) from `first` to `last`: one grouped query for a trend."""
+    """Check-ins per (class id, day) where `where` holds, in one grouped query: the chart's
+    trend, and the anonymous daily counts kept after retention."""
     rows = session.execute(
         select(
             CheckIn.class_id,
             CheckIn.day,
             func.count(),
             func.sum(case((CheckIn.abnormal_today, 1), else_=0)),
+            func.sum(case((CheckIn.late, 1), else_=0)),
         )
-        .where(CheckIn.day >= first, CheckIn.day <= last, _in_classes(CheckIn.class_id, class_ids))
+        .where(where)
         .group_by(CheckIn.class_id, CheckIn.day)
     )
-    return {(cid, day): DayCounts(int(n), int(ab or 0)) for cid, day, n, ab in rows}
+    return {
+        (int(cid), day): DayCounts(int(n), int(abnormal or 0), int(late or 0))
+        for cid, day, n, abnormal, late in rows
+    }
+
+
+def daily_counts(
+    session: Session, first: date, last: date, class_ids: Collection[int] | None
+) -> dict[tuple[int, date], DayCounts]:
+    """Check-ins per (class id, day) from `first` to `last`, for a trend."""
+    return checkin_counts(
+        session,
+        and_(CheckIn.day >= first, CheckIn.day <= last, _in_classes(CheckIn.class_id, class_ids)),
+    )
 
 
 def pending_requests(

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage import audit, inbound, outbox
+from storage import audit, inbound, outbox, reports
 from storage.models import (
     CheckIn,
     CheckInRevision,
@@ -86,48 +86,26 @@ def record_daily_counts(session: Session, day: date) -> int:
     """Snapshot every class's anonymous counts for one day (roster as it is now)."""
     class_ids = list(session.scalars(select(SchoolClass.id)))
     roster = _roster_sizes(session, class_ids)
-    counts = _checkin_counts(session, CheckIn.day == day)
+    counts = reports.checkin_counts(session, CheckIn.day == day)
     rows = [
         {
             "class_id": cid,
             "day": day,
             "roster": roster.get(cid, 0),
-            **counts.get((cid, day), {"checked_in": 0, "late": 0, "abnormal": 0}),
+            **asdict(counts.get((cid, day), reports.DayCounts())),
         }
         for cid in class_ids
     ]
     return _upsert_counts(session, rows, keep_roster=False)
 
 
-def _checkin_counts(session: Session, where: Any) -> dict[tuple[int, date], dict[str, int]]:
-    rows = session.execute(
-        select(
-            CheckIn.class_id,
-            CheckIn.day,
-            func.count(),
-            func.sum(case((CheckIn.late, 1), else_=0)),
-            func.sum(case((CheckIn.abnormal_today, 1), else_=0)),
-        )
-        .where(where)
-        .group_by(CheckIn.class_id, CheckIn.day)
-    )
-    return {
-        (int(cid), day): {
-            "checked_in": int(n),
-            "late": int(late or 0),
-            "abnormal": int(abnormal or 0),
-        }
-        for cid, day, n, late, abnormal in rows
-    }
-
-
 def purge_health(session: Session, before: date) -> PurgeResult:
     """Delete check-in details of days before `before` and their history; the days' counts
     are kept in DailyCount first."""
-    counts = _checkin_counts(session, CheckIn.day < before)
+    counts = reports.checkin_counts(session, CheckIn.day < before)
     roster = _roster_sizes(session, list({cid for cid, _ in counts}))
     rows = [
-        {"class_id": cid, "day": day, "roster": roster.get(cid, 0), **c}
+        {"class_id": cid, "day": day, "roster": roster.get(cid, 0), **asdict(c)}
         for (cid, day), c in counts.items()
     ]
     written = _upsert_counts(session, rows, keep_roster=True)
