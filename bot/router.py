@@ -30,6 +30,7 @@ from bot.messages import (
     PersonAddress,
 )
 from bot.outbox import Outbox
+from bot.texts import Catalogue, Text
 from storage import audit, identity, inbound, reports
 from storage.db import unit_of_work, with_retry
 from storage.errors import (
@@ -156,6 +157,10 @@ class Context:
 
     def t(self, zh: str, en: str, **params: object) -> str:
         return (en if self.lang == "en" else zh).format(**params)
+
+    def render(self, text: Text, **params: object) -> str:
+        """A catalogue text (`bot.texts`) in the deployment's language."""
+        return text(self.lang, **params)
 
     def require_actor(self) -> Actor:
         if self.actor is None:
@@ -645,8 +650,7 @@ class Dispatcher:
         return Examples(code or DEMO_CLASS, today)
 
     def usage_text(self, cmd: Command, examples: Examples | None = None) -> str:
-        prefix = "Usage: " if self.lang == "en" else "格式："
-        return prefix + cmd.usage(self.lang, examples or self.examples())
+        return RouterTexts.usage(self.lang, usage=cmd.usage(self.lang, examples or self.examples()))
 
     # -- replies -------------------------------------------------------------------------
 
@@ -686,16 +690,24 @@ def _split_first(text: str) -> tuple[str, str, str]:
     return head, " ", rest
 
 
+class RouterTexts(Catalogue):
+    usage = Text("格式：{usage}", "Usage: {usage}")
+    unknown = Text(
+        "没看懂这条消息。发送「帮助」查看可用的命令。",
+        "I did not understand that. Send /help to see what you can do.",
+    )
+    apology = Text(
+        "抱歉，处理时出错了，这次没有保存任何内容，请稍后再试。",
+        "Sorry, something went wrong on my side and nothing was saved. Please try again.",
+    )
+
+
 def _unknown_text(lang: str) -> str:
-    if lang == "en":
-        return "I did not understand that. Send /help to see what you can do."
-    return "没看懂这条消息。发送「帮助」查看可用的命令。"
+    return RouterTexts.unknown(lang)
 
 
 def _apology(lang: str) -> str:
-    if lang == "en":
-        return "Sorry, something went wrong on my side and nothing was saved. Please try again."
-    return "抱歉，处理时出错了，这次没有保存任何内容，请稍后再试。"
+    return RouterTexts.apology(lang)
 
 
 def _message_key(msg: IncomingMessage) -> str:

@@ -1,0 +1,76 @@
+"""The text catalogue: every user-facing text, in Chinese and English, declared once.
+
+Each feature keeps its own table, a `Catalogue` subclass whose attributes are `Text`s:
+
+    class CollectTexts(Catalogue):
+        started = Text("已发起「{title}」，编号 {code}", "Started “{title}” as {code}")
+
+    CollectTexts.started("zh", title=..., code=...)   # or ctx.render(CollectTexts.started, ...)
+
+A text is always formatted, so a literal brace is written `{{`. The two languages of a
+text take the same parameters; `tests/test_texts.py` renders every text of every table in
+both languages and checks that.
+
+This module imports nothing from the project, so storage (the ledger, errors), jobs, the
+CLI and the handlers can all use it without a dependency pointing the wrong way.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterator
+
+LANGUAGES = ("zh", "en")
+
+
+class Text:
+    """One user-facing text in both languages."""
+
+    __slots__ = ("en", "name", "zh")
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.zh = zh
+        self.en = en
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = f"{owner.__module__}.{owner.__qualname__}.{name}"
+
+    def __call__(self, lang: str, /, **params: object) -> str:
+        return (self.en if lang == "en" else self.zh).format(**params)
+
+    def raw(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
+
+    def parameters(self, lang: str) -> frozenset[str]:
+        """The names the text of one language formats in."""
+        names = set()
+        for _, field, _, _ in string.Formatter().parse(self.raw(lang)):
+            if field is not None and field != "":
+                names.add(field.split(".")[0].split("[")[0])
+        return frozenset(names)
+
+    def __repr__(self) -> str:
+        return f"Text({self.name or self.zh!r})"
+
+
+class Catalogue:
+    """A feature's table of texts. Subclass it; never instantiate it."""
+
+    @classmethod
+    def texts(cls) -> Iterator[Text]:
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                if isinstance(value, Text):
+                    yield value
+
+
+def catalogues() -> list[type[Catalogue]]:
+    """Every table defined by the modules imported so far (for the completeness test)."""
+    found: list[type[Catalogue]] = []
+    todo = list(Catalogue.__subclasses__())
+    while todo:
+        klass = todo.pop()
+        found.append(klass)
+        todo.extend(klass.__subclasses__())
+    return sorted(found, key=lambda k: (k.__module__, k.__qualname__))
