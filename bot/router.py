@@ -627,7 +627,7 @@ class Dispatcher:
                     raise _AnswerRefused(e, cmd) from e
                 if not ctx.asked:
                     session.delete(prompt)
-            envelopes = _on_pressed(msg, ctx.outbox)
+            envelopes = _on_pressed(msg, ctx.outbox, asked=ctx.asked)
             self._queue(session, msg, envelopes, actor)
             return Routed(envelopes, cmd)
 
@@ -657,7 +657,7 @@ class Dispatcher:
                 msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded()
             )
             cmd.func(ctx, args)
-            envelopes = _on_pressed(msg, ctx.outbox)
+            envelopes = _on_pressed(msg, ctx.outbox, asked=ctx.asked)
             self._queue(session, msg, envelopes, actor)
             return Routed(envelopes, cmd)
 
@@ -902,9 +902,12 @@ def _message_key(msg: IncomingMessage) -> str:
     return f"msg:{msg.chat_id}:{msg.message_id}"
 
 
-def _on_pressed(msg: IncomingMessage, envelopes: list[Envelope]) -> list[Envelope]:
-    """For a button press, the first reply is shown on the pressed message."""
-    if msg.edit_target is None:
+def _on_pressed(
+    msg: IncomingMessage, envelopes: list[Envelope], *, asked: bool = False
+) -> list[Envelope]:
+    """For a button press, the first reply is shown on the pressed message; a question is
+    a message of its own, so the pressed message keeps its buttons."""
+    if msg.edit_target is None or asked:
         return envelopes
     out = list(envelopes)
     for i, env in enumerate(out):
