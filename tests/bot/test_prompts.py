@@ -354,3 +354,26 @@ def test_asking_for_an_answer_nothing_handles_is_a_programming_error(
             assert s.scalar(select(func.count()).select_from(PendingPrompt)) == 0
     finally:
         app.engine.dispose()
+
+
+async def test_the_daily_housekeeping_drops_questions_nobody_answered(
+    quizbot: TestAdapter, clock: ManualClock
+) -> None:
+    from storage import retention
+
+    await quizbot.say("2020001", "问卷")
+    await quizbot.say("2020001", "小明")
+    clock.advance(timedelta(minutes=5))
+    await quizbot.say("2020003", "问卷")
+    clock.advance(timedelta(minutes=6))
+    cfg = quizbot.app.config
+    with quizbot.app.uow() as s:
+        retention.housekeeping(
+            s,
+            now=clock.now(),
+            tz=cfg.tz,
+            retention_days=cfg.privacy.retention_days,
+            subsidy_retention_days=cfg.privacy.subsidy_retention_days,
+        )
+    # The lapsed one, with the name it held, is gone; the live one waits on.
+    assert pending(quizbot) == [("2020003", "2020003", "quiz.name")]
