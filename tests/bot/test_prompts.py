@@ -82,6 +82,23 @@ def on_colour(ctx: Context, text: str, state: dict[str, Any]) -> None:
     ctx.reply(f"好的，{text}。")
 
 
+@quiz.command(
+    "health_quiz",
+    "健康问卷",
+    roles=STUDENTS,
+    usage=("健康问卷", "/health_quiz"),
+    help=("一个健康问题", "one health question"),
+    needs_consent=True,
+)
+def start_health(ctx: Context, args: Args) -> None:
+    ctx.ask("最近睡得好吗？", expect="quiz.sleep")
+
+
+@quiz.answer("quiz.sleep")
+def on_sleep(ctx: Context, text: str, state: dict[str, Any]) -> None:
+    ctx.reply("谢谢。")
+
+
 async def start(
     config: Config, clock: ManualClock, *, seed: bool = True
 ) -> tuple[App, TestAdapter]:
@@ -377,3 +394,37 @@ async def test_the_daily_housekeeping_drops_questions_nobody_answered(
         )
     # The lapsed one, with the name it held, is gone; the live one waits on.
     assert pending(quizbot) == [("2020003", "2020003", "quiz.name")]
+
+
+def set_person(bot: TestAdapter, number: str, **values: Any) -> None:
+    from storage.models import Person
+
+    with bot.app.uow() as s:
+        person = s.scalar(select(Person).where(Person.number == number))
+        assert person is not None
+        for key, value in values.items():
+            setattr(person, key, value)
+
+
+async def test_a_role_changed_since_the_question_voids_it(quizbot: TestAdapter) -> None:
+    await quizbot.say("2020001", "问卷")
+    set_person(quizbot, "2020001", role="monitor")
+    [void] = await quizbot.say("2020001", "小明")
+    assert void.text == PromptTexts.void("zh")
+    assert pending(quizbot) == [] and done(quizbot) == []
+
+
+async def test_an_answer_needs_consent_as_the_command_did(quizbot: TestAdapter) -> None:
+    [q] = await quizbot.say("2020001", "健康问卷")
+    assert q.text == "最近睡得好吗？"
+    set_person(quizbot, "2020001", consent_version=None, consent_at=None)
+    before = row_counts(quizbot.app)
+    [refusal] = await quizbot.say("2020001", "还行")
+    assert "同意" in refusal.text
+    assert refusal.text != "谢谢。"
+    # Refused as the command would be: the question is dropped, nothing else stored.
+    assert pending(quizbot) == []
+    after = row_counts(quizbot.app)
+    assert {k: v for k, v in after.items() if k != "pending_prompts"} == {
+        k: v for k, v in before.items() if k != "pending_prompts"
+    }
