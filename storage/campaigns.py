@@ -36,10 +36,12 @@ from storage.models import (
     CampaignResponseRevision,
     CheckIn,
     College,
+    GroupChat,
     Person,
     RequestCounter,
     Role,
     SchoolClass,
+    StaffAssignment,
 )
 from storage.requests import parse_ref, prefix_of
 
@@ -840,3 +842,53 @@ def sheet_rows(
         SheetRow(code, college, number, name, at, dict(answers or {}))
         for code, college, number, name, at, answers in rows
     ]
+
+
+# -- who hears of a campaign -------------------------------------------------------------
+
+
+def college_by_name(session: Session, name: str) -> College | None:
+    return session.scalar(select(College).where(College.name == name))
+
+
+def groups_in(
+    session: Session, class_ids: Collection[int] | None, platforms: Collection[str]
+) -> list[GroupChat]:
+    """The bound class groups of these classes on the running platforms."""
+    return list(
+        session.scalars(
+            select(GroupChat)
+            .where(GroupChat.platform.in_(sorted(platforms)), _in(GroupChat.class_id, class_ids))
+            .order_by(GroupChat.platform, GroupChat.chat_id)
+        )
+    )
+
+
+def class_staff(
+    session: Session, class_ids: Collection[int] | None
+) -> dict[int, tuple[Person, list[int]]]:
+    """The counselors and head teachers of these classes, each with their classes among them."""
+    out: dict[int, tuple[Person, list[int]]] = {}
+    rows = session.execute(
+        select(Person, StaffAssignment.class_id)
+        .join(StaffAssignment, StaffAssignment.person_id == Person.id)
+        .where(
+            Person.role.in_([Role.COUNSELOR.value, Role.HEAD_TEACHER.value]),
+            Person.active.is_(True),
+            _in(StaffAssignment.class_id, class_ids),
+        )
+        .order_by(Person.number, StaffAssignment.class_id)
+    )
+    for person, cid in rows:
+        out.setdefault(person.id, (person, []))[1].append(cid)
+    return out
+
+
+def students_of(session: Session, campaign: Instance) -> list[int]:
+    """The person ids of a campaign's whole audience."""
+    scope = audience_classes(session, campaign.audience)
+    return list(
+        session.scalars(
+            select(Person.id).where(_students(campaign.audience, scope)).order_by(Person.id)
+        )
+    )
