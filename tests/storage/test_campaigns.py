@@ -233,3 +233,41 @@ async def test_health_reads_the_checkins_table(app: App, bot: object) -> None:
         ("检验172", 0, 30),
     ]
     assert len(missing[0].missing) == 29
+
+
+async def test_the_ledger_sheet_keeps_text_as_text_and_hides_sensitive_answers(app: App) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from storage.ledger import LedgerScope, campaign_book
+
+    form = Form(
+        (
+            Field("dest", "去向", "Destination", FieldType.TEXT),
+            Field("illness", "病史", "Illness", FieldType.TEXT, sensitive=True),
+            Field("days", "天数", "Days", FieldType.NUMBER, required=False),
+        )
+    )
+    c = _start(app, Audience(class_ids=frozenset({_class(app, "护理172")})), form)
+    _answer(app, c, "2020001", {"dest": "=1+1", "illness": "哮喘", "days": 3})
+    scope = LedgerScope("护理172", frozenset({_class(app, "护理172")}))
+
+    def sheet(include: bool) -> list[tuple[object, ...]]:
+        with app.uow(readonly=True) as s:
+            book = campaign_book(s, c, "once", app.config.tz, scope, include_sensitive=include)
+        assert book.filename == "N1-护理172.xlsx" and book.rows == 30
+        ws = load_workbook(BytesIO(book.content)).worksheets[0]
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", cell.coordinate
+        return [tuple(c.value for c in row) for row in ws.iter_rows()]
+
+    rows = sheet(False)
+    assert rows[0] == ("学院", "班级", "学号", "姓名", "状态", "提交时间", "去向", "病史", "天数")
+    first = rows[1]
+    assert first[:5] == ("医学院", "护理172", "2020001", "张晓明", "已提交")
+    assert first[6:] == ("=1+1", "（敏感，仅限有权限者）", 3)
+    assert rows[2][4] == "未提交" and rows[2][6:] == (None, None, None)
+    assert "哮喘" not in str(rows)
+    assert sheet(True)[1][7] == "哮喘"
