@@ -139,6 +139,12 @@ class NoticeTexts(Catalogue):
         "Those who have not confirmed are reminded {before} before and at the deadline; "
         "you get the list privately.",
     )
+    sent_due_only = Text(
+        "✓ 已发出通知 {ref}：{groups} 个班级群，{students} 位同学，截止 {deadline}。"
+        "截止时会提醒未确认的同学，名单私发给你。",
+        "✓ Notice {ref} sent: {groups} class groups, {students} students, due {deadline}. "
+        "Those who have not confirmed are reminded at the deadline; you get the list privately.",
+    )
     confirmed = Text("✓ {name} 已确认通知 {refs}", "✓ {name} confirmed notice {refs}")
     confirmed_group = Text("✓ {name} 已确认 {done}/{of}", "✓ {name} confirmed {done}/{of}")
     ack_verb = Text("已确认", "confirmed")

@@ -155,9 +155,11 @@ def notice(ctx: Context, args: Args) -> None:
         ctx.notify(students, message)
     before = ctx.config.notices.remind_before
     hours, minutes = divmod(int(before.total_seconds() // 60), 60)
+    # The first reminder only when it falls after the notice is sent.
+    text_of = NoticeTexts.sent if deadline - before > ctx.now else NoticeTexts.sent_due_only
     ctx.reply(
         ctx.render(
-            NoticeTexts.sent,
+            text_of,
             ref=c.ref,
             groups=len(groups),
             students=len(students),
