@@ -224,3 +224,48 @@ REMINDERS = Job("campaign_reminders", no_times, plan_reminders, at=reminder_time
 def purge(session: Session, now: datetime) -> int:
     """The campaigns' retention: each kind's responses go its retention days after the deadline."""
     return campaigns.purge(session, now)
+
+
+def progress_lines(lang: str, c: Instance, progress: campaigns.Progress) -> list[str]:
+    """A campaign's progress as staff read it (`进度 N3`, the 12:00 roll-up): the total, then
+    each college and each class, a class nobody answered in included."""
+    total = progress.total
+    lines = [
+        CampaignTexts.progress_head(
+            lang, title=c.title, ref=c.ref, done=total.done, of=total.of, rate=total.rate
+        )
+    ]
+    several = len(progress.colleges) > 1
+    for college in progress.colleges:
+        if several:
+            lines.append(
+                CampaignTexts.progress_college(
+                    lang, name=college.label, done=college.done, of=college.of, rate=college.rate
+                )
+            )
+        for name, n in progress.classes:
+            if name == college.label:
+                lines.append(
+                    CampaignTexts.progress_class(
+                        lang, code=n.label, done=n.done, of=n.of, rate=n.rate
+                    )
+                )
+    return lines
+
+
+def rollup_section(
+    session: Session, lang: str, class_ids: Iterable[int] | None, now: datetime, config: Config
+) -> str:
+    """The roll-up hook: the open campaigns (of kinds shown daily) these classes take part
+    in, each with its progress in them; empty when there are none."""
+    ids = None if class_ids is None else frozenset(class_ids)
+    out: list[str] = []
+    for c in campaigns.open_campaigns(session):
+        if not c.kind.numbered or not c.kind.in_daily_rollup:
+            continue
+        audience = campaigns.audience_classes(session, c.audience)
+        if ids is not None and audience is not None and not (audience & ids):
+            continue
+        key = campaigns.current_key(c, now, config.tz)
+        out += progress_lines(lang, c, campaigns.progress(session, c, key, ids))
+    return "\n\n" + "\n".join(out) if out else ""

@@ -24,6 +24,7 @@ from bot.messages import (
 )
 from bot.texts import DailyTexts
 from handlers.reports import chart_message, student_line, summary_text
+from schedules import campaigns as campaign_rollup
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
 from storage import campaigns, charts, deliveries, identity, ledger, outbox, reports, retention
@@ -42,7 +43,7 @@ CLASS_STAFF = (Role.COUNSELOR.value, Role.HEAD_TEACHER.value)
 
 
 def checkin_day(config: Config, day: date) -> bool:
-    return day not in config.checkin.skip_dates
+    return config.checkin.enabled and day not in config.checkin.skip_dates
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,42 @@ class RollupReads:
         return Envelope(PersonAddress(pid), message)
 
 
+def plan_campaigns_only(run: Run) -> list[Planned]:
+    """The 12:00 roll-up with the health check-in off: each class's staff, college admin and
+    school admin get the progress of the campaigns open that day, if there are any."""
+    app = run.app
+    now = app.clock.now()
+    lang = run.config.bot.language
+    with app.uow(readonly=True) as session:
+        classes = served_classes(session, run)
+        readers: dict[int, frozenset[int] | None] = {
+            pid: frozenset(cids)
+            for pid, (_p, cids) in staff_of(session, classes, CLASS_STAFF).items()
+        }
+        for cid, college in {(c.id, c.college) for c in classes.values()}:
+            row = session.scalar(select(College).where(College.name == college))
+            for admin in identity.college_admins(session, row.id) if row is not None else []:
+                held = readers.get(admin.id) or frozenset()
+                readers[admin.id] = frozenset({*held, cid})
+        if run.slot.school:
+            for admin in session.scalars(
+                select(Person).where(
+                    Person.role == Role.SCHOOL_ADMIN.value, Person.active.is_(True)
+                )
+            ):
+                readers[admin.id] = None
+        planned = []
+        for pid, ids in readers.items():
+            text = campaign_rollup.rollup_section(session, lang, ids, now, run.config).strip()
+            if text:
+                envelope = Envelope(PersonAddress(pid), OutgoingMessage(text))
+                planned.append(Planned(person_scope(pid), fixed(envelope)))
+    return planned
+
+
 def plan_rollup(run: Run) -> list[Planned]:
+    if not run.config.checkin.enabled:
+        return plan_campaigns_only(run)
     app = run.app
     tz = run.config.tz
     day = run.day
@@ -349,6 +385,9 @@ def plan_rollup(run: Run) -> list[Planned]:
                         session, cids, older_than, older_than + timedelta(days=1)
                     )
                 )
+            text += campaign_rollup.rollup_section(
+                session, run.config.bot.language, cids, app.clock.now(), run.config
+            )
             label = classes[cids[0]].code if len(cids) == 1 else person.name
             book = reads.ledger(session, ledger.LedgerScope(label, frozenset(cids)))
             return envelope(pid, text, book)
@@ -374,6 +413,9 @@ def plan_rollup(run: Run) -> list[Planned]:
                     pending=pending,
                     unreachable=_unreachable(session, day, ids, tz),
                 )
+                text += campaign_rollup.rollup_section(
+                    session, run.config.bot.language, ids, app.clock.now(), run.config
+                )
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return [
                     *envelope(admin.id, text, book),
@@ -395,6 +437,9 @@ def plan_rollup(run: Run) -> list[Planned]:
             )
             start = datetime.combine(day, time(0), tzinfo=tz)
             text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
+            text += campaign_rollup.rollup_section(
+                session, run.config.bot.language, None, app.clock.now(), run.config
+            )
             book = reads.ledger(session, ledger.SCHOOL)
             return [
                 *envelope(admin.id, text, book),

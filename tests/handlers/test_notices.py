@@ -215,3 +215,41 @@ async def test_english_reminders(app: App, bot: TestAdapter, clock: ManualClock)
     await move(app, clock, at(16))
     [reminder] = group(bot)
     assert reminder.text.startswith("⏰ Bring your ID (N1) is due 11-23 18:00; 30 still to confirm")
+
+
+async def test_an_open_notice_is_in_the_daily_roll_up_with_zero_rows(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await move(app, clock, at(8))
+    await bot.say("T003", "通知 医学院 截止 11-24 18:00 下周停课")
+    await bot.say("2020001", "收到", group="护理172")
+    bot.clear()
+    await move(app, clock, at(12))
+    [rollup] = [s for s in bot.to_chat("T001", group=False) if s.message.attachment is not None]
+    assert rollup.text.endswith(
+        "📊 下周停课（N1）进度：1/60（2%）\n  护理172：1/30（3%）\n  检验172：0/30（0%）"
+    )
+
+
+async def test_with_the_check_in_off_the_jobs_cover_only_open_campaigns(
+    database_url: str,
+) -> None:
+    from tests.conftest import START, make_config, start_app
+
+    config = make_config(database_url, checkin={"enabled": False})
+    clock = ManualClock(START)
+    app, bot = await start_app(config, clock)
+    try:
+        await move(app, clock, at(8))
+        assert bot.to_chat("护理172", group=True) == []  # no 07:00 prompt
+        await bot.say("T001", "通知 护理172 截止 11-24 18:00 请带学生证")
+        bot.clear()
+        await move(app, clock, at(12))
+        assert group(bot) == []  # no 11:00 lists
+        [summary] = bot.to_chat("T001", group=False)
+        assert summary.text == "📊 请带学生证（N1）进度：0/30（0%）\n  护理172：0/30（0%）"
+        assert summary.message.attachment is None
+        assert bot.to_chat("T003", group=False)[0].text.startswith("📊 请带学生证（N1）")
+    finally:
+        await app.stop()
+        app.engine.dispose()
