@@ -253,3 +253,29 @@ async def test_with_the_check_in_off_the_jobs_cover_only_open_campaigns(
     finally:
         await app.stop()
         app.engine.dispose()
+
+
+async def test_the_feature_brings_its_reminder_job_and_retention_rule(
+    app: App, bot: TestAdapter
+) -> None:
+    from handlers import notices
+    from schedules.campaigns import REMINDERS
+
+    assert REMINDERS in app.feature_jobs
+    assert notices.FEATURE.retention in app.retention_rules
+    await bot.say("T001", NOTICE)
+    await bot.say("2020001", "收到")
+    with app.uow() as s:
+        [c] = s.scalars(select(Campaign)).all()
+        assert notices.FEATURE.retention is not None
+        assert notices.FEATURE.retention(s, c.deadline + timedelta(days=180)) == 0
+        assert notices.FEATURE.retention(s, c.deadline + timedelta(days=181)) == 1
+    assert responses(app) == 0
+
+
+def test_the_notice_kind_is_wired_with_its_sheet(app: App) -> None:
+    from storage.campaigns import KINDS
+    from storage.campaigns import NOTICE as KIND
+
+    assert app.campaign_kinds == (KIND,)
+    assert KIND.sheet == "通知确认" and KINDS.get("notice") is KIND
