@@ -250,6 +250,8 @@ async def test_with_the_check_in_off_the_jobs_cover_only_open_campaigns(
         assert summary.text == "📊 请带学生证（N1）进度：0/30（0%）\n  护理172：0/30（0%）"
         assert summary.message.attachment is None
         assert bot.to_chat("T003", group=False)[0].text.startswith("📊 请带学生证（N1）")
+        [refused] = await say(bot, "2020001", "打卡 36.5")
+        assert refused.text.startswith("本校目前不做每日健康打卡")
     finally:
         await app.stop()
         app.engine.dispose()
@@ -279,3 +281,35 @@ def test_the_notice_kind_is_wired_with_its_sheet(app: App) -> None:
 
     assert app.campaign_kinds == (KIND,)
     assert KIND.sheet == "通知确认" and KINDS.get("notice") is KIND
+
+
+async def test_a_campaign_for_a_care_category_is_reminded_privately_only(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    from storage import campaigns, identity
+    from storage.campaigns import NOTICE as KIND
+    from storage.campaigns import Audience
+
+    await move(app, clock, at(8))
+    with app.uow() as s:
+        ids = []
+        for number in ("2020001", "2020003"):
+            p = identity.find_person(s, number)
+            assert p is not None
+            ids.append(p.id)
+        counselor = identity.find_person(s, "T001")
+        assert counselor is not None
+        campaigns.create(
+            s,
+            KIND,
+            title="家庭情况核实",
+            audience=Audience(tag="建档立卡", students=frozenset(ids)),
+            deadline=at(18),
+            now=app.clock.now(),
+            created_by=counselor.id,
+        )
+    bot.clear()
+    await move(app, clock, at(18))
+    assert group(bot) == []
+    [listed] = [s for s in bot.to_chat("T001", group=False) if "家庭情况核实" in s.text]
+    assert "护理172：0/2，未确认 2 人：张晓明、王雨桐" in listed.text
