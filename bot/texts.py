@@ -112,6 +112,7 @@ class CampaignTexts(Catalogue):
     progress_class = Text(
         "  {code}：{done}/{of}（{rate:.0%}）", "  {code}: {done}/{of} ({rate:.0%})"
     )
+    open_line = Text("· {title}（{ref}），截止 {deadline}", "· {title} ({ref}), due {deadline}")
     sheet_class = Text("班级", "Class")
     sheet_college = Text("学院", "College")
     sheet_number = Text("学号", "Student no.")
@@ -201,3 +202,4 @@ class DailyTexts(Catalogue):
     missing_head = Text("⏰ {day} 未打卡名单", "⏰ Not checked in on {day}")
     missing_class = Text("{code}：未打卡 {count} 人", "{code}: {count} not checked in")
     on_leave = Text("  请假中 {count} 人：{names}", "  On leave, {count}: {names}")
+    open_head = Text("🌅 今天进行中的事项，请按时完成：", "🌅 Open today, please complete on time:")

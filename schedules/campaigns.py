@@ -269,3 +269,19 @@ def rollup_section(
         key = campaigns.current_key(c, now, config.tz)
         out += progress_lines(lang, c, campaigns.progress(session, c, key, ids))
     return "\n\n" + "\n".join(out) if out else ""
+
+
+def open_lines(
+    session: Session, lang: str, config: Config
+) -> list[tuple[frozenset[int] | None, str]]:
+    """The open campaigns a class group may hear of (not private-only ones): the classes
+    each asks (None: all), and its line."""
+    out: list[tuple[frozenset[int] | None, str]] = []
+    for c in campaigns.open_campaigns(session):
+        if not c.kind.numbered or not c.in_groups or c.audience.private_only:
+            continue
+        line = CampaignTexts.open_line(
+            lang, title=c.title, ref=c.ref, deadline=_when(c.deadline, config)
+        )
+        out.append((campaigns.audience_classes(session, c.audience), line))
+    return out

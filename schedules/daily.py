@@ -116,7 +116,15 @@ def prompt_text(config: Config, day: date, college: str) -> str:
     return DailyTexts.prompt(lang, day=day_label(day, lang), deadline=f"{deadline:%H:%M}")
 
 
+def prompt_day(config: Config, day: date) -> bool:
+    """The 07:00 job runs on check-in days, and every day when the check-in is off (it then
+    posts the campaigns open that day)."""
+    return checkin_day(config, day) or not config.checkin.enabled
+
+
 def plan_prompt(run: Run) -> list[Planned]:
+    if not run.config.checkin.enabled:
+        return plan_open_campaigns(run)
     with run.app.uow(readonly=True) as session:
         classes = served_classes(session, run)
         groups = bound_groups(session, run, classes)
@@ -125,6 +133,23 @@ def plan_prompt(run: Run) -> list[Planned]:
         text = prompt_text(run.config, run.day, classes[g.class_id].college)
         envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), OutgoingMessage(text))
         planned.append(Planned(group_scope(g), fixed(envelope)))
+    return planned
+
+
+def plan_open_campaigns(run: Run) -> list[Planned]:
+    """With the check-in off, 07:00 posts in each class group the campaigns open for it."""
+    lang = run.config.bot.language
+    planned = []
+    with run.app.uow(readonly=True) as session:
+        classes = served_classes(session, run)
+        groups = bound_groups(session, run, classes)
+        lines = campaign_rollup.open_lines(session, lang, run.config)
+    for g in groups:
+        mine = [text for cids, text in lines if cids is None or g.class_id in cids]
+        if mine:
+            message = OutgoingMessage(DailyTexts.open_head(lang) + "\n" + "\n".join(mine))
+            envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
+            planned.append(Planned(group_scope(g), fixed(envelope)))
     return planned
 
 
@@ -557,7 +582,7 @@ def purge_times(config: Config) -> dict[time, Slot]:
     return {config.privacy.purge_time or config.schedule.prompt: Slot(school=True)}
 
 
-PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day)
+PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=prompt_day)
 DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
 ROLLUP = Job("rollup", college_times("rollup"), plan_rollup, kind=Kind.ROLLUP)
 

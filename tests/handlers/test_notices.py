@@ -252,6 +252,13 @@ async def test_with_the_check_in_off_the_jobs_cover_only_open_campaigns(
         assert bot.to_chat("T003", group=False)[0].text.startswith("📊 请带学生证（N1）")
         [refused] = await say(bot, "2020001", "打卡 36.5")
         assert refused.text.startswith("本校目前不做每日健康打卡")
+        bot.clear()
+        await move(app, clock, at(7) + timedelta(days=1))
+        [morning] = group(bot)
+        assert morning.text == (
+            "🌅 今天进行中的事项，请按时完成：\n· 请带学生证（N1），截止 11-24 18:00"
+        )
+        assert group(bot, "检验172") == []
     finally:
         await app.stop()
         app.engine.dispose()
