@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from bot.config import Config
+from bot.dates import day_label
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from bot.texts import CampaignTexts, NoticeTexts, Text
 from schedules.runner import Fixed, Job, Planned, Run, Slot
@@ -35,7 +36,7 @@ def _verb(c: Instance) -> Text:
 
 def _when(at: datetime, config: Config) -> str:
     local = at.astimezone(config.tz)
-    return f"{local.month}-{local.day} {local:%H:%M}"
+    return f"{day_label(local.date(), config.bot.language)} {local:%H:%M}"
 
 
 def stages(c: Instance) -> list[tuple[str, datetime]]:

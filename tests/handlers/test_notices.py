@@ -45,11 +45,11 @@ def group(bot: TestAdapter, chat: str = "护理172") -> list[Sent]:
 
 async def test_a_counselor_sends_a_notice_to_a_class_group(app: App, bot: TestAdapter) -> None:
     [reply] = await say(bot, "T001", NOTICE)
-    assert reply.text.startswith("✓ 已发出通知 N1：1 个班级群，30 位同学，截止 11-23 18:00")
+    assert reply.text.startswith("✓ 已发出通知 N1：1 个班级群，30 位同学，截止 11月23日 18:00")
     [posted] = group(bot)
     assert posted.text == (
         "📢 通知 N1（王芳）：请把告家长的一封信转给家长\n"
-        "请在 11-23 18:00 前回复「收到」确认（或：收到 N1）。"
+        "请在 11月23日 18:00 前回复「收到」确认（或：收到 N1）。"
     )
     assert [b.command for b in posted.message.buttons] == ["收到 N1"]
     assert group(bot, "检验172") == []
@@ -182,7 +182,7 @@ async def test_reminders_before_and_at_the_deadline(
     await move(app, clock, at(16))
     [reminder] = group(bot)
     assert reminder.text.startswith(
-        "⏰ 请把告家长的一封信转给家长（N1）将于 11-23 18:00 截止，还有 29 位同学未确认"
+        "⏰ 请把告家长的一封信转给家长（N1）将于 11月23日 18:00 截止，还有 29 位同学未确认"
     )
     names = {m.name for m in reminder.message.mentions}
     assert "张晓明" not in names and len(names) == 29
@@ -214,7 +214,9 @@ async def test_english_reminders(app: App, bot: TestAdapter, clock: ManualClock)
     bot.clear()
     await move(app, clock, at(16))
     [reminder] = group(bot)
-    assert reminder.text.startswith("⏰ Bring your ID (N1) is due 11-23 18:00; 30 still to confirm")
+    assert reminder.text.startswith(
+        "⏰ Bring your ID (N1) is due 23 Nov 18:00; 30 still to confirm"
+    )
 
 
 async def test_an_open_notice_is_in_the_daily_roll_up_with_zero_rows(
@@ -256,7 +258,7 @@ async def test_with_the_check_in_off_the_jobs_cover_only_open_campaigns(
         await move(app, clock, at(7) + timedelta(days=1))
         [morning] = group(bot)
         assert morning.text == (
-            "🌅 今天进行中的事项，请按时完成：\n· 请带学生证（N1），截止 11-24 18:00"
+            "🌅 今天进行中的事项，请按时完成：\n· 请带学生证（N1），截止 11月24日 18:00"
         )
         assert group(bot, "检验172") == []
     finally:
