@@ -187,6 +187,9 @@ class CheckinSection(_Section):
         }
     )
     skip_dates: list[date] = Field(default_factory=list)
+    # False turns the daily health check-in off: the 07:00 prompt and the 11:00 lists stop,
+    # and the 12:00 roll-up covers only the campaigns open that day.
+    enabled: bool = True
 
     @model_validator(mode="after")
     def _words_name_symptoms(self) -> Self:
@@ -381,6 +384,22 @@ class OutboxSection(_Section):
         return parse_duration(v)
 
 
+class NoticesSection(_Section):
+    """通知: notices staff send, which each student confirms with 收到."""
+
+    # Also send each student of the audience the notice privately.
+    private: bool = False
+    # A notice without 截止 is due this long after it is sent.
+    deadline: timedelta = timedelta(hours=24)
+    # The first reminder, this long before the deadline (the last is at it).
+    remind_before: timedelta = timedelta(hours=2)
+
+    @field_validator("deadline", "remind_before", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLASSBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -402,6 +421,7 @@ class Config(BaseSettings):
     dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
+    notices: NoticesSection = Field(default_factory=NoticesSection)
 
     @classmethod
     def settings_customise_sources(
