@@ -378,6 +378,22 @@ class OutboxSection(_Section):
         return parse_duration(v)
 
 
+class NoticesSection(_Section):
+    """通知: notices staff send, which each student confirms with 收到."""
+
+    # Also send each student of the audience the notice privately.
+    private: bool = False
+    # A notice without 截止 is due this long after it is sent.
+    deadline: timedelta = timedelta(hours=24)
+    # The first reminder, this long before the deadline (the last is at it).
+    remind_before: timedelta = timedelta(hours=2)
+
+    @field_validator("deadline", "remind_before", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
 class CollectSection(_Section):
     """信息收集: where named templates live, and how a collection reaches students."""
 
@@ -410,6 +426,7 @@ class Config(BaseSettings):
     dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
+    notices: NoticesSection = Field(default_factory=NoticesSection)
     collect: CollectSection = Field(default_factory=CollectSection)
 
     @classmethod

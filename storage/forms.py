@@ -212,8 +212,8 @@ class Field:
     def from_json(cls, data: dict[str, Any]) -> Field:
         return cls(
             key=str(data["key"]),
-            label=str(data["label"]),
-            label_en=str(data.get("label_en") or data["label"]),
+            label=str(data.get("label") or data["key"]),
+            label_en=str(data.get("label_en") or data.get("label") or data["key"]),
             type=FieldType(data["type"]),
             required=bool(data.get("required", True)),
             sensitive=bool(data.get("sensitive", False)),
@@ -228,9 +228,10 @@ class Field:
 
 @dataclass(frozen=True)
 class Form:
-    """A campaign's response schema: its questions, in the order they are asked."""
+    """A campaign's response schema: its questions, in the order they are asked. A notice
+    has an empty form: its response is the confirmation."""
 
-    fields: tuple[Field, ...]
+    fields: tuple[Field, ...] = ()
 
     def to_json(self) -> list[dict[str, Any]]:
         return [f.to_json() for f in self.fields]
