@@ -1,15 +1,31 @@
 """批准 / 驳回 / 撤销: the commands that take a typed id (L37, S12…) and act on the request of
 whichever registered kind it names. Each kind's feature says what the decision means
-(`router.WorkflowHandlers`), wired in bot/app.py."""
+(`router.WorkflowHandlers`), wired in bot/app.py.
+
+`驳回 L37` without a reason asks for it (`ctx.ask`), on every platform: the decider's next
+message in that chat is the reason."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.router import DECIDERS, STUDENTS, Args, CommandRouter, Context, WorkflowHandlers
-from storage.errors import BadArguments
+from bot.texts import Catalogue, Text
+from storage import requests
+from storage.errors import BadArguments, DomainError, NotYourStep
 from storage.leave import LEAVE
-from storage.requests import Ref, parse_ref
+from storage.requests import REJECT, Ref, Step, parse_ref
 from storage.subsidy import SUBSIDY
 from storage.workflows import WORKFLOWS
+
+
+class DecisionTexts(Catalogue):
+    reason = Text(
+        "驳回 {ref} 的理由？请直接发送（发送「取消」放弃）。",
+        "The reason for rejecting {ref}? Send it as your next message (or /cancel).",
+    )
+    no_reason = Text("理由不能为空。", "The reason cannot be empty.")
+
 
 router = CommandRouter("decisions")
 
@@ -56,12 +72,50 @@ def approve(ctx: Context, args: Args) -> None:
 def reject(ctx: Context, args: Args) -> None:
     ref, handlers = require_ref(ctx, args)
     reason = args.rest(1)
-    if not reason:
-        raise BadArguments(
-            f"请写上驳回理由：驳回 {ref} <理由>",
-            f"Please give a reason: /reject {ref} <reason>",
+    if not reason and rejectable_step(ctx, handlers, ref).note_to_reject:
+        ctx.ask(
+            ctx.render(DecisionTexts.reason, ref=ref),
+            expect="decisions.reason",
+            state={"ref": str(ref)},
         )
+        return
     handlers.reject(ctx, ref.number, args, reason)
+
+
+@router.answer("decisions.reason")
+def on_reason(ctx: Context, text: str, state: dict[str, Any]) -> None:
+    """The reason for 驳回, as the decider's next message."""
+    ref = parse_ref(str(state.get("ref", "")))
+    handlers = ctx.dispatcher.workflows.get(ref.kind_name) if ref is not None else None
+    if ref is None or handlers is None:
+        return
+    try:
+        # Decided by someone else meanwhile, say: there is nothing left to give a reason for.
+        rejectable_step(ctx, handlers, ref)
+    except DomainError as e:
+        ctx.reply(e.render(ctx.lang))
+        return
+    if not text:
+        raise BadArguments(DecisionTexts.no_reason("zh"), DecisionTexts.no_reason("en"))
+    handlers.reject(ctx, ref.number, Args.parse(f"{ref} {text}"), text)
+
+
+def rejectable_step(ctx: Context, handlers: WorkflowHandlers, ref: Ref) -> Step:
+    """The step the request waits at, if this decider may reject it now (reads only)."""
+    kind, actor = handlers.kind, ctx.require_actor()
+    request = requests.get(ctx.session, kind, ref.number)
+    actor.require_class(request.class_id, f"{kind.noun[0]} {ref}", f"{kind.noun[1]} {ref}")
+    step = kind.step_at(request.status)
+    if step is None:
+        raise requests.not_pending(kind, str(ref), request.status, REJECT)
+    if not requests.may_decide(ctx.session, step, actor, request.class_id):
+        raise NotYourStep(
+            ref=str(ref),
+            who=step.who[0],
+            who_en=step.who[1],
+            **requests.state_params(kind, request.status),
+        )
+    return step
 
 
 @router.command(

@@ -28,7 +28,6 @@ from telegram import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     CallbackQuery,
-    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -87,12 +86,6 @@ MAX_CALLBACK_DATA = 64
 
 GROUP_TYPES = {ChatType.GROUP, ChatType.SUPERGROUP}
 
-# Button commands that need free text from the presser before they can run.
-REASON_COMMANDS = {"/reject", "驳回"}
-REASON_PLACEHOLDER = "<理由>"
-_REASON_PROMPT_LINE = re.compile(r"^(?P<command>\S.*?) <[^<>\n]+>$")
-
-
 # -- incoming ----------------------------------------------------------------------------------
 
 
@@ -107,18 +100,6 @@ class Press:
 
 
 @dataclass(frozen=True, slots=True)
-class AskReason:
-    """A button press whose command needs a reason typed by the presser (驳回)."""
-
-    callback_id: str
-    chat_id: int
-    command: str
-    presser_id: int
-    presser_name: str = ""
-    is_group: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class GroupMigrated:
     """A group was upgraded to a supergroup: Telegram gave it a new chat id."""
 
@@ -126,7 +107,7 @@ class GroupMigrated:
     new_chat_id: str
 
 
-Event = IncomingMessage | Press | AskReason | GroupMigrated
+Event = IncomingMessage | Press | GroupMigrated
 
 
 def translate(update: Update, me: User, received_at: datetime) -> Event | None:
@@ -153,9 +134,7 @@ def translate(update: Update, me: User, received_at: datetime) -> Event | None:
         return None
     reply_to = message.reply_to_message
     if reply_to is not None and reply_to.from_user is not None and reply_to.from_user.id == me.id:
-        prompted = _prompted_command(reply_to.text or "")
-        if prompted is not None:
-            text = f"{prompted} {text}".strip()
+        # A reply to the bot is addressed to it, like an @-mention.
         mentions_bot = True
     return IncomingMessage(
         platform=PLATFORM,
@@ -218,22 +197,13 @@ def _read_text(message: Message, raw: str, me: User) -> tuple[str, bool, tuple[s
     )
 
 
-def _translate_press(query: CallbackQuery, received_at: datetime) -> Press | AskReason | None:
+def _translate_press(query: CallbackQuery, received_at: datetime) -> Press | None:
     parsed = parse_callback_data(query.data or "")
     pressed = query.message
     if parsed is None or pressed is None or not isinstance(pressed, Message):
         return None
-    kind, command = parsed
+    _, command = parsed
     chat = pressed.chat
-    if kind == "r":
-        return AskReason(
-            query.id,
-            chat.id,
-            command,
-            query.from_user.id,
-            query.from_user.full_name,
-            chat.type in GROUP_TYPES,
-        )
     incoming = IncomingMessage(
         platform=PLATFORM,
         chat_id=str(chat.id),
@@ -254,26 +224,22 @@ def _translate_press(query: CallbackQuery, received_at: datetime) -> Press | Ask
 # -- buttons -----------------------------------------------------------------------------------
 
 
-def needs_reason(command: str) -> bool:
-    words = command.split()
-    return bool(words) and words[0] in REASON_COMMANDS and len(words) == 2
-
-
 def callback_data(button: Button) -> str:
-    """`c|<command>` runs the command as the presser; `r|<command>` first asks for a reason.
+    """`c|<command>` runs the command as the presser (a command that needs more, such as
+    驳回's reason, asks for it in chat like the typed command would).
 
     The command names a request by its short id (`/approve L37`), never a person, so the data
     carries nothing personal; and since it only ever routes a command through the same
     authorization as typing it, a forged press gains nothing.
     """
-    kind = "r" if needs_reason(button.command) else "c"
-    data = f"{kind}|{button.command}"
+    data = f"c|{button.command}"
     if len(data.encode()) > MAX_CALLBACK_DATA:
         raise ValueError(f"button command too long for Telegram: {button.command!r}")
     return data
 
 
 def parse_callback_data(data: str) -> tuple[str, str] | None:
+    # `r|` is on buttons sent before 驳回 asked for its reason in chat; it runs the same way.
     kind, sep, command = data.partition("|")
     if not sep or kind not in {"c", "r"} or not command.strip():
         return None
@@ -286,23 +252,6 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(b.label, callback_data=callback_data(b)) for b in buttons]]
     )
-
-
-def reason_prompt(command: str, language: str = "zh") -> str:
-    """The question a 驳回 press asks; a reply to it is read back as `<command> <reply>`."""
-    if language == "en":
-        return f"Reply to this message with the reason:\n{command} <reason>"
-    return f"请回复本消息写明理由：\n{command} {REASON_PLACEHOLDER}"
-
-
-def _prompted_command(prompt: str) -> str | None:
-    lines = prompt.strip().splitlines()
-    if len(lines) < 2:
-        return None
-    match = _REASON_PROMPT_LINE.match(lines[-1])
-    if match is None or not needs_reason(match.group("command")):
-        return None
-    return match.group("command")
 
 
 # -- outgoing text -----------------------------------------------------------------------------
@@ -704,8 +653,6 @@ class TelegramAdapter(Adapter):
         else:
             if isinstance(event, GroupMigrated):
                 self._move_group(event.old_chat_id, event.new_chat_id)
-            elif isinstance(event, AskReason):
-                await self._ask_reason(event)
             self._done(row_id)
 
     async def _message(self, msg: IncomingMessage, update: Update) -> None:
@@ -736,25 +683,6 @@ class TelegramAdapter(Adapter):
                 await self.bot.answer_callback_query(msg.callback_id or "", text=answer)
             except TelegramError:
                 log.info("a button press could not be answered (too old, or Telegram is down)")
-
-    async def _ask_reason(self, ask: AskReason) -> None:
-        # An immediate prompt on the screen of the person who pressed: if it is lost, pressing
-        # again asks again, so it does not go through the outbox.
-        language = self.app.config.bot.language
-        await self.bot.answer_callback_query(
-            ask.callback_id, text="Reason?" if language == "en" else "请写明理由"
-        )
-        prompt = html.escape(reason_prompt(ask.command, language), quote=False)
-        if ask.is_group:
-            # A selective ForceReply opens the reply box only for the people the text mentions.
-            presser = Mention(str(ask.presser_id), ask.presser_name or str(ask.presser_id))
-            prompt = f"{mention_html(presser, self._usernames)} {prompt}"
-        await self.bot.send_message(
-            ask.chat_id,
-            prompt,
-            parse_mode="HTML",
-            reply_markup=ForceReply(selective=True, input_field_placeholder=ask.command + " …"),
-        )
 
     def _move_group(self, old_chat_id: str, new_chat_id: str) -> None:
         moved = self._in_uow(

@@ -27,7 +27,6 @@ from bot.messages import (
     Button,
     ChatAddress,
     Envelope,
-    IncomingMessage,
     Mention,
     OutgoingMessage,
     PersonAddress,
@@ -562,35 +561,33 @@ async def test_button_press_runs_the_command_and_edits_the_message(tg: Harness) 
     assert len(tg.api.calls("sendMessage", counselor)) == 1
 
 
-async def test_reject_button_asks_for_the_reason_with_force_reply(tg: Harness) -> None:
-    adapter = await started(tg)
-    counselor = tg_id("T001")
-    message = OutgoingMessage(
-        "请假 L1", buttons=(Button("批准", "/approve L1"), Button("驳回", "/reject L1"))
-    )
-    await adapter.send(ChatAddress("telegram", str(counselor), False), message)
-    [sent] = tg.api.calls("sendMessage", counselor)
-    datas = [b["callback_data"] for b in sent.params["reply_markup"]["inline_keyboard"][0]]
-    assert datas == ["c|/approve L1", "r|/reject L1"]
+async def test_reject_button_asks_for_the_reason_and_the_next_message_is_it(
+    tg: Harness,
+) -> None:
+    await started(tg)
+    student, counselor = tg_id("2020001"), tg_id("T001")
+    tg.say("2020001", "请假 明天 事假 回家办身份证")
+    await tg.settle()
+    notice = next(m for m in reversed(tg.api.sent_to(counselor)) if "reply_markup" in m)
+    datas = [b["callback_data"] for row in notice["reply_markup"]["inline_keyboard"] for b in row]
+    assert datas == ["c|/approve L1", "c|/reject L1"]
+    before = len(tg.texts(student))
     await press_button(tg, "T001", counselor, "驳回")
     await tg.settle()
+    # The question is a plain message of its own; the pressed message keeps its buttons.
     prompt = tg.api.calls("sendMessage", counselor)[-1]
-    assert prompt.params["text"].endswith("/reject L1 &lt;理由&gt;")
-    assert prompt.params["reply_markup"]["force_reply"] is True
-    # The reply to the prompt reaches the router as the whole command.
-    assert tg.app is not None
-    seen: list[IncomingMessage] = []
-    handle = tg.app.handle
-
-    async def spy(msg: IncomingMessage) -> list[OutgoingMessage]:
-        seen.append(msg)
-        return await handle(msg)
-
-    tg.app.handle = spy  # type: ignore[method-assign]
+    assert prompt.params["text"].startswith("驳回 L1 的理由？")
+    assert "force_reply" not in str(prompt.params.get("reply_markup"))
+    assert tg.api.calls("editMessageText") == []
+    [answer] = tg.api.calls("answerCallbackQuery")
+    assert answer.params["text"].startswith("驳回 L1 的理由？")
+    assert tg.texts(student)[before:] == []
+    # The next message, typed or as a reply to the question, is the reason.
     tg.say("T001", "家长未同意", reply_to_message=tg.api.sent_to(counselor)[-1])
     await tg.settle()
-    assert [m.text for m in seen] == ["/reject L1 家长未同意"]
-    assert seen[0].sender_id == str(counselor)
+    assert "已驳回" in tg.texts(counselor)[-1]
+    [told] = tg.texts(student)[before:]
+    assert "驳回" in told and "家长未同意" in told
 
 
 # -- leave and schedules (built on other branches) --------------------------------------------

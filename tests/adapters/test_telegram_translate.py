@@ -12,14 +12,12 @@ from telegram import Update, User
 
 from bot.adapters.telegram import (
     MAX_CALLBACK_DATA,
-    AskReason,
     GroupMigrated,
     Press,
     callback_data,
     html_chunks,
     keyboard,
     parse_callback_data,
-    reason_prompt,
     translate,
 )
 from bot.messages import Button, IncomingMessage, Mention, OutgoingMessage
@@ -144,17 +142,26 @@ def test_button_press_routes_its_command() -> None:
     assert event.pressed_text == "张三 请假 L37"
 
 
-def test_reject_button_asks_for_a_reason_then_reads_the_reply() -> None:
+def test_reject_button_routes_its_command_like_any_other() -> None:
     counselor = api.user(9001, "王老师")
     chat = api.private(counselor)
-    data = callback_data(Button("驳回", "/reject L37"))
-    query = {"id": "56", "from": counselor, "message": bot_message(chat, "L37"), "data": data}
-    query["chat_instance"] = "x"
-    event = translate(update(callback_query=query), ME, NOW)
-    assert event == AskReason("56", 9001, "/reject L37", 9001, "王老师", is_group=False)
-    prompt = bot_message(chat, reason_prompt("/reject L37"))
+    assert callback_data(Button("驳回", "/reject L37")) == "c|/reject L37"
+    # `r|` (buttons sent when Telegram asked for the reason itself) runs the same way.
+    for data in ("c|/reject L37", "r|/reject L37"):
+        query = {"id": "56", "from": counselor, "message": bot_message(chat, "L37"), "data": data}
+        query["chat_instance"] = "x"
+        event = translate(update(callback_query=query), ME, NOW)
+        assert isinstance(event, Press)
+        assert event.message.text == "/reject L37"
+
+
+def test_a_reply_to_the_bot_is_read_as_typed_and_addressed_to_it() -> None:
+    counselor = api.user(9001, "王老师")
+    chat = group
+    prompt = bot_message(chat, "驳回 L37 的理由？请直接发送（发送「取消」放弃）。")
     reply = incoming(chat, "家长未同意", sender=counselor, reply_to_message=prompt)
-    assert reply.text == "/reject L37 家长未同意"
+    assert reply.text == "家长未同意"
+    assert reply.mentions_bot
 
 
 def test_callback_data_is_compact_and_round_trips() -> None:

@@ -138,3 +138,12 @@ def test_the_demo_refuses_a_start_date_it_cannot_read(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "--date 'someday' 看不懂：可以写 2026-12-02、12-02、12月2日、今天或昨天。"
     )
+
+
+def test_reject_asks_for_the_reason_and_the_next_line_is_it(tmp_path: Path) -> None:
+    script = ":as 2020001\n:dm\n请假 明天 事假 回家办身份证\n:as T001\n:dm\n驳回 L1\n家长未同意\n"
+    out = run_demo(script, tmp_path)
+    assert "[私聊 → 王芳(T001)] 🤖 驳回 L1 的理由？请直接发送（发送「取消」放弃）。" in out
+    assert "[私聊 → 王芳(T001)] 🤖 ✓ 已驳回请假 L1（张晓明），已通知学生。" in out
+    told = out.split("[私聊 → 张晓明(2020001)] 🤖 ❌ 你的请假 L1", 1)[1]
+    assert "理由：家长未同意" in told

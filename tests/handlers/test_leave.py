@@ -190,14 +190,54 @@ async def test_ids_are_read_case_and_width_insensitively(
     assert leave(app).status == "approved"
 
 
-async def test_reject_without_reason_asks_for_one_and_shows_the_form(
+async def test_reject_without_reason_asks_for_it_and_the_next_message_is_the_reason(
     app: App, bot: TestAdapter
 ) -> None:
     await ask(bot)
     [reply] = await bot.say("T001", "/reject L1")
-    assert "请写上驳回理由：驳回 L1 <理由>" in reply.text
-    assert "格式：驳回 <编号> <理由>" in reply.text
+    assert reply.text == "驳回 L1 的理由？请直接发送（发送「取消」放弃）。"
     assert leave(app).status == "pending"
+    sent = await bot.say("T001", "请补充校医院证明")
+    [told] = private_to(sent, "2020001")
+    assert "被驳回" in told.text and "请补充校医院证明" in told.text
+    row = leave(app)
+    assert (row.status, row.decision_note) == ("rejected", "请补充校医院证明")
+
+
+async def test_reject_without_reason_can_be_cancelled(app: App, bot: TestAdapter) -> None:
+    await ask(bot)
+    await bot.say("T001", "驳回 L1")
+    [reply] = await bot.say("T001", "取消")
+    assert reply.text.startswith("已取消")
+    assert leave(app).status == "pending"
+    [hint] = await bot.say("T001", "请补充校医院证明")
+    assert "帮助" in hint.text
+    assert leave(app).status == "pending"
+
+
+async def test_reject_without_reason_asks_nothing_for_what_cannot_be_rejected(
+    app: App, bot: TestAdapter
+) -> None:
+    await ask(bot)
+    await bot.say("T001", "批准 L1")
+    [reply] = await bot.say("T001", "驳回 L1")
+    assert reply.text == "L1 当前状态是「已批准」，不能再驳回。"
+    [hint] = await bot.say("T001", "请补充校医院证明")
+    assert "帮助" in hint.text
+
+
+async def test_the_reason_prompt_ends_when_someone_else_decides_first(
+    app: App, bot: TestAdapter
+) -> None:
+    await ask(bot)
+    await bot.say("T001", "驳回 L1")
+    await bot.say("T003", "批准 L1")
+    assert leave(app).status == "approved"
+    [reply] = await bot.say("T001", "家长未同意")
+    assert reply.text == "L1 当前状态是「已批准」，不能再驳回。"
+    [hint] = await bot.say("T001", "家长未同意")
+    assert "帮助" in hint.text
+    assert leave(app).status == "approved"
 
 
 async def test_reject_with_reason_tells_the_student_why(app: App, bot: TestAdapter) -> None:
@@ -421,7 +461,10 @@ async def test_leave_round_trip_in_english(database_url: str, clock: ManualClock
             Button("Reject", "/reject L1"),
         )
         [reply] = await bot.say("T001", "/reject L1")
-        assert "Please give a reason: /reject L1 <reason>" in reply.text
+        assert reply.text == (
+            "The reason for rejecting L1? Send it as your next message (or /cancel)."
+        )
+        await bot.say("T001", "/cancel")
         await bot.say("T001", "/approve L1")
         [reply] = await bot.say("T001", "/approve L1")
         assert reply.text == "L1 is approved; it cannot be approved now."

@@ -228,8 +228,8 @@ async def test_rejection_at_the_counselor_step_tells_the_student_why(
 ) -> None:
     await apply(bot)
     [reply] = await bot.say("T001", "驳回 S1")
-    assert "请写上驳回理由" in reply.text and "格式：驳回 <编号> <理由>" in reply.text
-    sent = await bot.say("T001", "驳回 S1 请补充困难证明")
+    assert reply.text == "驳回 S1 的理由？请直接发送（发送「取消」放弃）。"
+    sent = await bot.say("T001", "请补充困难证明")
     [told] = private_to(sent, "2020001")
     assert "未通过辅导员审核" in told.text and "请补充困难证明" in told.text
     row = application(app)
