@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
-from bot.texts import CampaignTexts, NoticeTexts, Text
+from bot.texts import CampaignTexts, CollectTexts, NoticeTexts, Text
 from schedules.runner import Fixed, Job, Planned, Run, Slot
 from storage import campaigns, reports
 from storage.campaigns import Instance, Reminders
@@ -30,7 +30,7 @@ DUE = "due"
 
 def _verb(c: Instance) -> Text:
     """What a student of this kind does: 确认 a notice, 填写 a collection."""
-    return NoticeTexts.verb
+    return CollectTexts.verb if c.kind.name == "collection" else NoticeTexts.verb
 
 
 def _when(at: datetime, config: Config) -> str:
@@ -49,7 +49,7 @@ def reminder_times(app: App, day: date) -> Iterable[time]:
     """The local times on a day at which an open campaign has a reminder."""
     tz = app.config.tz
     with app.uow(readonly=True) as session:
-        found = campaigns.open_campaigns(session)
+        found = campaigns.open_campaigns(session, kinds_reg=app.dispatcher.campaign_kinds)
     return sorted(
         {
             at.astimezone(tz).time().replace(second=0, microsecond=0)
@@ -68,7 +68,7 @@ def plan_reminders(run: Run) -> list[Planned]:
     grace = config.schedule.grace
     planned: list[Planned] = []
     with app.uow(readonly=True) as session:
-        for c in campaigns.open_campaigns(session):
+        for c in campaigns.open_campaigns(session, kinds_reg=app.dispatcher.campaign_kinds):
             if not c.kind.numbered:
                 continue
             due = [
@@ -95,7 +95,9 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
     deadline = _when(c.deadline, config)
     planned: list[Planned] = []
     by_class = {m.class_id: m for m in missing}
-    if c.kind.reminders is Reminders.GROUP and c.in_groups and not c.audience.private_only:
+    # Reminders name non-responders in their group even where answers are taken privately
+    # (a collection); a campaign aimed at a care category is never spoken of there.
+    if c.kind.reminders is Reminders.GROUP and not c.audience.private_only:
         classes = campaigns.audience_classes(session, c.audience)
         groups = campaigns.groups_in(session, classes, list(app.adapters))
         ids = [s.id for m in missing for s in m.missing]

@@ -38,7 +38,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from bot.dates import try_parse_date
-from bot.texts import Catalogue, Text
+from bot.texts import FormTexts, TemplateTexts, Text
 from storage.errors import DomainError
 
 # The shipped templates (storage/templates/*.toml), packaged as package data.
@@ -99,47 +99,6 @@ TYPE_LABELS: dict[FieldType, str] = {
     FieldType.TEXT: "短文本",
     FieldType.LONGTEXT: "长文本",
 }
-
-
-class FormTexts(Catalogue):
-    bad_answer = Text(
-        "「{question}」{problem}例：{example}",
-        "“{question}”: {problem} For example: {example}",
-    )
-    required = Text("必须填写。", "an answer is required.")
-    not_a_number = Text(
-        "要填一个数字{unit}，「{answer}」不是。", "needs a number{unit}; {answer!r} is not one."
-    )
-    out_of_range = Text("应在 {low}–{high}{unit} 之间。", "must be between {low} and {high}{unit}.")
-    too_small = Text("不能小于 {low}{unit}。", "must be at least {low}{unit}.")
-    too_large = Text("不能大于 {high}{unit}。", "must be at most {high}{unit}.")
-    not_an_option = Text(
-        "没有「{answer}」这个选项，请写选项或它的序号：{options}。",
-        "{answer!r} is not an option; write an option or its number: {options}.",
-    )
-    not_yes_no = Text(
-        "请回答「是」或「否」，「{answer}」看不懂。", "answer yes or no; {answer!r} is neither."
-    )
-    not_a_date = Text(
-        "日期「{answer}」看不懂，可以写 2027-01-15、1-15、1月15日、明天、周五。",
-        "cannot read the date {answer!r}; write 2027-01-15, 1-15, 1/15, today or tomorrow.",
-    )
-    no_such_day = Text("没有「{answer}」这一天。", "there is no such day as {answer!r}.")
-    too_long = Text(
-        "太长了：最多 {limit} 个字，现在 {length} 个。",
-        "is too long: at most {limit} characters, not {length}.",
-    )
-    one_line = Text("要写在一行里。", "must be on one line.")
-    wrong_count = Text(
-        "需要按顺序回答 {count} 项，用空格分开：{order}；收到的是 {got} 项。例：{example}",
-        "Answer the {count} questions in this order, separated by spaces: {order}; got {got}. For example: {example}",
-    )
-    optional_mark = Text("（可不填，写 - 跳过）", " (optional: - skips it)")
-    skip_hint = Text("写 - 跳过", "- skips it")
-    yes = Text("是", "yes")
-    no = Text("否", "no")
-    text_example = Text("（文字）", "(text)")
-    skipped = Text("（未填）", "(none)")
 
 
 @dataclass(frozen=True)
@@ -469,60 +428,6 @@ def _rest(text: str, tokens: list[str], start: int) -> str:
 
 
 # -- templates ------------------------------------------------------------------------------
-
-
-class TemplateTexts(Catalogue):
-    where_file = Text("{file}：{problem}", "{file}: {problem}")
-    where_row = Text(
-        "{file} 第 {row} 行「{column}」：{problem}", "{file} row {row}, column {column}: {problem}"
-    )
-    where_key = Text("{file} 的「{column}」：{problem}", "{file}, {column}: {problem}")
-    not_found = Text("找不到这个文件，请检查路径。", "no such file; check the path.")
-    bad_suffix = Text("模板要是 .toml 或 .xlsx 文件。", "a template is a .toml or an .xlsx file.")
-    not_xlsx = Text(
-        "打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls，请在 Excel 里「另存为」.xlsx。",
-        "cannot open it: it is not an Excel .xlsx file. Save an .xls as .xlsx first.",
-    )
-    bad_toml = Text("不是有效的 TOML：{reason}", "not valid TOML: {reason}")
-    no_header = Text(
-        "前 10 行里找不到表头：需要一行写着「题目」「类型」（请用 classbot collect template 生成的表）。",
-        "no header row in the first 10 rows: one must name the question and type columns (use the sheet classbot collect template writes).",
-    )
-    no_fields = Text("一个问题也没有。", "has no questions.")
-    missing = Text("缺少{what}。", "{what} is missing.")
-    unknown_type = Text(
-        "未知的类型「{value}」，可以写：{allowed}。",
-        "unknown type {value!r}; write one of: {allowed}.",
-    )
-    needs_options = Text(
-        "单选和多选要写「选项」，用、分隔（例：火车、飞机、汽车）。",
-        "a choice needs its options, separated by commas (e.g. train, plane, bus).",
-    )
-    duplicate_option = Text("选项「{value}」写了两次。", "option {value!r} is listed twice.")
-    bad_option = Text(
-        "选项「{value}」不能是纯数字，也不能含空格：回答时数字表示第几项。",
-        "option {value!r} cannot be a bare number or contain a space: a number picks the n-th option.",
-    )
-    not_yes_no = Text("要写「是」或「否」，不是「{value}」。", "write yes or no, not {value!r}.")
-    not_a_number = Text("要写一个数字，不是「{value}」。", "must be a number, not {value!r}.")
-    min_above_max = Text("最小值大于最大值。", "the minimum is above the maximum.")
-    duplicate_question = Text("题目「{value}」写了两次。", "question {value!r} appears twice.")
-    duplicate_key = Text("key「{value}」写了两次。", "key {value!r} appears twice.")
-    bad_key = Text(
-        "key「{value}」只能用英文字母、数字和下划线。",
-        "key {value!r} may contain only letters, digits and underscores.",
-    )
-    unknown_period = Text(
-        "周期只能是 once（一次），不是「{value}」。", "the period can only be once, not {value!r}."
-    )
-    bad_value = Text("「{value}」不对：{reason}", "{value!r} is wrong: {reason}")
-    longtext_last = Text(
-        "长文本只能放在最后一题（一行回答时它取走剩下的全部文字）。",
-        "a long text can only be the last question (in a one-line answer it takes the rest).",
-    )
-    title_label = Text("标题", "title")
-    question_label = Text("题目", "question")
-    type_label = Text("类型", "type")
 
 
 @dataclass(frozen=True)
