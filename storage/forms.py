@@ -507,6 +507,16 @@ _SETTING_NAMES = {
 }
 
 
+def _raw(value: Any) -> str:
+    """A cell of free text (a question, a title) as written, trimmed: full-width punctuation
+    stays, as people wrote it."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -566,7 +576,7 @@ class _Reader:
     ) -> Field | None:
         """One question from its cells (`where` names each cell's column or key)."""
         before = len(self.problems)
-        label = _cell(cells.get("label"))
+        label = _raw(cells.get("label"))
         if not label:
             self.fail(TemplateTexts.missing, row, where["label"], what=where["label"])
         elif label in labels:
@@ -619,7 +629,7 @@ class _Reader:
         return Field(
             key=key,
             label=label,
-            label_en=_cell(cells.get("label_en")) or label,
+            label_en=_raw(cells.get("label_en")) or label,
             type=ftype,
             required=required,
             sensitive=sensitive,
@@ -627,7 +637,7 @@ class _Reader:
             minimum=low,
             maximum=high,
             unit=_cell(cells.get("unit")),
-            example=_cell(cells.get("example")),
+            example=_raw(cells.get("example")),
             max_length=int(length) if length is not None else None,
         )
 
@@ -643,7 +653,7 @@ class _Reader:
         out: dict[str, Any] = {}
         for name in ("title", "title_en", "description", "description_en"):
             if values.get(name) is not None:
-                out[name] = _cell(values[name])
+                out[name] = _raw(values[name])
         if values.get("period") is not None:
             period = _cell(values["period"]).lower()
             if period not in ("once", "一次"):
@@ -740,7 +750,7 @@ def _load_toml(path: Path, reader: _Reader) -> Template | None:
         if made is not None:
             fields.append(made)
     form = reader.form(fields)
-    title = _cell(data.get("title"))
+    title = _raw(data.get("title"))
     if not title:
         reader.fail(TemplateTexts.missing, column="title", what="title")
     settings = reader.settings(data, {k: (0, k) for k in _SETTING_NAMES.values()})
