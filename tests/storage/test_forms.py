@@ -495,3 +495,22 @@ def test_a_filled_in_blank_sheet_loads(tmp_path: Path) -> None:
     wb.save(path)
     t = forms.load_template(path)
     assert t.title == "返乡登记" and [f.label for f in t.form.fields] == ["目的地"]
+
+
+def test_the_template_shown_in_extending_md_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "extending.md").read_text(encoding="utf-8")
+    source = doc.split("## Adding a campaign template", 1)[1].split("```toml\n", 1)[1]
+    path = tmp_path / "宿舍晚归登记.toml"
+    path.write_text(source.split("```", 1)[0], encoding="utf-8")
+    t = forms.load_template(path)
+    assert t.title == "宿舍晚归登记" and t.deadline_days == 2
+    assert [f.type for f in t.form.fields] == [
+        FieldType.YESNO,
+        FieldType.NUMBER,
+        FieldType.TEXT,
+        FieldType.LONGTEXT,
+    ]
+    assert t.form.sensitive_keys == {"phone"}
+    assert (
+        parse_line(t.form, "是 2次 - 回来晚了 因为 实验", TODAY)["reason"] == "回来晚了 因为 实验"
+    )
