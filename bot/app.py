@@ -42,6 +42,7 @@ from storage.outbox import Kind
 
 if TYPE_CHECKING:
     from schedules.runner import Job
+    from storage.campaigns import CampaignKind
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,11 @@ class App:
     @property
     def feature_jobs(self) -> tuple[Job, ...]:
         return tuple(job for f in self.dispatcher.features for job in f.jobs)
+
+    @property
+    def campaign_kinds(self) -> tuple[CampaignKind, ...]:
+        """The campaign kinds the features run, each with its ledger sheet."""
+        return tuple(kind for f in self.dispatcher.features for kind in f.campaigns)
 
     @property
     def retention_rules(self) -> list[RetentionRule]:

@@ -187,6 +187,9 @@ class CheckinSection(_Section):
         }
     )
     skip_dates: list[date] = Field(default_factory=list)
+    # False turns the daily health check-in off: the 07:00 prompt and the 11:00 lists stop,
+    # and the 12:00 roll-up covers only the campaigns open that day.
+    enabled: bool = True
 
     @model_validator(mode="after")
     def _words_name_symptoms(self) -> Self:

@@ -112,6 +112,7 @@ class CampaignTexts(Catalogue):
     progress_class = Text(
         "  {code}：{done}/{of}（{rate:.0%}）", "  {code}: {done}/{of} ({rate:.0%})"
     )
+    open_line = Text("· {title}（{ref}），截止 {deadline}", "· {title} ({ref}), due {deadline}")
     sheet_class = Text("班级", "Class")
     sheet_college = Text("学院", "College")
     sheet_number = Text("学号", "Student no.")
@@ -175,6 +176,33 @@ class NoticeTexts(Catalogue):
     no_classes = Text("这个范围里没有班级。", "There are no classes in that scope.")
     mine = Text("待确认的通知：{refs}（回复「收到」）", "Notices to confirm: {refs} (send /ack)")
     name_it = Text("请写通知编号，如：收到 N3", "Name the notice by its id, e.g. /ack N3")
+
+
+class DailyTexts(Catalogue):
+    """The daily health check-in's jobs: the 07:00 prompt and the 11:00 deadline lists."""
+
+    prompt = Text(
+        "🌅 {day} 健康打卡开始了，请在 {deadline} 前完成。\n"
+        "回复：打卡 体温（有症状请写上，如：打卡 体温 咳嗽；在外地请加 @城市）\n"
+        "也可以用 /checkin。想私下提交的同学可以私聊我，效果一样。",
+        "🌅 The health check-in for {day} is open: please check in before {deadline}.\n"
+        "Reply: /checkin <temperature> (add any symptoms, e.g. /checkin 37.6 cough; away from "
+        "campus, add @city)\nYou may also check in privately with me; it counts the same.",
+    )
+    closed = Text("{day} 打卡已截止", "The check-in for {day} is closed")
+    group_missing = Text(
+        "⏰ {head}，还有 {count} 位同学未打卡，请尽快补打卡（打卡 体温）：",
+        "⏰ {head}: {count} have not checked in yet, please do it now (/checkin <temperature>):",
+    )
+    group_done = Text(
+        "✓ {head}，全班都已打卡，谢谢大家！",
+        "✓ {head}: everyone in the class checked in, thank you!",
+    )
+    unbound = Text("未绑定的同学：{names}", "Not bound yet: {names}")
+    missing_head = Text("⏰ {day} 未打卡名单", "⏰ Not checked in on {day}")
+    missing_class = Text("{code}：未打卡 {count} 人", "{code}: {count} not checked in")
+    on_leave = Text("  请假中 {count} 人：{names}", "  On leave, {count}: {names}")
+    open_head = Text("🌅 今天进行中的事项，请按时完成：", "🌅 Open today, please complete on time:")
 
 
 class FormTexts(Catalogue):

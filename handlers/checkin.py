@@ -10,7 +10,7 @@ from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, Featur
 from handlers.symptoms import Reading, lexicon_for, read_checkin
 from storage import checkins, identity
 from storage.checkins import CheckInInput, format_temp
-from storage.errors import BadArguments
+from storage.errors import BadArguments, CheckinOff
 from storage.models import Role, SchoolClass
 
 router = CommandRouter("checkin")
@@ -29,6 +29,8 @@ router = CommandRouter("checkin")
 )
 def checkin(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
+    if not ctx.config.checkin.enabled:
+        raise CheckinOff()
     cfg = ctx.config.checkin
     reading = read_checkin(args.text, cfg)
     if actor.class_id is None:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.config import Config
-from bot.dates import try_parse_date
+from bot.dates import day_label, try_parse_date
 from bot.messages import Attachment, ChatAddress, Envelope, OutgoingMessage, PersonAddress
 from bot.router import STAFF, STUDENTS, Args, CommandRouter, Context, Feature, normalize
 from bot.texts import CampaignTexts, CollectTexts, NoticeTexts, Text
@@ -65,8 +65,9 @@ def _problem(text: Text, **params: object) -> BadArguments:
 
 
 def when(at: datetime, config: Config) -> str:
+    """A deadline in the one date style: 11月24日 18:00."""
     local = at.astimezone(config.tz)
-    return f"{local.month}-{local.day} {local:%H:%M}"
+    return f"{day_label(local.date(), config.bot.language)} {local:%H:%M}"
 
 
 # -- starting a collection ------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime, time
 
 import schedules.campaigns
-from bot.dates import try_parse_date
+from bot.dates import day_label, try_parse_date
 from bot.messages import Button, ChatAddress, OutgoingMessage
 from bot.router import ALL_ROLES, Args, CommandRouter, Context, Feature, normalize
 from bot.texts import NoticeTexts, Text
@@ -37,7 +37,7 @@ def _problem(ctx: Context, text: Text, **params: object) -> BadArguments:
 
 def _when(ctx: Context, at: datetime) -> str:
     local = at.astimezone(ctx.config.tz)
-    return f"{local.month}-{local.day} {local:%H:%M}"
+    return f"{day_label(local.date(), ctx.lang)} {local:%H:%M}"
 
 
 def _deadline(ctx: Context, args: Args, start: int) -> tuple[datetime, int]:

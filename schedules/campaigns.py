@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from bot.config import Config
+from bot.dates import day_label
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from bot.texts import CampaignTexts, CollectTexts, NoticeTexts, Text
 from schedules.runner import Fixed, Job, Planned, Run, Slot
@@ -35,7 +36,7 @@ def _verb(c: Instance) -> Text:
 
 def _when(at: datetime, config: Config) -> str:
     local = at.astimezone(config.tz)
-    return f"{local.month}-{local.day} {local:%H:%M}"
+    return f"{day_label(local.date(), config.bot.language)} {local:%H:%M}"
 
 
 def stages(c: Instance) -> list[tuple[str, datetime]]:
@@ -226,3 +227,69 @@ REMINDERS = Job("campaign_reminders", no_times, plan_reminders, at=reminder_time
 def purge(session: Session, now: datetime) -> int:
     """The campaigns' retention: each kind's responses go its retention days after the deadline."""
     return campaigns.purge(session, now)
+
+
+def progress_lines(lang: str, c: Instance, progress: campaigns.Progress) -> list[str]:
+    """A campaign's progress as staff read it (`进度 N3`, the 12:00 roll-up): the total, then
+    each college and each class, a class nobody answered in included."""
+    total = progress.total
+    lines = [
+        CampaignTexts.progress_head(
+            lang, title=c.title, ref=c.ref, done=total.done, of=total.of, rate=total.rate
+        )
+    ]
+    several = len(progress.colleges) > 1
+    for college in progress.colleges:
+        if several:
+            lines.append(
+                CampaignTexts.progress_college(
+                    lang, name=college.label, done=college.done, of=college.of, rate=college.rate
+                )
+            )
+        for name, n in progress.classes:
+            if name == college.label:
+                lines.append(
+                    CampaignTexts.progress_class(
+                        lang, code=n.label, done=n.done, of=n.of, rate=n.rate
+                    )
+                )
+    return lines
+
+
+def rollup_section(
+    session: Session,
+    lang: str,
+    class_ids: Iterable[int] | None,
+    now: datetime,
+    config: Config,
+    kinds: campaigns.Campaigns = campaigns.KINDS,
+) -> str:
+    """The roll-up hook: the open campaigns (of kinds shown daily) these classes take part
+    in, each with its progress in them; empty when there are none."""
+    ids = None if class_ids is None else frozenset(class_ids)
+    out: list[str] = []
+    for c in campaigns.open_campaigns(session, kinds_reg=kinds):
+        if not c.kind.numbered or not c.kind.in_daily_rollup:
+            continue
+        audience = campaigns.audience_classes(session, c.audience)
+        if ids is not None and audience is not None and not (audience & ids):
+            continue
+        key = campaigns.current_key(c, now, config.tz)
+        out += progress_lines(lang, c, campaigns.progress(session, c, key, ids))
+    return "\n\n" + "\n".join(out) if out else ""
+
+
+def open_lines(
+    session: Session, lang: str, config: Config, kinds: campaigns.Campaigns = campaigns.KINDS
+) -> list[tuple[frozenset[int] | None, str]]:
+    """The open campaigns a class group may hear of (not private-only ones): the classes
+    each asks (None: all), and its line."""
+    out: list[tuple[frozenset[int] | None, str]] = []
+    for c in campaigns.open_campaigns(session, kinds_reg=kinds):
+        if not c.kind.numbered or not c.in_groups or c.audience.private_only:
+            continue
+        line = CampaignTexts.open_line(
+            lang, title=c.title, ref=c.ref, deadline=_when(c.deadline, config)
+        )
+        out.append((campaigns.audience_classes(session, c.audience), line))
+    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -11,13 +11,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.clock import at_local
 from bot.config import Config, times_for
 from bot.dates import day_label
-from bot.messages import Attachment, ChatAddress, Envelope, OutgoingMessage, PersonAddress
-from handlers.reports import chart_message, group_reminder, missing_text, summary_text
+from bot.messages import (
+    Attachment,
+    ChatAddress,
+    Envelope,
+    Mention,
+    OutgoingMessage,
+    PersonAddress,
+)
+from bot.texts import DailyTexts
+from handlers.reports import chart_message, student_line, summary_text
+from schedules import campaigns as campaign_rollup
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
-from storage import charts, deliveries, identity, ledger, outbox, reports, retention
+from storage import campaigns, charts, deliveries, identity, ledger, outbox, reports, retention
 from storage.db import with_retry
 from storage.models import (
     College,
@@ -33,7 +43,7 @@ CLASS_STAFF = (Role.COUNSELOR.value, Role.HEAD_TEACHER.value)
 
 
 def checkin_day(config: Config, day: date) -> bool:
-    return day not in config.checkin.skip_dates
+    return config.checkin.enabled and day not in config.checkin.skip_dates
 
 
 @dataclass(frozen=True)
@@ -102,14 +112,19 @@ def staff_of(
 def prompt_text(config: Config, day: date, college: str) -> str:
     deadline = times_for(config.schedule, college).deadline
     assert deadline is not None
-    return (
-        f"🌅 {day_label(day)} 健康打卡开始了，请在 {deadline:%H:%M} 前完成。\n"
-        "回复：打卡 体温（有症状请写上，如：打卡 体温 咳嗽；在外地请加 @城市）\n"
-        "也可以用 /checkin。想私下提交的同学可以私聊我，效果一样。"
-    )
+    lang = config.bot.language
+    return DailyTexts.prompt(lang, day=day_label(day, lang), deadline=f"{deadline:%H:%M}")
+
+
+def prompt_day(config: Config, day: date) -> bool:
+    """The 07:00 job runs on check-in days, and every day when the check-in is off (it then
+    posts the campaigns open that day)."""
+    return checkin_day(config, day) or not config.checkin.enabled
 
 
 def plan_prompt(run: Run) -> list[Planned]:
+    if not run.config.checkin.enabled:
+        return plan_open_campaigns(run)
     with run.app.uow(readonly=True) as session:
         classes = served_classes(session, run)
         groups = bound_groups(session, run, classes)
@@ -121,6 +136,25 @@ def plan_prompt(run: Run) -> list[Planned]:
     return planned
 
 
+def plan_open_campaigns(run: Run) -> list[Planned]:
+    """With the check-in off, 07:00 posts in each class group the campaigns open for it."""
+    lang = run.config.bot.language
+    planned = []
+    with run.app.uow(readonly=True) as session:
+        classes = served_classes(session, run)
+        groups = bound_groups(session, run, classes)
+        lines = campaign_rollup.open_lines(
+            session, lang, run.config, run.app.dispatcher.campaign_kinds
+        )
+    for g in groups:
+        mine = [text for cids, text in lines if cids is None or g.class_id in cids]
+        if mine:
+            message = OutgoingMessage(DailyTexts.open_head(lang) + "\n" + "\n".join(mine))
+            envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
+            planned.append(Planned(group_scope(g), fixed(envelope)))
+    return planned
+
+
 # -- 11:00 deadline reminder -----------------------------------------------------------------
 
 
@@ -129,26 +163,73 @@ def plan_deadline(run: Run) -> list[Planned]:
     with app.uow(readonly=True) as session:
         classes = served_classes(session, run)
         groups = bound_groups(session, run, classes)
-        missing = {cm.class_id: cm for cm in reports.missing(session, run.day, list(classes))}
+        missing = {cm.class_id: cm for cm in health_missing(session, run, list(classes))}
         student_ids = [s.id for cm in missing.values() for s in cm.missing]
         accounts = {
             platform: reports.accounts_on(session, platform, student_ids)
             for platform in {g.platform for g in groups}
         }
         staff = staff_of(session, classes, CLASS_STAFF)
-    head = f"{day_label(run.day)} 打卡已截止"
+    lang = run.config.bot.language
+    head = DailyTexts.closed(lang, day=day_label(run.day, lang))
     planned = []
     for g in groups:
-        message = group_reminder(
-            head, missing[g.class_id], accounts[g.platform], done="全班都已打卡，谢谢大家！"
-        )
+        message = health_group_reminder(lang, head, missing[g.class_id], accounts[g.platform])
         envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
         planned.append(Planned(group_scope(g), fixed(envelope)))
     for pid, (_person, cids) in staff.items():
-        text = missing_text(run.day, [missing[c] for c in cids], phones=True)
+        text = health_missing_text(lang, run.day, [missing[c] for c in cids])
         envelope = Envelope(PersonAddress(pid), OutgoingMessage(text))
         planned.append(Planned(person_scope(pid), fixed(envelope)))
     return planned
+
+
+def health_missing(session: Session, run: Run, class_ids: list[int]) -> list[reports.ClassMissing]:
+    """Who has not checked in, per class: the campaign engine's non-responders of the
+    built-in health campaign, with students on approved leave set apart."""
+    tz = run.config.tz
+    deadline = at_local(run.day, run.config.schedule.deadline, tz)
+    health = campaigns.health_instance(run.day, deadline, tz)
+    leave = reports.on_leave(session, run.day, class_ids)
+    out = []
+    for cm in campaigns.non_responders(session, health, run.day.isoformat(), class_ids):
+        found = reports.ClassMissing(cm.class_id, cm.code)
+        for m in cm.missing:
+            student = reports.Student(m.id, m.number, m.name, m.class_id, m.phone)
+            if m.id in leave:
+                found.on_leave.append((student, leave[m.id]))
+            else:
+                found.missing.append(student)
+        out.append(found)
+    return out
+
+
+def health_group_reminder(
+    lang: str, head: str, cm: reports.ClassMissing, accounts: Mapping[int, str]
+) -> OutgoingMessage:
+    """What a class group sees of its missing list: the count and @-mentions, never a 学号.
+    Students with no account on the group's platform are named instead."""
+    if not cm.missing:
+        return OutgoingMessage(DailyTexts.group_done(lang, head=head))
+    mentions = tuple(Mention(accounts[s.id], s.name) for s in cm.missing if s.id in accounts)
+    unbound = [s.name for s in cm.missing if s.id not in accounts]
+    text = DailyTexts.group_missing(lang, head=head, count=len(cm.missing))
+    if unbound:
+        text += "\n" + DailyTexts.unbound(lang, names="、".join(unbound))
+    return OutgoingMessage(text, mentions=mentions)
+
+
+def health_missing_text(lang: str, day: date, items: Collection[reports.ClassMissing]) -> str:
+    """The class staff's private list: names, 学号 and phones."""
+    lines = [DailyTexts.missing_head(lang, day=day_label(day, lang))]
+    for cm in items:
+        lines.append(DailyTexts.missing_class(lang, code=cm.code, count=len(cm.missing)))
+        if cm.missing:
+            lines.append("  " + "、".join(student_line(s, phones=True) for s in cm.missing))
+        if cm.on_leave:
+            names = "、".join(f"{s.name}({s.number})" for s, _ in cm.on_leave)
+            lines.append(DailyTexts.on_leave(lang, count=len(cm.on_leave), names=names))
+    return "\n".join(lines)
 
 
 # -- 12:00 roll-up ---------------------------------------------------------------------------
@@ -234,7 +315,44 @@ class RollupReads:
         return Envelope(PersonAddress(pid), message)
 
 
+def plan_campaigns_only(run: Run) -> list[Planned]:
+    """The 12:00 roll-up with the health check-in off: each class's staff, college admin and
+    school admin get the progress of the campaigns open that day, if there are any."""
+    app = run.app
+    now = app.clock.now()
+    lang = run.config.bot.language
+    with app.uow(readonly=True) as session:
+        classes = served_classes(session, run)
+        readers: dict[int, frozenset[int] | None] = {
+            pid: frozenset(cids)
+            for pid, (_p, cids) in staff_of(session, classes, CLASS_STAFF).items()
+        }
+        for cid, college in {(c.id, c.college) for c in classes.values()}:
+            row = session.scalar(select(College).where(College.name == college))
+            for admin in identity.college_admins(session, row.id) if row is not None else []:
+                held = readers.get(admin.id) or frozenset()
+                readers[admin.id] = frozenset({*held, cid})
+        if run.slot.school:
+            for admin in session.scalars(
+                select(Person).where(
+                    Person.role == Role.SCHOOL_ADMIN.value, Person.active.is_(True)
+                )
+            ):
+                readers[admin.id] = None
+        planned = []
+        for pid, ids in readers.items():
+            text = campaign_rollup.rollup_section(
+                session, lang, ids, now, run.config, run.app.dispatcher.campaign_kinds
+            ).strip()
+            if text:
+                envelope = Envelope(PersonAddress(pid), OutgoingMessage(text))
+                planned.append(Planned(person_scope(pid), fixed(envelope)))
+    return planned
+
+
 def plan_rollup(run: Run) -> list[Planned]:
+    if not run.config.checkin.enabled:
+        return plan_campaigns_only(run)
     app = run.app
     tz = run.config.tz
     day = run.day
@@ -296,6 +414,14 @@ def plan_rollup(run: Run) -> list[Planned]:
                         session, cids, older_than, older_than + timedelta(days=1)
                     )
                 )
+            text += campaign_rollup.rollup_section(
+                session,
+                run.config.bot.language,
+                cids,
+                app.clock.now(),
+                run.config,
+                app.dispatcher.campaign_kinds,
+            )
             label = classes[cids[0]].code if len(cids) == 1 else person.name
             book = reads.ledger(session, ledger.LedgerScope(label, frozenset(cids)))
             return envelope(pid, text, book)
@@ -321,6 +447,14 @@ def plan_rollup(run: Run) -> list[Planned]:
                     pending=pending,
                     unreachable=_unreachable(session, day, ids, tz),
                 )
+                text += campaign_rollup.rollup_section(
+                    session,
+                    run.config.bot.language,
+                    ids,
+                    app.clock.now(),
+                    run.config,
+                    app.dispatcher.campaign_kinds,
+                )
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return [
                     *envelope(admin.id, text, book),
@@ -342,6 +476,14 @@ def plan_rollup(run: Run) -> list[Planned]:
             )
             start = datetime.combine(day, time(0), tzinfo=tz)
             text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
+            text += campaign_rollup.rollup_section(
+                session,
+                run.config.bot.language,
+                None,
+                app.clock.now(),
+                run.config,
+                app.dispatcher.campaign_kinds,
+            )
             book = reads.ledger(session, ledger.SCHOOL)
             return [
                 *envelope(admin.id, text, book),
@@ -459,7 +601,7 @@ def purge_times(config: Config) -> dict[time, Slot]:
     return {config.privacy.purge_time or config.schedule.prompt: Slot(school=True)}
 
 
-PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=checkin_day)
+PROMPT = Job("prompt", college_times("prompt"), plan_prompt, runs_on=prompt_day)
 DEADLINE = Job("deadline", college_times("deadline"), plan_deadline, runs_on=checkin_day)
 ROLLUP = Job("rollup", college_times("rollup"), plan_rollup, kind=Kind.ROLLUP)
 

@@ -166,6 +166,8 @@ class CampaignKind:
     numbered: bool = True
     # The first reminder, this long before the deadline.
     remind_before: timedelta = timedelta(hours=2)
+    # An open campaign of this kind appears in the 12:00 roll-up each day.
+    in_daily_rollup: bool = True
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:

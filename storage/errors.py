@@ -211,3 +211,8 @@ class RosterMismatch(DomainError):
 class AbsentAndLate(DomainError):
     zh = "{names} 同时写在了「缺勤」和「迟到」里，请只写一处。这次考勤没有保存。"
     en = "{names} listed both as absent and as late; list each student once. Nothing was stored."
+
+
+class CheckinOff(DomainError):
+    zh = "本校目前不做每日健康打卡，不需要打卡。"
+    en = "There is no daily health check-in here at the moment."

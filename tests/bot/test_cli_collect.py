@@ -54,7 +54,7 @@ def test_collect_create_from_a_shipped_template_queues_the_group_post(tmp_path: 
     )
     assert result.returncode == 0, result.stderr
     assert (
-        "已发起信息收集 C1「寒假离校返乡登记」：1 个班级群，2 位同学，截止 1-10 18:00"
+        "已发起信息收集 C1「寒假离校返乡登记」：1 个班级群，2 位同学，截止 1月10日 18:00"
         in result.stdout
     )
     engine = db.make_engine(url)
@@ -84,7 +84,7 @@ def test_collect_create_from_a_file_with_a_title(tmp_path: Path) -> None:
         "周五宿舍检查",
     )
     assert result.returncode == 0, result.stderr
-    assert "C1「周五宿舍检查」" in result.stdout and "截止 1-10 23:59" in result.stdout
+    assert "C1「周五宿舍检查」" in result.stdout and "截止 1月10日 23:59" in result.stdout
 
 
 def test_collect_create_errors_are_one_clear_line_and_create_nothing(tmp_path: Path) -> None:

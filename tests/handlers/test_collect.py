@@ -48,12 +48,12 @@ async def test_a_counselor_starts_a_collection_posted_in_the_class_group(
 ) -> None:
     [reply] = await say(bot, "T001", START)
     assert reply.text.startswith(
-        "✓ 已发起信息收集 C1「寒假离校返乡登记」：1 个班级群，30 位同学，截止 11-24 18:00。"
+        "✓ 已发起信息收集 C1「寒假离校返乡登记」：1 个班级群，30 位同学，截止 11月24日 18:00。"
     )
     [posted] = bot.to_chat("护理172", group=True)
     assert posted.text.startswith("📝 信息收集 C1：寒假离校返乡登记（王芳）")
     assert (
-        "请在 11-24 18:00 前私聊我填写，按顺序回答：离校日期、目的地、交通方式、返校日期、[备注]"
+        "请在 11月24日 18:00 前私聊我填写，按顺序回答：离校日期、目的地、交通方式、返校日期、[备注]"
         in posted.text
     )
     assert "一行写完：填 C1 2027-01-15 湖北恩施 火车 2027-02-20" in posted.text
@@ -195,9 +195,9 @@ async def test_fill_alone_lists_the_students_open_collections(app: App, bot: Tes
     await bot.say("2020001", LINE)
     [reply] = await say(bot, "2020001", "填")
     assert reply.text.startswith(
-        "需要填写的信息收集：\nC1 寒假离校返乡登记（截止 11-24 18:00） ✓ 已填"
+        "需要填写的信息收集：\nC1 寒假离校返乡登记（截止 11月24日 18:00） ✓ 已填"
     )
-    assert "\nC2 就业意向调查（截止 11-30 23:59）\n" in reply.text
+    assert "\nC2 就业意向调查（截止 11月30日 23:59）\n" in reply.text
     [mine] = await say(bot, "2020001", "我的")
     assert "待填写的信息收集：C2 就业意向调查" in mine.text
 
@@ -258,7 +258,7 @@ async def test_progress_shows_each_class_and_the_non_responders_privately(
     [reply] = await say(bot, "T001", "进度 C1")
     lines = reply.text.splitlines()
     assert lines[0] == "📊 寒假离校返乡登记（C1）进度：1/60（2%）"
-    assert lines[1] == "截止 11-24 18:00"
+    assert lines[1] == "截止 11月24日 18:00"
     assert "  护理172：1/30（3%）" in lines
     assert "  检验172：0/30（0%）" in lines
     names = [line for line in lines if line.startswith("    未填写：")]
@@ -343,7 +343,7 @@ async def test_reminders_before_and_at_the_deadline_name_non_responders(
     await move(app, clock, at(16))
     [reminder] = bot.to_chat("护理172", group=True)
     assert reminder.text.startswith(
-        "⏰ 留校学生情况统计（C1）将于 11-23 18:00 截止，还有 29 位同学未填写"
+        "⏰ 留校学生情况统计（C1）将于 11月23日 18:00 截止，还有 29 位同学未填写"
     )
     assert "张晓明" not in {m.name for m in reminder.message.mentions}
     [to_counselor] = [s for s in bot.to_chat("T001", group=False) if "C1" in s.text]

@@ -45,11 +45,11 @@ def group(bot: TestAdapter, chat: str = "护理172") -> list[Sent]:
 
 async def test_a_counselor_sends_a_notice_to_a_class_group(app: App, bot: TestAdapter) -> None:
     [reply] = await say(bot, "T001", NOTICE)
-    assert reply.text.startswith("✓ 已发出通知 N1：1 个班级群，30 位同学，截止 11-23 18:00")
+    assert reply.text.startswith("✓ 已发出通知 N1：1 个班级群，30 位同学，截止 11月23日 18:00")
     [posted] = group(bot)
     assert posted.text == (
         "📢 通知 N1（王芳）：请把告家长的一封信转给家长\n"
-        "请在 11-23 18:00 前回复「收到」确认（或：收到 N1）。"
+        "请在 11月23日 18:00 前回复「收到」确认（或：收到 N1）。"
     )
     assert [b.command for b in posted.message.buttons] == ["收到 N1"]
     assert group(bot, "检验172") == []
@@ -182,7 +182,7 @@ async def test_reminders_before_and_at_the_deadline(
     await move(app, clock, at(16))
     [reminder] = group(bot)
     assert reminder.text.startswith(
-        "⏰ 请把告家长的一封信转给家长（N1）将于 11-23 18:00 截止，还有 29 位同学未确认"
+        "⏰ 请把告家长的一封信转给家长（N1）将于 11月23日 18:00 截止，还有 29 位同学未确认"
     )
     names = {m.name for m in reminder.message.mentions}
     assert "张晓明" not in names and len(names) == 29
@@ -214,4 +214,111 @@ async def test_english_reminders(app: App, bot: TestAdapter, clock: ManualClock)
     bot.clear()
     await move(app, clock, at(16))
     [reminder] = group(bot)
-    assert reminder.text.startswith("⏰ Bring your ID (N1) is due 11-23 18:00; 30 still to confirm")
+    assert reminder.text.startswith(
+        "⏰ Bring your ID (N1) is due 23 Nov 18:00; 30 still to confirm"
+    )
+
+
+async def test_an_open_notice_is_in_the_daily_roll_up_with_zero_rows(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await move(app, clock, at(8))
+    await bot.say("T003", "通知 医学院 截止 11-24 18:00 下周停课")
+    await bot.say("2020001", "收到", group="护理172")
+    bot.clear()
+    await move(app, clock, at(12))
+    [rollup] = [s for s in bot.to_chat("T001", group=False) if s.message.attachment is not None]
+    assert rollup.text.endswith(
+        "📊 下周停课（N1）进度：1/60（2%）\n  护理172：1/30（3%）\n  检验172：0/30（0%）"
+    )
+
+
+async def test_with_the_check_in_off_the_jobs_cover_only_open_campaigns(
+    database_url: str,
+) -> None:
+    from tests.conftest import START, make_config, start_app
+
+    config = make_config(database_url, checkin={"enabled": False})
+    clock = ManualClock(START)
+    app, bot = await start_app(config, clock)
+    try:
+        await move(app, clock, at(8))
+        assert bot.to_chat("护理172", group=True) == []  # no 07:00 prompt
+        await bot.say("T001", "通知 护理172 截止 11-24 18:00 请带学生证")
+        bot.clear()
+        await move(app, clock, at(12))
+        assert group(bot) == []  # no 11:00 lists
+        [summary] = bot.to_chat("T001", group=False)
+        assert summary.text == "📊 请带学生证（N1）进度：0/30（0%）\n  护理172：0/30（0%）"
+        assert summary.message.attachment is None
+        assert bot.to_chat("T003", group=False)[0].text.startswith("📊 请带学生证（N1）")
+        [refused] = await say(bot, "2020001", "打卡 36.5")
+        assert refused.text.startswith("本校目前不做每日健康打卡")
+        bot.clear()
+        await move(app, clock, at(7) + timedelta(days=1))
+        [morning] = group(bot)
+        assert morning.text == (
+            "🌅 今天进行中的事项，请按时完成：\n· 请带学生证（N1），截止 11月24日 18:00"
+        )
+        assert group(bot, "检验172") == []
+    finally:
+        await app.stop()
+        app.engine.dispose()
+
+
+async def test_the_feature_brings_its_reminder_job_and_retention_rule(
+    app: App, bot: TestAdapter
+) -> None:
+    from handlers import notices
+    from schedules.campaigns import REMINDERS
+
+    assert REMINDERS in app.feature_jobs
+    assert notices.FEATURE.retention in app.retention_rules
+    await bot.say("T001", NOTICE)
+    await bot.say("2020001", "收到")
+    with app.uow() as s:
+        [c] = s.scalars(select(Campaign)).all()
+        assert notices.FEATURE.retention is not None
+        assert notices.FEATURE.retention(s, c.deadline + timedelta(days=180)) == 0
+        assert notices.FEATURE.retention(s, c.deadline + timedelta(days=181)) == 1
+    assert responses(app) == 0
+
+
+def test_the_notice_kind_is_wired_with_its_sheet(app: App) -> None:
+    from storage.campaigns import KINDS
+    from storage.campaigns import NOTICE as KIND
+
+    assert KIND in app.campaign_kinds
+    assert KIND.sheet == "通知确认" and KINDS.get("notice") is KIND
+
+
+async def test_a_campaign_for_a_care_category_is_reminded_privately_only(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    from storage import campaigns, identity
+    from storage.campaigns import NOTICE as KIND
+    from storage.campaigns import Audience
+
+    await move(app, clock, at(8))
+    with app.uow() as s:
+        ids = []
+        for number in ("2020001", "2020003"):
+            p = identity.find_person(s, number)
+            assert p is not None
+            ids.append(p.id)
+        counselor = identity.find_person(s, "T001")
+        assert counselor is not None
+        campaigns.create(
+            s,
+            KIND,
+            title="家庭情况核实",
+            audience=Audience(tag="建档立卡", students=frozenset(ids)),
+            deadline=at(18),
+            now=app.clock.now(),
+            created_by=counselor.id,
+        )
+    bot.clear()
+    await move(app, clock, at(18))
+    assert group(bot) == []
+    [listed] = [s for s in bot.to_chat("T001", group=False) if "家庭情况核实" in s.text]
+    assert "护理172：0/2，未确认 2 人：张晓明、王雨桐" in listed.text
