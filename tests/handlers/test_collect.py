@@ -356,3 +356,22 @@ async def test_reminders_before_and_at_the_deadline_name_non_responders(
     assert late.text == "信息收集 C1 已截止，不能再填写。"
     with app.uow(readonly=True) as s:
         assert s.scalar(select(Campaign.status)) == "closed"
+
+
+async def test_an_open_collection_is_in_the_noon_roll_up_with_zero_rows(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await move(app, clock, at(8))
+    await bot.say("T001", START)
+    await bot.say("2020001", LINE)
+    bot.clear()
+    await move(app, clock, at(12))
+    texts = [s.text for s in bot.to_chat("T001", group=False)]
+    rollup = next(t for t in texts if "寒假离校返乡登记（C1）进度" in t)
+    assert "📊 寒假离校返乡登记（C1）进度：1/30（3%）" in rollup
+    assert "护理172：1/30（3%）" in rollup
+    # The college admin's roll-up lists the class of the collection, answered or not.
+    college = next(
+        s.text for s in bot.to_chat("T003", group=False) if "寒假离校返乡登记（C1）" in s.text
+    )
+    assert "护理172：1/30（3%）" in college
