@@ -375,3 +375,20 @@ async def test_an_open_collection_is_in_the_noon_roll_up_with_zero_rows(
         s.text for s in bot.to_chat("T003", group=False) if "寒假离校返乡登记（C1）" in s.text
     )
     assert "护理172：1/30（3%）" in college
+
+
+async def test_collections_speak_english(app: App, bot: TestAdapter) -> None:
+    object.__setattr__(app.config.bot, "language", "en")
+    [reply] = await say(bot, "T001", "/collect 寒假离校返乡登记 护理172 11-24 18:00")
+    assert reply.text.startswith("✓ Collection C1 “Winter break departure and return” started")
+    [posted] = bot.to_chat("护理172", group=True)
+    assert (
+        "in this order: Departure date, Destination, Transport, Return date, [Note]" in posted.text
+    )
+    [q1] = await say(bot, "2020001", "/fill C1")
+    assert q1.text.startswith("C1 question 1/5: Departure date")
+    [again] = await say(bot, "2020001", "someday")
+    assert "“Departure date”: cannot read the date 'someday'" in again.text
+    [wrong] = await say(bot, "2020003", "/fill C1 1-15")
+    assert wrong.text.startswith("Answer the 4–5 questions in this order")
+    assert "For example: /fill C1 2027-01-15 湖北恩施 火车 2027-02-20" in wrong.text
