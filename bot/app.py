@@ -25,6 +25,7 @@ from bot.sender import Sender
 from handlers import (
     attendance,
     checkin,
+    collect,
     decisions,
     help,
     identity,
@@ -90,6 +91,7 @@ class App:
             Feature(reports.router),
             attendance.FEATURE,
             notices.FEATURE,
+            collect.FEATURE,
             Feature(privacy.router),
         )
         self.scheduler: Scheduler | None = None

@@ -71,6 +71,8 @@ db_app = typer.Typer(help="数据库结构 / Database schema.", no_args_is_help=
 roster_app = typer.Typer(help="花名册 / The roster.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
+collect_app = typer.Typer(help="信息收集 / Collections.", no_args_is_help=True)
+app.add_typer(collect_app, name="collect")
 
 ConfigOption = Annotated[
     Path | None,
@@ -821,6 +823,119 @@ def audit_cmd(
             f"  {e.target or '-'}{change}{detail}"
         )
     typer.echo(_t(cfg, f"（共 {len(entries)} 条）", f"({len(entries)} entries)"), err=True)
+
+
+@collect_app.command("template")
+def collect_template(file: Path, config: ConfigOption = None) -> None:
+    """写出空白的信息收集表单（.xlsx）/ Write a blank collection form sheet (.xlsx)."""
+    from bot.texts import CollectTexts
+    from storage import forms
+
+    cfg = _config(config)
+    try:
+        forms.write_template_xlsx(file)
+    except OSError as e:
+        _fail(cfg, f"写不了 {file}：{e.strerror}", f"cannot write {file}: {e.strerror}", 2)
+    typer.echo(CollectTexts.cli_template(cfg.bot.language, path=file))
+
+
+@collect_app.command("create")
+def collect_create(
+    file: Annotated[str, typer.Argument(help="a .toml or .xlsx template, or a template's name")],
+    scope: Annotated[str, typer.Option("--scope", help="class code, college name, or 全部/all")],
+    deadline: Annotated[str, typer.Option("--deadline", help='e.g. "2027-01-10 18:00" or 1-10')],
+    title: Annotated[str | None, typer.Option("--title", help="instead of the template's")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """按模板发起信息收集，并排队发到各班级群 / Start a collection from a template and queue its posts."""
+    from bot.texts import CollectTexts
+    from handlers import collect
+    from storage import audit, campaigns, forms
+    from storage import identity as people
+    from storage.campaigns import Audience
+    from storage.errors import DomainError
+
+    cfg = _config(config)
+    lang = cfg.bot.language
+    path = Path(file)
+    try:
+        if path.suffix.lower() in forms.TEMPLATE_SUFFIXES or path.exists():
+            template = forms.load_template(path)
+        else:
+            template = collect.named_template(cfg, file)
+    except DomainError as e:
+        _fail(cfg, e.render("zh"), e.render("en"), 2)
+    bot = _open(cfg)
+    try:
+        with bot.uow() as session:
+            now = bot.clock.now()
+            today = now.astimezone(cfg.tz).date()
+            try:
+                due, rest = collect.read_deadline(deadline.split(), today, cfg.tz)
+            except DomainError:
+                due, rest = None, []
+            if due is None or rest:
+                _fail(
+                    cfg,
+                    CollectTexts.cli_bad_deadline("zh", deadline=deadline),
+                    CollectTexts.cli_bad_deadline("en", deadline=deadline),
+                    2,
+                )
+            word = scope.strip()
+            audience: Audience | None = None
+            if word.lower() in ("全部", "all"):
+                audience = Audience(school=True)
+            elif (cls := people.class_by_code(session, word)) is not None:
+                audience = Audience(class_ids=frozenset({cls.id}))
+            elif (college := campaigns.college_by_name(session, word)) is not None:
+                audience = Audience(college_id=college.id)
+            if audience is None:
+                _fail(
+                    cfg,
+                    CollectTexts.cli_bad_scope("zh", scope=scope),
+                    CollectTexts.cli_bad_scope("en", scope=scope),
+                    2,
+                )
+            platforms = people.platforms_in_use(session)
+            try:
+                launched = collect.launch(
+                    session,
+                    cfg,
+                    template,
+                    audience,
+                    due,
+                    now=now,
+                    created_by=None,
+                    sender="classbot",
+                    platforms=platforms,
+                    title=title,
+                )
+            except DomainError as e:
+                _fail(cfg, e.render("zh"), e.render("en"), 2)
+            c = launched.campaign
+            bot.outbox.platforms = lambda: platforms
+            bot.outbox.queue(session, launched.envelopes, cause=f"cli:collect:{c.ref}", now=now)
+            audit.record(
+                session,
+                at=now,
+                actor=None,
+                actor_label=_cli_actor(),
+                action="collect",
+                target=c.ref,
+                detail={"template": template.name, "students": launched.students},
+            )
+    finally:
+        bot.engine.dispose()
+    typer.echo(
+        CollectTexts.cli_created(
+            lang,
+            ref=c.ref,
+            title=c.title,
+            groups=launched.groups,
+            students=launched.students,
+            deadline=collect.when(c.deadline, cfg),
+        )
+    )
 
 
 def _cli_actor() -> str:

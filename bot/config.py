@@ -400,6 +400,17 @@ class NoticesSection(_Section):
         return parse_duration(v)
 
 
+class CollectSection(_Section):
+    """信息收集: where named templates live, and how a collection reaches students."""
+
+    # Every .toml or .xlsx file here is a template usable by name from chat (收集 <模板名>).
+    # None: the templates shipped with classbot (storage/templates).
+    templates_dir: Path | None = None
+    # Also send each collection privately to every student it asks (a template may ask for
+    # it too); otherwise it is posted in the class groups only.
+    private: bool = False
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLASSBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -422,6 +433,7 @@ class Config(BaseSettings):
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
     notices: NoticesSection = Field(default_factory=NoticesSection)
+    collect: CollectSection = Field(default_factory=CollectSection)
 
     @classmethod
     def settings_customise_sources(

@@ -37,6 +37,7 @@ from bot.messages import (
 from bot.outbox import Outbox
 from bot.texts import Catalogue, Text
 from storage import audit, identity, inbound, prompts, reports
+from storage.campaigns import KINDS, Campaigns
 from storage.db import unit_of_work, with_retry
 from storage.errors import (
     ConsentRequired,
@@ -476,6 +477,16 @@ class Dispatcher:
         self.features: list[Feature] = []
         # Request kind name → what 批准 / 驳回 / 撤销 do for it.
         self.workflows: dict[str, WorkflowHandlers] = {}
+
+    @property
+    def campaign_kinds(self) -> Campaigns:
+        """The built-in campaign kinds and those the installed features run."""
+        kinds = KINDS
+        for feature in self.features:
+            for kind in feature.campaigns:
+                if kinds.get(kind.name) is None:
+                    kinds = kinds.register(kind)
+        return kinds
 
     def install(self, *features: Feature) -> None:
         """Include each feature's commands, /mine section and workflow, in this order."""

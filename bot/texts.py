@@ -203,3 +203,203 @@ class DailyTexts(Catalogue):
     missing_class = Text("{code}：未打卡 {count} 人", "{code}: {count} not checked in")
     on_leave = Text("  请假中 {count} 人：{names}", "  On leave, {count}: {names}")
     open_head = Text("🌅 今天进行中的事项，请按时完成：", "🌅 Open today, please complete on time:")
+
+
+class FormTexts(Catalogue):
+    """信息收集 answers: refusals name the question, what was wrong, and a right answer."""
+
+    bad_answer = Text(
+        "「{question}」{problem}例：{example}",
+        "“{question}”: {problem} For example: {example}",
+    )
+    required = Text("必须填写。", "an answer is required.")
+    not_a_number = Text(
+        "要填一个数字{unit}，「{answer}」不是。", "needs a number{unit}; {answer!r} is not one."
+    )
+    out_of_range = Text("应在 {low}–{high}{unit} 之间。", "must be between {low} and {high}{unit}.")
+    too_small = Text("不能小于 {low}{unit}。", "must be at least {low}{unit}.")
+    too_large = Text("不能大于 {high}{unit}。", "must be at most {high}{unit}.")
+    not_an_option = Text(
+        "没有「{answer}」这个选项，请写选项或它的序号：{options}。",
+        "{answer!r} is not an option; write an option or its number: {options}.",
+    )
+    not_yes_no = Text(
+        "请回答「是」或「否」，「{answer}」看不懂。", "answer yes or no; {answer!r} is neither."
+    )
+    not_a_date = Text(
+        "日期「{answer}」看不懂，可以写 2027-01-15、1-15、1月15日、明天、周五。",
+        "cannot read the date {answer!r}; write 2027-01-15, 1-15, 1/15, today or tomorrow.",
+    )
+    no_such_day = Text("没有「{answer}」这一天。", "there is no such day as {answer!r}.")
+    too_long = Text(
+        "太长了：最多 {limit} 个字，现在 {length} 个。",
+        "is too long: at most {limit} characters, not {length}.",
+    )
+    one_line = Text("要写在一行里。", "must be on one line.")
+    wrong_count = Text(
+        "需要按顺序回答 {count} 项，用空格分开：{order}；收到的是 {got} 项。例：{example}",
+        "Answer the {count} questions in this order, separated by spaces: {order}; got {got}. For example: {example}",
+    )
+    optional_mark = Text("（可不填，写 - 跳过）", " (optional: - skips it)")
+    skip_hint = Text("写 - 跳过", "- skips it")
+    yes = Text("是", "yes")
+    no = Text("否", "no")
+    text_example = Text("（文字）", "(text)")
+    skipped = Text("（未填）", "(none)")
+
+
+class TemplateTexts(Catalogue):
+    """A template file's problems, each naming the row and column (or the key)."""
+
+    where_file = Text("{file}：{problem}", "{file}: {problem}")
+    where_row = Text(
+        "{file} 第 {row} 行「{column}」：{problem}", "{file} row {row}, column {column}: {problem}"
+    )
+    where_key = Text("{file} 的「{column}」：{problem}", "{file}, {column}: {problem}")
+    not_found = Text("找不到这个文件，请检查路径。", "no such file; check the path.")
+    bad_suffix = Text("模板要是 .toml 或 .xlsx 文件。", "a template is a .toml or an .xlsx file.")
+    not_xlsx = Text(
+        "打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls，请在 Excel 里「另存为」.xlsx。",
+        "cannot open it: it is not an Excel .xlsx file. Save an .xls as .xlsx first.",
+    )
+    bad_toml = Text("不是有效的 TOML：{reason}", "not valid TOML: {reason}")
+    no_header = Text(
+        "前 10 行里找不到表头：需要一行写着「题目」「类型」（请用 classbot collect template 生成的表）。",
+        "no header row in the first 10 rows: one must name the question and type columns (use the sheet classbot collect template writes).",
+    )
+    no_fields = Text("一个问题也没有。", "has no questions.")
+    missing = Text("缺少{what}。", "{what} is missing.")
+    unknown_type = Text(
+        "未知的类型「{value}」，可以写：{allowed}。",
+        "unknown type {value!r}; write one of: {allowed}.",
+    )
+    needs_options = Text(
+        "单选和多选要写「选项」，用、分隔（例：火车、飞机、汽车）。",
+        "a choice needs its options, separated by commas (e.g. train, plane, bus).",
+    )
+    duplicate_option = Text("选项「{value}」写了两次。", "option {value!r} is listed twice.")
+    bad_option = Text(
+        "选项「{value}」不能是纯数字，也不能含空格：回答时数字表示第几项。",
+        "option {value!r} cannot be a bare number or contain a space: a number picks the n-th option.",
+    )
+    not_yes_no = Text("要写「是」或「否」，不是「{value}」。", "write yes or no, not {value!r}.")
+    not_a_number = Text("要写一个数字，不是「{value}」。", "must be a number, not {value!r}.")
+    min_above_max = Text("最小值大于最大值。", "the minimum is above the maximum.")
+    duplicate_question = Text("题目「{value}」写了两次。", "question {value!r} appears twice.")
+    duplicate_key = Text("key「{value}」写了两次。", "key {value!r} appears twice.")
+    bad_key = Text(
+        "key「{value}」只能用英文字母、数字和下划线。",
+        "key {value!r} may contain only letters, digits and underscores.",
+    )
+    unknown_period = Text(
+        "周期只能是 once（一次），不是「{value}」。", "the period can only be once, not {value!r}."
+    )
+    bad_value = Text("「{value}」不对：{reason}", "{value!r} is wrong: {reason}")
+    longtext_last = Text(
+        "长文本只能放在最后一题（一行回答时它取走剩下的全部文字）。",
+        "a long text can only be the last question (in a one-line answer it takes the rest).",
+    )
+    title_label = Text("标题", "title")
+    question_label = Text("题目", "question")
+    type_label = Text("类型", "type")
+
+
+class CollectTexts(Catalogue):
+    """信息收集: collections staff start from a template, and the students' 填."""
+
+    verb = Text("填写", "answer")
+    noun = Text("信息收集", "Collection")
+    posted = Text(
+        "📝 信息收集 {ref}：{title}（{sender}）{description}\n"
+        "请在 {deadline} 前私聊我填写，按顺序回答：{order}\n"
+        "一行写完：填 {ref} {example}\n或只发「填 {ref}」，我逐题问你。",
+        "📝 Collection {ref}: {title} (from {sender}){description}\n"
+        "Answer me privately by {deadline}, in this order: {order}\n"
+        "In one line: /fill {ref} {example}\nOr send just /fill {ref} and I ask question by question.",
+    )
+    started = Text(
+        "✓ 已发起信息收集 {ref}「{title}」：{groups} 个班级群，{students} 位同学，截止 {deadline}。"
+        "截止前和截止时会提醒未填写的同学，名单私发给你。发送「进度 {ref}」查看进度，「导出 {ref}」导出表格。",
+        "✓ Collection {ref} “{title}” started: {groups} class groups, {students} students, due "
+        "{deadline}. Those who have not answered are reminded before and at the deadline; you get "
+        "the list privately. Send /progress {ref} to follow it, /export {ref} for the sheet.",
+    )
+    no_template = Text(
+        "没有叫「{name}」的模板。可用的模板：{names}。",
+        "There is no template called “{name}”. Templates: {names}.",
+    )
+    no_templates = Text("（没有模板）", "(none)")
+    name_template = Text(
+        "请写模板名，可用的模板：{names}。", "Name a template; the templates are: {names}."
+    )
+    unknown_scope = Text(
+        "「{token}」不是截止时间，也不是班级、学院或「全部」。",
+        "“{token}” is neither a deadline nor a class, a college or all.",
+    )
+    bad_time = Text(
+        "时间「{token}」看不懂，例：18:00。", "Cannot read the time “{token}”; e.g. 18:00."
+    )
+    past_deadline = Text(
+        "截止时间 {deadline} 已经过去了。", "The deadline {deadline} is already past."
+    )
+    no_classes = Text("这个范围里没有班级。", "There are no classes in that scope.")
+    privately = Text(
+        "请私聊我填写，群里不会保存你发的内容。",
+        "Please answer me privately; nothing you sent here was stored.",
+    )
+    nothing_open = Text("你目前没有需要填写的信息收集。", "You have no collection to answer.")
+    open_list = Text(
+        "需要填写的信息收集：\n{lines}\n发送「填 编号」逐题回答，或「填 编号 答案…」一行写完。",
+        "Collections for you:\n{lines}\nSend /fill <id> to answer question by question, or /fill <id> <answers…> in one line.",
+    )
+    open_line = Text(
+        "{ref} {title}（截止 {deadline}）{state}", "{ref} {title} (due {deadline}){state}"
+    )
+    answered_mark = Text(" ✓ 已填，可重新填写", " ✓ answered; you may answer again")
+    not_for_you = Text("信息收集 {ref} 不是发给你的。", "Collection {ref} was not sent to you.")
+    closed = Text("信息收集 {ref} 已截止，不能再填写。", "Collection {ref} is closed.")
+    name_it = Text("请写信息收集的编号，如：填 C3", "Name the collection by its id, e.g. /fill C3")
+    question = Text(
+        "{ref} 第 {n}/{total} 题：{question}{hint}\n（发送「取消」结束）",
+        "{ref} question {n}/{total}: {question}{hint}\n(send /cancel to stop)",
+    )
+    options_hint = Text("\n选项：{options}", "\nOptions: {options}")
+    multi_hint = Text("（可多选，用、分隔）", " (several allowed, separated by commas)")
+    example_hint = Text("\n例：{example}", "\ne.g. {example}")
+    optional_hint = Text("（可不填，发 - 跳过）", " (optional: send - to skip)")
+    saved = Text(
+        "✓ 已提交 {ref}「{title}」{updated}\n{lines}\n如有不对，重新填写即可，以最后一次为准。",
+        "✓ Answered {ref} “{title}”{updated}\n{lines}\nIf anything is wrong, answer again: the last one counts.",
+    )
+    updated = Text("（已更新之前的回答）", " (replaces your earlier answer)")
+    answer_line = Text("{question}：{value}", "{question}: {value}")
+    name_campaign = Text(
+        "请写编号，如：{command} C3", "Name the collection or notice by its id, e.g. {command} C3"
+    )
+    not_a_campaign = Text(
+        "「{token}」不是信息收集或通知的编号。", "“{token}” is not a collection or notice id."
+    )
+    progress_names = Text("    未{verb}：{names}", "    not yet ({verb}): {names}")
+    progress_due = Text("截止 {deadline}{closed}", "due {deadline}{closed}")
+    closed_mark = Text("（已截止）", " (closed)")
+    exported = Text(
+        "📎 {title}（{ref}）{label}：{rows} 人", "📎 {title} ({ref}) {label}: {rows} students"
+    )
+    sent_privately = Text("已私信发给你。", "Sent to you privately.")
+    mine = Text(
+        "待填写的信息收集：{refs}（发送「填 编号」）",
+        "Collections to answer: {refs} (send /fill <id>)",
+    )
+    cli_created = Text(
+        "已发起信息收集 {ref}「{title}」：{groups} 个班级群，{students} 位同学，截止 {deadline}。",
+        "Collection {ref} “{title}” started: {groups} class groups, {students} students, due {deadline}.",
+    )
+    cli_template = Text("已写出空白表单：{path}", "Blank form sheet written: {path}")
+    cli_bad_scope = Text(
+        "范围「{scope}」不是班级代码、学院名称或「全部」。",
+        "The scope “{scope}” is not a class code, a college name or all.",
+    )
+    cli_bad_deadline = Text(
+        "截止时间「{deadline}」看不懂，例：2027-01-10 18:00 或 1-10。",
+        "Cannot read the deadline “{deadline}”; e.g. 2027-01-10 18:00 or 1-10.",
+    )

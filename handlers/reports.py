@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.dates import day_label, try_parse_date
 from bot.messages import Attachment, Mention, OutgoingMessage, PersonAddress
 from bot.router import STAFF, Args, CommandRouter, Context, Where, normalize
+from handlers import collect
 from storage import audit, charts, ledger, reports
 from storage.errors import BadArguments, ForeignGroup, OutOfScope
 from storage.identity import Actor
@@ -384,12 +385,16 @@ def missing(ctx: Context, args: Args) -> None:
     aliases=("导出台账",),
     where=Where.ANY,
     usage=(
-        "导出 [日期] [班级|学院]，例：导出　或　导出 {day} {class_code}",
-        "/export [date] [class|college], e.g. /export {day} {class_code}",
+        "导出 [日期] [班级|学院]，例：导出　或　导出 {day} {class_code}；信息收集：导出 C3",
+        "/export [date] [class|college], e.g. /export {day} {class_code}; a collection: /export C3",
     ),
     help=("某天的台账 .xlsx（私聊发送）", "the day's ledger .xlsx (sent privately)"),
 )
 def export(ctx: Context, args: Args) -> None:
+    if collect.is_item(args):
+        # 导出 C3: a collection's (or a notice's) answers instead of the day's ledger.
+        collect.export_campaign(ctx, args)
+        return
     actor = ctx.require_actor()
     query = read_query(ctx, args)
     day = query.day

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.dates import day_label
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
-from bot.texts import CampaignTexts, NoticeTexts, Text
+from bot.texts import CampaignTexts, CollectTexts, NoticeTexts, Text
 from schedules.runner import Fixed, Job, Planned, Run, Slot
 from storage import campaigns, reports
 from storage.campaigns import Instance, Reminders
@@ -31,7 +31,7 @@ DUE = "due"
 
 def _verb(c: Instance) -> Text:
     """What a student of this kind does: 确认 a notice, 填写 a collection."""
-    return NoticeTexts.verb
+    return CollectTexts.verb if c.kind.name == "collection" else NoticeTexts.verb
 
 
 def _when(at: datetime, config: Config) -> str:
@@ -50,7 +50,7 @@ def reminder_times(app: App, day: date) -> Iterable[time]:
     """The local times on a day at which an open campaign has a reminder."""
     tz = app.config.tz
     with app.uow(readonly=True) as session:
-        found = campaigns.open_campaigns(session)
+        found = campaigns.open_campaigns(session, kinds_reg=app.dispatcher.campaign_kinds)
     return sorted(
         {
             at.astimezone(tz).time().replace(second=0, microsecond=0)
@@ -69,7 +69,7 @@ def plan_reminders(run: Run) -> list[Planned]:
     grace = config.schedule.grace
     planned: list[Planned] = []
     with app.uow(readonly=True) as session:
-        for c in campaigns.open_campaigns(session):
+        for c in campaigns.open_campaigns(session, kinds_reg=app.dispatcher.campaign_kinds):
             if not c.kind.numbered:
                 continue
             due = [
@@ -96,7 +96,9 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
     deadline = _when(c.deadline, config)
     planned: list[Planned] = []
     by_class = {m.class_id: m for m in missing}
-    if c.kind.reminders is Reminders.GROUP and c.in_groups and not c.audience.private_only:
+    # Reminders name non-responders in their group even where answers are taken privately
+    # (a collection); a campaign aimed at a care category is never spoken of there.
+    if c.kind.reminders is Reminders.GROUP and not c.audience.private_only:
         classes = campaigns.audience_classes(session, c.audience)
         groups = campaigns.groups_in(session, classes, list(app.adapters))
         ids = [s.id for m in missing for s in m.missing]
@@ -255,13 +257,18 @@ def progress_lines(lang: str, c: Instance, progress: campaigns.Progress) -> list
 
 
 def rollup_section(
-    session: Session, lang: str, class_ids: Iterable[int] | None, now: datetime, config: Config
+    session: Session,
+    lang: str,
+    class_ids: Iterable[int] | None,
+    now: datetime,
+    config: Config,
+    kinds: campaigns.Campaigns = campaigns.KINDS,
 ) -> str:
     """The roll-up hook: the open campaigns (of kinds shown daily) these classes take part
     in, each with its progress in them; empty when there are none."""
     ids = None if class_ids is None else frozenset(class_ids)
     out: list[str] = []
-    for c in campaigns.open_campaigns(session):
+    for c in campaigns.open_campaigns(session, kinds_reg=kinds):
         if not c.kind.numbered or not c.kind.in_daily_rollup:
             continue
         audience = campaigns.audience_classes(session, c.audience)
@@ -273,12 +280,12 @@ def rollup_section(
 
 
 def open_lines(
-    session: Session, lang: str, config: Config
+    session: Session, lang: str, config: Config, kinds: campaigns.Campaigns = campaigns.KINDS
 ) -> list[tuple[frozenset[int] | None, str]]:
     """The open campaigns a class group may hear of (not private-only ones): the classes
     each asks (None: all), and its line."""
     out: list[tuple[frozenset[int] | None, str]] = []
-    for c in campaigns.open_campaigns(session):
+    for c in campaigns.open_campaigns(session, kinds_reg=kinds):
         if not c.kind.numbered or not c.in_groups or c.audience.private_only:
             continue
         line = CampaignTexts.open_line(

@@ -143,7 +143,9 @@ def plan_open_campaigns(run: Run) -> list[Planned]:
     with run.app.uow(readonly=True) as session:
         classes = served_classes(session, run)
         groups = bound_groups(session, run, classes)
-        lines = campaign_rollup.open_lines(session, lang, run.config)
+        lines = campaign_rollup.open_lines(
+            session, lang, run.config, run.app.dispatcher.campaign_kinds
+        )
     for g in groups:
         mine = [text for cids, text in lines if cids is None or g.class_id in cids]
         if mine:
@@ -339,7 +341,9 @@ def plan_campaigns_only(run: Run) -> list[Planned]:
                 readers[admin.id] = None
         planned = []
         for pid, ids in readers.items():
-            text = campaign_rollup.rollup_section(session, lang, ids, now, run.config).strip()
+            text = campaign_rollup.rollup_section(
+                session, lang, ids, now, run.config, run.app.dispatcher.campaign_kinds
+            ).strip()
             if text:
                 envelope = Envelope(PersonAddress(pid), OutgoingMessage(text))
                 planned.append(Planned(person_scope(pid), fixed(envelope)))
@@ -411,7 +415,12 @@ def plan_rollup(run: Run) -> list[Planned]:
                     )
                 )
             text += campaign_rollup.rollup_section(
-                session, run.config.bot.language, cids, app.clock.now(), run.config
+                session,
+                run.config.bot.language,
+                cids,
+                app.clock.now(),
+                run.config,
+                app.dispatcher.campaign_kinds,
             )
             label = classes[cids[0]].code if len(cids) == 1 else person.name
             book = reads.ledger(session, ledger.LedgerScope(label, frozenset(cids)))
@@ -439,7 +448,12 @@ def plan_rollup(run: Run) -> list[Planned]:
                     unreachable=_unreachable(session, day, ids, tz),
                 )
                 text += campaign_rollup.rollup_section(
-                    session, run.config.bot.language, ids, app.clock.now(), run.config
+                    session,
+                    run.config.bot.language,
+                    ids,
+                    app.clock.now(),
+                    run.config,
+                    app.dispatcher.campaign_kinds,
                 )
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return [
@@ -463,7 +477,12 @@ def plan_rollup(run: Run) -> list[Planned]:
             start = datetime.combine(day, time(0), tzinfo=tz)
             text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
             text += campaign_rollup.rollup_section(
-                session, run.config.bot.language, None, app.clock.now(), run.config
+                session,
+                run.config.bot.language,
+                None,
+                app.clock.now(),
+                run.config,
+                app.dispatcher.campaign_kinds,
             )
             book = reads.ledger(session, ledger.SCHOOL)
             return [

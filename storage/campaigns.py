@@ -433,7 +433,7 @@ def create(
     )
     session.add(row)
     session.flush()
-    return as_instance(row)
+    return as_instance(row, Campaigns(kind))
 
 
 def find(session: Session, kind: CampaignKind, number: int, kinds: Campaigns = KINDS) -> Instance:

@@ -558,3 +558,11 @@ def accounts_for(
     for acc in rows:
         out[acc.person_id].append(acc)
     return out
+
+
+def platforms_in_use(session: Session) -> list[str]:
+    """The platforms that have a bound group or account (where a one-off command's messages
+    can go when no adapter runs in its process)."""
+    groups = session.scalars(select(GroupChat.platform).distinct())
+    accounts = session.scalars(select(ChatAccount.platform).distinct())
+    return sorted({*groups, *accounts})

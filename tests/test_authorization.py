@@ -64,6 +64,9 @@ OWN_LEAVE = (("2020001", "请假 明天 事假 回家"), ("2020002", "请假 明
 OWN = (("2020001", "L1"), ("2020002", "L2"))
 
 
+# A collection C1 for 护理172, started by its counselor.
+COLLECTION = (("T001", "收集 寒假离校返乡登记 护理172"),)
+
 # command name → (who may use it, how to try it). Unbound accounts may only use what
 # lists UNBOUND.
 TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
@@ -111,7 +114,30 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
     ),
     # Everyone may say 收到; a student with nothing open is told so, staff what it is for.
     "ack": (EVERYONE, Probe("收到")),
+    # A head teacher keeps read-only access: no collections either.
+    "collect": (
+        frozenset({C, CA, SA}),
+        Probe("收集 寒假离校返乡登记 护理172", scoped=True, succeeds="✓ 已发起信息收集 C"),
+    ),
+    # A student outside the collection's audience finds no such collection for them.
+    "fill": (
+        frozenset({S, M}),
+        Probe(
+            "填 C1 2027-01-15 湖北恩施 火车 2027-02-20",
+            setup=COLLECTION,
+            succeeds="✓ 已提交 C1",
+        ),
+    ),
+    "progress": (
+        frozenset({C, H, CA, SA}),
+        Probe("进度 C1", setup=COLLECTION, scoped=True, succeeds="📊 寒假离校返乡登记（C1）进度"),
+    ),
 }
+
+# 导出 C1: the export command on a collection, the same roles as the day's ledger.
+EXPORT_COLLECTION = Probe(
+    "导出 C1", setup=COLLECTION, scoped=True, succeeds="📎 寒假离校返乡登记（C1）"
+)
 
 # Each role in the demo school (in scope of 护理172) and in the second college (out of it).
 IN_SCOPE = {
@@ -153,10 +179,10 @@ async def try_as(bot: TestAdapter, sender: str, probe: Probe) -> str:
     return replies[0].text
 
 
-@pytest.mark.parametrize("name", sorted(TABLE))
+@pytest.mark.parametrize("name", [*sorted(TABLE), "export C1"])
 async def test_authorization_matrix(app: App, bot: TestAdapter, name: str) -> None:
     seed_other_college(app)
-    allowed, probe = TABLE[name]
+    allowed, probe = (TABLE["export"][0], EXPORT_COLLECTION) if name == "export C1" else TABLE[name]
     for sender, text in probe.setup:
         await bot.say(sender, text)
     # Refusals first: an allowed in-scope run may change what a later one finds.
