@@ -428,3 +428,27 @@ async def test_an_answer_needs_consent_as_the_command_did(quizbot: TestAdapter) 
     assert {k: v for k, v in after.items() if k != "pending_prompts"} == {
         k: v for k, v in before.items() if k != "pending_prompts"
     }
+
+
+async def test_the_conversation_texts_follow_the_language(
+    database_url: str, clock: ManualClock
+) -> None:
+    from tests.conftest import make_config
+
+    app, bot = await start(make_config(database_url, bot={"language": "en"}), clock)
+    try:
+        await bot.say("2020001", "/quiz")
+        [cancelled] = await bot.say("2020001", "/cancel")
+        assert cancelled.text == "Cancelled: no need to answer that question any more."
+        await bot.say("2020001", "/quiz")
+        await bot.say("2020001", "Ming")
+        [again] = await bot.say("2020001", "old")
+        assert again.text.endswith("Please answer again, or send /cancel to stop.")
+        clock.advance(timedelta(minutes=11))
+        [late] = await bot.say("2020001", "19")
+        assert late.text == (
+            "That question timed out and nothing was saved. To start again, send /quiz again."
+        )
+    finally:
+        await app.stop()
+        app.engine.dispose()
