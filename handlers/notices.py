@@ -184,9 +184,7 @@ def notice(ctx: Context, args: Args) -> None:
 def ack(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     if not actor.role.is_student:
-        # Staff saying 收到 in a group is chat; privately, say what the word is for.
-        if not ctx.message.is_group:
-            ctx.reply(ctx.render(NoticeTexts.staff_ack))
+        ctx.reply(ctx.render(NoticeTexts.staff_ack))
         return
     person = ctx.session.get(Person, actor.person_id)
     assert person is not None

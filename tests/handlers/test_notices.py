@@ -165,8 +165,9 @@ async def test_ack_is_chat_in_a_group_unless_alone_or_with_an_id(
     await bot.say("T001", NOTICE)
     for chat in ("收到了谢谢老师", "收到收到", "收到 好的", "收到N1了"):
         assert await bot.say("2020001", chat, group="护理172") == []
-    # Staff answering 收到 in a group is chat as well.
-    assert await bot.say("T002", "收到", group="护理172") == []
+    # 收到 alone is the command, from staff too: they are told what it is for.
+    [told] = await bot.say("T002", "收到", group="护理172")
+    assert "同学确认通知" in told.text
     assert responses(app) == 0
 
 
@@ -322,3 +323,12 @@ async def test_a_campaign_for_a_care_category_is_reminded_privately_only(
     assert group(bot) == []
     [listed] = [s for s in bot.to_chat("T001", group=False) if "家庭情况核实" in s.text]
     assert "护理172：0/2，未确认 2 人：张晓明、王雨桐" in listed.text
+
+
+async def test_mine_lists_the_notices_waiting_for_confirmation(app: App, bot: TestAdapter) -> None:
+    await bot.say("T001", NOTICE)
+    [mine] = await say(bot, "2020001", "我的")
+    assert "待确认的通知：N1 请把告家长的一封信转给家长（回复「收到」）" in mine.text
+    await bot.say("2020001", "收到")
+    [mine] = await say(bot, "2020001", "我的")
+    assert "待确认的通知" not in mine.text
