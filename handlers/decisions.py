@@ -61,8 +61,8 @@ def approve(ctx: Context, args: Args) -> None:
     "驳回",
     roles=DECIDERS,
     usage=(
-        f"驳回 <编号> <理由>，例：驳回 {_L} 请补充医院证明",
-        f"/reject <id> <reason>, e.g. /reject {_L} please add a doctor's note",
+        f"驳回 <编号> [理由]，例：驳回 {_L} 请补充医院证明（不写理由会再问）",
+        f"/reject <id> [reason], e.g. /reject {_L} please add a doctor's note (asked if left out)",
     ),
     help=(
         "驳回请假或补助申请（需写理由）",

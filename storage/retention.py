@@ -14,7 +14,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage import audit, inbound, outbox, reports
+from storage import audit, inbound, outbox, prompts, reports
 from storage.models import (
     CheckIn,
     CheckInRevision,
@@ -227,7 +227,8 @@ def housekeeping(
     retention_days: int,
     subsidy_retention_days: int,
 ) -> PurgeResult:
-    """The daily job: yesterday's counts, the purge, and pruning the inbound log."""
+    """The daily job: yesterday's counts, the purge, pruning the inbound log, and dropping
+    the questions nobody answered in time (their state may hold a half-filled form)."""
     yesterday = now.astimezone(tz).date() - timedelta(days=1)
     record_daily_counts(session, yesterday)
     result = purge(
@@ -239,6 +240,7 @@ def housekeeping(
         actor_label="schedule:purge",
     )
     inbound.prune(session, now - INBOUND_KEEP)
+    prompts.purge_expired(session, now)
     return result
 
 

@@ -82,6 +82,23 @@ def on_colour(ctx: Context, text: str, state: dict[str, Any]) -> None:
     ctx.reply(f"好的，{text}。")
 
 
+@quiz.command(
+    "health_quiz",
+    "健康问卷",
+    roles=STUDENTS,
+    usage=("健康问卷", "/health_quiz"),
+    help=("一个健康问题", "one health question"),
+    needs_consent=True,
+)
+def start_health(ctx: Context, args: Args) -> None:
+    ctx.ask("最近睡得好吗？", expect="quiz.sleep")
+
+
+@quiz.answer("quiz.sleep")
+def on_sleep(ctx: Context, text: str, state: dict[str, Any]) -> None:
+    ctx.reply("谢谢。")
+
+
 async def start(
     config: Config, clock: ManualClock, *, seed: bool = True
 ) -> tuple[App, TestAdapter]:
@@ -353,4 +370,85 @@ def test_asking_for_an_answer_nothing_handles_is_a_programming_error(
         with app.uow(readonly=True) as s:
             assert s.scalar(select(func.count()).select_from(PendingPrompt)) == 0
     finally:
+        app.engine.dispose()
+
+
+async def test_the_daily_housekeeping_drops_questions_nobody_answered(
+    quizbot: TestAdapter, clock: ManualClock
+) -> None:
+    from storage import retention
+
+    await quizbot.say("2020001", "问卷")
+    await quizbot.say("2020001", "小明")
+    clock.advance(timedelta(minutes=5))
+    await quizbot.say("2020003", "问卷")
+    clock.advance(timedelta(minutes=6))
+    cfg = quizbot.app.config
+    with quizbot.app.uow() as s:
+        retention.housekeeping(
+            s,
+            now=clock.now(),
+            tz=cfg.tz,
+            retention_days=cfg.privacy.retention_days,
+            subsidy_retention_days=cfg.privacy.subsidy_retention_days,
+        )
+    # The lapsed one, with the name it held, is gone; the live one waits on.
+    assert pending(quizbot) == [("2020003", "2020003", "quiz.name")]
+
+
+def set_person(bot: TestAdapter, number: str, **values: Any) -> None:
+    from storage.models import Person
+
+    with bot.app.uow() as s:
+        person = s.scalar(select(Person).where(Person.number == number))
+        assert person is not None
+        for key, value in values.items():
+            setattr(person, key, value)
+
+
+async def test_a_role_changed_since_the_question_voids_it(quizbot: TestAdapter) -> None:
+    await quizbot.say("2020001", "问卷")
+    set_person(quizbot, "2020001", role="monitor")
+    [void] = await quizbot.say("2020001", "小明")
+    assert void.text == PromptTexts.void("zh")
+    assert pending(quizbot) == [] and done(quizbot) == []
+
+
+async def test_an_answer_needs_consent_as_the_command_did(quizbot: TestAdapter) -> None:
+    [q] = await quizbot.say("2020001", "健康问卷")
+    assert q.text == "最近睡得好吗？"
+    set_person(quizbot, "2020001", consent_version=None, consent_at=None)
+    before = row_counts(quizbot.app)
+    [refusal] = await quizbot.say("2020001", "还行")
+    assert "同意" in refusal.text
+    assert refusal.text != "谢谢。"
+    # Refused as the command would be: the question is dropped, nothing else stored.
+    assert pending(quizbot) == []
+    after = row_counts(quizbot.app)
+    assert {k: v for k, v in after.items() if k != "pending_prompts"} == {
+        k: v for k, v in before.items() if k != "pending_prompts"
+    }
+
+
+async def test_the_conversation_texts_follow_the_language(
+    database_url: str, clock: ManualClock
+) -> None:
+    from tests.conftest import make_config
+
+    app, bot = await start(make_config(database_url, bot={"language": "en"}), clock)
+    try:
+        await bot.say("2020001", "/quiz")
+        [cancelled] = await bot.say("2020001", "/cancel")
+        assert cancelled.text == "Cancelled: no need to answer that question any more."
+        await bot.say("2020001", "/quiz")
+        await bot.say("2020001", "Ming")
+        [again] = await bot.say("2020001", "old")
+        assert again.text.endswith("Please answer again, or send /cancel to stop.")
+        clock.advance(timedelta(minutes=11))
+        [late] = await bot.say("2020001", "19")
+        assert late.text == (
+            "That question timed out and nothing was saved. To start again, send /quiz again."
+        )
+    finally:
+        await app.stop()
         app.engine.dispose()
