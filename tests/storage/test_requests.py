@@ -178,7 +178,7 @@ def test_the_app_wires_decisions_for_exactly_the_registered_kinds(app: App) -> N
 
 
 def test_mine_sections_come_from_the_wiring_in_feature_order(app: App) -> None:
-    from handlers import attendance, checkin, leave, notices, subsidy
+    from handlers import attendance, checkin, collect, leave, notices, subsidy
 
     assert app.dispatcher.mine_sections == [
         checkin.mine_lines,
@@ -186,6 +186,7 @@ def test_mine_sections_come_from_the_wiring_in_feature_order(app: App) -> None:
         subsidy.mine_lines,
         attendance.mine_lines,
         notices.mine_lines,
+        collect.mine_lines,
     ]
     assert not hasattr(checkin, "MINE_SECTIONS")
 
