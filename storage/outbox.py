@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from storage.db import Prepared
 from storage.models import Delivery, OutboxMessage
 
 
@@ -120,12 +121,40 @@ class Row:
     reason: str | None = None
 
 
+_ADD = Prepared(
+    lambda dialect: insert(T).values(
+        {
+            name: bindparam(name)
+            for name in (
+                "cause",
+                "platform",
+                "chat_id",
+                "is_group",
+                "person_id",
+                "kind",
+                "priority",
+                "body",
+                "attachment_path",
+                "attachment_name",
+                "attachment_type",
+                "coalesce_key",
+                "delivery_id",
+                "status",
+                "attempts",
+                "created_at",
+                "next_attempt_at",
+                "deadline",
+            )
+        }
+    )
+)
+
+
 def add(db: Session | Connection, rows: Sequence[NewRow], now: datetime) -> None:
-    """Queue rows, due at once, in the caller's transaction."""
-    if not rows:
-        return
-    db.execute(
-        insert(OutboxMessage),
+    """Queue rows, due at once, in the caller's transaction (a prepared statement: a
+    check-in's acknowledgement is written by every message)."""
+    _ADD.many(
+        db,
         [
             {
                 "cause": r.cause[:200],
