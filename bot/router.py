@@ -11,10 +11,11 @@ import enum
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +33,7 @@ from bot.messages import (
 from bot.outbox import Outbox
 from bot.texts import Catalogue, Text
 from storage import audit, identity, inbound, reports
-from storage.db import unit_of_work, with_retry
+from storage.db import is_transient, unit_of_work, with_retry
 from storage.errors import (
     ConsentRequired,
     DomainError,
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from storage.requests import RequestKind
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ALL_ROLES = frozenset(Role)
 STUDENTS = frozenset({Role.STUDENT, Role.MONITOR})
@@ -471,27 +474,63 @@ class Dispatcher:
 
     def process(self, msg: IncomingMessage) -> Routed:
         """Handle one message; what it says is queued in the outbox. Never raises for bad input."""
+        return self._process(msg, None)
+
+    def process_batch(self, messages: Sequence[IncomingMessage]) -> list[Routed]:
+        """Handle messages that queued up (a burst, a backlog in the inbox) with one commit.
+
+        Each message runs in a savepoint of one transaction, so each stays all-or-nothing:
+        a message that is refused or fails is rolled back alone and answered as `process`
+        would answer it, and its neighbours are kept. A lock conflict retries the whole
+        batch; should the batch itself fail, each message is handled on its own.
+        """
+        if len(messages) < 2:
+            return [self.process(m) for m in messages]
+
+        def work() -> list[Routed]:
+            with unit_of_work(self.sessions) as session:
+                return [self._process(m, session) for m in messages]
+
+        try:
+            return with_retry(work)
+        except Exception:
+            log.exception("a batch of %d messages failed; handling each alone", len(messages))
+            return [self.process(m) for m in messages]
+
+    def _process(self, msg: IncomingMessage, batch: Session | None) -> Routed:
+        """One message, in its own unit of work, or in a savepoint of `batch`'s."""
         if len(msg.text) > MAX_MESSAGE_CHARS:
-            return self._too_long(msg)
+            return self._too_long(msg, batch)
         msg = clean(msg)
         cmd, arg_text, looks_like_command = self.recognise(msg)
         if cmd is None:
             if not looks_like_command and msg.is_group:
-                return self._chat(msg)
+                return self._chat(msg, batch)
             text = _unknown_text(self.lang) if looks_like_command else self._fallback_text(msg)
-            return self._say(msg, [self._text(msg, text)])
+            return self._say(msg, [self._text(msg, text)], batch=batch)
         try:
-            return with_retry(lambda: self._run(msg, cmd, Args.parse(arg_text)))
+            return self._retry(batch, lambda: self._run(msg, cmd, Args.parse(arg_text), batch))
         except DomainError as e:
             said = [self._text(msg, self._error_text(e, cmd))]
-            return self._say(msg, said, cmd, error=e, refused=e if e.refusal else None)
+            return self._say(msg, said, cmd, error=e, refused=e if e.refusal else None, batch=batch)
         except Exception as e:
+            if batch is not None and is_transient(e):
+                raise
             log.exception(
                 "command %s failed on %s message %s", cmd.name, msg.platform, msg.message_id
             )
-            return self._say(msg, [self._text(msg, _apology(self.lang))], cmd, error=e)
+            return self._say(msg, [self._text(msg, _apology(self.lang))], cmd, error=e, batch=batch)
 
-    def _too_long(self, msg: IncomingMessage) -> Routed:
+    def _unit(self, batch: Session | None) -> AbstractContextManager[Session]:
+        """A message's unit of work: its own transaction, or a savepoint in the batch's."""
+        return unit_of_work(self.sessions) if batch is None else _savepoint(batch)
+
+    @staticmethod
+    def _retry(batch: Session | None, work: Callable[[], T]) -> T:
+        # In a batch, a lock conflict retries the whole batch, not one savepoint.
+        return with_retry(work) if batch is None else work()
+
+    def _too_long(self, msg: IncomingMessage, batch: Session | None = None) -> Routed:
         """A refusal for an over-long message, read no further than its first words."""
         head = msg.text[:64]
         _, _, looks_like_command = self.recognise(replace(msg, text=head))
@@ -502,11 +541,13 @@ class Dispatcher:
             if self.lang == "en"
             else f"消息太长（超过 {MAX_MESSAGE_CHARS} 字），没有处理，也没有保存。"
         )
-        return self._say(replace(msg, text=head), [self._text(msg, text)])
+        return self._say(replace(msg, text=head), [self._text(msg, text)], batch=batch)
 
-    def _run(self, msg: IncomingMessage, cmd: Command, args: Args) -> Routed:
+    def _run(
+        self, msg: IncomingMessage, cmd: Command, args: Args, batch: Session | None = None
+    ) -> Routed:
         """The command, its inbound claim and everything it says: one unit of work."""
-        with unit_of_work(self.sessions) as session:
+        with self._unit(batch) as session:
             if not self._claim(session, msg):
                 return Routed([], cmd, duplicate=True)
             actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
@@ -527,6 +568,7 @@ class Dispatcher:
         *,
         error: Exception | None = None,
         refused: DomainError | None = None,
+        batch: Session | None = None,
     ) -> Routed:
         """Queue a reply to a message that changed nothing (not understood, refused, failed),
         in its own small transaction with the message's inbound claim, so a redelivery of the
@@ -534,7 +576,7 @@ class Dispatcher:
         envelopes = _on_pressed(msg, envelopes)
 
         def work() -> bool:
-            with unit_of_work(self.sessions) as session:
+            with self._unit(batch) as session:
                 if not self._claim(session, msg):
                     return False
                 actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
@@ -551,8 +593,10 @@ class Dispatcher:
                 return True
 
         try:
-            queued = with_retry(work)
-        except Exception:
+            queued = self._retry(batch, work)
+        except Exception as e:
+            if batch is not None and is_transient(e):
+                raise
             log.exception(
                 "could not queue the reply to %s message %s", msg.platform, msg.message_id
             )
@@ -561,22 +605,24 @@ class Dispatcher:
             return Routed([], cmd, duplicate=True, error=error)
         return Routed(envelopes, cmd, error=error)
 
-    def _chat(self, msg: IncomingMessage) -> Routed:
+    def _chat(self, msg: IncomingMessage, batch: Session | None = None) -> Routed:
         """Group chat that is no command: nothing to do, but an unreachable account is still
         asked to open a private chat, and a stored update is marked done."""
         if msg.inbox_id is None:
             return Routed([])
 
         def work() -> None:
-            with unit_of_work(self.sessions) as session:
+            with self._unit(batch) as session:
                 inbound.mark_processed(session, msg.inbox_id or 0, self.clock.now())
                 self.outbox.nudge(
                     session, msg.platform, msg.sender_id, msg.chat_id, self.clock.now()
                 )
 
         try:
-            with_retry(work)
-        except Exception:
+            self._retry(batch, work)
+        except Exception as e:
+            if batch is not None and is_transient(e):
+                raise
             log.exception("could not record %s message %s", msg.platform, msg.message_id)
         return Routed([])
 
@@ -669,6 +715,19 @@ class Dispatcher:
 
     def _text(self, msg: IncomingMessage, text: str) -> Envelope:
         return Envelope(msg.chat, OutgoingMessage(text))
+
+
+@contextmanager
+def _savepoint(session: Session) -> Iterator[Session]:
+    """One message of a batch: kept on a clean exit, rolled back alone on any error."""
+    nested = session.begin_nested()
+    try:
+        yield session
+    except BaseException:
+        if nested.is_active:
+            nested.rollback()
+        raise
+    nested.commit()
 
 
 def clean(msg: IncomingMessage) -> IncomingMessage:

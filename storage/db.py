@@ -232,12 +232,13 @@ def _conn(db: Session | Connection) -> Connection:
     db.flush()
     # The session's connection, kept for the rest of its transaction: asking the session
     # for it again costs more than a prepared statement on a warm SQLite.
-    transaction = db.get_transaction()
+    # A savepoint begun since is only emitted once the session hands out its connection.
+    current = (db.get_transaction(), db.get_nested_transaction())
     held = db.info.get(_HELD)
-    if held is not None and transaction is not None and held[0] is transaction:
+    if held is not None and current[0] is not None and held[0] == current:
         return cast(Connection, held[1])
     conn = db.connection()
-    db.info[_HELD] = (db.get_transaction(), conn)
+    db.info[_HELD] = ((db.get_transaction(), db.get_nested_transaction()), conn)
     return conn
 
 

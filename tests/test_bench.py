@@ -66,7 +66,7 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
         "Check-in throughput",
         "p50 / p99",
         "intake only",
-        "Raw sqlite3 floor",
+        "Raw sqlite3 floor" if r.database == "sqlite" else "Raw psycopg floor",
         "median of 6 samples",
         "11:00 job",
         "12:00 job",

@@ -133,3 +133,21 @@ def test_a_prepared_statement_refuses_expanding_parameters(database_url: str) ->
             bad.rows(s, {"keys": ["a"]})
     finally:
         engine.dispose()
+
+
+def test_prepared_statements_keep_to_the_sessions_savepoints(database_url: str) -> None:
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    at = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    try:
+        with unit_of_work(sessions) as s:
+            assert inbound.claim(s, "test", "kept", at)
+            nested = s.begin_nested()
+            assert inbound.claim(s, "test", "undone", at)
+            nested.rollback()
+            assert inbound.claim(s, "test", "after", at)
+        with unit_of_work(sessions, readonly=True) as s:
+            keys = set(s.scalars(select(InboundMessage.key)))
+        assert keys == {"kept", "after"}
+    finally:
+        engine.dispose()
