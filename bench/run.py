@@ -24,6 +24,7 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -365,8 +366,9 @@ def write_roster(school: School, path: Path) -> int:
     return len(school.roster.students) + len(school.roster.staff)
 
 
-def _import(url: str, path: Path, now: datetime, consent_version: int) -> None:
-    """The roster import, as `classbot roster import` runs it, then everyone's binding."""
+def _import(url: str, path: Path, now: datetime, consent_version: int, report: Connection) -> None:
+    """The roster import, as `classbot roster import` runs it (its peak memory is reported
+    back), then everyone's binding (the bench's own set-up, not measured)."""
     engine = db.make_engine(url)
     try:
         data, errors = read_roster(path)
@@ -374,6 +376,8 @@ def _import(url: str, path: Path, now: datetime, consent_version: int) -> None:
             raise RuntimeError(f"the bench roster does not read: {errors[:3]}")
         with db.unit_of_work(db.make_sessionmaker(engine)) as session:
             import_roster(session, data, now)
+        del data
+        report.send(peak_rss_mb())
         with db.unit_of_work(db.make_sessionmaker(engine)) as session:
             demo.bind_everyone(session, now, platforms=("test",), consent_version=consent_version)
     finally:
@@ -386,16 +390,25 @@ def seed_school(app: App, school: School, directory: Path) -> tuple[float, int]:
     path = directory / "roster.xlsx"
     rows = write_roster(school, path)
     context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
     child = context.Process(
         target=_import,
-        args=(app.config.database.url, path, app.clock.now(), app.config.privacy.notice_version),
+        args=(
+            app.config.database.url,
+            path,
+            app.clock.now(),
+            app.config.privacy.notice_version,
+            send,
+        ),
     )
     child.start()
+    send.close()
     child.join()
-    if child.exitcode != 0:
+    if child.exitcode != 0 or not receive.poll():
         raise RuntimeError(f"the roster import failed (exit code {child.exitcode})")
+    peak = float(receive.recv())
     path.unlink()
-    return peak_rss_mb(resource.RUSAGE_CHILDREN), rows
+    return peak, rows
 
 
 async def check_in(
