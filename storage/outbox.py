@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -298,6 +300,9 @@ def _claim_statements() -> tuple[Any, Any]:
     return chats, take
 
 
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
 def claim_due(
     conn: Connection,
     platform: str,
@@ -317,6 +322,12 @@ def claim_due(
     acknowledgements are taken together, to go out as one message.
     """
     find, take = _claim_statements()
+    if conn.dialect.name == "postgresql":
+        # Senders of one platform in several processes claim in turn: `take` does not look
+        # again at whether another sender holds a chat, so two claims interleaved could
+        # split a chat's rows between two senders and send them out of order. Each claim
+        # runs after the one before has committed, and its statements see that claim.
+        conn.execute(_CLAIM_LOCK, {"key": zlib.crc32(f"outbox:{platform}".encode())})
     found = conn.execute(
         find,
         {
