@@ -1,7 +1,8 @@
 """`python -m bench` (or `make bench BENCH_ARGS="--students 2000"`): one benchmark run.
 
-SQLite in a temporary directory by default; PostgreSQL when CLASSBOT_BENCH_DATABASE_URL is set
-(its public schema is dropped and recreated).
+SQLite in a temporary directory always; PostgreSQL as well when CLASSBOT_BENCH_DATABASE_URL
+names one (its public schema is dropped and recreated), with both tables and a side-by-side
+comparison printed. Each database's day runs in a process of its own.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
 import os
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
-from bench.report import RESULTS, save, table
-from bench.run import fresh_database, run
+from bench.report import RESULTS, comparison, save, table
+from bench.run import Results, fresh_database, run
 from bench.school import STUDENTS
 
 
@@ -34,22 +38,54 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     url = os.environ.get("CLASSBOT_BENCH_DATABASE_URL") or None
-    if url:
-        fresh_database(url)
-    results = asyncio.run(
-        run(
-            args.students,
-            seed=args.seed,
-            fanout=args.fanout,
-            burst=args.burst,
-            database_url=url,
-            workdir=args.workdir,
+    databases: list[str | None] = [None]
+    if url and not url.startswith("sqlite"):
+        databases.append(url)
+    elif url:
+        databases = [url]
+    results = []
+    for database in databases:
+        if database:
+            fresh_database(database)
+        # Each database's day in a process of its own: its peak memory is its own.
+        results.append(
+            isolated(
+                args.students,
+                seed=args.seed,
+                fanout=args.fanout,
+                burst=args.burst,
+                database_url=database,
+                workdir=args.workdir,
+            )
         )
-    )
-    print(table(results))
-    path = save(results, args.results)
-    print(f"\nFigures written to {path}")
+    for r in results:
+        print(table(r))
+        path = save(r, args.results)
+        print(f"\nFigures written to {path}\n")
+    if len(results) > 1:
+        print(comparison(results))
     return 0
+
+
+def _child(conn: Connection, kwargs: dict[str, Any]) -> None:
+    conn.send(asyncio.run(run(**kwargs)))
+    conn.close()
+
+
+def isolated(students: int, **kwargs: Any) -> Results:
+    """One run in a forked process; its results come back through a pipe."""
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(child, {"students": students, **kwargs}))
+    process.start()
+    child.close()
+    try:
+        result: Results = parent.recv()
+    except EOFError:
+        process.join()
+        raise SystemExit(f"the benchmark run failed (exit code {process.exitcode})") from None
+    process.join()
+    return result
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import Envelope, IncomingMessage, OutgoingMessage
 from bot.outbox import Outbox
-from bot.router import Dispatcher, Feature, RetentionRule
+from bot.router import Dispatcher, Feature, RetentionRule, Routed
 from bot.sender import Sender
 from handlers import (
     attendance,
@@ -170,6 +170,13 @@ class App:
         routed = self.dispatcher.process(msg)
         await self.sent()
         return [e.message for e in routed.envelopes if e.to == msg.chat]
+
+    async def handle_batch(self, messages: Sequence[IncomingMessage]) -> list[Routed]:
+        """Route messages that queued up with one commit (`Dispatcher.process_batch`); what
+        the bot says is queued before this returns."""
+        routed = self.dispatcher.process_batch(messages)
+        await self.sent()
+        return routed
 
     async def sent(self) -> None:
         """Something was committed to the outbox: the console and the test adapter send what

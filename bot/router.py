@@ -16,10 +16,11 @@ import enum
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,7 +39,7 @@ from bot.outbox import Outbox
 from bot.texts import Catalogue, Text
 from storage import audit, identity, inbound, prompts, reports
 from storage.campaigns import KINDS, Campaigns
-from storage.db import unit_of_work, with_retry
+from storage.db import is_transient, unit_of_work, with_retry
 from storage.errors import (
     ConsentRequired,
     DomainError,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from storage.requests import RequestKind
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ALL_ROLES = frozenset(Role)
 STUDENTS = frozenset({Role.STUDENT, Role.MONITOR})
@@ -560,58 +563,108 @@ class Dispatcher:
 
     def process(self, msg: IncomingMessage) -> Routed:
         """Handle one message; what it says is queued in the outbox. Never raises for bad input."""
+        return self._process(msg, None)
+
+    def process_batch(self, messages: Sequence[IncomingMessage]) -> list[Routed]:
+        """Handle messages that queued up (a burst, a backlog in the inbox) with one commit.
+
+        Each message runs in a savepoint of one transaction, so each stays all-or-nothing:
+        a message that is refused or fails is rolled back alone and answered as `process`
+        would answer it, and its neighbours are kept. A lock conflict retries the whole
+        batch; should the batch itself fail, each message is handled on its own.
+        """
+        if len(messages) < 2:
+            return [self.process(m) for m in messages]
+
+        def work() -> list[Routed]:
+            with unit_of_work(self.sessions) as session:
+                return [self._process(m, session) for m in messages]
+
+        try:
+            return with_retry(work)
+        except Exception:
+            log.exception("a batch of %d messages failed; handling each alone", len(messages))
+            return [self.process(m) for m in messages]
+
+    def _process(self, msg: IncomingMessage, batch: Session | None) -> Routed:
+        """One message, in its own unit of work, or in a savepoint of `batch`'s."""
         if len(msg.text) > MAX_MESSAGE_CHARS:
-            return self._too_long(msg)
+            return self._too_long(msg, batch)
         msg = clean(msg)
         cmd, arg_text, looks_like_command = self.recognise(msg)
         if cmd is not None and not is_cancel(msg.text):
-            return self._command(msg, cmd, arg_text)
-        answered = self._answer(msg)
+            return self._command(msg, cmd, arg_text, batch)
+        answered = self._answer(msg, batch)
         if answered is not None:
             return answered
         if cmd is not None:
-            return self._command(msg, cmd, arg_text)
+            return self._command(msg, cmd, arg_text, batch)
         if not looks_like_command and msg.is_group:
-            return self._chat(msg)
+            return self._chat(msg, batch)
         text = _unknown_text(self.lang) if looks_like_command else self._fallback_text(msg)
-        return self._say(msg, [self._text(msg, text)])
+        return self._say(msg, [self._text(msg, text)], batch=batch)
 
-    def _command(self, msg: IncomingMessage, cmd: Command, arg_text: str) -> Routed:
+    def _command(
+        self, msg: IncomingMessage, cmd: Command, arg_text: str, batch: Session | None
+    ) -> Routed:
         """Run a recognised command; a question pending for the sender ends either way."""
         try:
-            return with_retry(lambda: self._run(msg, cmd, Args.parse(arg_text)))
+            return self._retry(batch, lambda: self._run(msg, cmd, Args.parse(arg_text), batch))
         except DomainError as e:
             said = [self._text(msg, self._error_text(e, cmd))]
             return self._say(
-                msg, said, cmd, error=e, refused=e if e.refusal else None, drop_prompt=True
+                msg,
+                said,
+                cmd,
+                error=e,
+                refused=e if e.refusal else None,
+                drop_prompt=True,
+                batch=batch,
             )
         except Exception as e:
+            if batch is not None and is_transient(e):
+                raise
             log.exception(
                 "command %s failed on %s message %s", cmd.name, msg.platform, msg.message_id
             )
             return self._say(
-                msg, [self._text(msg, _apology(self.lang))], cmd, error=e, drop_prompt=True
+                msg,
+                [self._text(msg, _apology(self.lang))],
+                cmd,
+                error=e,
+                drop_prompt=True,
+                batch=batch,
             )
 
-    def _answer(self, msg: IncomingMessage) -> Routed | None:
+    def _answer(self, msg: IncomingMessage, batch: Session | None = None) -> Routed | None:
         """The message as the answer to a question its sender was asked in this chat (or 取消,
         or too late for it); None when no question is pending, to route it as usual."""
         try:
-            return with_retry(lambda: self._converse(msg))
+            return self._retry(batch, lambda: self._converse(msg, batch))
         except _Unauthorized as u:
             said = [self._text(msg, self._error_text(u.error, u.command))]
             refused = u.error if u.error.refusal else None
-            return self._say(msg, said, u.command, error=u.error, refused=refused, drop_prompt=True)
+            return self._say(
+                msg,
+                said,
+                u.command,
+                error=u.error,
+                refused=refused,
+                drop_prompt=True,
+                batch=batch,
+            )
         except _AnswerRefused as r:
             text = PromptTexts.again(self.lang, error=r.error.render(self.lang))
-            return self._say(msg, [self._text(msg, text)], r.command, error=r.error)
+            return self._say(msg, [self._text(msg, text)], r.command, error=r.error, batch=batch)
         except Exception as e:
+            if batch is not None and is_transient(e):
+                raise
             log.exception("an answer failed on %s message %s", msg.platform, msg.message_id)
-            return self._say(msg, [self._text(msg, _apology(self.lang))], error=e)
+            return self._say(msg, [self._text(msg, _apology(self.lang))], error=e, batch=batch)
 
-    def _converse(self, msg: IncomingMessage) -> Routed | None:
+    def _converse(self, msg: IncomingMessage, batch: Session | None = None) -> Routed | None:
         """One answer, its inbound claim and everything it says: one unit of work."""
-        with unit_of_work(self.sessions) as session:
+        with self._unit(batch) as session:
             prompt = prompts.find(session, msg.platform, msg.chat_id, msg.sender_id)
             if prompt is None:
                 return None
@@ -654,7 +707,16 @@ class Dispatcher:
             self._queue(session, msg, envelopes, actor)
             return Routed(envelopes, cmd)
 
-    def _too_long(self, msg: IncomingMessage) -> Routed:
+    def _unit(self, batch: Session | None) -> AbstractContextManager[Session]:
+        """A message's unit of work: its own transaction, or a savepoint in the batch's."""
+        return unit_of_work(self.sessions) if batch is None else _savepoint(batch)
+
+    @staticmethod
+    def _retry(batch: Session | None, work: Callable[[], T]) -> T:
+        # In a batch, a lock conflict retries the whole batch, not one savepoint.
+        return with_retry(work) if batch is None else work()
+
+    def _too_long(self, msg: IncomingMessage, batch: Session | None = None) -> Routed:
         """A refusal for an over-long message, read no further than its first words."""
         head = msg.text[:64]
         _, _, looks_like_command = self.recognise(replace(msg, text=head))
@@ -665,11 +727,13 @@ class Dispatcher:
             if self.lang == "en"
             else f"消息太长（超过 {MAX_MESSAGE_CHARS} 字），没有处理，也没有保存。"
         )
-        return self._say(replace(msg, text=head), [self._text(msg, text)])
+        return self._say(replace(msg, text=head), [self._text(msg, text)], batch=batch)
 
-    def _run(self, msg: IncomingMessage, cmd: Command, args: Args) -> Routed:
+    def _run(
+        self, msg: IncomingMessage, cmd: Command, args: Args, batch: Session | None = None
+    ) -> Routed:
         """The command, its inbound claim and everything it says: one unit of work."""
-        with unit_of_work(self.sessions) as session:
+        with self._unit(batch) as session:
             if not self._claim(session, msg):
                 return Routed([], cmd, duplicate=True)
             actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
@@ -693,6 +757,7 @@ class Dispatcher:
         error: Exception | None = None,
         refused: DomainError | None = None,
         drop_prompt: bool = False,
+        batch: Session | None = None,
     ) -> Routed:
         """Queue a reply to a message that changed nothing (not understood, refused, failed),
         in its own small transaction with the message's inbound claim, so a redelivery of the
@@ -700,7 +765,7 @@ class Dispatcher:
         envelopes = _on_pressed(msg, envelopes)
 
         def work() -> bool:
-            with unit_of_work(self.sessions) as session:
+            with self._unit(batch) as session:
                 if not self._claim(session, msg):
                     return False
                 if drop_prompt:
@@ -719,8 +784,10 @@ class Dispatcher:
                 return True
 
         try:
-            queued = with_retry(work)
-        except Exception:
+            queued = self._retry(batch, work)
+        except Exception as e:
+            if batch is not None and is_transient(e):
+                raise
             log.exception(
                 "could not queue the reply to %s message %s", msg.platform, msg.message_id
             )
@@ -729,22 +796,24 @@ class Dispatcher:
             return Routed([], cmd, duplicate=True, error=error)
         return Routed(envelopes, cmd, error=error)
 
-    def _chat(self, msg: IncomingMessage) -> Routed:
+    def _chat(self, msg: IncomingMessage, batch: Session | None = None) -> Routed:
         """Group chat that is no command: nothing to do, but an unreachable account is still
         asked to open a private chat, and a stored update is marked done."""
         if msg.inbox_id is None:
             return Routed([])
 
         def work() -> None:
-            with unit_of_work(self.sessions) as session:
+            with self._unit(batch) as session:
                 inbound.mark_processed(session, msg.inbox_id or 0, self.clock.now())
                 self.outbox.nudge(
                     session, msg.platform, msg.sender_id, msg.chat_id, self.clock.now()
                 )
 
         try:
-            with_retry(work)
-        except Exception:
+            self._retry(batch, work)
+        except Exception as e:
+            if batch is not None and is_transient(e):
+                raise
             log.exception("could not record %s message %s", msg.platform, msg.message_id)
         return Routed([])
 
@@ -861,6 +930,19 @@ def is_cancel(text: str) -> bool:
     """Whether the whole message is 取消 or /cancel, which ends a pending question."""
     word = normalize(text).lower().split("@", 1)[0]
     return word in CANCEL_WORDS
+
+
+@contextmanager
+def _savepoint(session: Session) -> Iterator[Session]:
+    """One message of a batch: kept on a clean exit, rolled back alone on any error."""
+    nested = session.begin_nested()
+    try:
+        yield session
+    except BaseException:
+        if nested.is_active:
+            nested.rollback()
+        raise
+    nested.commit()
 
 
 def clean(msg: IncomingMessage) -> IncomingMessage:

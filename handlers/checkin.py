@@ -56,12 +56,14 @@ def checkin(ctx: Context, args: Args) -> None:
             submitted_at=ctx.sent_at,
             platform=ctx.message.platform,
         ),
+        # The group's class comes back with the check-in, in the same round trip.
+        group=(ctx.message.platform, ctx.message.chat_id) if ctx.message.is_group else None,
     )
 
     late_mark = ctx.t("（迟交）", " (late)") if late else ""
-    if ctx.message.is_group and _own_class_group(ctx, actor.class_id):
+    if ctx.message.is_group and stored.group_class_id == actor.class_id:
         # Never echo health details in a group: only the class count.
-        done, roster = checkins.class_progress(ctx.session, actor.class_id, local.date())
+        done, roster = stored.done, stored.roster
         ctx.acknowledge(
             ctx.t(
                 "✓ {name} 已打卡 {done}/{roster}{late}",
@@ -89,11 +91,6 @@ def checkin(ctx: Context, args: Args) -> None:
             ctx.reply(details)
     if stored.abnormal_today:
         _alert_or_correct(ctx, actor.class_id, local.date(), stored.revision)
-
-
-def _own_class_group(ctx: Context, class_id: int) -> bool:
-    group = ctx.group
-    return group is not None and group.class_id == class_id
 
 
 def _understood(ctx: Context, r: Reading, late_mark: str, replaced: bool) -> OutgoingMessage:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, literal_column, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
 
-from storage.models import CheckIn, CheckInRevision, Person, Role, SchoolClass
+from storage.db import Prepared
+from storage.models import CheckIn, CheckInRevision, Role, SchoolClass
 
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
 
@@ -36,6 +35,12 @@ class Stored:
     revision: int
     # Some reading of the day, this one included, was abnormal.
     abnormal_today: bool = False
+    # The class's count for the group acknowledgement: checked in today (this one
+    # included) and roster size, both read in the check-in's own transaction.
+    done: int = 0
+    roster: int = 0
+    # The class the message's group chat is bound to (None: a private chat, or unbound).
+    group_class_id: int | None = None
 
     @property
     def replaced(self) -> bool:
@@ -53,75 +58,101 @@ class Reading:
     submitted_at: datetime
 
 
-@functools.cache
-def _statements(dialect: str) -> tuple[Any, Any, Any]:
-    """The check-in statements, built once per dialect: a check-in is the busiest write, and
-    building a statement costs more than running it on a warm SQLite."""
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    table = cast(Table, CheckIn.__table__)
-    stmt = module.insert(table)
-    excluded = stmt.excluded
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[table.c.student_id, table.c.day],
-        set_={
-            "class_id": excluded.class_id,
-            "temp_tenths": excluded.temp_tenths,
-            "symptoms": excluded.symptoms,
-            "city": excluded.city,
-            "note": excluded.note,
-            "abnormal": excluded.abnormal,
-            "abnormal_today": or_(table.c.abnormal_today, excluded.abnormal),
-            "late": excluded.late,
-            "submitted_at": excluded.submitted_at,
-            "platform": excluded.platform,
-            "revision": table.c.revision + 1,
-        },
-    ).returning(table.c.revision, table.c.abnormal_today)
-    revision = insert(cast(Table, CheckInRevision.__table__))
-    people = cast(Table, Person.__table__)
-    # Both counts of the group acknowledgement in one round trip.
-    done = (
-        select(func.count())
-        .select_from(table)
-        .where(table.c.class_id == bindparam("class_id"), table.c.day == bindparam("day"))
-        .scalar_subquery()
-    )
-    roster = (
-        select(func.count())
-        .select_from(people)
-        .where(
-            people.c.class_id == bindparam("class_id"),
-            # Inline constants, not an expanding parameter re-rendered on every check-in.
-            people.c.role.in_([literal_column(f"'{role}'") for role in STUDENT_ROLES]),
-            people.c.active.is_(True),
-        )
-        .scalar_subquery()
-    )
-    return upsert, revision, select(done, roster)
-
-
-_CLASS_LOCK = (
-    select(SchoolClass.__table__.c.id)
-    .where(SchoolClass.__table__.c.id == bindparam("class_id"))
-    .with_for_update()
+_COLUMNS = (
+    "student_id, class_id, day, temp_tenths, symptoms, city, note, abnormal, abnormal_today,"
+    " late, submitted_at, platform, revision"
+)
+_VALUES = (
+    ":student_id, :class_id, :day, :temp_tenths, :symptoms, :city, :note, :abnormal,"
+    " :abnormal, :late, :submitted_at, :platform, 1"
+)
+_REPLACE = (
+    "ON CONFLICT (student_id, day) DO UPDATE SET class_id = excluded.class_id,"
+    " temp_tenths = excluded.temp_tenths, symptoms = excluded.symptoms, city = excluded.city,"
+    " note = excluded.note, abnormal = excluded.abnormal,"
+    " abnormal_today = checkins.abnormal_today OR excluded.abnormal, late = excluded.late,"
+    " submitted_at = excluded.submitted_at, platform = excluded.platform,"
+    " revision = checkins.revision + 1"
+)
+_REVISION_COLUMNS = (
+    "student_id, day, revision, temp_tenths, symptoms, city, note, abnormal, late, submitted_at"
+)
+_REVISION_VALUES = (
+    ":student_id, :day, {revision}, :temp_tenths, :symptoms, :city, :note, :abnormal, :late,"
+    " :submitted_at"
 )
 
 
-def _connection(session: Session) -> Connection:
-    # Core statements on the session's own connection (same transaction): ORM-enabled
-    # execution would add its bookkeeping to every check-in for rows no one loads as objects.
-    session.flush()
-    return session.connection()
+def _counts(true: str) -> str:
+    """The group acknowledgement's figures: the others of the class checked in today, plus
+    this one (so it holds whether or not the statement sees its own row), the roster, and
+    the class of the group the message came from."""
+    roles = ", ".join(f"'{role}'" for role in STUDENT_ROLES)
+    return (
+        "(SELECT count(*) FROM checkins WHERE class_id = :class_id AND day = :day"
+        " AND student_id <> :student_id) + 1,"
+        " (SELECT count(*) FROM people WHERE class_id = :class_id"
+        f" AND role IN ({roles}) AND active = {true}),"
+        " (SELECT class_id FROM group_chats WHERE platform = :g_platform AND chat_id = :g_chat)"
+    )
 
 
-def record(session: Session, data: CheckInInput) -> Stored:
+def _record_statement(dialect: str) -> ClauseElement:
+    if dialect == "postgresql":
+        # One round trip: the upsert, its revision and the counts. The counts read the
+        # statement's snapshot, taken after the class lock (see `record`), so they include
+        # every check-in of the class committed before this one.
+        return text(
+            f"WITH up AS (INSERT INTO checkins ({_COLUMNS}) VALUES ({_VALUES}) {_REPLACE}"
+            " RETURNING revision, abnormal_today),"
+            f" rev AS (INSERT INTO checkin_revisions ({_REVISION_COLUMNS})"
+            f" SELECT {_REVISION_VALUES.format(revision='up.revision')} FROM up)"
+            f" SELECT up.revision, up.abnormal_today, {_counts('true')} FROM up"
+        )
+    if dialect == "sqlite":
+        # SQLite has no INSERT in a WITH clause: the upsert returns the counts, and the
+        # revision is a second statement.
+        return text(
+            f"INSERT INTO checkins ({_COLUMNS}) VALUES ({_VALUES}) {_REPLACE}"
+            f" RETURNING revision, abnormal_today, {_counts('1')}"
+        )
+    raise NotImplementedError(f"no check-in upsert for {dialect}")
+
+
+_RECORD = Prepared(_record_statement)
+_REVISION = Prepared(
+    lambda dialect: text(
+        f"INSERT INTO checkin_revisions ({_REVISION_COLUMNS})"
+        f" VALUES ({_REVISION_VALUES.format(revision=':revision')})"
+    )
+)
+# Check-ins of one class take turns on PostgreSQL, so each acknowledgement's class count
+# is exact (SQLite's single writer already serializes them).
+_CLASS_LOCK = Prepared(
+    lambda dialect: (
+        select(SchoolClass.__table__.c.id)
+        .where(SchoolClass.__table__.c.id == bindparam("class_id"))
+        .with_for_update()
+    )
+)
+_PROGRESS = Prepared(
+    lambda dialect: text(
+        "SELECT (SELECT count(*) FROM checkins WHERE class_id = :class_id AND day = :day),"
+        " (SELECT count(*) FROM people WHERE class_id = :class_id AND role IN ("
+        + ", ".join(f"'{role}'" for role in STUDENT_ROLES)
+        + f") AND active = {'1' if dialect == 'sqlite' else 'true'})"
+    )
+)
+
+
+def record(session: Session, data: CheckInInput, group: tuple[str, str] | None = None) -> Stored:
     """Store today's check-in; a second one the same day replaces the first, history kept.
 
     One statement (INSERT … ON CONFLICT DO UPDATE) decides insert-or-replace, so two
     concurrent check-ins can never both insert, and the revision counts every submission.
+    It also returns the class's counts and, for `group` (platform, chat id), the class that
+    group is bound to. Prepared statements on the driver, in the session's transaction.
     """
-    conn = _connection(session)
-    upsert, insert_revision, _ = _statements(conn.dialect.name)
     values = {
         "student_id": data.student_id,
         "class_id": data.class_id,
@@ -131,34 +162,26 @@ def record(session: Session, data: CheckInInput) -> Stored:
         "city": data.city,
         "note": data.note,
         "abnormal": data.abnormal,
-        "abnormal_today": data.abnormal,
         "late": data.late,
         "submitted_at": data.submitted_at,
         "platform": data.platform,
-        "revision": 1,
+        "g_platform": group[0] if group else "",
+        "g_chat": group[1] if group else "",
     }
-    if conn.dialect.name == "postgresql":
-        # Check-ins of one class take turns, so each acknowledgement's class count is exact
-        # (SQLite's single writer already serializes them).
-        conn.execute(_CLASS_LOCK, {"class_id": data.class_id})
-    revision, abnormal_today = conn.execute(upsert, values).one()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        _CLASS_LOCK.rows(session, {"class_id": data.class_id})
+    [(revision, abnormal_today, done, roster, group_class)] = _RECORD.rows(session, values)
     revision = int(revision)
-    conn.execute(
-        insert_revision,
-        {
-            "student_id": data.student_id,
-            "day": data.day,
-            "revision": revision,
-            "temp_tenths": data.temp_tenths,
-            "symptoms": values["symptoms"],
-            "city": data.city,
-            "note": data.note,
-            "abnormal": data.abnormal,
-            "late": data.late,
-            "submitted_at": data.submitted_at,
-        },
+    if not postgres:
+        _REVISION.run(session, {**values, "revision": revision})
+    return Stored(
+        revision,
+        bool(abnormal_today),
+        int(done),
+        int(roster),
+        int(group_class) if group_class is not None else None,
     )
-    return Stored(revision, bool(abnormal_today))
 
 
 def readings(session: Session, student_id: int, day: date) -> list[Reading]:
@@ -182,9 +205,7 @@ def readings(session: Session, student_id: int, day: date) -> list[Reading]:
 
 def class_progress(session: Session, class_id: int, day: date) -> tuple[int, int]:
     """(checked in, roster size) of one class on one day: the group acknowledgement."""
-    conn = _connection(session)
-    _, _, progress = _statements(conn.dialect.name)
-    done, roster = conn.execute(progress, {"class_id": class_id, "day": day}).one()
+    [(done, roster)] = _PROGRESS.rows(session, {"class_id": class_id, "day": day})
     return int(done or 0), int(roster or 0)
 
 

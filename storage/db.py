@@ -6,11 +6,12 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -20,6 +21,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from storage import files
 
@@ -104,14 +107,154 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Connectio
             yield conn
 
 
+# -- prepared statements on the driver -------------------------------------------------------
+#
+# The busiest statements (a check-in's) run on the driver's own cursor: SQLAlchemy's
+# per-execution set-up costs several times what a warm database spends on them. Each is a
+# Core statement, compiled once per dialect; its parameters and results are converted here,
+# and nowhere else, the way the models' column types would (`UTCDateTime` above all).
+
+
+def to_db(value: Any, dialect: str) -> Any:
+    """A parameter as the driver takes it: aware datetimes in UTC (naive text on SQLite,
+    which has no time zones), dates as ISO text on SQLite, booleans as 0/1 on SQLite."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return (
+            # SQLAlchemy's own SQLite text (YYYY-MM-DD HH:MM:SS.ffffff), so rows written
+            # either way compare alike.
+            value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            if dialect == "sqlite"
+            else value
+        )
+    if dialect != "sqlite":
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def from_db_datetime(value: Any) -> datetime | None:
+    """A stored UTCDateTime read back by the driver: aware, in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run on the driver's cursor, in the
+    transaction of the connection (or session) it is given.
+
+    `build` makes the statement; named bind parameters are filled from a mapping. The
+    statement may not use expanding (IN-list) parameters.
+    """
+
+    def __init__(self, build: Callable[[str], ClauseElement]) -> None:
+        self._build = build
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _compile(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        name = conn.dialect.name
+        found = self._compiled.get(name)
+        if found is None:
+            compiled = cast(SQLCompiler, self._build(name).compile(dialect=conn.dialect))
+            if compiled.literal_execute_params or compiled.post_compile_params:
+                raise ValueError("a prepared statement takes no expanding parameters")
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            defaults = {k: v for k, v in compiled.params.items() if v is not None}
+            found = self._compiled[name] = (compiled.string, order, defaults)
+        return found
+
+    def _args(
+        self, conn: Connection, params: Mapping[str, Any]
+    ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+        sql, order, defaults = self._compile(conn)
+        dialect = conn.dialect.name
+        merged = {**defaults, **params} if defaults else params
+        if order is not None:
+            return sql, [to_db(merged.get(k), dialect) for k in order]
+        return sql, {k: to_db(v, dialect) for k, v in merged.items()}
+
+    def rows(self, db: Session | Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run it; the rows it returns (none for a statement without RETURNING)."""
+        conn = _conn(db)
+        sql, args = self._args(conn, params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, args)
+            return list(cursor.fetchall()) if cursor.description is not None else []
+        finally:
+            cursor.close()
+
+    def run(self, db: Session | Connection, params: Mapping[str, Any]) -> int:
+        """Run it for its effect; the number of rows it changed."""
+        conn = _conn(db)
+        sql, args = self._args(conn, params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, args)
+            if cursor.description is not None:
+                cursor.fetchall()
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def many(self, db: Session | Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run it once per parameter set, in one call to the driver."""
+        if not params:
+            return
+        conn = _conn(db)
+        batches = [self._args(conn, p) for p in params]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if len(batches) == 1:
+                cursor.execute(*batches[0])
+            else:
+                cursor.executemany(batches[0][0], [a for _, a in batches])  # type: ignore[arg-type]
+        finally:
+            cursor.close()
+
+
+def _conn(db: Session | Connection) -> Connection:
+    if isinstance(db, Connection):
+        return db
+    # Whatever the session still holds goes first, in the same transaction.
+    db.flush()
+    # The session's connection, kept for the rest of its transaction: asking the session
+    # for it again costs more than a prepared statement on a warm SQLite.
+    # A savepoint begun since is only emitted once the session hands out its connection.
+    current = (db.get_transaction(), db.get_nested_transaction())
+    held = db.info.get(_HELD)
+    if held is not None and current[0] is not None and held[0] == current:
+        return cast(Connection, held[1])
+    conn = db.connection()
+    db.info[_HELD] = ((db.get_transaction(), db.get_nested_transaction()), conn)
+    return conn
+
+
+_HELD = "storage.db.connection"
+
+
 def is_transient(error: BaseException) -> bool:
     """A lock or serialization conflict that a retry of the whole unit of work can clear."""
     if isinstance(error, OperationalError) and "locked" in str(error.orig).lower():
         return True
-    if isinstance(error, DBAPIError):
-        code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-        return code in {"40001", "40P01"}
-    return False
+    # Prepared statements raise the driver's own errors, unwrapped.
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower():
+        return True
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in {"40001", "40P01"}
 
 
 def with_retry(work: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.05) -> T:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage import audit
+from storage.db import Prepared
 from storage.errors import (
     AccountBoundToOther,
     AlreadyBound,
@@ -168,28 +169,40 @@ def _actor_statement() -> Any:
     )
 
 
+_ACTOR = Prepared(lambda dialect: _actor_statement())
+
+
 def actor_for_account(session: Session, platform: str, user_id: str) -> Actor | None:
-    session.flush()
-    row = (
-        session.connection()
-        .execute(_actor_statement(), {"platform": platform, "user_id": user_id})
-        .first()
-    )
-    if row is None or not row.active:
+    rows = _ACTOR.rows(session, {"platform": platform, "user_id": user_id})
+    if not rows:
         return None
-    role = Role(row.role)
-    class_ids, all_classes = _scope(session, role, row.id, row.class_id, row.college_id)
+    (
+        person_id,
+        number,
+        name,
+        role_name,
+        class_id,
+        college_id,
+        active,
+        consent_version,
+        college_row_id,
+        college_name,
+    ) = rows[0]
+    if not active:
+        return None
+    role = Role(role_name)
+    class_ids, all_classes = _scope(session, role, person_id, class_id, college_id)
     return Actor(
-        person_id=row.id,
-        number=row.number,
-        name=row.name,
+        person_id=person_id,
+        number=number,
+        name=name,
         role=role,
-        class_id=row.class_id,
-        college_id=row.college_row_id if row.college_row_id is not None else row.college_id,
+        class_id=class_id,
+        college_id=college_row_id if college_row_id is not None else college_id,
         class_ids=class_ids,
         all_classes=all_classes,
-        consent_version=row.consent_version,
-        college=row.college_name,
+        consent_version=consent_version,
+        college=college_name,
     )
 
 

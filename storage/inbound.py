@@ -2,39 +2,46 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.db import Prepared
 from storage.models import InboundMessage
 
 
-@functools.cache
 def _claim_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id, built once: every message runs it."""
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: every message runs it."""
     table = cast(Table, InboundMessage.__table__)
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"no insert-or-ignore for {dialect}")
     module: Any = postgresql if dialect == "postgresql" else sqlite
     return (
         module.insert(table)
+        .values(
+            platform=bindparam("platform"),
+            key=bindparam("key"),
+            payload=bindparam("payload"),
+            received_at=bindparam("received_at"),
+            processed_at=bindparam("processed_at"),
+        )
         .on_conflict_do_nothing(index_elements=["platform", "key"])
         .returning(table.c.id)
     )
+
+
+_CLAIM = Prepared(_claim_statement)
 
 
 def claim(
     session: Session, platform: str, key: str, now: datetime, payload: str | None = None
 ) -> bool:
     """Record a message as seen; False when it was seen before (a duplicate delivery)."""
-    # A Core statement on the session's connection: the same transaction, without the ORM's
-    # per-statement bookkeeping for a row nobody loads.
-    session.flush()
-    conn = session.connection()
+    # A prepared statement on the session's connection: the same transaction, without
+    # SQLAlchemy's per-statement set-up for a row nobody loads.
     params = {
         "platform": platform,
         "key": key[:200],
@@ -42,7 +49,7 @@ def claim(
         "received_at": now,
         "processed_at": None if payload is not None else now,
     }
-    return conn.execute(_claim_statement(conn.dialect.name), params).scalar() is not None
+    return bool(_CLAIM.rows(session, params))
 
 
 def pending(session: Session, platform: str, limit: int = 100) -> list[InboundMessage]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,10 +35,12 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
 
+from storage.db import Prepared
 from storage.models import Delivery, OutboxMessage
 
 
@@ -120,12 +123,40 @@ class Row:
     reason: str | None = None
 
 
+_ADD = Prepared(
+    lambda dialect: insert(T).values(
+        {
+            name: bindparam(name)
+            for name in (
+                "cause",
+                "platform",
+                "chat_id",
+                "is_group",
+                "person_id",
+                "kind",
+                "priority",
+                "body",
+                "attachment_path",
+                "attachment_name",
+                "attachment_type",
+                "coalesce_key",
+                "delivery_id",
+                "status",
+                "attempts",
+                "created_at",
+                "next_attempt_at",
+                "deadline",
+            )
+        }
+    )
+)
+
+
 def add(db: Session | Connection, rows: Sequence[NewRow], now: datetime) -> None:
-    """Queue rows, due at once, in the caller's transaction."""
-    if not rows:
-        return
-    db.execute(
-        insert(OutboxMessage),
+    """Queue rows, due at once, in the caller's transaction (a prepared statement: a
+    check-in's acknowledgement is written by every message)."""
+    _ADD.many(
+        db,
         [
             {
                 "cause": r.cause[:200],
@@ -269,6 +300,9 @@ def _claim_statements() -> tuple[Any, Any]:
     return chats, take
 
 
+_CLAIM_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
 def claim_due(
     conn: Connection,
     platform: str,
@@ -288,6 +322,12 @@ def claim_due(
     acknowledgements are taken together, to go out as one message.
     """
     find, take = _claim_statements()
+    if conn.dialect.name == "postgresql":
+        # Senders of one platform in several processes claim in turn: `take` does not look
+        # again at whether another sender holds a chat, so two claims interleaved could
+        # split a chat's rows between two senders and send them out of order. Each claim
+        # runs after the one before has committed, and its statements see that claim.
+        conn.execute(_CLAIM_LOCK, {"key": zlib.crc32(f"outbox:{platform}".encode())})
     found = conn.execute(
         find,
         {

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage import requests
@@ -253,48 +253,51 @@ def _find_header(ws: Any, headers: list[str]) -> tuple[int, list[str]] | None:
     return None
 
 
+@dataclass
+class _Tally:
+    """What reading one sheet found besides its rows."""
+
+    errors: list[RowError] = field(default_factory=list)
+    skipped: int = 0
+
+
 def _rows(
-    ws: Any, headers: list[str], id_column: str
-) -> tuple[list[tuple[int, dict[str, str]]], list[RowError], int]:
-    """(rows, errors, example rows skipped) of one sheet."""
+    ws: Any, headers: list[str], id_column: str, tally: _Tally
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """The data rows of one sheet, one at a time as openpyxl streams them (a roster of the
+    whole school is never held as cells); shape and cell errors and skipped example rows
+    go to `tally`."""
     found = _find_header(ws, headers)
     if found is None:
         need = "」「".join(headers[:3])
-        return (
-            [],
-            [
-                RowError(
-                    ws.title,
-                    0,
-                    "-",
-                    f"前 {HEADER_SEARCH_ROWS} 行里找不到表头：需要一行写着「{need}」"
-                    "（请用 classbot roster template 生成的模板）",
-                )
-            ],
-            0,
+        tally.errors.append(
+            RowError(
+                ws.title,
+                0,
+                "-",
+                f"前 {HEADER_SEARCH_ROWS} 行里找不到表头：需要一行写着「{need}」"
+                "（请用 classbot roster template 生成的模板）",
+            )
         )
+        return
     header_row, header = found
     wanted = [*headers, "状态", EXAMPLE_COLUMN]
-    index = {h: header.index(h) for h in wanted if h in header}
-    out = []
-    errors: list[RowError] = []
-    skipped = 0
+    index = [(h, header.index(h)) for h in wanted if h in header]
     for n, values in enumerate(
         ws.iter_rows(min_row=header_row + 1, values_only=True), header_row + 1
     ):
-        raw = {h: values[i] if i < len(values) else None for h, i in index.items()}
+        raw = {h: values[i] if i < len(values) else None for h, i in index}
         cells = {h: _text(v) for h, v in raw.items()}
         if not any(cells.values()):
             continue
         if cells.get(EXAMPLE_COLUMN):
-            skipped += 1
+            tally.skipped += 1
             continue
         number, problem = _id(raw.get(id_column))
         if problem:
-            errors.append(RowError(ws.title, n, id_column, problem))
+            tally.errors.append(RowError(ws.title, n, id_column, problem))
         cells[id_column] = number
-        out.append((n, cells))
-    return out, errors, skipped
+        yield n, cells
 
 
 def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
@@ -326,11 +329,9 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
                 f"（现有：{'、'.join(wb.sheetnames)}），请用模板里的工作表名",
             )
         )
+    tally = _Tally()
     if STUDENT_SHEET in wb.sheetnames:
-        rows, errs, skipped = _rows(wb[STUDENT_SHEET], STUDENT_HEADERS, "学号")
-        errors += errs
-        data.skipped_examples += skipped
-        for n, c in rows:
+        for n, c in _rows(wb[STUDENT_SHEET], STUDENT_HEADERS, "学号", tally):
             data.students.append(
                 StudentRow(
                     n,
@@ -344,10 +345,7 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
                 )
             )
     if STAFF_SHEET in wb.sheetnames:
-        rows, errs, skipped = _rows(wb[STAFF_SHEET], STAFF_HEADERS, "工号")
-        errors += errs
-        data.skipped_examples += skipped
-        for n, c in rows:
+        for n, c in _rows(wb[STAFF_SHEET], STAFF_HEADERS, "工号", tally):
             classes = tuple(
                 x.strip() for x in re.split(r"[,，、;；\s]+", c.get("负责班级", "")) if x.strip()
             )
@@ -364,6 +362,8 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
                 )
             )
     wb.close()
+    errors += tally.errors
+    data.skipped_examples += tally.skipped
     return data, errors
 
 
@@ -569,21 +569,38 @@ def _apply(
             unchanged += 1
         return person
 
+    # New students are written as plain rows, a chunk at a time: a first import of a whole
+    # school would otherwise hold one ORM object per student until the commit.
+    new_rows: list[dict[str, Any]] = []
+
+    def write_new() -> None:
+        if new_rows:
+            session.execute(insert(cast(Table, Person.__table__)), new_rows)
+            new_rows.clear()
+
     for s in data.students:
         role, psych, _ = parse_role(s.role, roles)
         assert role is not None
-        person = upsert(
-            s.number,
-            name=s.name,
-            role=role.value,
-            class_id=classes[s.class_code].id,
-            college_id=None,
-            phone=s.phone,
-            psych_rep=psych,
-            active=s.status not in STATUS_INACTIVE,
-        )
+        values = {
+            "name": s.name,
+            "role": role.value,
+            "class_id": classes[s.class_code].id,
+            "college_id": None,
+            "phone": s.phone,
+            "psych_rep": psych,
+            "active": s.status not in STATUS_INACTIVE,
+        }
+        if s.number in existing:
+            label = _label(upsert(s.number, **values))
+        else:
+            new_rows.append({"number": s.number, "created_at": now, "updated_at": now, **values})
+            created += 1
+            if len(new_rows) >= _CHUNK:
+                write_new()
+            label = f"{s.name}（{s.number}）"
         if s.status in STATUS_INACTIVE:
-            retired.append(f"{_label(person)}（{s.status}）")
+            retired.append(f"{label}（{s.status}）")
+    write_new()
     staff_people = []
     for t in data.staff:
         role, _, _ = parse_role(t.role, roles)
@@ -676,12 +693,23 @@ def _missing(
     counselor importing one class never retires another class."""
     listed = {s.number for s in data.students} | {t.number for t in data.staff}
     candidates: list[Person] = []
-    # Students of the classes the student sheet lists.
+    # Students of the classes the student sheet lists: their numbers first, then only the
+    # missing ones as objects (a whole school's students are not loaded to find a few).
     student_classes = {classes[s.class_code].id for s in data.students}
     if student_classes:
-        candidates += session.scalars(
-            select(Person).where(Person.active.is_(True), Person.class_id.in_(student_classes))
-        )
+        unlisted = [
+            pid
+            for pid, number in session.execute(
+                select(Person.id, Person.number).where(
+                    Person.active.is_(True), Person.class_id.in_(student_classes)
+                )
+            )
+            if number not in listed
+        ]
+        for i in range(0, len(unlisted), _CHUNK):
+            candidates += session.scalars(
+                select(Person).where(Person.id.in_(unlisted[i : i + _CHUNK]))
+            )
     # Staff only when the sheet lists staff: class staff whose every class the staff sheet
     # names, and the college admins of the colleges it names.
     staff_classes = {classes[c].id for t in data.staff for c in t.classes if c in classes}
@@ -737,6 +765,9 @@ def _warnings(
         if n == 1:
             out.append(f"班级「{code}」在表中只有 1 名学生，请检查班级名是否写错")
     return out
+
+
+_CHUNK = 500
 
 
 def _chunked_people(session: Session, numbers: Iterable[str]) -> list[Person]:

@@ -51,11 +51,31 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
     assert r.school_ledger_rows == 2_000
     assert r.school_ledger_bytes > 0
     assert r.raw_inserts == 2_000 and r.raw_rate > 0
+    # The floor: three samples before the day and three after, the median kept.
+    assert len(r.floor_before) == 3 and len(r.floor_after) == 3
+    assert min(r.floor_before + r.floor_after) <= r.raw_rate <= max(r.floor_before + r.floor_after)
+    # The intake alone is timed inside the same check-ins, so it is faster than the whole.
+    assert r.intake_rate > r.checkin_rate > 0 and r.intake_p50_ms <= r.checkin_p50_ms
+    # The next morning's check-ins through the batch API: every one stored.
+    assert r.batch_size == 40 and r.batch_checkins == r.batch_rows == 2_000 and r.batch_rate > 0
+    # The roster went through its workbook, in a process of its own.
+    assert r.import_rows == 2_000 + 12 + 1 + 1 and r.import_rss_mb > 0
     assert r.fanout_sent == 5
     assert r.peak_rss_mb > 0
 
     text = table(r)
-    for measure in ("Check-in throughput", "p50 / p99", "Raw sqlite3", "11:00 job", "12:00 job"):
+    for measure in (
+        "Check-in throughput",
+        "p50 / p99",
+        "intake only",
+        "group commit",
+        "Raw sqlite3 floor" if r.database == "sqlite" else "Raw psycopg floor",
+        "median of 6 samples",
+        "11:00 job",
+        "12:00 job",
+        "roster import",
+        "load average",
+    ):
         assert measure in text
     assert "2 PNG charts" in text
     assert "Peak RSS" in text and "Telegram fan-out, 5 groups" in text

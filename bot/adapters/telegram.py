@@ -609,17 +609,41 @@ class TelegramAdapter(Adapter):
 
     async def _work(self) -> None:
         failures: dict[int, int] = {}
+        row_id = 0
+        # Messages read from the inbox in a row: handled together, with one commit, when
+        # several queued up (a burst); anything else first lets them go, to keep order.
+        queued: list[tuple[int, IncomingMessage, Update]] = []
+
+        async def flush() -> None:
+            nonlocal row_id
+            if not queued:
+                return
+            # A failure counts against the first of them.
+            here, row_id = row_id, queued[0][0]
+            await self._messages(queued)
+            for done, _, _ in queued:
+                failures.pop(done, None)
+            queued.clear()
+            row_id = here
+
         while not self._stopping:
             self._wake.clear()
             row_id = 0
+            queued.clear()
             try:
                 rows = self._pending()
                 for row_id, payload, received_at in rows:
                     if self._stopping:
                         return
                     if failures.get(row_id, 0) < MAX_ATTEMPTS:
-                        await self._process(row_id, payload, received_at)
+                        update, event = self._read(payload, received_at)
+                        if isinstance(event, IncomingMessage) and update is not None:
+                            queued.append((row_id, replace(event, inbox_id=row_id), update))
+                            continue
+                        await flush()
+                        await self._process(row_id, update, event)
                     else:
+                        await flush()
                         log.error(
                             "giving up on Telegram update row %d after %d tries",
                             row_id,
@@ -627,6 +651,7 @@ class TelegramAdapter(Adapter):
                         )
                         self._done(row_id)
                     failures.pop(row_id, None)
+                await flush()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -640,11 +665,14 @@ class TelegramAdapter(Adapter):
             if not rows:
                 await self._wake.wait()
 
-    async def _process(self, row_id: int, payload: str, received_at: datetime) -> None:
-        """One stored update. A message or press is marked done by the router, inside the
-        unit of work that handles it; anything else is marked done here."""
+    def _read(self, payload: str, received_at: datetime) -> tuple[Update | None, Event | None]:
         update = Update.de_json(json.loads(payload), self.bot)
         event = translate(update, self.me, received_at) if update is not None else None
+        return update, event
+
+    async def _process(self, row_id: int, update: Update | None, event: Event | None) -> None:
+        """One stored update. A message or press is marked done by the router, inside the
+        unit of work that handles it; anything else is marked done here."""
         if isinstance(event, Press):
             await self._press(event, row_id)
         elif isinstance(event, IncomingMessage):
@@ -655,10 +683,24 @@ class TelegramAdapter(Adapter):
                 self._move_group(event.old_chat_id, event.new_chat_id)
             self._done(row_id)
 
-    async def _message(self, msg: IncomingMessage, update: Update) -> None:
+    async def _messages(self, queued: list[tuple[int, IncomingMessage, Update]]) -> None:
+        """Messages read in a row from the inbox: one alone as ever, several as one batch
+        (`App.handle_batch`: a savepoint each, one commit)."""
+        if len(queued) == 1:
+            _, msg, update = queued[0]
+            await self._message(msg, update)
+            return
+        for _, _, update in queued:
+            self._remember(update)
+        await self.app.handle_batch([msg for _, msg, _ in queued])
+
+    def _remember(self, update: Update) -> None:
         user = update.effective_user
         if user is not None and user.username:
             self._usernames[str(user.id)] = user.username
+
+    async def _message(self, msg: IncomingMessage, update: Update) -> None:
+        self._remember(update)
         await self.app.handle(msg)
 
     async def _press(self, press: Press, row_id: int) -> None:

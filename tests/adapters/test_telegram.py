@@ -759,3 +759,48 @@ async def test_a_group_checkin_is_one_write_transaction_of_the_inbox_worker(tg: 
         event.remove(tg.app.engine, "begin", on_begin)
     assert writes == ["begin"]
     assert tg.names["2020001"] in tg.texts(NURSING)[-1]
+
+
+async def test_updates_that_queued_up_in_the_inbox_are_handled_as_one_batch(tg: Harness) -> None:
+    """A burst stored in one go is handled with one commit (a savepoint each), in order."""
+    adapter = await started(tg)
+    assert tg.app is not None
+    sizes: list[int] = []
+    process_batch = tg.app.dispatcher.process_batch
+
+    def spy(messages: Any) -> Any:
+        sizes.append(len(messages))
+        return process_batch(messages)
+
+    tg.app.dispatcher.process_batch = spy  # type: ignore[method-assign]
+    numbers = [str(2020001 + i) for i in range(5)]
+    adapter._store(
+        [
+            (
+                900_000 + i,
+                {
+                    "update_id": 900_000 + i,
+                    "message": tg.api.message_dict(
+                        tg.group(), tg.user(n), "打卡 36.5", date=tg.clock.now()
+                    ),
+                },
+            )
+            for i, n in enumerate(numbers)
+        ]
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with tg.app.uow(readonly=True) as session:
+            waiting = session.scalar(
+                select(InboundMessage.id).where(
+                    InboundMessage.platform == "telegram", InboundMessage.processed_at.is_(None)
+                )
+            )
+        if waiting is None:
+            break
+        await asyncio.sleep(0.02)
+    await outbox_settled(tg.app)
+    assert sizes == [5]
+    acknowledged = " ".join(tg.texts(NURSING))
+    assert all(tg.names[n] in acknowledged for n in numbers)
+    assert "5/30" in acknowledged

@@ -73,12 +73,13 @@ async def test_english_replies_when_configured(database_url: str, clock: object)
 async def test_an_unexpected_error_is_apologised_for_and_rolled_back(
     bot: TestAdapter, monkeypatch: object
 ) -> None:
-    import handlers.checkin
+    from bot.router import Context
 
     def boom(*a: object, **k: object) -> object:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(handlers.checkin.checkins, "class_progress", boom)  # type: ignore[attr-defined]
+    # Fails after the check-in is stored, while the acknowledgement is being queued.
+    monkeypatch.setattr(Context, "acknowledge", boom)  # type: ignore[attr-defined]
     [reply] = await bot.say("2020001", "打卡 36.5", group="护理172")
     assert "抱歉" in reply.text
     monkeypatch.undo()  # type: ignore[attr-defined]
