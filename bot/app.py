@@ -29,6 +29,7 @@ from handlers import (
     help,
     identity,
     leave,
+    matters,
     privacy,
     reports,
     subsidy,
@@ -84,6 +85,7 @@ class App:
             Feature(decisions.router),
             Feature(reports.router),
             attendance.FEATURE,
+            matters.FEATURE,
             Feature(privacy.router),
         )
         self.scheduler: Scheduler | None = None
@@ -229,6 +231,7 @@ def build_app(
 ) -> App:
     """Build the bot from its config. The database must already be migrated."""
     from schedules.daily import DAILY_JOBS
+    from schedules.matters import MATTER_JOBS
     from schedules.scheduler import Scheduler
     from schedules.weekly import WEEKLY_JOBS
 
@@ -236,5 +239,5 @@ def build_app(
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:
-        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS))
+        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS, *MATTER_JOBS))
     return app

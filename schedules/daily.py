@@ -17,7 +17,7 @@ from bot.messages import Attachment, ChatAddress, Envelope, OutgoingMessage, Per
 from handlers.reports import chart_message, group_reminder, missing_text, summary_text
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
-from storage import charts, deliveries, identity, ledger, outbox, reports, retention
+from storage import charts, deliveries, identity, ledger, matters, outbox, reports, retention
 from storage.db import with_retry
 from storage.models import (
     College,
@@ -291,6 +291,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                 pending=pending,
             )
             if is_counselor:
+                text += "\n" + matters.week_line(session, cids, day, tz)
                 text += new_bindings_text(
                     identity.new_student_bindings(
                         session, cids, older_than, older_than + timedelta(days=1)
@@ -321,6 +322,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                     pending=pending,
                     unreachable=_unreachable(session, day, ids, tz),
                 )
+                text += "\n" + matters.week_line(session, ids, day, tz)
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return [
                     *envelope(admin.id, text, book),
@@ -340,6 +342,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                 by_college=True,
                 unreachable=_unreachable(session, day, None, tz, roles=(Role.COLLEGE_ADMIN.value,)),
             )
+            text += "\n" + matters.week_line(session, None, day, tz)
             start = datetime.combine(day, time(0), tzinfo=tz)
             text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
             book = reads.ledger(session, ledger.SCHOOL)

@@ -93,6 +93,8 @@ class Job:
     # What its messages are in the outbox: their priority, and a deadline of due + grace.
     kind: Kind = Kind.REMINDER
     runs_on: Callable[[Config, date], bool] = field(default=lambda config, day: True)
+    # A missed instance is covered by the next one (an hourly timer): not logged as skipped.
+    catches_up: bool = False
 
 
 def college_times(attr: str) -> Callable[[Config], dict[time, Slot]]:
@@ -174,6 +176,8 @@ class JobRunner:
                     since = roster.first_imported_at(session)
                 # Instances from before the roster existed were due to no one: not "missed".
                 for d in late:
+                    if d.job.catches_up:
+                        continue
                     if since is not None and d.at >= since:
                         self._note_skipped(d, now)
             for d in run:
