@@ -135,8 +135,9 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply schema migrations up to `revision`."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Apply schema migrations up to `revision`; by default every head, since features add
+    their tables in migrations that each start from the same revision."""
     command.upgrade(alembic_config(url), revision)
 
 
