@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.messages import Envelope, IncomingMessage, OutgoingMessage
 from bot.outbox import Outbox
-from bot.router import Dispatcher, Feature
+from bot.router import Dispatcher, Feature, RetentionRule
 from bot.sender import Sender
 from handlers import (
     attendance,
@@ -30,6 +30,7 @@ from handlers import (
     identity,
     leave,
     matters,
+    notices,
     privacy,
     reports,
     subsidy,
@@ -38,6 +39,9 @@ from storage import charts
 from storage import outbox as outbox_store
 from storage.db import make_engine, make_sessionmaker, unit_of_work, with_retry
 from storage.outbox import Kind
+
+if TYPE_CHECKING:
+    from schedules.runner import Job
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +90,18 @@ class App:
             Feature(reports.router),
             attendance.FEATURE,
             matters.FEATURE,
+            notices.FEATURE,
             Feature(privacy.router),
         )
         self.scheduler: Scheduler | None = None
+
+    @property
+    def feature_jobs(self) -> tuple[Job, ...]:
+        return tuple(job for f in self.dispatcher.features for job in f.jobs)
+
+    @property
+    def retention_rules(self) -> list[RetentionRule]:
+        return [f.retention for f in self.dispatcher.features if f.retention is not None]
 
     def uow(self, *, readonly: bool = False) -> AbstractContextManager[Session]:
         """One unit of work: commits on a clean exit, rolls back on error."""
@@ -231,7 +244,6 @@ def build_app(
 ) -> App:
     """Build the bot from its config. The database must already be migrated."""
     from schedules.daily import DAILY_JOBS
-    from schedules.matters import MATTER_JOBS
     from schedules.scheduler import Scheduler
     from schedules.weekly import WEEKLY_JOBS
 
@@ -239,5 +251,6 @@ def build_app(
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:
-        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS, *MATTER_JOBS))
+        # The daily and weekly jobs, then each feature's own (a notice's reminders).
+        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS, *app.feature_jobs))
     return app

@@ -406,6 +406,22 @@ class CareSection(_Section):
     retention_days: int = Field(default=365, ge=1)
 
 
+class NoticesSection(_Section):
+    """通知: notices staff send, which each student confirms with 收到."""
+
+    # Also send each student of the audience the notice privately.
+    private: bool = False
+    # A notice without 截止 is due this long after it is sent.
+    deadline: timedelta = timedelta(hours=24)
+    # The first reminder, this long before the deadline (the last is at it).
+    remind_before: timedelta = timedelta(hours=2)
+
+    @field_validator("deadline", "remind_before", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLASSBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -429,6 +445,8 @@ class Config(BaseSettings):
     outbox: OutboxSection = Field(default_factory=OutboxSection)
     matters: MattersSection = Field(default_factory=MattersSection)
     care: CareSection = Field(default_factory=CareSection)
+
+    notices: NoticesSection = Field(default_factory=NoticesSection)
 
     @classmethod
     def settings_customise_sources(

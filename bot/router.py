@@ -49,6 +49,8 @@ from storage.errors import (
 from storage.models import GroupChat, Role
 
 if TYPE_CHECKING:
+    from schedules.runner import Job
+    from storage.campaigns import CampaignKind
     from storage.identity import Actor
     from storage.requests import RequestKind
 
@@ -418,14 +420,22 @@ class WorkflowHandlers:
     cancel: Callable[[Context, int], None]
 
 
+# A feature's retention rule: (session, now) → how many records it deleted.
+RetentionRule = Callable[[Session, datetime], int]
+
+
 @dataclass(frozen=True)
 class Feature:
-    """One feature as bot/app.py wires it: its commands, its /mine section, and the
-    decisions on its request kind."""
+    """One feature as bot/app.py wires it: its commands, its /mine section, the decisions on
+    its request kind, its scheduled jobs, the campaign kinds it runs (each with its ledger
+    sheet) and its retention rule."""
 
     router: CommandRouter
     mine: MineSection | None = None
     workflow: WorkflowHandlers | None = None
+    jobs: tuple[Job, ...] = ()
+    campaigns: tuple[CampaignKind, ...] = ()
+    retention: RetentionRule | None = None
 
 
 @dataclass(frozen=True)
@@ -463,12 +473,14 @@ class Dispatcher:
         self._glued: list[tuple[str, Command]] = []
         self._first_class: str | None = None
         self.mine_sections: list[MineSection] = []
+        self.features: list[Feature] = []
         # Request kind name → what 批准 / 驳回 / 撤销 do for it.
         self.workflows: dict[str, WorkflowHandlers] = {}
 
     def install(self, *features: Feature) -> None:
         """Include each feature's commands, /mine section and workflow, in this order."""
         for feature in features:
+            self.features.append(feature)
             self.include(feature.router)
             if feature.mine is not None:
                 self.mine_sections.append(feature.mine)

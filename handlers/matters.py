@@ -20,6 +20,7 @@ from bot.router import (
     Where,
 )
 from bot.texts import MatterTexts as T
+from schedules.matters import MATTER_JOBS
 from storage import identity, requests
 from storage import matters as store
 from storage.errors import BadArguments, TooLate
@@ -242,4 +243,4 @@ def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
     ]
 
 
-FEATURE = Feature(router, mine=mine_lines)
+FEATURE = Feature(router, mine=mine_lines, jobs=MATTER_JOBS)

@@ -446,6 +446,9 @@ def plan_purge(run: Run) -> list[Planned]:
                     retention_days=app.config.privacy.retention_days,
                     subsidy_retention_days=app.config.privacy.subsidy_retention_days,
                 )
+                # Each feature's own rule (a campaign kind's responses past its retention).
+                for rule in app.retention_rules:
+                    rule(session, app.clock.now())
 
         with_retry(work)
         return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -95,6 +95,17 @@ class Job:
     runs_on: Callable[[Config, date], bool] = field(default=lambda config, day: True)
     # A missed instance is covered by the next one (an hourly timer): not logged as skipped.
     catches_up: bool = False
+    # Times that come from the data rather than the config (a campaign's reminders): the
+    # local times on a day, each serving the whole school. The scheduler then looks every
+    # minute.
+    at: Callable[[App, date], Iterable[time]] | None = None
+
+    def slots(self, app: App, day: date) -> dict[time, Slot]:
+        """The job's times on a day: the config's, and those its data names."""
+        slots = self.times(app.config)
+        if self.at is not None:
+            slots = {**slots, **{t: Slot(school=True) for t in self.at(app, day)}}
+        return slots
 
 
 def college_times(attr: str) -> Callable[[Config], dict[time, Slot]]:
@@ -143,7 +154,7 @@ class JobRunner:
             for order, job in enumerate(self.jobs):
                 if not job.runs_on(config, day):
                     continue
-                for t, slot in job.times(config).items():
+                for t, slot in job.slots(self.app, day).items():
                     at = at_local(day, t, tz)
                     if at > now:
                         continue
@@ -161,7 +172,7 @@ class JobRunner:
                 if job.runs_on(config, day):
                     found.update(
                         at
-                        for t in job.times(config)
+                        for t in job.slots(self.app, day)
                         if after < (at := at_local(day, t, tz)) <= until
                     )
             day += timedelta(days=1)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import ManualClock
 from schedules.runner import Job, JobRunner
@@ -44,6 +45,16 @@ class Scheduler:
                         coalesce=True,
                         max_instances=1,
                     )
+            if any(job.at is not None for job in self.jobs):
+                # Times that come from the data (a campaign's reminders): look every minute.
+                aps.add_job(
+                    self.runner.run_due,
+                    IntervalTrigger(minutes=1),
+                    id="data-times",
+                    replace_existing=True,
+                    coalesce=True,
+                    max_instances=1,
+                )
             aps.start()
             self._aps = aps
         await self.runner.run_due()

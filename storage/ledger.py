@@ -22,7 +22,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.dates import day_label
-from storage import attendance, charts, reports, requests, xlsx
+from bot.texts import CampaignTexts
+from storage import attendance, campaigns, charts, reports, requests, xlsx
 from storage.checkins import format_temp
 from storage.models import CheckIn, CheckInRevision, College, Person, Request, SchoolClass
 from storage.requests import LedgerRow, RequestKind
@@ -539,3 +540,73 @@ def scope_for_college(session: Session, name: str) -> LedgerScope | None:
 
 
 SCHOOL = LedgerScope("全校", None, include_restricted=True)
+
+
+# -- a campaign's sheet ------------------------------------------------------------------
+
+
+def _answer_cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return _yes(value)
+    if isinstance(value, list | tuple):
+        return safe_text("、".join(str(v) for v in value))
+    if isinstance(value, int | float):
+        return value
+    return safe_text(str(value))
+
+
+def campaign_book(
+    session: Session,
+    campaign: campaigns.Instance,
+    key: str,
+    tz: ZoneInfo,
+    scope: LedgerScope,
+    *,
+    include_sensitive: bool = False,
+    lang: str = "zh",
+) -> Ledger:
+    """A campaign's answers as one sheet: every student of the audience in scope, answered or
+    not, one column per question. A sensitive answer is shown only with `include_sensitive`
+    (whoever may read it); the text people typed is always a text cell, never a formula."""
+    t = CampaignTexts
+    fields = campaign.form.fields
+    headers = [
+        t.sheet_college(lang),
+        t.sheet_class(lang),
+        t.sheet_number(lang),
+        t.sheet_name(lang),
+        t.sheet_status(lang),
+        t.sheet_time(lang),
+        *((f.label_en if lang == "en" else f.label) for f in fields),
+    ]
+    widths = [14, 14, 14, 10, 8, 18, *(max(10, min(40, len(f.label) * 3)) for f in fields)]
+    hidden = t.sheet_hidden(lang)
+    title = campaign.kind.sheet or campaign.kind.label(lang)
+    wb = xlsx.Workbook()
+    try:
+        sheet = _Sheet(wb, title, headers, widths)
+        rows = campaigns.sheet_rows(session, campaign, key, scope.class_ids)
+        for r in rows:
+            answered = r.answered_at is not None
+            values: list[Any] = [
+                r.college,
+                r.class_code,
+                r.number,
+                r.name,
+                t.sheet_done(lang) if answered else t.sheet_missing(lang),
+                _local(r.answered_at, tz),
+            ]
+            for f in fields:
+                value = r.answers.get(f.key)
+                if f.sensitive and not include_sensitive and value is not None:
+                    values.append(hidden)
+                else:
+                    values.append(_answer_cell(value))
+            sheet.append(values)
+        content = wb.save()
+    finally:
+        wb.close()
+    filename = f"{campaign.ref}-{scope.label}.xlsx"
+    return Ledger(filename, content, len(rows))

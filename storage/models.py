@@ -536,3 +536,87 @@ class CareConsent(Base):
     purpose: Mapped[str] = mapped_column(String(20))
     given_at: Mapped[datetime]
     withdrawn_at: Mapped[datetime | None]
+
+
+class Campaign(Base):
+    """ "Everyone in this audience answers by T": one collection, notice or other campaign.
+
+    Its kind (storage/campaigns.py) says what its period, reminders and retention are;
+    `number` is the id people see after the kind's prefix (N3 is notice number 3). The
+    audience is stored as what resolves it: class ids, a college id, the school, or the
+    students a tag named when it started.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        UniqueConstraint("kind", "number"),
+        Index("ix_campaigns_status_deadline", "status", "deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    # The response form (storage.forms.Form.to_json); empty for a notice.
+    form: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # {"classes": [ids]} | {"college": id} | {"school": true} | {"tag": name, "students": [ids]}
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opens_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+    period: Mapped[str] = mapped_column(String(10))
+    # The first reminder, this many minutes before the deadline (the last is at it).
+    remind_before: Mapped[int] = mapped_column(Integer, default=120)
+    # Whether answers are taken in a class group too, or in private chat only.
+    in_groups: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    closed_at: Mapped[datetime | None]
+    attachment_path: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str | None] = mapped_column(Text)
+
+
+class CampaignResponse(Base):
+    """One person's current response to a campaign in one period (a day, a week, or once)."""
+
+    __tablename__ = "campaign_responses"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "period_key", "person_id"),
+        Index("ix_campaign_responses_class", "campaign_id", "period_key", "class_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    period_key: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    # The class at answer time, so a roll-up needs no join through people.
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    first_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CampaignResponseRevision(Base):
+    """Every version of a response, kept when a later one replaces it."""
+
+    __tablename__ = "campaign_response_revisions"
+    __table_args__ = (
+        UniqueConstraint(
+            "campaign_id",
+            "period_key",
+            "person_id",
+            "revision",
+            name="uq_campaign_response_revisions_version",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    period_key: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    revision: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime]

@@ -22,7 +22,16 @@ from bot.messages import OutgoingMessage
 from handlers.privacy import notice
 from storage import db, demo
 from storage.checkins import format_temp
-from storage.models import Base, CheckInRevision, Person, Request, RequestEvent
+from storage.forms import Form
+from storage.models import (
+    Base,
+    Campaign,
+    CampaignResponseRevision,
+    CheckInRevision,
+    Person,
+    Request,
+    RequestEvent,
+)
 
 PG_URL = os.environ.get("CLASSBOT_TEST_DATABASE_URL")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -99,7 +108,8 @@ SENSITIVE_WORDS = ("体温", "℃", "°C", "症状", "异常", "发热", "病假
 
 
 def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
-    """Fails the test when a group message carries health, leave or subsidy details.
+    """Fails the test when a group message carries health, leave or subsidy details, or any
+    campaign's answer to a sensitive question.
 
     Forbidden in a group: any stored temperature, symptom, check-in note or city, leave
     reason or follow-up note, subsidy reason or amount, a rejection reason; and any
@@ -129,6 +139,12 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
                 .scalars()
                 .all()
             )
+            # Every campaign's answers to its sensitive questions, every version of them.
+            answers = conn.execute(
+                select(Campaign.form, CampaignResponseRevision.answers).join(
+                    Campaign, Campaign.id == CampaignResponseRevision.campaign_id
+                )
+            ).all()
         forbidden: set[str] = set()
         # Short free text ("在家") is too common to tell apart from the bot's own words.
         texts: set[str | None] = set()
@@ -147,6 +163,15 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
                 elif isinstance(value, int) and not isinstance(value, bool) and value:
                     forbidden.add(f"{value // 100}")
         texts.update(notes)
+        for form, given in answers:
+            for key in Form.from_json(form).sensitive_keys:
+                value = given.get(key)
+                values = value if isinstance(value, list) else [value]
+                for v in values:
+                    if isinstance(v, str) and len(v) >= 2:
+                        forbidden.add(v)
+                    elif isinstance(v, int | float) and not isinstance(v, bool):
+                        forbidden.add(str(v))
         forbidden.update(t for t in texts if t and len(t) >= 4)
         leaked = sorted(f for f in forbidden if f and f in body)
         assert not leaked, f"group message leaks {leaked}: {message.text!r}"

@@ -127,6 +127,13 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
         frozenset({S, M}),
         Probe("重开 {own}", setup=OWN_CLOSED, own=OWN_MATTERS, succeeds="✓ 已重开"),
     ),
+    # A head teacher keeps read-only access: no notices.
+    "notice": (
+        frozenset({C, CA, SA}),
+        Probe("通知 护理172 请按时返校", scoped=True, succeeds="✓ 已发出通知"),
+    ),
+    # Everyone may say 收到; a student with nothing open is told so, staff what it is for.
+    "ack": (EVERYONE, Probe("收到")),
 }
 
 # Each role in the demo school (in scope of 护理172) and in the second college (out of it).

@@ -74,3 +74,41 @@ async def test_guard_lets_counts_names_and_the_bots_own_texts_through(
     await leak(bot, "体温应在 35.0℃–42.0℃ 之间。")
     [reply] = await bot.say("stranger", "隐私", group="护理172")
     assert "保存多久" in reply.text
+
+
+async def test_guard_catches_a_campaigns_sensitive_answer(app: App, bot: TestAdapter) -> None:
+    from storage import campaigns
+    from storage.campaigns import NOTICE, Audience
+    from storage.forms import Field, FieldType, Form
+
+    form = Form(
+        (
+            Field("dest", "去向", "Destination", FieldType.TEXT),
+            Field("illness", "病史", "Illness", FieldType.TEXT, sensitive=True),
+        )
+    )
+    now = app.clock.now()
+    with app.uow() as s:
+        c = campaigns.create(
+            s,
+            NOTICE,
+            title="登记",
+            audience=Audience(school=True),
+            deadline=now + timedelta(hours=2),
+            now=now,
+            created_by=None,
+            form=form,
+        )
+        student = actor_for_number(s, "2020001")
+        campaigns.respond(
+            s,
+            c,
+            person_id=student.person_id,
+            class_id=student.class_id or 0,
+            answers={"dest": "湖北恩施", "illness": "哮喘"},
+            now=now,
+            key="once",
+        )
+    await leak(bot, "去向：湖北恩施")  # not sensitive: allowed
+    with pytest.raises(AssertionError, match="leaks"):
+        await leak(bot, "张晓明 有哮喘")

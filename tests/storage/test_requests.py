@@ -179,7 +179,7 @@ def test_the_app_wires_decisions_for_exactly_the_registered_kinds(app: App) -> N
 
 
 def test_mine_sections_come_from_the_wiring_in_feature_order(app: App) -> None:
-    from handlers import attendance, checkin, leave, matters, subsidy
+    from handlers import attendance, checkin, leave, matters, notices, subsidy
 
     assert app.dispatcher.mine_sections == [
         checkin.mine_lines,
@@ -187,6 +187,7 @@ def test_mine_sections_come_from_the_wiring_in_feature_order(app: App) -> None:
         subsidy.mine_lines,
         attendance.mine_lines,
         matters.mine_lines,
+        notices.mine_lines,
     ]
     assert not hasattr(checkin, "MINE_SECTIONS")
 
