@@ -24,6 +24,7 @@ from bot.router import Dispatcher, Feature, RetentionRule
 from bot.sender import Sender
 from handlers import (
     attendance,
+    care,
     checkin,
     decisions,
     help,
@@ -90,6 +91,7 @@ class App:
             Feature(reports.router),
             attendance.FEATURE,
             matters.FEATURE,
+            care.FEATURE,
             notices.FEATURE,
             Feature(privacy.router),
         )

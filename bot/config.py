@@ -402,6 +402,8 @@ class CareSection(_Section):
     mental_health_contacts: dict[str, list[str]] = Field(default_factory=dict)
     # How often each class's 心理委员 reports.
     psych_report: Literal["weekly", "monthly"] = "weekly"
+    # When 心理委员 who have not reported are reminded, privately (Fridays; monthly: the 25th).
+    psych_reminder_time: time = time(16, 0)
     # Care records are deleted this many days after they were made.
     retention_days: int = Field(default=365, ge=1)
 

@@ -234,3 +234,87 @@ class NoticeTexts(Catalogue):
     no_classes = Text("这个范围里没有班级。", "There are no classes in that scope.")
     mine = Text("待确认的通知：{refs}（回复「收到」）", "Notices to confirm: {refs} (send /ack)")
     name_it = Text("请写通知编号，如：收到 N3", "Name the notice by its id, e.g. /ack N3")
+
+
+class CareTexts(Catalogue):
+    """心理预警, 心理委员 reports and the separate consents: private only, content to the
+    designated readers alone."""
+
+    alert = Text(
+        "🆘 心理预警 #{id}：{student}\n情况：{body}\n报告人：{reporter}\n请尽快私下跟进。本消息仅发给该生的辅导员和学院心理健康联络人，请勿转发。",
+        "🆘 Mental-health alert #{id}: {student}\nWhat was seen: {body}\nReported by: {reporter}\nPlease follow up privately. Sent only to the student's counselors and the college's mental-health contacts; do not forward.",
+    )
+    alert_received = Text(
+        "✓ 已收到，已私下转给该同学的辅导员和学院心理健康联络人（{count} 位）。谢谢你的关心，内容不会出现在任何群里，也不会告诉这位同学。",
+        "✓ Received and passed privately to the student's counselors and the college's mental-health contacts ({count}). Thank you; it never appears in a group and the student is not told.",
+    )
+    alert_unrouted = Text(
+        "⚠️ 一条心理预警（#{id}）找不到可以接收的辅导员或心理健康联络人。内容不在此转发，请尽快为{cls}登记辅导员或在配置中登记学院心理健康联络人。",
+        "⚠️ A mental-health alert (#{id}) found no counselor or mental-health contact to receive it. Its content is not forwarded here; please assign a counselor to {cls} or configure the college's mental-health contact.",
+    )
+    alert_undelivered = Text(
+        "⚠️ 一条发给 {name}（{number}）的心理预警未能送达：{reason}。内容不在此转发，请尽快联系本人或学院心理健康联络人。",
+        "⚠️ A mental-health alert for {name} ({number}) could not be delivered: {reason}. Its content is not forwarded here; please reach them or the college's mental-health contact.",
+    )
+    alert_not_kept = Text(
+        "（本校按同意处理关怀记录，这位同学未同意，预警已送达但不保存。）",
+        "(This school keeps care records by consent and this student has not agreed: the alert was delivered but is not kept.)",
+    )
+    need_alert = Text(
+        "请写上同学的学号或姓名，以及情况。", "Give the student's id or name and what you saw."
+    )
+    alerts_header = Text(
+        "心理预警（最近 {count} 条，每次查看都有记录）：",
+        "Mental-health alerts (latest {count}; every read is logged):",
+    )
+    alerts_line = Text(
+        "#{id} {when} {student}：{body}（报告人 {reporter}）",
+        "#{id} {when} {student}: {body} (reported by {reporter})",
+    )
+    alerts_empty = Text("没有你可以查看的心理预警。", "No mental-health alerts for you to read.")
+    alerts_counts = Text(
+        "心理预警数量（学工部只看数量）：{counts}",
+        "Mental-health alerts (counts only for the school office): {counts}",
+    )
+    alerts_none = Text("无", "none")
+    report_saved = Text(
+        "✓ 已收到{period}心理周报：{what}。",
+        "✓ Mental-health report for {period} received: {what}.",
+    )
+    report_replaced = Text(
+        "✓ 已更新{period}心理周报：{what}。",
+        "✓ Mental-health report for {period} updated: {what}.",
+    )
+    report_none = Text("本周无异常", "nothing unusual")
+    report_abnormal = Text(
+        "有异常，已私下转给辅导员和心理健康联络人",
+        "something to report, passed privately to the counselors and mental-health contacts",
+    )
+    report_to_readers = Text(
+        "📝 {cls} 心理委员 {reporter} 的{period}报告：有异常\n情况：{body}",
+        "📝 {cls} mental-health rep {reporter}, report for {period}: something to report\n{body}",
+    )
+    need_report = Text(
+        "请写「无异常」，或写上情况。",
+        "Send /psych none (nothing unusual), or describe what you saw.",
+    )
+    report_reminder = Text(
+        "📝 请提交{period}心理周报：无异常请发送「心理周报 无异常」，有情况请发送「心理周报 <情况>」（只有辅导员和心理健康联络人能看到）。",
+        "📝 Please send the mental-health report for {period}: /psych none, or /psych <what you saw> (read only by the counselors and mental-health contacts).",
+    )
+    consent_given = Text(
+        "✓ 已记录你的单独同意：{purpose}。随时可发送「撤回同意 {word}」。",
+        "✓ Your separate consent is recorded: {purpose}. Send /withdraw {word} at any time.",
+    )
+    consent_already = Text("你已经同意过：{purpose}。", "You have already agreed: {purpose}.")
+    consent_withdrawn = Text("✓ 已撤回：{purpose}。", "✓ Withdrawn: {purpose}.")
+    consent_missing = Text("你没有这项同意，无需撤回。", "You have no such consent on record.")
+    purpose_care = Text(
+        "学校记录你的关怀信息（谈心、预警、帮扶）",
+        "the school keeps care records about you (talks, alerts, support)",
+    )
+    purpose_parents = Text(
+        "学校可以和你的家长沟通你的情况", "the school may share your situation with your parents"
+    )
+    period_week = Text("本周", "this week")
+    period_month = Text("本月", "this month")

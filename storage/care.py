@@ -47,7 +47,7 @@ class NoCareConsent(DomainError):
 
 class NotPsychRep(DomainError):
     zh = "只有心理委员可以提交心理周报。"
-    en = "Only a class's 心理委员 may send the mental-health report."
+    en = "Only a class's mental-health rep may send the mental-health report."
     refusal = True
 
 
@@ -171,6 +171,17 @@ def raise_alert(
         detail={"alert": alert.id},
     )
     return alert
+
+
+def audit_unkept_alert(session: Session, actor: Actor, student: Person, now: datetime) -> None:
+    """An alert delivered but not kept (a consent basis, no consent): only that it happened."""
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="care.alert_unkept",
+        target=f"person:{student.number}",
+    )
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,12 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
         frozenset({S, M}),
         Probe("重开 {own}", setup=OWN_CLOSED, own=OWN_MATTERS, succeeds="✓ 已重开"),
     ),
+    # 心理预警: anyone bound, about any student of the school, in private chat.
+    "alert": (EVERYONE, Probe("心理预警 2020010 情绪低落", succeeds="✓ 已收到")),
+    # Reading them: staff, each seeing only what they are a designated reader of.
+    "alerts": (frozenset({C, H, CA, SA}), Probe("预警记录")),
+    # A student who is not the class's 心理委员 is told only 心理委员 report.
+    "psych": (frozenset({S, M}), Probe("心理周报 无异常")),
     # A head teacher keeps read-only access: no notices.
     "notice": (
         frozenset({C, CA, SA}),
