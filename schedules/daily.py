@@ -445,6 +445,7 @@ def plan_purge(run: Run) -> list[Planned]:
                     tz=app.config.tz,
                     retention_days=app.config.privacy.retention_days,
                     subsidy_retention_days=app.config.privacy.subsidy_retention_days,
+                    care_retention_days=app.config.care.retention_days,
                 )
                 # Each feature's own rule (a campaign kind's responses past its retention).
                 for rule in app.retention_rules:

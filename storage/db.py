@@ -164,14 +164,16 @@ def sqlite_file(url: str) -> Path | None:
 
 def schema_state(url: str) -> SchemaState:
     """Inspect the database without changing it (a missing SQLite file is not created)."""
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head() or ""
+    # Features add their tables in migrations from one revision: every head is needed.
+    head = "+".join(sorted(ScriptDirectory.from_config(alembic_config(url)).get_heads()))
     path = sqlite_file(url)
     if path is not None and not path.exists():
         return SchemaState(exists=False, current=None, head=head)
     engine = create_engine(url, future=True)
     try:
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+            current = "+".join(sorted(heads)) if heads else None
     finally:
         engine.dispose()
     return SchemaState(exists=True, current=current, head=head)

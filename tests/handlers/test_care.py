@@ -245,3 +245,31 @@ async def test_care_records_are_purged_after_their_own_retention(
     with app.uow() as s:
         assert care.purge(s, clock.now() + timedelta(seconds=1), now=clock.now()) == 1
     assert alerts(app) == []
+
+
+async def test_the_housekeeping_job_purges_care_records_by_their_own_period(
+    care_bot: tuple[App, TestAdapter], clock: ManualClock
+) -> None:
+    from storage import retention
+
+    app, bot = care_bot
+    await bot.say("2020002", f"心理预警 2020005 {TEXT}")
+    later = clock.now() + timedelta(days=31)
+    for days, left in ((365, 1), (30, 0)):
+        with app.uow() as s:
+            retention.housekeeping(
+                s,
+                now=later,
+                tz=TZ,
+                retention_days=180,
+                subsidy_retention_days=1095,
+                care_retention_days=days,
+            )
+        assert len(alerts(app)) == left
+    with app.uow(readonly=True) as s:
+        [entry, *_] = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "purge.care")
+            .order_by(AuditEntry.id.desc())
+        )
+    assert entry.detail == {"alerts": 1, "psych_reports": 0}
