@@ -110,6 +110,7 @@ class MatterTexts(Catalogue):
     )
     need_ref = Text("请写上诉求编号，例如 {example}。", "Give the matter's id, e.g. {example}.")
     need_text = Text("请写上你要反映的内容。", "Please say what the matter is.")
+    need_note_text = Text("说明不能为空。", "The note cannot be empty.")
     need_staff = Text("请写上被指派人的工号。", "Give the staff id of the person to assign it to.")
     need_note = Text(
         "请写上 {ref} 的办结说明（学生会看到），直接回复即可：",

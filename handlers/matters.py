@@ -8,6 +8,7 @@ their class (and the college office) and the person it is assigned to see it.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from bot.router import (
     DECIDERS,
@@ -159,10 +160,23 @@ def close(ctx: Context, args: Args) -> None:
     number = require_ref(ctx, args)
     note = args.rest(1)
     if not note:
-        raise BadArguments(
-            T.need_note("zh", ref=MATTER.ref(number)), T.need_note("en", ref=MATTER.ref(number))
+        # Refused now rather than after the note, if it could not be closed anyway.
+        store.require_closable(ctx.session, ctx.require_actor(), number)
+        ctx.ask(
+            ctx.render(T.need_note, ref=MATTER.ref(number)),
+            expect="matters.close_note",
+            state={"number": number},
         )
+        return
     close_matter(ctx, number, note)
+
+
+@router.answer("matters.close_note")
+def close_note(ctx: Context, text: str, state: dict[str, Any]) -> None:
+    note = text.strip()
+    if not note:
+        raise BadArguments(T.need_note_text("zh"), T.need_note_text("en"))
+    close_matter(ctx, int(state["number"]), note)
 
 
 @router.command(

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from bot.texts import MatterTexts
 from storage import identity, requests
+from storage.errors import OutOfScope
+from storage.identity import Actor
 from storage.models import Person, Request, RequestEvent, Role, SchoolClass
 from storage.requests import (
     Action,
@@ -254,3 +256,16 @@ def week_line(
         return MatterTexts.week_none(lang)
     rate = round(100 * closed / raised)
     return MatterTexts.week_rate(lang, rate=rate, closed=closed, raised=raised)
+
+
+def require_closable(session: Session, actor: Actor, number: int) -> Request:
+    """The checks 办结 makes before its note: in scope (or the assignee), still unresolved."""
+    request = requests.get(session, MATTER, number)
+    ref = MATTER.ref(number)
+    action = MATTER.action("close")
+    assigned = request.assignee_id == actor.person_id
+    if not assigned and not (actor.role in action.by and actor.covers_class(request.class_id)):
+        raise OutOfScope(what=f"诉求 {ref}", what_en=f"Matter {ref}")
+    if request.status not in action.from_states:
+        raise requests.not_pending(MATTER, ref, request.status, action.label)
+    return request

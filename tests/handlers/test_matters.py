@@ -116,15 +116,20 @@ async def test_take_then_close_needs_a_note(app: App, bot: TestAdapter) -> None:
     sent = await bot.say("T001", "受理 Q1")
     assert recipients(sent) == {"T001", "2020001"}
     assert matter(app).status == "working"
-    before = row_counts(app)
-    [reply] = await bot.say("T001", "办结 Q1")
-    assert "办结说明" in reply.text
     [reply] = await bot.say("T001", "办结")
     assert "Q5" in reply.text
-    assert row_counts(app) == before
-    await bot.say("T001", "办结 Q1 已处理")
-    [reply] = await bot.say("T001", "办结 Q1 又一次")
+    # Without a note, the note is asked for; the next message is the note.
+    [reply] = await bot.say("T001", "办结 Q1")
+    assert "办结说明" in reply.text and matter(app).status == "working"
+    sent = await bot.say("T001", "已联系后勤维修")
+    assert recipients(sent) == {"T001", "2020001"}
+    assert "已联系后勤维修" in private_to(sent, "2020001")[0].text
+    assert matter(app).status == "closed"
+    # A matter that cannot be closed is refused at once, not after the note.
+    [reply] = await bot.say("T001", "办结 Q1")
     assert "已办结" in reply.text
+    [reply] = await bot.say("T002", "办结 Q1")
+    assert "无权" in reply.text
 
 
 @pytest.mark.parametrize("who", ["2020002", "T003", "T009"])
