@@ -222,3 +222,20 @@ async def test_the_daily_digest_goes_to_counselors_and_college_admins_zero_too(
     await move(app, clock, at(18, 0, DAY + timedelta(days=2)))
     [t001] = [s for s in private_to(bot.sent, "T001") if "诉求" in s.text]
     assert "新增 1" in t001.text and "未办结 2" in t001.text and "超时 1：Q1" in t001.text
+
+
+async def test_the_rollup_shows_the_weeks_closure_rate(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await move(app, clock, at(9, 0))
+    await raise_one(bot)
+    await bot.say("2020031", "反映 检验班的事")
+    await bot.say("T001", "办结 Q1 已处理")
+    bot.clear()
+    await move(app, clock, at(12, 0))
+    lines = {s.to.chat_id: s.text for s in bot.sent if "汇总" in s.text}
+    assert "本周诉求办结率 50%（1/2）" in lines["T001"]
+    assert "本周诉求办结率 50%（1/2）" in lines["T003"]
+    assert "本周诉求办结率 50%（1/2）" in lines["T009"]
+    # A head teacher's roll-up carries no matters.
+    assert "诉求" not in lines["T002"]
