@@ -128,18 +128,18 @@ def escalate(session: Session, after: timedelta, today: date, now: datetime) -> 
 
 def escalated_since(session: Session, since: datetime) -> list[Request]:
     """Matters escalated at or after `since` and still with the college office."""
+    escalated = select(RequestEvent.request_id).where(
+        RequestEvent.action == "escalate", RequestEvent.at >= since
+    )
     return list(
         session.scalars(
             select(Request)
-            .join(RequestEvent, RequestEvent.request_id == Request.id)
             .where(
                 Request.kind == MATTER.name,
                 Request.status == ESCALATED,
-                RequestEvent.action == "escalate",
-                RequestEvent.at >= since,
+                Request.id.in_(escalated),
             )
             .order_by(Request.number)
-            .distinct()
         )
     )
 
