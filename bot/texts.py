@@ -319,3 +319,15 @@ class CareTexts(Catalogue):
     )
     period_week = Text("本周", "this week")
     period_month = Text("本月", "this month")
+    referred = Text(
+        "✓ 心理预警 #{id} 已转介给 {name}（{number}），对方现在可以查看。",
+        "✓ Alert #{id} referred to {name} ({number}), who may now read it.",
+    )
+    referred_to_you = Text(
+        "🆘 {by} 把心理预警 #{id} 转介给你跟进：{student}\n情况：{body}\n请勿转发。",
+        "🆘 {by} referred mental-health alert #{id} to you: {student}\n{body}\nDo not forward.",
+    )
+    need_referral = Text(
+        "请写上预警编号和老师工号，例如 #1 T005。",
+        "Give the alert number and a staff id, e.g. #1 T005.",
+    )

@@ -27,7 +27,7 @@ from bot.router import (
 )
 from bot.texts import CareTexts as T
 from schedules.runner import Fixed, Job, Planned, Run, Slot
-from storage import care, care_access, requests
+from storage import care, care_access, identity, requests
 from storage.errors import BadArguments
 from storage.identity import Actor
 from storage.models import Person, Role, SchoolClass
@@ -133,6 +133,39 @@ def alerts(ctx: Context, args: Args) -> None:
             )
         )
     ctx.reply("\n".join(lines))
+
+
+@router.command(
+    "refer",
+    "转介",
+    roles=STAFF,
+    where=Where.PRIVATE,
+    usage=("转介 #<预警编号> <工号>，例：转介 #1 T005", "/refer #<alert> <staff id>"),
+    help=("把心理预警转介给另一位老师跟进", "refer a mental-health alert to another staff member"),
+)
+def refer(ctx: Context, args: Args) -> None:
+    actor = ctx.require_actor()
+    number = normalize(args.tokens[0]).lstrip("#") if args.tokens else ""
+    if len(args) < 2 or not number.isdigit():
+        raise BadArguments(T.need_referral("zh"), T.need_referral("en"))
+    to = identity.find_person(ctx.session, args.tokens[1].upper())
+    if to is None:
+        raise BadArguments(T.need_referral("zh"), T.need_referral("en"))
+    record = care.refer_alert(ctx.session, actor, int(number), to, contacts(ctx.config), ctx.now)
+    student = ctx.session.get(Person, record.student_id)
+    assert student is not None
+    ctx.reply(ctx.render(T.referred, id=record.id, name=to.name, number=to.number))
+    ctx.notify(
+        [to.id],
+        ctx.render(
+            T.referred_to_you,
+            by=actor.name,
+            id=record.id,
+            student=student_label(ctx, student),
+            body=record.text,
+        ),
+        tags=CARE_TAGS,
+    )
 
 
 def period_text(config: Config) -> str:

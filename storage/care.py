@@ -230,6 +230,35 @@ def readable_alerts(
     return out
 
 
+def refer_alert(
+    session: Session,
+    actor: Actor,
+    alert_id: int,
+    to: Person,
+    contacts: Contacts | None,
+    now: datetime,
+) -> CareAlert:
+    """A counselor of the student hands the alert to another staff member, who becomes one
+    of its readers. Only a counselor or mental-health contact who may read it may refer it."""
+    alert = session.get(CareAlert, alert_id)
+    if alert is None or not care_access.may_read_care(
+        session, actor, alert.student_id, contacts=contacts
+    ):
+        raise NotFound(what=f"心理预警 #{alert_id}", what_en=f"Alert #{alert_id}")
+    if Role(to.role).is_student or not to.active:
+        raise NotFound(what=f"老师 {to.number}", what_en=f"Staff member {to.number}")
+    alert.assignee_id = to.id
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="care.alert_referred",
+        target=f"alert:{alert.id}",
+        detail={"to": to.number},
+    )
+    return alert
+
+
 def alert_counts(session: Session) -> list[tuple[str, int]]:
     """Alerts per college: all a school admin sees."""
     rows = session.execute(

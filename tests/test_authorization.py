@@ -131,6 +131,11 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
     "alert": (EVERYONE, Probe("心理预警 2020010 情绪低落", succeeds="✓ 已收到")),
     # Reading them: staff, each seeing only what they are a designated reader of.
     "alerts": (frozenset({C, H, CA, SA}), Probe("预警记录")),
+    # Referring an alert: only its readers find it (here the counselor of 护理172).
+    "refer": (
+        frozenset({C, H, CA, SA}),
+        Probe("转介 #1 T002", setup=(("2020002", "心理预警 2020010 情绪低落"),)),
+    ),
     # A student who is not the class's 心理委员 is told only 心理委员 report.
     "psych": (frozenset({S, M}), Probe("心理周报 无异常")),
     # A head teacher keeps read-only access: no notices.

@@ -274,3 +274,30 @@ async def test_the_housekeeping_job_purges_care_records_by_their_own_period(
             .order_by(AuditEntry.id.desc())
         )
     assert entry.detail == {"alerts": 1, "psych_reports": 0}
+
+
+async def test_a_counselor_refers_an_alert_and_the_referee_becomes_a_reader(
+    care_bot: tuple[App, TestAdapter],
+) -> None:
+    app, bot = care_bot
+    add_staff(app, "T006", "周老师", Role.COUNSELOR, ())
+    await bot.say("2020002", f"心理预警 2020005 {TEXT}")
+    [reply] = await bot.say("T006", "预警记录")
+    assert TEXT not in reply.text
+    # Someone who may not read it cannot refer it either: it is simply not found.
+    before = row_counts(app)
+    [reply] = await bot.say("T002", "转介 #1 T006")
+    assert "找不到" in reply.text
+    [reply] = await bot.say("T001", "转介 1")
+    assert "格式：转介" in reply.text
+    assert row_counts(app) == before
+    sent = await bot.say("T001", "转介 #1 T006")
+    assert recipients(sent) == {"T001", "T006"}
+    assert holding(sent, TEXT) == {"T006"}
+    [reply] = await bot.say("T006", "预警记录")
+    assert TEXT in reply.text
+    with app.uow(readonly=True) as s:
+        reads = [
+            e.actor for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "care_read"))
+        ]
+    assert reads == ["T006 周老师"]
