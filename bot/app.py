@@ -24,12 +24,14 @@ from bot.router import Dispatcher, Feature, RetentionRule, Routed
 from bot.sender import Sender
 from handlers import (
     attendance,
+    care,
     checkin,
     collect,
     decisions,
     help,
     identity,
     leave,
+    matters,
     notices,
     privacy,
     reports,
@@ -90,6 +92,8 @@ class App:
             Feature(decisions.router),
             Feature(reports.router),
             attendance.FEATURE,
+            matters.FEATURE,
+            care.FEATURE,
             notices.FEATURE,
             collect.FEATURE,
             Feature(privacy.router),

@@ -278,6 +278,9 @@ class PrivacySection(_Section):
     # The daily purge of details past retention (and of the inbound log); None: at the
     # schedule's prompt time.
     purge_time: time | None = None
+    # The legal basis for care records (诉求 aside): "duty", a school's public duty (PIPL
+    # Art. 13(3)); or "consent", recorded only for a student who gave the separate consent.
+    care_basis: Literal["duty", "consent"] = "duty"
 
 
 class TelegramSection(_Section):
@@ -384,6 +387,30 @@ class OutboxSection(_Section):
         return parse_duration(v)
 
 
+class MattersSection(_Section):
+    """诉求: matters a student raises, tracked to closure."""
+
+    # A student may reopen a closed matter this many days after it closed.
+    reopen_days: int = Field(default=7, ge=0)
+    # The daily digest to counselors and college admins.
+    digest_time: time = time(18, 0)
+    # An item open this long without a change goes to the college admin (重点问题不隔日).
+    escalate_after_hours: int = Field(default=24, ge=1)
+
+
+class CareSection(_Section):
+    """Care records: 心理预警 and 心理委员 reports."""
+
+    # College name → the 工号 of its mental-health contact(s), checked against the roster.
+    mental_health_contacts: dict[str, list[str]] = Field(default_factory=dict)
+    # How often each class's 心理委员 reports.
+    psych_report: Literal["weekly", "monthly"] = "weekly"
+    # When 心理委员 who have not reported are reminded, privately (Fridays; monthly: the 25th).
+    psych_reminder_time: time = time(16, 0)
+    # Care records are deleted this many days after they were made.
+    retention_days: int = Field(default=365, ge=1)
+
+
 class NoticesSection(_Section):
     """通知: notices staff send, which each student confirms with 收到."""
 
@@ -432,6 +459,9 @@ class Config(BaseSettings):
     dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
+    matters: MattersSection = Field(default_factory=MattersSection)
+    care: CareSection = Field(default_factory=CareSection)
+
     notices: NoticesSection = Field(default_factory=NoticesSection)
     collect: CollectSection = Field(default_factory=CollectSection)
 

@@ -30,6 +30,7 @@ from bot.messages import (
     OutgoingMessage,
     PersonAddress,
 )
+from bot.texts import CareTexts
 from storage import identity, nudges
 from storage import outbox as store
 from storage.models import Person, Role, SchoolClass
@@ -166,7 +167,8 @@ class Outbox:
         """An abnormal-health alert that reached none of a person's accounts goes one level
         up at once: a counselor's or head teacher's to their college admins, a college
         admin's to the school admins. Never dropped silently."""
-        if "health" not in row.body.get("tags", ()) or row.person_id is None:
+        tags = row.body.get("tags", ())
+        if not ({"health", "care"} & set(tags)) or row.person_id is None:
             return False
         if not store.reached_none(session, row.cause, row.person_id):
             return False
@@ -193,11 +195,20 @@ class Outbox:
             above = []
         if not above:
             return False
-        if self.config.bot.language == "en":
-            head = f"⚠️ This alert did not reach {person.name} ({person.number}): {reason}"
+        if "care" in tags:
+            # A care record's content is for its designated readers only: the level up is
+            # told that it did not arrive, never what it said.
+            message = OutgoingMessage(
+                CareTexts.alert_undelivered(
+                    self.config.bot.language, name=person.name, number=person.number, reason=reason
+                )
+            )
         else:
-            head = f"⚠️ 以下异常提醒未能送达 {person.name}（{person.number}）：{reason}"
-        message = OutgoingMessage(f"{head}\n{row.body.get('text', '')}")
+            if self.config.bot.language == "en":
+                head = f"⚠️ This alert did not reach {person.name} ({person.number}): {reason}"
+            else:
+                head = f"⚠️ 以下异常提醒未能送达 {person.name}（{person.number}）：{reason}"
+            message = OutgoingMessage(f"{head}\n{row.body.get('text', '')}")
         queued = self.queue(
             session,
             [Envelope(PersonAddress(a.id), message, tags=("health",)) for a in above],

@@ -419,7 +419,7 @@ class Sender:
         if (
             head.is_group
             or head.kind != Kind.ALERT.value
-            or "health" not in head.body.get("tags", ())
+            or not ({"health", "care"} & set(head.body.get("tags", ())))
         ):
             return
         now = self.app.clock.now()

@@ -76,6 +76,72 @@ def catalogues() -> list[type[Catalogue]]:
     return sorted(found, key=lambda k: (k.__module__, k.__qualname__))
 
 
+class MatterTexts(Catalogue):
+    """诉求: raised with 反映, assigned, closed with a note, reopened; the digest."""
+
+    received = Text(
+        "✓ 已收到你的诉求 {ref}，已转给辅导员；办结时会告诉你。",
+        "✓ Matter {ref} received and passed to your counselor; you will hear when it is closed.",
+    )
+    raised = Text(
+        "📮 新诉求 {ref}：{student}\n{body}\n受理：受理 {ref}；指派：指派 {ref} <工号>；办结：办结 {ref} <说明>",
+        "📮 New matter {ref}: {student}\n{body}\nStart: /start {ref}; assign: /assign {ref} <staff id>; close: /close {ref} <note>",
+    )
+    student = Text("{name}（{number}，{cls}）", "{name} ({number}, {cls})")
+    assigned = Text(
+        "✓ {ref} 已指派给 {name}（{number}）。", "✓ {ref} assigned to {name} ({number})."
+    )
+    assigned_to_you = Text(
+        "📮 {by} 把诉求 {ref} 指派给你：{student}\n{body}\n办结：办结 {ref} <说明>",
+        "📮 {by} assigned matter {ref} to you: {student}\n{body}\nClose: /close {ref} <note>",
+    )
+    started = Text("✓ 已受理 {ref}。", "✓ {ref} started.")
+    in_progress = Text(
+        "🔧 你的诉求 {ref} 已受理，正在处理。", "🔧 Your matter {ref} is being worked on."
+    )
+    closed = Text("✓ 已办结 {ref}，已告诉学生。", "✓ {ref} closed; the student was told.")
+    closed_to_student = Text(
+        "✅ 你的诉求 {ref} 已办结：{note}\n如果还没解决，{days} 天内可发送「重开 {ref}」。",
+        "✅ Your matter {ref} is closed: {note}\nIf it is not solved, send /reopen {ref} within {days} days.",
+    )
+    reopened = Text("✓ 已重开 {ref}，已告诉辅导员。", "✓ {ref} reopened; your counselor was told.")
+    reopened_to_staff = Text(
+        "🔁 {student} 重开了诉求 {ref}：\n{body}", "🔁 {student} reopened matter {ref}:\n{body}"
+    )
+    need_ref = Text("请写上诉求编号，例如 {example}。", "Give the matter's id, e.g. {example}.")
+    need_text = Text("请写上你要反映的内容。", "Please say what the matter is.")
+    need_note_text = Text("说明不能为空。", "The note cannot be empty.")
+    need_staff = Text("请写上被指派人的工号。", "Give the staff id of the person to assign it to.")
+    need_note = Text(
+        "请写上 {ref} 的办结说明（学生会看到），直接回复即可：",
+        "Reply with the closing note for {ref} (the student will see it):",
+    )
+    no_staff = Text("花名册里没有工号 {number} 的老师。", "No staff member {number} on the roster.")
+    list_header = Text("待办诉求 {count} 件：", "Open matters: {count}")
+    list_line = Text("{ref} {state} {cls} {name}：{body}", "{ref} {state} {cls} {name}: {body}")
+    list_empty = Text("没有待办的诉求。", "No open matters.")
+    mine_header = Text("诉求：", "Matters:")
+    mine_line = Text("  {ref} {state}", "  {ref} {state}")
+    digest = Text(
+        "📮 今日诉求（{day}）：新增 {new}，未办结 {open}，超时 {overdue}{refs}",
+        "📮 Matters today ({day}): new {new}, open {open}, overdue {overdue}{refs}",
+    )
+    digest_zero = Text(
+        "📮 今日无新诉求（{day}）：未办结 {open}，超时 {overdue}{refs}",
+        "📮 No new matters today ({day}): open {open}, overdue {overdue}{refs}",
+    )
+    overdue_refs = Text("：{refs}", ": {refs}")
+    escalated = Text(
+        "⏰ 诉求 {ref} 超过 {hours} 小时未办结，请学工办跟进（重点问题不隔日）：{student}\n{body}\n受理：受理 {ref}；办结：办结 {ref} <说明>",
+        "⏰ Matter {ref} has been open over {hours} hours; please follow it up: {student}\n{body}\nStart: /start {ref}; close: /close {ref} <note>",
+    )
+    week_rate = Text(
+        "本周诉求办结率 {rate}%（{closed}/{raised}）",
+        "Matters closed this week: {rate}% ({closed}/{raised})",
+    )
+    week_none = Text("本周无新诉求", "No matters raised this week")
+
+
 class CampaignTexts(Catalogue):
     """The campaign engine's reminders and roll-ups, for every kind."""
 
@@ -402,4 +468,100 @@ class CollectTexts(Catalogue):
     cli_bad_deadline = Text(
         "截止时间「{deadline}」看不懂，例：2027-01-10 18:00 或 1-10。",
         "Cannot read the deadline “{deadline}”; e.g. 2027-01-10 18:00 or 1-10.",
+    )
+
+
+class CareTexts(Catalogue):
+    """心理预警, 心理委员 reports and the separate consents: private only, content to the
+    designated readers alone."""
+
+    alert = Text(
+        "🆘 心理预警 #{id}：{student}\n情况：{body}\n报告人：{reporter}\n请尽快私下跟进。本消息仅发给该生的辅导员和学院心理健康联络人，请勿转发。",
+        "🆘 Mental-health alert #{id}: {student}\nWhat was seen: {body}\nReported by: {reporter}\nPlease follow up privately. Sent only to the student's counselors and the college's mental-health contacts; do not forward.",
+    )
+    alert_received = Text(
+        "✓ 已收到，已私下转给该同学的辅导员和学院心理健康联络人（{count} 位）。谢谢你的关心，内容不会出现在任何群里，也不会告诉这位同学。",
+        "✓ Received and passed privately to the student's counselors and the college's mental-health contacts ({count}). Thank you; it never appears in a group and the student is not told.",
+    )
+    alert_unrouted = Text(
+        "⚠️ 一条心理预警（#{id}）找不到可以接收的辅导员或心理健康联络人。内容不在此转发，请尽快为{cls}登记辅导员或在配置中登记学院心理健康联络人。",
+        "⚠️ A mental-health alert (#{id}) found no counselor or mental-health contact to receive it. Its content is not forwarded here; please assign a counselor to {cls} or configure the college's mental-health contact.",
+    )
+    alert_undelivered = Text(
+        "⚠️ 一条发给 {name}（{number}）的心理预警未能送达：{reason}。内容不在此转发，请尽快联系本人或学院心理健康联络人。",
+        "⚠️ A mental-health alert for {name} ({number}) could not be delivered: {reason}. Its content is not forwarded here; please reach them or the college's mental-health contact.",
+    )
+    alert_not_kept = Text(
+        "（本校按同意处理关怀记录，这位同学未同意，预警已送达但不保存。）",
+        "(This school keeps care records by consent and this student has not agreed: the alert was delivered but is not kept.)",
+    )
+    need_alert = Text(
+        "请写上同学的学号或姓名，以及情况。", "Give the student's id or name and what you saw."
+    )
+    alerts_header = Text(
+        "心理预警（最近 {count} 条，每次查看都有记录）：",
+        "Mental-health alerts (latest {count}; every read is logged):",
+    )
+    alerts_line = Text(
+        "#{id} {when} {student}：{body}（报告人 {reporter}）",
+        "#{id} {when} {student}: {body} (reported by {reporter})",
+    )
+    alerts_empty = Text("没有你可以查看的心理预警。", "No mental-health alerts for you to read.")
+    alerts_counts = Text(
+        "心理预警数量（学工部只看数量）：{counts}",
+        "Mental-health alerts (counts only for the school office): {counts}",
+    )
+    alerts_none = Text("无", "none")
+    report_saved = Text(
+        "✓ 已收到{period}心理周报：{what}。",
+        "✓ Mental-health report for {period} received: {what}.",
+    )
+    report_replaced = Text(
+        "✓ 已更新{period}心理周报：{what}。",
+        "✓ Mental-health report for {period} updated: {what}.",
+    )
+    report_none = Text("本周无异常", "nothing unusual")
+    report_abnormal = Text(
+        "有异常，已私下转给辅导员和心理健康联络人",
+        "something to report, passed privately to the counselors and mental-health contacts",
+    )
+    report_to_readers = Text(
+        "📝 {cls} 心理委员 {reporter} 的{period}报告：有异常\n情况：{body}",
+        "📝 {cls} mental-health rep {reporter}, report for {period}: something to report\n{body}",
+    )
+    need_report = Text(
+        "请写「无异常」，或写上情况。",
+        "Send /psych none (nothing unusual), or describe what you saw.",
+    )
+    report_reminder = Text(
+        "📝 请提交{period}心理周报：无异常请发送「心理周报 无异常」，有情况请发送「心理周报 <情况>」（只有辅导员和心理健康联络人能看到）。",
+        "📝 Please send the mental-health report for {period}: /psych none, or /psych <what you saw> (read only by the counselors and mental-health contacts).",
+    )
+    consent_given = Text(
+        "✓ 已记录你的单独同意：{purpose}。随时可发送「撤回同意 {word}」。",
+        "✓ Your separate consent is recorded: {purpose}. Send /withdraw {word} at any time.",
+    )
+    consent_already = Text("你已经同意过：{purpose}。", "You have already agreed: {purpose}.")
+    consent_withdrawn = Text("✓ 已撤回：{purpose}。", "✓ Withdrawn: {purpose}.")
+    consent_missing = Text("你没有这项同意，无需撤回。", "You have no such consent on record.")
+    purpose_care = Text(
+        "学校记录你的关怀信息（谈心、预警、帮扶）",
+        "the school keeps care records about you (talks, alerts, support)",
+    )
+    purpose_parents = Text(
+        "学校可以和你的家长沟通你的情况", "the school may share your situation with your parents"
+    )
+    period_week = Text("本周", "this week")
+    period_month = Text("本月", "this month")
+    referred = Text(
+        "✓ 心理预警 #{id} 已转介给 {name}（{number}），对方现在可以查看。",
+        "✓ Alert #{id} referred to {name} ({number}), who may now read it.",
+    )
+    referred_to_you = Text(
+        "🆘 {by} 把心理预警 #{id} 转介给你跟进：{student}\n情况：{body}\n请勿转发。",
+        "🆘 {by} referred mental-health alert #{id} to you: {student}\n{body}\nDo not forward.",
+    )
+    need_referral = Text(
+        "请写上预警编号和老师工号，例如 #1 T005。",
+        "Give the alert number and a staff id, e.g. #1 T005.",
     )

@@ -14,7 +14,7 @@ from bot.texts import Catalogue, Text
 from storage import requests
 from storage.errors import BadArguments, DomainError, NotYourStep
 from storage.leave import LEAVE
-from storage.requests import REJECT, Ref, Step, parse_ref
+from storage.requests import REJECT, Ref, Step, Workflows, parse_ref
 from storage.subsidy import SUBSIDY
 from storage.workflows import WORKFLOWS
 
@@ -36,7 +36,8 @@ def require_ref(ctx: Context, args: Args) -> tuple[Ref, WorkflowHandlers]:
     ref = parse_ref(args.tokens[0]) if len(args) else None
     handlers = ctx.dispatcher.workflows.get(ref.kind_name) if ref is not None else None
     if ref is None or handlers is None:
-        zh, en = WORKFLOWS.example()
+        # The kinds that are decided by 批准 / 驳回 / 撤销.
+        zh, en = Workflows(*(k for k in WORKFLOWS if k.name in ctx.dispatcher.workflows)).example()
         raise BadArguments(f"请写上编号：{zh}。", f"Give the id: {en}.")
     return ref, handlers
 

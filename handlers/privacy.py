@@ -7,6 +7,7 @@ import re
 from bot.config import Config
 from bot.messages import PersonAddress
 from bot.router import ALL_ROLES, Args, CommandRouter, Context, normalize
+from handlers import care
 from storage import consent, identity, subsidy
 from storage.errors import BadArguments
 from storage.models import Role, SchoolClass
@@ -105,6 +106,10 @@ _CONFIRM = ("确认", "确定", "confirm", "yes")
 )
 def agree(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
+    purpose = care.purpose_of(args.text)
+    if purpose is not None:
+        care.give(ctx, actor, purpose)
+        return
     version = ctx.config.privacy.notice_version
     given = _given_version(args)
     if given is not None and given != version:
@@ -150,6 +155,10 @@ def _given_version(args: Args) -> int | None:
 )
 def withdraw(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
+    purpose = care.purpose_of(args.text)
+    if purpose is not None:
+        care.withdraw(ctx, actor, purpose)
+        return
     confirmed = _confirmed(args)
     # What a withdrawal takes with it is the student's own business: never in a group.
     in_group = ctx.message.is_group

@@ -27,7 +27,17 @@ from handlers.reports import chart_message, student_line, summary_text
 from schedules import campaigns as campaign_rollup
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
-from storage import campaigns, charts, deliveries, identity, ledger, outbox, reports, retention
+from storage import (
+    campaigns,
+    charts,
+    deliveries,
+    identity,
+    ledger,
+    matters,
+    outbox,
+    reports,
+    retention,
+)
 from storage.db import with_retry
 from storage.models import (
     College,
@@ -409,6 +419,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                 pending=pending,
             )
             if is_counselor:
+                text += "\n" + matters.week_line(session, cids, day, tz)
                 text += new_bindings_text(
                     identity.new_student_bindings(
                         session, cids, older_than, older_than + timedelta(days=1)
@@ -455,6 +466,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                     run.config,
                     app.dispatcher.campaign_kinds,
                 )
+                text += "\n" + matters.week_line(session, ids, day, tz)
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return [
                     *envelope(admin.id, text, book),
@@ -474,6 +486,7 @@ def plan_rollup(run: Run) -> list[Planned]:
                 by_college=True,
                 unreachable=_unreachable(session, day, None, tz, roles=(Role.COLLEGE_ADMIN.value,)),
             )
+            text += "\n" + matters.week_line(session, None, day, tz)
             start = datetime.combine(day, time(0), tzinfo=tz)
             text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
             text += campaign_rollup.rollup_section(
@@ -584,6 +597,7 @@ def plan_purge(run: Run) -> list[Planned]:
                     tz=app.config.tz,
                     retention_days=app.config.privacy.retention_days,
                     subsidy_retention_days=app.config.privacy.subsidy_retention_days,
+                    care_retention_days=app.config.care.retention_days,
                 )
                 # Each feature's own rule (a campaign kind's responses past its retention).
                 for rule in app.retention_rules:

@@ -93,6 +93,9 @@ class Job:
     # What its messages are in the outbox: their priority, and a deadline of due + grace.
     kind: Kind = Kind.REMINDER
     runs_on: Callable[[Config, date], bool] = field(default=lambda config, day: True)
+    # A missed instance is covered by the next one (an hourly timer): not logged as skipped,
+    # and the console's :time makes no stop for it.
+    catches_up: bool = False
     # Times that come from the data rather than the config (a campaign's reminders): the
     # local times on a day, each serving the whole school. The scheduler then looks every
     # minute.
@@ -160,14 +163,15 @@ class JobRunner:
         return sorted(run), sorted(late)
 
     def due_times(self, after: datetime, until: datetime) -> list[datetime]:
-        """Every distinct time in (after, until] at which a job instance falls due, in order."""
+        """Every distinct time in (after, until] at which a job instance falls due, in order.
+        A job that catches up needs no stop of its own: it runs at the next one."""
         config = self.app.config
         tz = config.tz
         found: set[datetime] = set()
         day = after.astimezone(tz).date()
         while day <= until.astimezone(tz).date():
             for job in self.jobs:
-                if job.runs_on(config, day):
+                if job.runs_on(config, day) and not job.catches_up:
                     found.update(
                         at
                         for t in job.slots(self.app, day)
@@ -185,6 +189,8 @@ class JobRunner:
                     since = roster.first_imported_at(session)
                 # Instances from before the roster existed were due to no one: not "missed".
                 for d in late:
+                    if d.job.catches_up:
+                        continue
                     if since is not None and d.at >= since:
                         self._note_skipped(d, now)
             for d in run:

@@ -1,10 +1,10 @@
 """The demo school (SPEC §7): fixed and documented, so tours and scripts can rely on it.
 
 College 医学院 with classes 护理172 (students 2020001–2020030) and 检验172 (2020031–2020060).
-2020002 is the monitor of 护理172. T001 counsels both classes, T002 is the head teacher of
-护理172, T003 the college admin (学工办), T009 a school admin (学工部). Each class has one
-bound group named after it, and every person has an account on each given platform whose
-user id is their 学号/工号. Everyone has agreed to the privacy notice.
+2020002 is the monitor of 护理172 and 2020004 its 心理委员. T001 counsels both classes, T002
+is the head teacher of 护理172, T003 the college admin (学工办), T009 a school admin (学工部).
+Each class has one bound group named after it, and every person has an account on each given
+platform whose user id is their 学号/工号. Everyone has agreed to the privacy notice.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def roster() -> RosterData:
     for i, name in enumerate(STUDENT_NAMES):
         number = f"{2020001 + i}"
         class_code = CLASSES[0] if i < 30 else CLASSES[1]
-        role = "班长" if number == "2020002" else "学生"
+        role = {"2020002": "班长", "2020004": "心理委员"}.get(number, "学生")
         data.students.append(StudentRow(i + 2, number, name, COLLEGE, class_code, role))
     for i, (number, name, role, college, classes) in enumerate(STAFF):
         data.staff.append(StaffRow(i + 2, number, name, role, college, classes))

@@ -491,6 +491,53 @@ class PendingPrompt(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class CareAlert(Base):
+    """心理预警: an urgent mental-health concern about a student, read only by the student's
+    counselors, the college's mental-health contacts and staff it is assigned to."""
+
+    __tablename__ = "care_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # The class when raised: whose counselors read it.
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PsychReport(Base):
+    """A 心理委员's report for one period (a week or a month): 无异常, or what they saw."""
+
+    __tablename__ = "psych_reports"
+    __table_args__ = (UniqueConstraint("reporter_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    period_start: Mapped[date] = mapped_column(Date, index=True)
+    abnormal: Mapped[bool] = mapped_column(Boolean)
+    # 情况 (sensitive): only when something is wrong.
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CareConsent(Base):
+    """A student's separate consent for one purpose: "care" (care records, where the school's
+    basis is consent) or "parents" (sharing with parents). Withdrawn keeps the row."""
+
+    __tablename__ = "care_consents"
+    __table_args__ = (UniqueConstraint("person_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(20))
+    given_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+
+
 class Campaign(Base):
     """ "Everyone in this audience answers by T": one collection, notice or other campaign.
 

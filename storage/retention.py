@@ -14,7 +14,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage import audit, inbound, outbox, prompts, reports
+from storage import audit, care, inbound, outbox, prompts, reports
 from storage.models import (
     CheckIn,
     CheckInRevision,
@@ -226,9 +226,11 @@ def housekeeping(
     tz: ZoneInfo,
     retention_days: int,
     subsidy_retention_days: int,
+    care_retention_days: int | None = None,
 ) -> PurgeResult:
-    """The daily job: yesterday's counts, the purge, pruning the inbound log, and dropping
-    the questions nobody answered in time (their state may hold a half-filled form)."""
+    """The daily job: yesterday's counts, the purge, pruning the inbound log, dropping the
+    questions nobody answered in time (their state may hold a half-filled form); care
+    records (心理预警, 心理委员 reports) go by their own period."""
     yesterday = now.astimezone(tz).date() - timedelta(days=1)
     record_daily_counts(session, yesterday)
     result = purge(
@@ -241,6 +243,8 @@ def housekeeping(
     )
     inbound.prune(session, now - INBOUND_KEEP)
     prompts.purge_expired(session, now)
+    if care_retention_days is not None:
+        care.purge(session, now - timedelta(days=care_retention_days), now=now)
     return result
 
 

@@ -8,7 +8,8 @@ A new kind is declared next to its feature and listed here, once; its feature (c
 from __future__ import annotations
 
 from storage.leave import LEAVE
+from storage.matters import MATTER
 from storage.requests import Workflows
 from storage.subsidy import SUBSIDY
 
-WORKFLOWS = Workflows(LEAVE, SUBSIDY)
+WORKFLOWS = Workflows(LEAVE, SUBSIDY, MATTER)

@@ -27,8 +27,10 @@ from storage.models import (
     Base,
     Campaign,
     CampaignResponseRevision,
+    CareAlert,
     CheckInRevision,
     Person,
+    PsychReport,
     Request,
     RequestEvent,
 )
@@ -134,6 +136,11 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
             ).all()
             payloads = conn.execute(select(Request.payload)).scalars().all()
             notes = conn.execute(select(RequestEvent.note)).scalars().all()
+            # Care records: 心理预警 and 心理委员 reports.
+            care = [
+                *conn.execute(select(CareAlert.text)).scalars().all(),
+                *conn.execute(select(PsychReport.text)).scalars().all(),
+            ]
             students = (
                 conn.execute(select(Person.number).where(Person.role.in_(["student", "monitor"])))
                 .scalars()
@@ -163,6 +170,7 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
                 elif isinstance(value, int) and not isinstance(value, bool) and value:
                     forbidden.add(f"{value // 100}")
         texts.update(notes)
+        texts.update(care)
         for form, given in answers:
             for key in Form.from_json(form).sensitive_keys:
                 value = given.get(key)

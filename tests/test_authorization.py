@@ -66,6 +66,17 @@ OWN = (("2020001", "L1"), ("2020002", "L2"))
 
 # A collection C1 for 护理172, started by its counselor.
 COLLECTION = (("T001", "收集 寒假离校返乡登记 护理172"),)
+# A matter Q1 of 2020010 (护理172), open.
+RAISED = (("2020010", "反映 宿舍热水器坏了"),)
+# The in-scope student's and monitor's own matters, Q1 and Q2, closed.
+OWN_CLOSED = (
+    ("2020001", "反映 宿舍热水器坏了"),
+    ("2020002", "反映 教室投影坏了"),
+    ("T001", "办结 Q1 已报修"),
+    ("T001", "办结 Q2 已报修"),
+)
+OWN_MATTERS = (("2020001", "Q1"), ("2020002", "Q2"))
+
 
 # command name → (who may use it, how to try it). Unbound accounts may only use what
 # lists UNBOUND.
@@ -107,6 +118,28 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
         frozenset({M, C, H, CA, SA}),
         Probe("考勤 高等数学 全勤", chat="group", scoped=True),
     ),
+    # 诉求: 反映 in a group is a command only alone (or before an id), so the probe is alone.
+    "ask": (frozenset({S, M}), Probe("反映")),
+    "matters": (frozenset({C, H, CA, SA}), Probe("诉求")),
+    # Acting on a matter: the class's counselors and the college office (or the assignee).
+    "take": (frozenset({C, CA}), Probe("受理 Q1", scoped=True, setup=RAISED)),
+    "assign": (frozenset({C, CA}), Probe("指派 Q1 T002", scoped=True, setup=RAISED)),
+    "close": (frozenset({C, CA}), Probe("办结 Q1 已处理", scoped=True, setup=RAISED)),
+    "reopen": (
+        frozenset({S, M}),
+        Probe("重开 {own}", setup=OWN_CLOSED, own=OWN_MATTERS, succeeds="✓ 已重开"),
+    ),
+    # 心理预警: anyone bound, about any student of the school, in private chat.
+    "alert": (EVERYONE, Probe("心理预警 2020010 情绪低落", succeeds="✓ 已收到")),
+    # Reading them: staff, each seeing only what they are a designated reader of.
+    "alerts": (frozenset({C, H, CA, SA}), Probe("预警记录")),
+    # Referring an alert: only its readers find it (here the counselor of 护理172).
+    "refer": (
+        frozenset({C, H, CA, SA}),
+        Probe("转介 #1 T002", setup=(("2020002", "心理预警 2020010 情绪低落"),)),
+    ),
+    # A student who is not the class's 心理委员 is told only 心理委员 report.
+    "psych": (frozenset({S, M}), Probe("心理周报 无异常")),
     # A head teacher keeps read-only access: no notices.
     "notice": (
         frozenset({C, CA, SA}),

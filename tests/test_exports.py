@@ -113,11 +113,13 @@ async def test_hostile_text_in_every_sheet_is_never_a_formula(app: App, bot: Tes
         number = f"{2020010 + i}"
         await bot.say(number, f"打卡 37.5 咳嗽 @{text} {text}")
     seed_hostile_day(app)
+    await bot.say("2020001", f"反映 {HOSTILE[0]}")
+    await bot.say("T001", f"办结 Q1 {HOSTILE[1]}")
     day = app.clock.now().astimezone(app.config.tz).date()
     with app.uow(readonly=True) as s:
         book = ledger.build(s, day, ledger.SCHOOL, app.config.tz)
     rows = assert_no_formula(book.content)
-    assert set(rows) == {"打卡", "未打卡", "异常", "请假", "考勤", "补助", "统计图"}
+    assert set(rows) == {"打卡", "未打卡", "异常", "请假", "考勤", "补助", "诉求", "统计图"}
     assert all(n > 0 for n in rows.values()), rows
 
 

@@ -41,9 +41,20 @@ def matters(app: App, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     declaration, _registration, handler, _wiring = blocks()
     kind = load("storage.matters", declaration, monkeypatch).MATTER
     feature = load("handlers.matters", handler, monkeypatch)
-    # Registering and wiring as the doc says: storage/workflows.py and bot/app.py.
-    monkeypatch.setattr(WORKFLOWS, "kinds", (*WORKFLOWS.kinds, kind))
-    app.dispatcher.install(feature.FEATURE)
+    # The product's own 诉求 feature makes way for the doc's, which is registered and wired
+    # as the doc says: storage/workflows.py and bot/app.py.
+    from handlers import matters as product
+
+    others = tuple(k for k in WORKFLOWS.kinds if k.name != kind.name)
+    monkeypatch.setattr(WORKFLOWS, "kinds", (*others, kind))
+    d = app.dispatcher
+    ours = set(map(id, product.router.commands))
+    monkeypatch.setattr(d, "commands", [c for c in d.commands if id(c) not in ours])
+    monkeypatch.setattr(d, "_by_word", {w: c for w, c in d._by_word.items() if id(c) not in ours})
+    monkeypatch.setattr(
+        d, "mine_sections", [m for m in d.mine_sections if m is not product.mine_lines]
+    )
+    d.install(feature.FEATURE)
     return feature
 
 

@@ -112,3 +112,9 @@ async def test_guard_catches_a_campaigns_sensitive_answer(app: App, bot: TestAda
     await leak(bot, "去向：湖北恩施")  # not sensitive: allowed
     with pytest.raises(AssertionError, match="leaks"):
         await leak(bot, "张晓明 有哮喘")
+
+
+async def test_guard_catches_a_mental_health_alert(bot: TestAdapter) -> None:
+    await bot.say("2020002", "心理预警 2020005 最近几天情绪很低落")
+    with pytest.raises(AssertionError, match="leaks"):
+        await leak(bot, "有同学最近几天情绪很低落")

@@ -75,13 +75,15 @@ def test_moving_to_the_next_morning_runs_every_job_of_the_day_passed_in_order(
     tmp_path: Path,
 ) -> None:
     out = run_demo(":as 2020001\n打卡 36.5\n:time 06:00\n", tmp_path, "--date", "2026-11-23")
-    # 2026-11-23 is a Monday: the prompt, the weekly attendance summary, the deadline and
-    # the roll-up each run at their own time before the clock stops at the next 06:00.
+    # 2026-11-23 is a Monday: the prompt, the weekly attendance summary, the deadline, the
+    # roll-up and the 诉求 digest each run at their own time before the clock stops at the
+    # next 06:00.
     assert stamps(out) == [
         "2026-11-23 07:00",
         "2026-11-23 09:00",
         "2026-11-23 11:00",
         "2026-11-23 12:00",
+        "2026-11-23 18:00",
         "2026-11-24 06:00",
     ]
     order = [
@@ -89,6 +91,7 @@ def test_moving_to_the_next_morning_runs_every_job_of_the_day_passed_in_order(
         out.index("[私聊 → 王芳(T001)] 🤖 📋 考勤周报"),
         out.index("[群 护理172] 🤖 ⏰ 11月23日"),
         out.index("[私聊 → 王芳(T001)] 🤖 📊 11月23日 打卡汇总"),
+        out.index("[私聊 → 王芳(T001)] 🤖 📮 今日无新诉求"),
     ]
     assert order == sorted(order)
     assert "护理172：应打卡 30，已打卡 1（迟交 0），未打卡 29" in out

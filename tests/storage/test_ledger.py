@@ -110,7 +110,7 @@ async def test_formula_looking_note_is_stored_verbatim_and_is_text_in_the_ledger
 
 async def test_sheets_have_frozen_chinese_headers(app: App) -> None:
     wb = load_workbook(BytesIO(build(app).content))
-    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "补助", "统计图"]
+    assert wb.sheetnames == ["打卡", "未打卡", "异常", "请假", "考勤", "补助", "诉求", "统计图"]
     ws = wb["打卡"]
     assert ws.freeze_panes == "A2"
     assert [c.value for c in ws[1]][:5] == ["学院", "班级", "学号", "姓名", "状态"]

@@ -1,0 +1,377 @@
+"""Care records: 心理预警 (urgent mental-health concerns), 心理委员 reports, the separate
+consents (care records under a consent basis, sharing with parents), and their purge.
+
+Who reads them is decided in storage/care_access.py; every read is audited there. Nothing
+here is ever shown in a group, in the ordinary ledgers or to the student concerned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from storage import audit, care_access
+from storage.care_access import Contacts
+from storage.errors import DomainError, NotFound
+from storage.identity import Actor
+from storage.models import (
+    CareAlert,
+    CareConsent,
+    College,
+    Person,
+    PsychReport,
+    Role,
+    SchoolClass,
+)
+
+STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
+# Separate consents a student may give (同意 关怀, 同意 家长).
+CARE = "care"
+PARENTS = "parents"
+PURPOSES = (CARE, PARENTS)
+
+
+class AmbiguousName(DomainError):
+    zh = "有 {count} 位同学叫{name}，请改用学号：\n{candidates}"
+    en = "{count} students are named {name}; please use the student id:\n{candidates}"
+
+
+class NoCareConsent(DomainError):
+    zh = "这位同学还没有同意学校记录关怀信息（本校按同意处理），这条没有保存。请直接联系辅导员或心理中心。"
+    en = "This student has not agreed to care records (this school records them by consent); nothing was stored. Please contact the counselor or the counselling centre directly."
+
+
+class NotPsychRep(DomainError):
+    zh = "只有心理委员可以提交心理周报。"
+    en = "Only a class's mental-health rep may send the mental-health report."
+    refusal = True
+
+
+def mask_number(number: str) -> str:
+    """2020001 → 20***01: enough to tell two people apart, not to look one up."""
+    if len(number) <= 4:
+        return number[:1] + "*" * (len(number) - 1)
+    return number[:2] + "*" * (len(number) - 4) + number[-2:]
+
+
+def find_student(session: Session, who: str) -> Person:
+    """A student by 学号 or by name; an ambiguous name is refused with the candidates (class
+    and masked 学号, nothing more)."""
+    by_number = session.scalar(
+        select(Person).where(Person.number == who.upper(), Person.role.in_(STUDENT_ROLES))
+    )
+    if by_number is not None and by_number.active:
+        return by_number
+    rows = session.execute(
+        select(Person, SchoolClass.code)
+        .join(SchoolClass, SchoolClass.id == Person.class_id)
+        .where(Person.name == who, Person.role.in_(STUDENT_ROLES), Person.active.is_(True))
+        .order_by(SchoolClass.code, Person.number)
+    ).all()
+    if not rows:
+        raise NotFound(what=f"同学 {who}", what_en=f"Student {who}")
+    if len(rows) > 1:
+        candidates = "\n".join(f"  {code} {mask_number(p.number)}" for p, code in rows)
+        raise AmbiguousName(count=len(rows), name=who, candidates=candidates)
+    person: Person = rows[0][0]
+    return person
+
+
+# -- consents ----------------------------------------------------------------------------
+
+
+def has_consent(session: Session, person_id: int, purpose: str) -> bool:
+    return (
+        session.scalar(
+            select(CareConsent.id).where(
+                CareConsent.person_id == person_id,
+                CareConsent.purpose == purpose,
+                CareConsent.withdrawn_at.is_(None),
+            )
+        )
+        is not None
+    )
+
+
+def may_record(session: Session, student_id: int, basis: str) -> bool:
+    """Under a public-duty basis care records need no consent; under consent they need the
+    student's separate consent (同意 关怀) first."""
+    return basis == "duty" or has_consent(session, student_id, CARE)
+
+
+def give_consent(session: Session, actor: Actor, purpose: str, now: datetime) -> bool:
+    """Record a separate consent; False when it was already on record."""
+    row = session.scalar(
+        select(CareConsent).where(
+            CareConsent.person_id == actor.person_id, CareConsent.purpose == purpose
+        )
+    )
+    if row is not None and row.withdrawn_at is None:
+        return False
+    if row is None:
+        session.add(
+            CareConsent(person_id=actor.person_id, purpose=purpose, given_at=now, withdrawn_at=None)
+        )
+    else:
+        row.given_at, row.withdrawn_at = now, None
+    audit.record(
+        session, at=now, actor=actor, action=f"consent.{purpose}", target=f"person:{actor.number}"
+    )
+    return True
+
+
+def withdraw_consent(session: Session, actor: Actor, purpose: str, now: datetime) -> bool:
+    row = session.scalar(
+        select(CareConsent).where(
+            CareConsent.person_id == actor.person_id,
+            CareConsent.purpose == purpose,
+            CareConsent.withdrawn_at.is_(None),
+        )
+    )
+    if row is None:
+        return False
+    row.withdrawn_at = now
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action=f"consent.{purpose}.withdrawn",
+        target=f"person:{actor.number}",
+    )
+    return True
+
+
+# -- 心理预警 ------------------------------------------------------------------------------
+
+
+def raise_alert(
+    session: Session, actor: Actor, student: Person, text: str, now: datetime
+) -> CareAlert:
+    """Store a 心理预警; the audit log names the student, never the text."""
+    assert student.class_id is not None
+    alert = CareAlert(
+        student_id=student.id,
+        class_id=student.class_id,
+        reporter_id=actor.person_id,
+        text=text,
+        created_at=now,
+    )
+    session.add(alert)
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="care.alert",
+        target=f"person:{student.number}",
+        detail={"alert": alert.id},
+    )
+    return alert
+
+
+def audit_unkept_alert(session: Session, actor: Actor, student: Person, now: datetime) -> None:
+    """An alert delivered but not kept (a consent basis, no consent): only that it happened."""
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="care.alert_unkept",
+        target=f"person:{student.number}",
+    )
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    student: str
+    number: str
+    class_code: str
+    reporter: str
+    text: str
+    created_at: datetime
+
+
+def readable_alerts(
+    session: Session, actor: Actor, contacts: Contacts | None, now: datetime, limit: int = 20
+) -> list[AlertView]:
+    """The alerts this actor may read, newest first; each one shown is an audited read."""
+    rows = session.execute(
+        select(CareAlert, Person, SchoolClass.code)
+        .join(Person, Person.id == CareAlert.student_id)
+        .join(SchoolClass, SchoolClass.id == CareAlert.class_id)
+        .order_by(CareAlert.created_at.desc(), CareAlert.id.desc())
+    ).all()
+    out: list[AlertView] = []
+    for alert, student, code in rows:
+        assigned = {alert.assignee_id} if alert.assignee_id is not None else set()
+        if not care_access.may_read_care(
+            session, actor, student.id, assigned_to=assigned, contacts=contacts
+        ):
+            continue
+        reporter = session.get(Person, alert.reporter_id) if alert.reporter_id else None
+        out.append(
+            AlertView(
+                alert.id,
+                student.name,
+                student.number,
+                code,
+                f"{reporter.name}（{reporter.number}）" if reporter else "?",
+                alert.text,
+                alert.created_at,
+            )
+        )
+        care_access.audit_read(session, actor, student.id, f"alert:{alert.id}", now=now)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def refer_alert(
+    session: Session,
+    actor: Actor,
+    alert_id: int,
+    to: Person,
+    contacts: Contacts | None,
+    now: datetime,
+) -> CareAlert:
+    """A counselor of the student hands the alert to another staff member, who becomes one
+    of its readers. Only a counselor or mental-health contact who may read it may refer it."""
+    alert = session.get(CareAlert, alert_id)
+    if alert is None or not care_access.may_read_care(
+        session, actor, alert.student_id, contacts=contacts
+    ):
+        raise NotFound(what=f"心理预警 #{alert_id}", what_en=f"Alert #{alert_id}")
+    if Role(to.role).is_student or not to.active:
+        raise NotFound(what=f"老师 {to.number}", what_en=f"Staff member {to.number}")
+    alert.assignee_id = to.id
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="care.alert_referred",
+        target=f"alert:{alert.id}",
+        detail={"to": to.number},
+    )
+    return alert
+
+
+def alert_counts(session: Session) -> list[tuple[str, int]]:
+    """Alerts per college: all a school admin sees."""
+    rows = session.execute(
+        select(College.name, func.count(CareAlert.id))
+        .join(SchoolClass, SchoolClass.college_id == College.id)
+        .join(CareAlert, CareAlert.class_id == SchoolClass.id)
+        .group_by(College.name)
+        .order_by(College.name)
+    ).all()
+    return [(name, int(n)) for name, n in rows]
+
+
+# -- 心理委员 reports -----------------------------------------------------------------------
+
+
+def period_start(day: date, period: str) -> date:
+    """The first day of the report period holding `day`: its Monday, or the 1st."""
+    if period == "monthly":
+        return day.replace(day=1)
+    return day - timedelta(days=day.weekday())
+
+
+def submit_report(
+    session: Session,
+    actor: Actor,
+    *,
+    start: date,
+    abnormal: bool,
+    text: str | None,
+    now: datetime,
+) -> tuple[PsychReport, bool]:
+    """The 心理委员's one current report of the period; a second one replaces it.
+    Returns (report, replaced)."""
+    person = session.get(Person, actor.person_id)
+    if person is None or not person.psych_rep or person.class_id is None:
+        raise NotPsychRep()
+    row = session.scalar(
+        select(PsychReport).where(
+            PsychReport.reporter_id == person.id, PsychReport.period_start == start
+        )
+    )
+    replaced = row is not None
+    if row is None:
+        row = PsychReport(
+            reporter_id=person.id,
+            class_id=person.class_id,
+            period_start=start,
+            abnormal=abnormal,
+            text=text,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+    else:
+        row.abnormal, row.text, row.updated_at = abnormal, text, now
+    session.flush()
+    audit.record(
+        session,
+        at=now,
+        actor=actor,
+        action="care.psych_report",
+        target=f"class:{person.class_id}",
+        to_state="abnormal" if abnormal else "none",
+    )
+    return row, replaced
+
+
+def psych_reps_missing(session: Session, start: date) -> list[Person]:
+    """Active 心理委员 with no report for the period starting `start`."""
+    done = select(PsychReport.reporter_id).where(PsychReport.period_start == start)
+    return list(
+        session.scalars(
+            select(Person)
+            .where(
+                Person.psych_rep.is_(True),
+                Person.active.is_(True),
+                Person.role.in_(STUDENT_ROLES),
+                Person.id.notin_(done),
+            )
+            .order_by(Person.number)
+        )
+    )
+
+
+def report_readers(session: Session, class_id: int, contacts: Contacts | None) -> list[Person]:
+    """Who reads a class's 心理委员 report: as for any care record of the class's students."""
+    any_student = session.scalar(
+        select(Person.id).where(Person.class_id == class_id, Person.role.in_(STUDENT_ROLES))
+    )
+    if any_student is None:
+        return []
+    return care_access.care_readers(session, any_student, contacts=contacts)
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+def purge(session: Session, before: datetime, *, now: datetime) -> int:
+    """Care records made before `before`: deleted, and the purge audited."""
+    alerts = _count(session.execute(delete(CareAlert).where(CareAlert.created_at < before)))
+    reports = _count(session.execute(delete(PsychReport).where(PsychReport.created_at < before)))
+    total = alerts + reports
+    audit.record(
+        session,
+        at=now,
+        actor=None,
+        actor_label="schedule:purge",
+        action="purge.care",
+        target=f"before:{before.date().isoformat()}",
+        detail={"alerts": alerts, "psych_reports": reports},
+    )
+    return total
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount or 0)

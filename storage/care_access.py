@@ -1,0 +1,115 @@
+"""Who reads care records (tags, contact logs, follow-ups, 心理委员 reports, 心理预警).
+
+Only the student's counselor(s), the college's configured mental-health contact(s) and
+staff a counselor assigned the item to. This overrides "a school admin reads
+everything": a school admin sees counts only. Every read is audited, without the data.
+
+The mental-health contacts come from `[care] mental_health_contacts` (college name → 工号
+list), passed in as `contacts`; a 工号 that is not an active staff member on the roster
+is skipped when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage import audit
+from storage.identity import Actor, staff_for_class
+from storage.models import College, Person, Role, SchoolClass
+
+# College name → the 工号 of its mental-health contact(s).
+Contacts = Mapping[str, Collection[str]]
+
+
+def _college_of(session: Session, student_id: int) -> College | None:
+    return session.scalar(
+        select(College)
+        .join(SchoolClass, SchoolClass.college_id == College.id)
+        .join(Person, Person.class_id == SchoolClass.id)
+        .where(Person.id == student_id)
+    )
+
+
+def mental_health_contacts(
+    session: Session, student_id: int, contacts: Contacts | None = None
+) -> list[Person]:
+    """The configured mental-health contact(s) of the student's college, as on the roster."""
+    college = _college_of(session, student_id)
+    numbers = list((contacts or {}).get(college.name, ())) if college is not None else []
+    if not numbers:
+        return []
+    return list(
+        session.scalars(
+            select(Person)
+            .where(
+                Person.number.in_(numbers),
+                Person.active.is_(True),
+                Person.role.notin_([Role.STUDENT.value, Role.MONITOR.value]),
+            )
+            .order_by(Person.number)
+        )
+    )
+
+
+def counselors_of(session: Session, student_id: int) -> list[Person]:
+    student = session.get(Person, student_id)
+    if student is None or student.class_id is None:
+        return []
+    return staff_for_class(session, student.class_id, (Role.COUNSELOR,))
+
+
+def care_readers(
+    session: Session, student_id: int, *, contacts: Contacts | None = None
+) -> list[Person]:
+    """The people who may read this student's care records, by 工号, without duplicates."""
+    seen: dict[int, Person] = {}
+    for person in counselors_of(session, student_id) + mental_health_contacts(
+        session, student_id, contacts
+    ):
+        seen.setdefault(person.id, person)
+    return sorted(seen.values(), key=lambda p: p.number)
+
+
+def may_read_care(
+    session: Session,
+    actor: Actor,
+    student_id: int,
+    *,
+    assigned_to: Collection[int] = (),
+    contacts: Contacts | None = None,
+) -> bool:
+    """Whether `actor` may read this student's care records.
+
+    `assigned_to`: the people the item at hand was assigned to by a counselor.
+    """
+    if not actor.is_staff:
+        return False
+    if actor.person_id in assigned_to:
+        return True
+    return any(
+        p.id == actor.person_id for p in care_readers(session, student_id, contacts=contacts)
+    )
+
+
+def audit_read(
+    session: Session,
+    actor: Actor,
+    student_id: int,
+    what: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Record that `actor` read `what` (e.g. "alert:3", "file") of this student's care records."""
+    student = session.get(Person, student_id)
+    audit.record(
+        session,
+        at=now or datetime.now(UTC),
+        actor=actor,
+        action="care_read",
+        target=f"person:{student.number if student is not None else student_id}",
+        detail={"what": what},
+    )
