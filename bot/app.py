@@ -28,6 +28,7 @@ from handlers import (
     decisions,
     help,
     identity,
+    keystudents,
     leave,
     privacy,
     reports,
@@ -85,6 +86,7 @@ class App:
             Feature(reports.router),
             attendance.FEATURE,
             Feature(privacy.router),
+            keystudents.FEATURE,
         )
         self.scheduler: Scheduler | None = None
 
@@ -229,6 +231,7 @@ def build_app(
 ) -> App:
     """Build the bot from its config. The database must already be migrated."""
     from schedules.daily import DAILY_JOBS
+    from schedules.keystudents import KEYSTUDENT_JOBS
     from schedules.scheduler import Scheduler
     from schedules.weekly import WEEKLY_JOBS
 
@@ -236,5 +239,5 @@ def build_app(
     engine = engine or make_engine(config.database.url, echo=config.database.echo)
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:
-        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS))
+        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS, *KEYSTUDENT_JOBS))
     return app

@@ -378,6 +378,40 @@ class OutboxSection(_Section):
         return parse_duration(v)
 
 
+def _care_categories() -> dict[str, int]:
+    return {
+        "家庭经济困难": 14,
+        "心理关注": 7,
+        "未就业": 14,
+        "学业困难": 14,
+        "身体健康关注": 7,
+        "隔离/滞留": 3,
+    }
+
+
+class KeyStudentsSection(_Section):
+    """重点学生 files: tag categories with their contact cadence, and 云跟踪."""
+
+    # Category → days between contacts (云家访 / 谈心谈话) a tagged student is due.
+    categories: dict[str, int] = Field(default_factory=_care_categories)
+    # An abnormal check-in opens a daily 云跟踪 of the student by itself.
+    track_abnormal: bool = False
+    # When the responsible staff hear of contacts and follow-ups due or overdue.
+    reminder_time: time = time(8, 30)
+    # When a student under 云跟踪 is asked how they feel.
+    track_prompt_time: time = time(9, 0)
+    # Removed tags, contact logs, done follow-ups and ended 云跟踪 are deleted this long after.
+    retention_days: int = Field(default=730, ge=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _cadences(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [name for name, days in v.items() if days < 1 or not name.strip()]
+        if bad:
+            raise ValueError(f"cadence must be at least 1 day: {', '.join(bad)}")
+        return v
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLASSBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -399,6 +433,7 @@ class Config(BaseSettings):
     dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
+    keystudents: KeyStudentsSection = Field(default_factory=KeyStudentsSection)
 
     @classmethod
     def settings_customise_sources(
