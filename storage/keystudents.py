@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.texts import Catalogue, Text
 from storage import xlsx
-from storage.errors import DomainError, NotFound
+from storage.errors import DomainError, NotFound, OutOfScope
 from storage.identity import Actor
 from storage.ledger import Ledger, safe_text
 from storage.models import (
@@ -237,8 +237,7 @@ def finish_followup(session: Session, actor: Actor, number: int, now: datetime) 
     student = session.get(Person, row.student_id)
     assert student is not None
     if student.class_id is None or not actor.covers_class(student.class_id):
-        # Someone else's follow-up is simply not there for this asker.
-        raise NotFound(what=label("zh", number=number), what_en=label("en", number=number))
+        raise OutOfScope(what=label("zh", number=number), what_en=label("en", number=number))
     if row.done_at is not None:
         raise Refused(KeyStudentErrors.followup_done, number=number)
     row.done_at = now

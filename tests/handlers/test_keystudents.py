@@ -156,13 +156,15 @@ async def test_malformed_contact_logs_show_the_form_and_store_nothing(
     assert row_counts(app) == before
 
 
-async def test_someone_elses_follow_up_is_not_found(app: App, bot: TestAdapter) -> None:
+async def test_someone_elses_follow_up_is_out_of_scope(app: App, bot: TestAdapter) -> None:
     from tests.conftest import seed_other_college
 
     seed_other_college(app)
     await bot.say("T001", VISIT)
     [reply] = await bot.say("T101", "完成 1")
-    assert reply.text == "找不到跟进事项 #1。"
+    assert reply.text == "你无权处理跟进事项 #1。"
+    [reply] = await bot.say("T001", "完成 7")
+    assert reply.text == "找不到跟进事项 #7。"
     [followup] = rows(app, CareFollowUp)
     assert followup.done_at is None
 
