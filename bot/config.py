@@ -396,10 +396,11 @@ class KeyStudentsSection(_Section):
     categories: dict[str, int] = Field(default_factory=_care_categories)
     # An abnormal check-in opens a daily 云跟踪 of the student by itself.
     track_abnormal: bool = False
-    # When the responsible staff hear of contacts and follow-ups due or overdue.
-    reminder_time: time = time(8, 30)
-    # When a student under 云跟踪 is asked how they feel.
-    track_prompt_time: time = time(9, 0)
+    # When the responsible staff hear of contacts and follow-ups due or overdue; unset: with
+    # the morning prompt (schedule.prompt).
+    reminder_time: time | None = None
+    # When a student under 云跟踪 is asked how they feel; unset: with the morning prompt.
+    track_prompt_time: time | None = None
     # Removed tags, contact logs, done follow-ups and ended 云跟踪 are deleted this long after.
     retention_days: int = Field(default=730, ge=1)
 
@@ -687,6 +688,12 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
                 f"environment variable {var or 'CLASSBOT_…'}: cannot be read ({e})"
             ) from None
         raise ConfigError(f"环境变量 {var or 'CLASSBOT_…'} 的值无法读取（{e}）") from None
+
+
+def care_times(config: Config) -> tuple[time, time]:
+    """(reminders, 云跟踪 prompts): the configured times, or the morning prompt's."""
+    ks, prompt = config.keystudents, config.schedule.prompt
+    return ks.reminder_time or prompt, ks.track_prompt_time or prompt
 
 
 def times_for(schedule: ScheduleSection, college: str | None) -> CollegeTimes:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Mapping
 from datetime import date
 
-from bot.config import Config
+from bot.config import Config, care_times
 from bot.dates import bad_date, short_day, try_parse_date
 from bot.messages import Attachment, OutgoingMessage
 from bot.router import (
@@ -463,7 +463,7 @@ def done(ctx: Context, args: Args) -> None:
 
 
 def prompt_time(ctx: Context) -> str:
-    return f"{ctx.config.keystudents.track_prompt_time:%H:%M}"
+    return f"{care_times(ctx.config)[1]:%H:%M}"
 
 
 @router.command(

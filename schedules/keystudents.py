@@ -9,7 +9,7 @@ from datetime import date, time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.config import Config
+from bot.config import Config, care_times
 from bot.dates import short_day
 from bot.messages import Envelope, OutgoingMessage, PersonAddress
 from bot.texts import Catalogue, Text
@@ -59,7 +59,7 @@ def _when(due: date, today: date, lang: str) -> str:
 
 
 def reminder_times(config: Config) -> dict[time, Slot]:
-    return {config.keystudents.reminder_time: Slot(school=True)}
+    return {care_times(config)[0]: Slot(school=True)}
 
 
 def plan_reminders(run: Run) -> list[Planned]:
@@ -122,7 +122,7 @@ def _class_codes(session: Session) -> dict[int, str]:
 
 
 def track_times(config: Config) -> dict[time, Slot]:
-    return {config.keystudents.track_prompt_time: Slot(school=True)}
+    return {care_times(config)[1]: Slot(school=True)}
 
 
 def plan_track_prompts(run: Run) -> list[Planned]:

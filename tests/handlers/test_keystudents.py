@@ -254,22 +254,22 @@ async def test_cadence_and_follow_up_reminders_reach_the_counselor_when_due(
     await bot.say("T001", VISIT)
     bot.clear()
     # Day 1 and 2: nothing due yet (cadence 3 days; the follow-up is due on day 2, 11-25).
-    await move(app, clock, day_at(1, 8, 31))
+    await move(app, clock, day_at(1, 7, 1))
     assert [s for s in bot.sent if "重点学生待办" in s.text] == []
-    await move(app, clock, day_at(2, 8, 31))
+    await move(app, clock, day_at(2, 7, 1))
     [due] = [s for s in bot.sent if "重点学生待办" in s.text]
     assert due.to.chat_id == "T001" and not due.to.is_group
     assert "• #1 张晓明（2020001）寄口罩：今天到期" in due.text
     assert "王雨桐" not in due.text
     bot.clear()
-    await move(app, clock, day_at(3, 8, 31))
+    await move(app, clock, day_at(3, 7, 1))
     [due] = [s for s in bot.sent if "重点学生待办" in s.text]
     assert "• 王雨桐（2020003，护理172）隔离/滞留：今天到期，上次联系 从未" in due.text
     assert "寄口罩：已逾期 1 天" in due.text
     bot.clear()
     await bot.say("T001", "完成 1")
     await bot.say("T001", "谈话 2020003 电话 情况:已解除隔离")
-    await move(app, clock, day_at(4, 8, 31))
+    await move(app, clock, day_at(4, 7, 1))
     assert [s for s in bot.sent if "重点学生待办" in s.text] == []
     assert not [s for s in in_groups(bot.sent) if "寄口罩" in s.text or "王雨桐" in s.text]
 
@@ -283,11 +283,11 @@ async def test_daily_follow_up_prompts_until_recovery_and_a_worse_answer_alerts_
     clock.set(day_at(0, 8))
     sent = await bot.say("T001", "跟踪 2020001")
     [staff] = private_to(sent, "T001")
-    assert staff.text.startswith("✓ 已开始对 张晓明（2020001）的每日云跟踪，每天 09:00")
+    assert staff.text.startswith("✓ 已开始对 张晓明（2020001）的每日云跟踪，每天 07:00")
     [student] = private_to(sent, "2020001")
-    assert student.text.startswith("🩺 老师会每天 09:00 私信问问你的身体情况")
+    assert student.text.startswith("🩺 老师会每天 07:00 私信问问你的身体情况")
     bot.clear()
-    await move(app, clock, day_at(0, 9, 1))
+    await move(app, clock, day_at(1, 7, 1))
     [prompt] = bot.to_chat("2020001", group=False)
     assert prompt.text.startswith("🩺 张晓明，今天身体怎么样？请回复：身体 <体温> [症状]")
     bot.clear()
@@ -298,7 +298,7 @@ async def test_daily_follow_up_prompts_until_recovery_and_a_worse_answer_alerts_
     assert sorted(a.to.chat_id for a in alerts) == ["T001", "T002"]
     # Day 2: prompted again; a better answer alerts nobody.
     bot.clear()
-    await move(app, clock, day_at(1, 9, 1))
+    await move(app, clock, day_at(2, 7, 1))
     [prompt] = bot.to_chat("2020001", group=False)
     assert "今天身体怎么样" in prompt.text
     sent = await bot.say("2020001", "身体 36.9 咳嗽")
@@ -313,11 +313,11 @@ async def test_daily_follow_up_prompts_until_recovery_and_a_worse_answer_alerts_
     bot.clear()
     sent = await bot.say("T001", "康复 2020001")
     [staff] = private_to(sent, "T001")
-    assert staff.text == "✓ 张晓明（2020001）已标记康复，每日云跟踪结束（共 2 天、3 次回复）。"
+    assert staff.text == "✓ 张晓明（2020001）已标记康复，每日云跟踪结束（共 3 天、3 次回复）。"
     [told] = private_to(sent, "2020001")
     assert told.text.startswith("🌿 老师已确认你恢复健康")
     bot.clear()
-    await move(app, clock, day_at(2, 9, 1))
+    await move(app, clock, day_at(3, 7, 1))
     assert bot.to_chat("2020001", group=False) == []
     [reply] = await bot.say("2020001", "身体 36.5")
     assert reply.text.startswith("你现在没有需要每天报告的身体情况跟踪。")
@@ -335,11 +335,11 @@ async def test_daily_follow_up_prompts_until_recovery_and_a_worse_answer_alerts_
 async def test_an_answer_already_given_today_skips_that_days_prompt(
     app: App, bot: TestAdapter, clock: ManualClock
 ) -> None:
-    clock.set(day_at(0, 8))
+    clock.set(day_at(0, 6, 30))
     await bot.say("T001", "跟踪 2020001")
     await bot.say("2020001", "身体 36.8")
     bot.clear()
-    await move(app, clock, day_at(0, 9, 1))
+    await move(app, clock, day_at(0, 7, 1))
     assert bot.to_chat("2020001", group=False) == []
 
 
@@ -405,7 +405,7 @@ async def test_care_records_never_reach_a_group_or_the_student(
     await bot.say("2020001", "我的", group="护理172")
     await bot.say("2020001", "我的")
     for day in range(4):
-        await move(app, clock, day_at(day, 9, 1))
+        await move(app, clock, day_at(day, 7, 1))
     to_student = bot.to_chat("2020001", group=False)
     for s in to_student + in_groups(bot.sent):
         for secret in ("心理关注", "家中经济紧张", "寄口罩", "家庭经济困难", "王老师,家长"):
