@@ -123,12 +123,12 @@ class KeyStudentTexts(Catalogue):
         "doctor now.",
     )
     worse_alert = Text(
-        "⚠️ 云跟踪加重：{name}（{number}，{cls}）今天体温 {temp}℃，症状：{symptoms}（此前最高 {before}℃）。请尽快联系。",
-        "⚠️ Follow-up worse: {name} ({number}, {cls}) today {temp} °C, symptoms: {symptoms} "
-        "(highest before {before} °C). Please get in touch.",
+        "⚠️ 云跟踪加重：{name}（{number}，{cls}）今天体温 {temp}℃，症状：{symptoms}{before}。请尽快联系。",
+        "⚠️ Follow-up worse: {name} ({number}, {cls}) today {temp} °C, symptoms: {symptoms}"
+        "{before}. Please get in touch.",
     )
+    highest_before = Text("（此前最高 {temp}℃）", " (highest before {temp} °C)")
     none = Text("无", "none")
-    unknown = Text("—", "—")
     file_head = Text(
         "📁 {name}（{number}，{cls}）档案\n当前标记：{tags}\n未完成跟进：{open}",
         "📁 File of {name} ({number}, {cls})\nTags: {tags}\nOpen follow-ups: {open}",
@@ -618,9 +618,9 @@ def answer_track(ctx: Context, actor: Actor, row: HealthTrack, reading: Reading)
                     cls=class_code(ctx, student),
                     temp=format_temp(reading.temp_tenths),
                     symptoms=symptoms,
-                    before=format_temp(max(before))
+                    before=ctx.render(KeyStudentTexts.highest_before, temp=format_temp(max(before)))
                     if before
-                    else ctx.render(KeyStudentTexts.unknown),
+                    else "",
                 )
             ),
             tags=("health",),
