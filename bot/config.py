@@ -99,6 +99,9 @@ class BotSection(_Section):
     name: str = "classbot"
     language: Literal["zh", "en"] = "zh"
     timezone: str = "Asia/Shanghai"
+    # How long a question the bot asked (驳回's reason, a form's next field) waits for its
+    # answer before it lapses.
+    prompt_timeout_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
     @field_validator("timezone")
     @classmethod

@@ -3,6 +3,11 @@
 Each handler module declares its commands on its own `CommandRouter`; `bot/app.py` includes
 the modules explicitly into one `Dispatcher`. Authorization is decided here, from the bound
 person's role and scope, never from what a message claims.
+
+A handler may ask a question (`ctx.ask`): the next message from the same account in the same
+chat goes to the answer handler its router declared (`@router.answer(key)`), unless it is a
+command (which runs, and ends the conversation) or 取消 (which ends it). The question waits
+in the database, for `[bot] prompt_timeout_minutes`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from bot.messages import (
 )
 from bot.outbox import Outbox
 from bot.texts import Catalogue, Text
-from storage import audit, identity, inbound, reports
+from storage import audit, identity, inbound, prompts, reports
 from storage.db import unit_of_work, with_retry
 from storage.errors import (
     ConsentRequired,
@@ -124,6 +129,8 @@ class Context:
     command: Command
     outbox: list[Envelope] = field(default_factory=list)
     _group: GroupChat | _Unloaded | None = field(default=None, repr=False)
+    # Whether this handler asked a question (`ask`), which the next message answers.
+    asked: bool = False
 
     @property
     def group(self) -> GroupChat | None:
@@ -171,6 +178,37 @@ class Context:
         message = text if isinstance(text, OutgoingMessage) else OutgoingMessage(text)
         self.outbox.append(Envelope(self.message.chat, message))
 
+    def ask(
+        self,
+        text: str | OutgoingMessage,
+        expect: str,
+        state: dict[str, Any] | None = None,
+        timeout: timedelta | None = None,
+    ) -> None:
+        """Reply with a question whose answer, the asker's next message in this chat, goes to
+        the answer handler declared as `expect` with `state` (JSON). Asking again, here or in
+        the answer handler, replaces the question; an answer handler that returns without
+        asking ends the conversation."""
+        if expect not in self.dispatcher.answers:
+            raise ValueError(f"no answer handler {expect!r} is installed")
+        msg, actor = self.message, self.actor
+        now = self.clock.now()
+        prompts.put(
+            self.session,
+            msg.platform,
+            msg.chat_id,
+            msg.sender_id,
+            person_id=actor.person_id if actor is not None else None,
+            role=actor.role.value if actor is not None else None,
+            command=self.command.name,
+            expect=expect,
+            state=state or {},
+            now=now,
+            expires_at=now + (timeout or timedelta(minutes=self.config.bot.prompt_timeout_minutes)),
+        )
+        self.asked = True
+        self.reply(text)
+
     def send(
         self, to: Address, message: str | OutgoingMessage, *, tags: Sequence[str] = ()
     ) -> None:
@@ -211,6 +249,13 @@ class Context:
 
 
 Handler = Callable[[Context, Args], None]
+# An answer to a question a handler asked: (ctx, the text of the answer, the question's state).
+AnswerHandler = Callable[[Context, str, dict[str, Any]], None]
+
+# An answer handler's key: the feature's prefix, a dot, a name (decisions.reason).
+_ANSWER_KEY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
+# What ends a conversation, as the whole message.
+CANCEL_WORDS = frozenset({"取消", "/cancel"})
 
 # The demo school's class (SPEC §7), named in usage lines written before any roster exists.
 DEMO_CLASS = "护理172"
@@ -298,6 +343,20 @@ class CommandRouter:
         self.name = name
         self.commands: list[Command] = []
         self.fallbacks: list[Fallback] = []
+        self.answers: dict[str, AnswerHandler] = {}
+
+    def answer(self, key: str) -> Callable[[AnswerHandler], AnswerHandler]:
+        """Declare the handler of the answers to questions asked with `ctx.ask(…, expect=key)`."""
+        if _ANSWER_KEY.fullmatch(key) is None:
+            raise ValueError(f"answer key {key!r} is not <feature>.<name>")
+
+        def register(func: AnswerHandler) -> AnswerHandler:
+            if key in self.answers:
+                raise ValueError(f"answer key {key!r} declared twice")
+            self.answers[key] = func
+            return func
+
+        return register
 
     def fallback(self, func: Fallback) -> Fallback:
         """Declare an answer for private messages that are no command (see `Fallback`)."""
@@ -398,6 +457,8 @@ class Dispatcher:
         self.commands: list[Command] = []
         self.fallbacks: list[Fallback] = []
         self._by_word: dict[str, Command] = {}
+        self._by_name: dict[str, Command] = {}
+        self.answers: dict[str, AnswerHandler] = {}
         # Chinese keywords, longest first: the longest word a message starts with wins.
         self._glued: list[tuple[str, Command]] = []
         self._first_class: str | None = None
@@ -420,12 +481,17 @@ class Dispatcher:
     def include(self, *routers: CommandRouter) -> None:
         for router in routers:
             self.fallbacks.extend(router.fallbacks)
+            for key, func in router.answers.items():
+                if key in self.answers:
+                    raise ValueError(f"answer key {key!r} declared twice")
+                self.answers[key] = func
             for cmd in router.commands:
                 words = [cmd.name.lower(), cmd.keyword, *cmd.aliases]
                 for word in words:
                     if word in self._by_word:
                         raise ValueError(f"command word {word!r} declared twice")
                     self._by_word[word] = cmd
+                self._by_name[cmd.name] = cmd
                 self.commands.append(cmd)
         self._glued = sorted(
             ((w, c) for w, c in self._by_word.items() if not w.isascii()),
@@ -475,21 +541,95 @@ class Dispatcher:
             return self._too_long(msg)
         msg = clean(msg)
         cmd, arg_text, looks_like_command = self.recognise(msg)
-        if cmd is None:
-            if not looks_like_command and msg.is_group:
-                return self._chat(msg)
-            text = _unknown_text(self.lang) if looks_like_command else self._fallback_text(msg)
-            return self._say(msg, [self._text(msg, text)])
+        if cmd is not None and not is_cancel(msg.text):
+            return self._command(msg, cmd, arg_text)
+        answered = self._answer(msg)
+        if answered is not None:
+            return answered
+        if cmd is not None:
+            return self._command(msg, cmd, arg_text)
+        if not looks_like_command and msg.is_group:
+            return self._chat(msg)
+        text = _unknown_text(self.lang) if looks_like_command else self._fallback_text(msg)
+        return self._say(msg, [self._text(msg, text)])
+
+    def _command(self, msg: IncomingMessage, cmd: Command, arg_text: str) -> Routed:
+        """Run a recognised command; a question pending for the sender ends either way."""
         try:
             return with_retry(lambda: self._run(msg, cmd, Args.parse(arg_text)))
         except DomainError as e:
             said = [self._text(msg, self._error_text(e, cmd))]
-            return self._say(msg, said, cmd, error=e, refused=e if e.refusal else None)
+            return self._say(
+                msg, said, cmd, error=e, refused=e if e.refusal else None, drop_prompt=True
+            )
         except Exception as e:
             log.exception(
                 "command %s failed on %s message %s", cmd.name, msg.platform, msg.message_id
             )
-            return self._say(msg, [self._text(msg, _apology(self.lang))], cmd, error=e)
+            return self._say(
+                msg, [self._text(msg, _apology(self.lang))], cmd, error=e, drop_prompt=True
+            )
+
+    def _answer(self, msg: IncomingMessage) -> Routed | None:
+        """The message as the answer to a question its sender was asked in this chat (or 取消,
+        or too late for it); None when no question is pending, to route it as usual."""
+        try:
+            return with_retry(lambda: self._converse(msg))
+        except _Unauthorized as u:
+            said = [self._text(msg, self._error_text(u.error, u.command))]
+            refused = u.error if u.error.refusal else None
+            return self._say(msg, said, u.command, error=u.error, refused=refused, drop_prompt=True)
+        except _AnswerRefused as r:
+            text = PromptTexts.again(self.lang, error=r.error.render(self.lang))
+            return self._say(msg, [self._text(msg, text)], r.command, error=r.error)
+        except Exception as e:
+            log.exception("an answer failed on %s message %s", msg.platform, msg.message_id)
+            return self._say(msg, [self._text(msg, _apology(self.lang))], error=e)
+
+    def _converse(self, msg: IncomingMessage) -> Routed | None:
+        """One answer, its inbound claim and everything it says: one unit of work."""
+        with unit_of_work(self.sessions) as session:
+            prompt = prompts.find(session, msg.platform, msg.chat_id, msg.sender_id)
+            if prompt is None:
+                return None
+            cmd = self._by_name.get(prompt.command)
+            handler = self.answers.get(prompt.expect)
+            if cmd is None or handler is None:
+                # Asked by a feature no longer installed: forget it, route the message as usual.
+                log.warning("dropping a question for %r, which nothing answers", prompt.expect)
+                session.delete(prompt)
+                return None
+            if not self._claim(session, msg):
+                return Routed([], cmd, duplicate=True)
+            actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
+            ctx = Context(
+                msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded()
+            )
+            if prompt.expires_at <= self.clock.now():
+                session.delete(prompt)
+                ctx.reply(PromptTexts.timed_out(self.lang, command=cmd.label(self.lang)))
+            elif is_cancel(msg.text):
+                session.delete(prompt)
+                ctx.reply(PromptTexts.cancelled(self.lang))
+            elif (actor.person_id if actor else None) != prompt.person_id or (
+                actor.role.value if actor else None
+            ) != prompt.role:
+                session.delete(prompt)
+                ctx.reply(PromptTexts.void(self.lang))
+            else:
+                try:
+                    self.authorize(cmd, actor, msg)
+                except DomainError as e:
+                    raise _Unauthorized(e, cmd) from e
+                try:
+                    handler(ctx, msg.text.translate(_INVISIBLE).strip(), dict(prompt.state))
+                except DomainError as e:
+                    raise _AnswerRefused(e, cmd) from e
+                if not ctx.asked:
+                    session.delete(prompt)
+            envelopes = _on_pressed(msg, ctx.outbox)
+            self._queue(session, msg, envelopes, actor)
+            return Routed(envelopes, cmd)
 
     def _too_long(self, msg: IncomingMessage) -> Routed:
         """A refusal for an over-long message, read no further than its first words."""
@@ -511,6 +651,8 @@ class Dispatcher:
                 return Routed([], cmd, duplicate=True)
             actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
             self.authorize(cmd, actor, msg)
+            # A command sent while a question is pending runs, and ends the conversation.
+            prompts.drop(session, msg.platform, msg.chat_id, msg.sender_id)
             ctx = Context(
                 msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded()
             )
@@ -527,6 +669,7 @@ class Dispatcher:
         *,
         error: Exception | None = None,
         refused: DomainError | None = None,
+        drop_prompt: bool = False,
     ) -> Routed:
         """Queue a reply to a message that changed nothing (not understood, refused, failed),
         in its own small transaction with the message's inbound claim, so a redelivery of the
@@ -537,6 +680,8 @@ class Dispatcher:
             with unit_of_work(self.sessions) as session:
                 if not self._claim(session, msg):
                     return False
+                if drop_prompt:
+                    prompts.drop(session, msg.platform, msg.chat_id, msg.sender_id)
                 actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
                 if refused is not None and cmd is not None:
                     audit.record(
@@ -671,6 +816,30 @@ class Dispatcher:
         return Envelope(msg.chat, OutgoingMessage(text))
 
 
+class _Unauthorized(Exception):
+    """The answerer may no longer run the command that asked: the question is dropped."""
+
+    def __init__(self, error: DomainError, command: Command) -> None:
+        super().__init__(repr(error))
+        self.error = error
+        self.command = command
+
+
+class _AnswerRefused(Exception):
+    """The answer handler refused the answer: nothing is stored, the question still waits."""
+
+    def __init__(self, error: DomainError, command: Command) -> None:
+        super().__init__(repr(error))
+        self.error = error
+        self.command = command
+
+
+def is_cancel(text: str) -> bool:
+    """Whether the whole message is 取消 or /cancel, which ends a pending question."""
+    word = normalize(text).lower().split("@", 1)[0]
+    return word in CANCEL_WORDS
+
+
 def clean(msg: IncomingMessage) -> IncomingMessage:
     """The message without characters that cannot be stored or exported."""
     if not any(_UNSTORABLE.search(v) for v in (msg.text, msg.sender_name, msg.chat_title)):
@@ -699,6 +868,25 @@ class RouterTexts(Catalogue):
     apology = Text(
         "抱歉，处理时出错了，这次没有保存任何内容，请稍后再试。",
         "Sorry, something went wrong on my side and nothing was saved. Please try again.",
+    )
+
+
+class PromptTexts(Catalogue):
+    cancelled = Text(
+        "已取消，刚才的问题不用再回答了。",
+        "Cancelled: no need to answer that question any more.",
+    )
+    timed_out = Text(
+        "刚才的问题已超时，没有保存任何内容。要重新开始，请再发送「{command}」。",
+        "That question timed out and nothing was saved. To start again, send {command} again.",
+    )
+    void = Text(
+        "刚才的问题已失效（你的账号身份有变化），没有保存任何内容。",
+        "That question no longer applies (your account changed); nothing was saved.",
+    )
+    again = Text(
+        "{error}\n请重新回答，或发送「取消」放弃。",
+        "{error}\nPlease answer again, or send /cancel to stop.",
     )
 
 

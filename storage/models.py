@@ -466,6 +466,31 @@ class OutboxMessage(Base):
     reason: Mapped[str | None] = mapped_column(String(300))
 
 
+class PendingPrompt(Base):
+    """A question the bot asked one account in one chat, waiting for its answer.
+
+    `expect` names the answer handler the next message goes to; `command` is the command
+    that started the conversation, whose authorization the answer passes again. At most one
+    per (platform, chat, account): asking again replaces it.
+    """
+
+    __tablename__ = "pending_prompts"
+    __table_args__ = (UniqueConstraint("platform", "chat_id", "sender_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    sender_id: Mapped[str] = mapped_column(String(100))
+    # The roster person who was asked (None: an unbound account), and their role then.
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str | None] = mapped_column(String(20))
+    command: Mapped[str] = mapped_column(String(40))
+    expect: Mapped[str] = mapped_column(String(100))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    asked_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class CareTag(Base):
     """重点学生 / 建档立卡: a student tagged with a care category, until the tag is removed."""
 
