@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 from bot.config import Config, care_times
 from bot.dates import bad_date, short_day, try_parse_date
@@ -70,6 +71,22 @@ class KeyStudentTexts(Catalogue):
     contact_logged = Text(
         "✓ 已记录 {name}（{number}）的{kind}（{day}，{mode}）。{followups}",
         "✓ {kind} with {name} ({number}) logged ({day}, {mode}). {followups}",
+    )
+    ask_mode = Text(
+        "记录 {name}（{number}）的{kind}。联系方式？回复：视频、电话、微信或面谈（发送「取消」放弃）",
+        "{kind} with {name} ({number}). The mode? Answer video, phone, wechat or in-person "
+        "(/cancel to stop)",
+    )
+    ask_participants = Text(
+        "谁参与了？（例：王老师,家长；没有请回复「无」）",
+        "Who took part? (e.g. Ms Wang, parents; or “none”)",
+    )
+    ask_situation = Text("了解到的情况？", "What was learned?")
+    ask_help = Text("给了哪些帮扶？（没有请回复「无」）", "What help was given? (or “none”)")
+    ask_followups = Text(
+        "需要跟进的事项？写成「日期 事项」，多项用「；」分开，例：{example} 寄口罩（没有请回复「无」）",
+        "Follow-ups? Write “date what”, several separated by “;”, e.g. {example} send masks "
+        "(or “none”)",
     )
     followups_added = Text("跟进事项：{items}", "Follow-ups: {items}")
     no_followups = Text("没有跟进事项。", "No follow-ups.")
@@ -330,14 +347,7 @@ def read_contact(kind: str, text: str, today: date) -> tuple[str, ContactInput]:
         value = rest[m.end() : end].strip().strip("，,;；")
         key = PART_WORDS[m.group(1).lower()]
         if key == "followup":
-            when, _, what = value.partition(" ")
-            due = try_parse_date(when, today, future=True) if when else None
-            if due is None or not what.strip():
-                example = f"{today.month}-{today.day}"
-                raise BadArguments(
-                    T.bad_followup("zh", example=example), T.bad_followup("en", example=example)
-                )
-            followups.append((due, what.strip()))
+            followups.append(_read_followup(value, today))
         elif key == "day":
             found = try_parse_date(value, today)
             if found is None or found > today:
@@ -367,7 +377,102 @@ def log_contact(ctx: Context, args: Args, kind: str) -> None:
             KeyStudentTexts.need_student("en", example=example),
         )
     today = today_of(ctx)
+    if len(args) == 1:
+        student = files.student_in_scope(ctx.session, actor, normalize(args.tokens[0]))
+        ctx.ask(
+            ctx.render(
+                KeyStudentTexts.ask_mode,
+                name=student.name,
+                number=student.number,
+                kind=ctx.render(_kind_text(kind)),
+            ),
+            expect="keystudents.contact",
+            state={"kind": kind, "number": student.number, "step": "mode"},
+        )
+        return
     number, data = read_contact(kind, args.text, today)
+    save_contact(ctx, number, data)
+
+
+def _kind_text(kind: str) -> Text:
+    return KeyStudentTexts.visit if kind == files.VISIT else KeyStudentTexts.talk
+
+
+# The questions of a contact logged as a conversation, in order: (step, its question).
+STEPS = ("mode", "participants", "situation", "help", "followups")
+NONE_WORDS = frozenset({"无", "没有", "none", "no", "-"})
+
+
+@router.answer("keystudents.contact")
+def contact_answer(ctx: Context, text: str, state: dict[str, Any]) -> None:
+    """One answer of a contact logged step by step; the last one stores it."""
+    T = KeyStudentTexts
+    today = today_of(ctx)
+    step = state["step"]
+    value = text.strip()
+    if normalize(value).lower() in NONE_WORDS and step in ("participants", "help", "followups"):
+        value = ""
+    if step == "mode":
+        mode = files.MODE_WORDS.get(normalize(value).lower())
+        if mode is None:
+            raise BadArguments(T.need_mode("zh"), T.need_mode("en"))
+        value = mode
+    elif step == "situation" and not value:
+        raise BadArguments(T.need_situation("zh"), T.need_situation("en"))
+    elif step == "followups":
+        for item in _split_items(value):
+            _read_followup(item, today)
+    files.check_text(value, "回答", "The answer")
+    state = {**state, step: value}
+    following = STEPS.index(step) + 1
+    if following < len(STEPS):
+        nxt = STEPS[following]
+        example = f"{(today + timedelta(days=2)).month}-{(today + timedelta(days=2)).day}"
+        question = {
+            "participants": T.ask_participants,
+            "situation": T.ask_situation,
+            "help": T.ask_help,
+            "followups": T.ask_followups,
+        }[nxt]
+        ctx.ask(
+            ctx.render(question, example=example),
+            expect="keystudents.contact",
+            state={**state, "step": nxt},
+        )
+        return
+    data = ContactInput(
+        kind=state["kind"],
+        day=today,
+        mode=state["mode"],
+        participants=state["participants"],
+        situation=state["situation"],
+        help_given=state["help"],
+        followups=tuple(_read_followup(i, today) for i in _split_items(state["followups"])),
+    )
+    save_contact(ctx, state["number"], data)
+
+
+def _split_items(value: str) -> list[str]:
+    return [i.strip() for i in re.split(r"[；;]", value) if i.strip()]
+
+
+def _read_followup(value: str, today: date) -> tuple[date, str]:
+    when, _, what = value.strip().partition(" ")
+    due = try_parse_date(when, today, future=True) if when else None
+    if due is None or not what.strip():
+        example = f"{today.month}-{today.day}"
+        raise BadArguments(
+            KeyStudentTexts.bad_followup("zh", example=example),
+            KeyStudentTexts.bad_followup("en", example=example),
+        )
+    return due, what.strip()
+
+
+def save_contact(ctx: Context, number: str, data: ContactInput) -> None:
+    """Store a contact (and its follow-ups) and say what was stored."""
+    actor = ctx.require_actor()
+    kind = data.kind
+    today = today_of(ctx)
     student = files.student_in_scope(ctx.session, actor, number)
     contact, followups = files.record_contact(ctx.session, actor, student, data, ctx.now)
     _audit(ctx, f"care_{kind}", student, {"contact": contact.id, "followups": len(followups)})
@@ -404,10 +509,11 @@ def log_contact(ctx: Context, args: Args, kind: str) -> None:
 CONTACT_USAGE = (
     "{word} <学号> <视频|电话|微信|面谈> [日期:…] [参与:…] 情况:… [帮扶:…] [跟进:<日期> <事项>]，"
     "例：{word} 2020001 视频 参与:王老师,家长 情况:家中一切正常，缺口罩 帮扶:联系社区 跟进:{{tomorrow}} 寄口罩"
+    "　或只发 {word} 2020001，逐项回答"
 )
 CONTACT_USAGE_EN = (
     "/{name} <student id> <video|phone|wechat|in-person> [date: …] [with: …] found: … [help: …] "
-    "[follow: <date> <what>]"
+    "[follow: <date> <what>], or just /{name} <student id> to be asked step by step"
 )
 
 

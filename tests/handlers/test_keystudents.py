@@ -141,7 +141,6 @@ async def test_malformed_contact_logs_show_the_form_and_store_nothing(
     before = row_counts(app)
     cases = {
         "家访": "请写上学号",
-        "家访 2020001": "请写上联系方式",
         "家访 2020001 飞鸽 情况:好": "请写上联系方式",
         "家访 2020001 视频": "请写上了解到的情况",
         "家访 2020001 视频 家里很好": "看不懂「家里很好」",
@@ -154,6 +153,43 @@ async def test_malformed_contact_logs_show_the_form_and_store_nothing(
         assert expected in reply.text, (text, reply.text)
         assert "格式：家访 <学号>" in reply.text, (text, reply.text)
     assert row_counts(app) == before
+
+
+async def test_a_home_visit_as_a_short_conversation(app: App, bot: TestAdapter) -> None:
+    [q] = await bot.say("T001", "家访 2020001")
+    assert q.text.startswith("记录 张晓明（2020001）的云家访。联系方式？")
+    [q] = await bot.say("T001", "飞鸽")
+    assert "请写上联系方式" in q.text
+    [q] = await bot.say("T001", "电话")
+    assert q.text.startswith("谁参与了？")
+    [q] = await bot.say("T001", "王芳,家长")
+    assert q.text == "了解到的情况？"
+    [q] = await bot.say("T001", "母亲住院，家里收入减少")
+    assert q.text.startswith("给了哪些帮扶？")
+    [q] = await bot.say("T001", "无")
+    assert q.text.startswith("需要跟进的事项？")
+    [q] = await bot.say("T001", "寄口罩")
+    assert "跟进事项要写成" in q.text
+    assert rows(app, CareContact) == []
+    [done] = await bot.say("T001", "11-25 寄口罩；11-30 回访")
+    assert done.text == (
+        "✓ 已记录 张晓明（2020001）的云家访（11月23日，电话）。"
+        "跟进事项：#1 11月25日 寄口罩；#2 11月30日 回访"
+    )
+    [contact] = rows(app, CareContact)
+    assert (contact.mode, contact.participants, contact.help_given) == ("电话", "王芳,家长", "")
+    assert contact.situation == "母亲住院，家里收入减少"
+    assert [f.what for f in rows(app, CareFollowUp)] == ["寄口罩", "回访"]
+
+
+async def test_a_contact_conversation_can_be_cancelled(app: App, bot: TestAdapter) -> None:
+    await bot.say("T001", "谈话 2020001")
+    await bot.say("T001", "面谈")
+    [reply] = await bot.say("T001", "取消")
+    assert reply.text.startswith("已取消")
+    [reply] = await bot.say("T001", "情绪平稳")
+    assert not reply.text.startswith("了解")
+    assert rows(app, CareContact) == []
 
 
 async def test_someone_elses_follow_up_is_out_of_scope(app: App, bot: TestAdapter) -> None:
