@@ -29,8 +29,9 @@ from bot.router import (
 )
 from bot.texts import Catalogue, Text
 from handlers.symptoms import Reading, read_checkin
-from storage import audit, identity, reports
+from storage import audit, identity, reports, requests
 from storage import keystudents as files
+from storage import leave as leaves
 from storage.care_access import audit_read, care_readers, may_read_care
 from storage.checkins import format_temp
 from storage.errors import BadArguments, OutOfScope
@@ -166,6 +167,8 @@ class KeyStudentTexts(Catalogue):
     line_track = Text("{at} 开始云跟踪（{source}）", "{at} daily follow-up started ({source})")
     source_checkin = Text("打卡异常", "abnormal check-in")
     source_staff = Text("老师发起", "by staff")
+    source_leave = Text("病假", "sick leave")
+    not_sick = Text("这是事假，只有病假可以开始云跟踪。", "That is not a sick leave.")
     line_answer = Text(
         "{at} 云跟踪回复：{temp}℃，症状：{symptoms}{worse}",
         "{at} follow-up answer: {temp} °C, symptoms: {symptoms}{worse}",
@@ -578,12 +581,27 @@ def prompt_time(ctx: Context) -> str:
     roles=DECIDERS,
     where=Where.PRIVATE,
     aliases=("云跟踪",),
-    usage=("跟踪 <学号>，例：跟踪 2020001", "/track <student id>"),
+    usage=(
+        "跟踪 <学号|病假编号>，例：跟踪 2020001　或　跟踪 L3",
+        "/track <student id|sick leave id>, e.g. /track 2020001 or /track L3",
+    ),
     help=("开始每日云跟踪一名身体不适的学生", "follow an unwell student daily"),
 )
 def track(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    student = student_arg(ctx, args, "跟踪 2020001")
+    ref = requests.parse_ref(args.tokens[0]) if len(args) == 1 else None
+    source = files.FROM_STAFF
+    if ref is not None and ref.kind_name == LEAVE.name:
+        # 跟踪 L3: the student of a sick leave.
+        leave = leaves.get(ctx.session, ref.number)
+        actor.require_class(leave.class_id, f"请假 {LEAVE.ref(ref.number)}", "That leave")
+        if LEAVE.read(leave).type != leaves.SICK:
+            raise BadArguments(KeyStudentTexts.not_sick("zh"), KeyStudentTexts.not_sick("en"))
+        found = ctx.session.get(Person, leave.student_id)
+        assert found is not None
+        student, source = found, files.FROM_LEAVE
+    else:
+        student = student_arg(ctx, args, "跟踪 2020001")
     existing = files.open_track(ctx.session, student.id)
     if existing is not None:
         raise files.Refused(
@@ -593,7 +611,7 @@ def track(ctx: Context, args: Args) -> None:
             since=short_day(existing.opened_at.astimezone(ctx.config.tz).date(), today_of(ctx)),
         )
     row = files.start_track(
-        ctx.session, student, source=files.FROM_STAFF, now=ctx.now, opened_by=actor.person_id
+        ctx.session, student, source=source, now=ctx.now, opened_by=actor.person_id
     )
     _audit(ctx, "care_track", student, {"track": row.id})
     ctx.reply(
@@ -819,7 +837,10 @@ def file_text(ctx: Context, student: Person) -> str:
                 )
             )
         elif e.kind == "track":
-            source = T.source_checkin if p["source"] == files.FROM_CHECKIN else T.source_staff
+            source = {
+                files.FROM_CHECKIN: T.source_checkin,
+                files.FROM_LEAVE: T.source_leave,
+            }.get(p["source"], T.source_staff)
             lines.append(ctx.render(T.line_track, at=when, source=ctx.render(source)))
         elif e.kind == "answer":
             lines.append(

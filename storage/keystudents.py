@@ -55,6 +55,7 @@ MODE_WORDS = {
 
 FROM_CHECKIN = "checkin"
 FROM_STAFF = "staff"
+FROM_LEAVE = "leave"
 
 MAX_TEXT = 1000
 

@@ -550,7 +550,7 @@ class HealthTrack(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
-    # "checkin" (opened by an abnormal check-in) or "staff" (跟踪 <学号>).
+    # "checkin" (opened by an abnormal check-in), "leave" (跟踪 <a sick leave>) or "staff".
     source: Mapped[str] = mapped_column(String(20))
     # The reading it started from, to tell a worse answer: tenths of a degree, symptoms.
     base_temp_tenths: Mapped[int | None] = mapped_column(Integer)

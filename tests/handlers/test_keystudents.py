@@ -407,6 +407,19 @@ async def test_an_abnormal_check_in_opens_a_follow_up_when_configured(
         app.engine.dispose()
 
 
+async def test_a_sick_leave_opens_a_follow_up_of_its_student(app: App, bot: TestAdapter) -> None:
+    await bot.say("2020001", "请假 明天 病假 发烧就医")
+    await bot.say("2020002", "请假 明天 事假 回家")
+    [reply] = await bot.say("T001", "跟踪 L2")
+    assert reply.text.startswith("这是事假，只有病假可以开始云跟踪。")
+    sent = await bot.say("T001", "跟踪 L1")
+    assert private_to(sent, "T001")[0].text.startswith("✓ 已开始对 张晓明（2020001）的每日云跟踪")
+    [track] = rows(app, HealthTrack)
+    assert track.source == "leave"
+    [reply] = await bot.say("T001", "档案 2020001")
+    assert "开始云跟踪（病假）" in reply.text
+
+
 async def test_no_follow_up_opens_by_itself_by_default(app: App, bot: TestAdapter) -> None:
     await bot.say("2020001", "打卡 38.0 咳嗽")
     assert rows(app, HealthTrack) == []
