@@ -39,6 +39,7 @@ from storage.identity import Actor
 from storage.keystudents import ContactInput
 from storage.leave import LEAVE
 from storage.models import HealthTrack, Person, Role, SchoolClass
+from storage.subsidy import SUBSIDY
 
 router = CommandRouter("keystudents")
 
@@ -176,14 +177,14 @@ class KeyStudentTexts(Catalogue):
     worse_mark = Text("（加重）", " (worse)")
     line_recovered = Text("{at} 康复，云跟踪结束", "{at} recovered; follow-up ended")
     line_leave = Text(
-        "{at} 请假 L{number} {type} {start}–{end}（{status}）",
-        "{at} leave L{number} {type} {start}–{end} ({status})",
+        "{at} 请假 {ref} {type} {start}–{end}（{status}）",
+        "{at} leave {ref} {type} {start}–{end} ({status})",
     )
     line_abnormal = Text(
         "{at} 异常打卡：{temp}℃，症状：{symptoms}",
         "{at} abnormal check-in: {temp} °C, symptoms: {symptoms}",
     )
-    line_subsidy = Text("{at} 补助 S{number}：{action}", "{at} subsidy S{number}: {action}")
+    line_subsidy = Text("{at} 补助 {ref}：{action}", "{at} subsidy {ref}: {action}")
     approved = Text("批准", "approved")
     rejected = Text("驳回", "rejected")
     sick = Text("病假", "sick")
@@ -194,9 +195,6 @@ class KeyStudentTexts(Catalogue):
         "📎 Care ledger ({label}, {count} key students)",
     )
     ledger_scope = Text("帮扶台账 {label}", "The care ledger of {label}")
-    nothing_to_export = Text(
-        "{label} 没有你可以查看的重点学生。", "No key students you may read in {label}."
-    )
     bad_scope = Text("「{token}」不是班级或学院。", "“{token}” is neither a class nor a college.")
     your_classes = Text("所带班级", "your classes")
 
@@ -859,7 +857,7 @@ def file_text(ctx: Context, student: Person) -> str:
                 ctx.render(
                     T.line_leave,
                     at=when,
-                    number=p["number"],
+                    ref=LEAVE.ref(p["number"]),
                     type=ctx.render(T.sick if p["type"] == "sick" else T.personal),
                     start=day(p["start"]),
                     end=day(p["end"]),
@@ -878,7 +876,9 @@ def file_text(ctx: Context, student: Person) -> str:
         elif e.kind == "subsidy":
             action = T.approved if p["action"] == "approve" else T.rejected
             lines.append(
-                ctx.render(T.line_subsidy, at=when, number=p["number"], action=ctx.render(action))
+                ctx.render(
+                    T.line_subsidy, at=when, ref=SUBSIDY.ref(p["number"]), action=ctx.render(action)
+                )
             )
     tags = "、".join(t.category for t in files.active_tags(ctx.session, student.id)) or none
     open_items = (

@@ -234,6 +234,19 @@ async def test_the_file_shows_the_timeline_to_the_counselor_and_is_audited(
     assert care_reads(app) == [("T001 王芳", "person:2020001", "file")]
 
 
+async def test_the_file_shows_subsidy_decisions_and_follow_ups_done(
+    app: App, bot: TestAdapter
+) -> None:
+    await bot.say("2020001", "补助 500 家庭困难")
+    await bot.say("T001", "批准 S1")
+    await bot.say("T001", VISIT)
+    await bot.say("T001", "完成 1")
+    [reply] = await bot.say("T001", "档案 2020001")
+    assert "补助 S1：批准" in reply.text
+    assert "跟进 #1 截止 11月25日：寄口罩（已完成）" in reply.text
+    assert "未完成跟进：无" in reply.text
+
+
 async def test_only_care_readers_may_read_a_file(app: App, bot: TestAdapter) -> None:
     await bot.say("T001", "标记 2020001 心理关注")
     for sender in ("T002", "T003", "T009"):
