@@ -638,6 +638,7 @@ def demo_cmd(
         demo.seed(
             session, clock.now(), platforms=("console",), consent_version=cfg.privacy.notice_version
         )
+        demo.seed_care(session, clock.now())
     print(
         f"classbot demo — {clock.now():%Y-%m-%d %H:%M}，数据在 {workdir}（:help 查看控制台命令）",
         flush=True,

@@ -438,6 +438,41 @@ class CollectSection(_Section):
     private: bool = False
 
 
+def _care_categories() -> dict[str, int]:
+    return {
+        "家庭经济困难": 14,
+        "心理关注": 7,
+        "未就业": 14,
+        "学业困难": 14,
+        "身体健康关注": 7,
+        "隔离/滞留": 3,
+    }
+
+
+class KeyStudentsSection(_Section):
+    """重点学生 files: tag categories with their contact cadence, and 云跟踪."""
+
+    # Category → days between contacts (云家访 / 谈心谈话) a tagged student is due.
+    categories: dict[str, int] = Field(default_factory=_care_categories)
+    # An abnormal check-in opens a daily 云跟踪 of the student by itself.
+    track_abnormal: bool = False
+    # When the responsible staff hear of contacts and follow-ups due or overdue; unset: with
+    # the morning prompt (schedule.prompt).
+    reminder_time: time | None = None
+    # When a student under 云跟踪 is asked how they feel; unset: with the morning prompt.
+    track_prompt_time: time | None = None
+    # Removed tags, contact logs, done follow-ups and ended 云跟踪 are deleted this long after.
+    retention_days: int = Field(default=730, ge=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _cadences(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = [name for name, days in v.items() if days < 1 or not name.strip()]
+        if bad:
+            raise ValueError(f"cadence must be at least 1 day: {', '.join(bad)}")
+        return v
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLASSBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -455,15 +490,14 @@ class Config(BaseSettings):
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
     wecom: WecomSection = Field(default_factory=WecomSection)
-
     dingtalk: DingtalkSection = Field(default_factory=DingtalkSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     outbox: OutboxSection = Field(default_factory=OutboxSection)
     matters: MattersSection = Field(default_factory=MattersSection)
     care: CareSection = Field(default_factory=CareSection)
-
     notices: NoticesSection = Field(default_factory=NoticesSection)
     collect: CollectSection = Field(default_factory=CollectSection)
+    keystudents: KeyStudentsSection = Field(default_factory=KeyStudentsSection)
 
     @classmethod
     def settings_customise_sources(
@@ -717,6 +751,12 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
                 f"environment variable {var or 'CLASSBOT_…'}: cannot be read ({e})"
             ) from None
         raise ConfigError(f"环境变量 {var or 'CLASSBOT_…'} 的值无法读取（{e}）") from None
+
+
+def care_times(config: Config) -> tuple[time, time]:
+    """(reminders, 云跟踪 prompts): the configured times, or the morning prompt's."""
+    ks, prompt = config.keystudents, config.schedule.prompt
+    return ks.reminder_time or prompt, ks.track_prompt_time or prompt
 
 
 def times_for(schedule: ScheduleSection, college: str | None) -> CollegeTimes:

@@ -7,6 +7,7 @@ from datetime import date
 from bot.config import Config, times_for
 from bot.messages import OutgoingMessage, PersonAddress
 from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, Feature
+from handlers import keystudents
 from handlers.symptoms import Reading, lexicon_for, read_checkin
 from storage import checkins, identity
 from storage.checkins import CheckInInput, format_temp
@@ -91,6 +92,8 @@ def checkin(ctx: Context, args: Args) -> None:
             ctx.reply(details)
     if stored.abnormal_today:
         _alert_or_correct(ctx, actor.class_id, local.date(), stored.revision)
+    if abnormal:
+        keystudents.track_abnormal_checkin(ctx, actor, reading)
 
 
 def _understood(ctx: Context, r: Reading, late_mark: str, replaced: bool) -> OutgoingMessage:

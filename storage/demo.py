@@ -4,7 +4,9 @@ College 医学院 with classes 护理172 (students 2020001–2020030) and 检验
 2020002 is the monitor of 护理172 and 2020004 its 心理委员. T001 counsels both classes, T002
 is the head teacher of 护理172, T003 the college admin (学工办), T009 a school admin (学工部).
 Each class has one bound group named after it, and every person has an account on each given
-platform whose user id is their 学号/工号. Everyone has agreed to the privacy notice.
+platform whose user id is their 学号/工号. Everyone has agreed to the privacy notice. The
+console demo also has two key students of 护理172, each tagged by T001 with one contact log
+(`seed_care`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import ChatAccount, GroupChat, Person, SchoolClass
+from storage.models import CareContact, CareTag, ChatAccount, GroupChat, Person, SchoolClass
 from storage.roster import RosterData, StaffRow, StudentRow, import_roster
 
 COLLEGE = "医学院"
+# 护理172's 心理委员.
+PSYCH_REP_NUMBER = "2020004"
 CLASSES = ("护理172", "检验172")
 
 STUDENT_NAMES = [
@@ -97,7 +101,7 @@ def roster() -> RosterData:
     for i, name in enumerate(STUDENT_NAMES):
         number = f"{2020001 + i}"
         class_code = CLASSES[0] if i < 30 else CLASSES[1]
-        role = {"2020002": "班长", "2020004": "心理委员"}.get(number, "学生")
+        role = {"2020002": "班长", PSYCH_REP_NUMBER: "学生、心理委员"}.get(number, "学生")
         data.students.append(StudentRow(i + 2, number, name, COLLEGE, class_code, role))
     for i, (number, name, role, college, classes) in enumerate(STAFF):
         data.staff.append(StaffRow(i + 2, number, name, role, college, classes))
@@ -157,4 +161,58 @@ def bind_everyone(
                 ],
             )
     session.execute(update(Person).values(consent_version=consent_version, consent_at=now))
+    session.flush()
+
+
+# Key students of 护理172 (student, category, kind, mode, who took part, what was learned,
+# help given), each tagged by the counselor T001 with one contact log.
+KEY_STUDENTS = (
+    (
+        "2020012",
+        "家庭经济困难",
+        "visit",
+        "视频",
+        "王芳,家长",
+        "父亲务工收入减少，网课流量不够用",
+        "申请临时困难补助，发放流量补贴",
+    ),
+    (
+        "2020015",
+        "未就业",
+        "talk",
+        "电话",
+        "王芳",
+        "还没有签约单位，想准备专升本",
+        "推送招聘信息和专升本政策",
+    ),
+)
+
+
+def seed_care(session: Session, now: datetime) -> None:
+    """The demo's key students: tagged and visited by T001 on the demo's first day."""
+    numbers = [k[0] for k in KEY_STUDENTS] + ["T001"]
+    ids: dict[str, int] = {
+        number: pid
+        for number, pid in session.execute(
+            select(Person.number, Person.id).where(Person.number.in_(numbers))
+        )
+    }
+    counselor = ids["T001"]
+    for number, category, kind, mode, participants, situation, help_given in KEY_STUDENTS:
+        session.add(
+            CareTag(student_id=ids[number], category=category, tagged_by=counselor, tagged_at=now)
+        )
+        session.add(
+            CareContact(
+                student_id=ids[number],
+                kind=kind,
+                day=now.date(),
+                mode=mode,
+                participants=participants,
+                situation=situation,
+                help_given=help_given,
+                recorded_by=counselor,
+                recorded_at=now,
+            )
+        )
     session.flush()

@@ -620,3 +620,90 @@ class CampaignResponseRevision(Base):
     revision: Mapped[int] = mapped_column(Integer)
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime]
+
+
+class CareTag(Base):
+    """重点学生 / 建档立卡: a student tagged with a care category, until the tag is removed."""
+
+    __tablename__ = "care_tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    tagged_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    tagged_at: Mapped[datetime]
+    removed_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    removed_at: Mapped[datetime | None]
+
+
+class CareContact(Base):
+    """云家访 or 谈心谈话: one contact with a key student (or their family) and what it found."""
+
+    __tablename__ = "care_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # "visit" (家访) or "talk" (谈话).
+    kind: Mapped[str] = mapped_column(String(10))
+    day: Mapped[date] = mapped_column(Date)
+    # 视频 / 电话 / 微信 / 面谈.
+    mode: Mapped[str] = mapped_column(String(10))
+    participants: Mapped[str] = mapped_column(Text, default="")
+    situation: Mapped[str] = mapped_column(Text, default="")
+    help_given: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    recorded_at: Mapped[datetime]
+
+
+class CareFollowUp(Base):
+    """A follow-up a contact promised (寄口罩, 推送招聘信息), due on a day, until marked done."""
+
+    __tablename__ = "care_followups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("care_contacts.id", ondelete="CASCADE"), index=True
+    )
+    due: Mapped[date] = mapped_column(Date)
+    what: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    done_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    done_at: Mapped[datetime | None]
+
+
+class HealthTrack(Base):
+    """云跟踪: the daily follow-up of an unwell student, open until staff mark them recovered."""
+
+    __tablename__ = "health_tracks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    # "checkin" (opened by an abnormal check-in), "leave" (跟踪 <a sick leave>) or "staff".
+    source: Mapped[str] = mapped_column(String(20))
+    # The reading it started from, to tell a worse answer: tenths of a degree, symptoms.
+    base_temp_tenths: Mapped[int | None] = mapped_column(Integer)
+    base_symptoms: Mapped[str] = mapped_column(String(400), default="")
+    opened_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    opened_at: Mapped[datetime]
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    closed_at: Mapped[datetime | None]
+
+
+class HealthTrackAnswer(Base):
+    """One day's answer to the 云跟踪 prompt: how the student feels and their temperature."""
+
+    __tablename__ = "health_track_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("health_tracks.id", ondelete="CASCADE"), index=True
+    )
+    day: Mapped[date] = mapped_column(Date)
+    temp_tenths: Mapped[int] = mapped_column(Integer)
+    symptoms: Mapped[str] = mapped_column(String(400), default="")
+    note: Mapped[str | None] = mapped_column(String(500))
+    worse: Mapped[bool] = mapped_column(Boolean)
+    answered_at: Mapped[datetime]

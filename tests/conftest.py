@@ -28,7 +28,10 @@ from storage.models import (
     Campaign,
     CampaignResponseRevision,
     CareAlert,
+    CareContact,
+    CareFollowUp,
     CheckInRevision,
+    HealthTrackAnswer,
     Person,
     PsychReport,
     Request,
@@ -106,7 +109,24 @@ def config(database_url: str) -> Config:
 
 
 # Words that make a student id in the same group message health or finance data.
-SENSITIVE_WORDS = ("体温", "℃", "°C", "症状", "异常", "发热", "病假", "病因", "补助", "困难")
+SENSITIVE_WORDS = (
+    "体温",
+    "℃",
+    "°C",
+    "症状",
+    "异常",
+    "发热",
+    "病假",
+    "病因",
+    "补助",
+    "困难",
+    "家访",
+    "谈话",
+    "跟踪",
+    "重点学生",
+    "档案",
+    "心理",
+)
 
 
 def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
@@ -114,7 +134,8 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
     campaign's answer to a sensitive question.
 
     Forbidden in a group: any stored temperature, symptom, check-in note or city, leave
-    reason or follow-up note, subsidy reason or amount, a rejection reason; and any
+    reason or follow-up note, subsidy reason or amount, a rejection reason, a key student's
+    contact log, follow-up or 云跟踪 answer; and any
     student's 学号 next to a health or finance word. The bot's own fixed texts (usage lines
     with their made-up examples, the privacy notice, the temperature range) are not data
     and are taken out before the check.
@@ -141,6 +162,18 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
                 *conn.execute(select(CareAlert.text)).scalars().all(),
                 *conn.execute(select(PsychReport.text)).scalars().all(),
             ]
+            # Key-student files: contact logs, follow-ups, 云跟踪 answers.
+            care_texts = [
+                t
+                for row in conn.execute(
+                    select(CareContact.participants, CareContact.situation, CareContact.help_given)
+                )
+                for t in row
+            ]
+            care_texts += conn.execute(select(CareFollowUp.what)).scalars().all()
+            track_answers = conn.execute(
+                select(HealthTrackAnswer.temp_tenths, HealthTrackAnswer.symptoms)
+            ).all()
             students = (
                 conn.execute(select(Person.number).where(Person.role.in_(["student", "monitor"])))
                 .scalars()
@@ -180,6 +213,10 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
                         forbidden.add(v)
                     elif isinstance(v, int | float) and not isinstance(v, bool):
                         forbidden.add(str(v))
+        texts.update(care_texts)
+        for tenths, symptoms in track_answers:
+            forbidden.add(format_temp(tenths))
+            forbidden.update(s for s in symptoms.split("、") if s)
         forbidden.update(t for t in texts if t and len(t) >= 4)
         leaked = sorted(f for f in forbidden if f and f in body)
         assert not leaked, f"group message leaks {leaked}: {message.text!r}"

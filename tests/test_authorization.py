@@ -62,6 +62,8 @@ PENDING_LEAVE = (("2020010", "请假 明天 病假 发烧就医"),)
 # The in-scope student's and monitor's own requests, L1 and L2.
 OWN_LEAVE = (("2020001", "请假 明天 事假 回家"), ("2020002", "请假 明天 事假 回家"))
 OWN = (("2020001", "L1"), ("2020002", "L2"))
+# Each staff member's own student to act on, so two allowed roles do not meet the same one.
+OWN_STUDENT = (("T001", "2020010"), ("T003", "2020011"), ("T101", "2020010"), ("T103", "2020010"))
 
 
 # A collection C1 for 护理172, started by its counselor.
@@ -164,6 +166,79 @@ TABLE: dict[str, tuple[frozenset[Role | str], Probe]] = {
     "progress": (
         frozenset({C, H, CA, SA}),
         Probe("进度 C1", setup=COLLECTION, scoped=True, succeeds="📊 寒假离校返乡登记（C1）进度"),
+    ),
+    "tag": (
+        frozenset({C, CA}),
+        Probe("标记 {own} 心理关注", scoped=True, own=OWN_STUDENT, succeeds="✓ 已将"),
+    ),
+    "untag": (
+        frozenset({C, CA}),
+        Probe(
+            "取消标记 {own} 心理关注",
+            scoped=True,
+            setup=(("T001", "标记 2020010 心理关注"), ("T001", "标记 2020011 心理关注")),
+            own=OWN_STUDENT,
+            succeeds="✓ 已取消",
+        ),
+    ),
+    "visit": (
+        frozenset({C, CA}),
+        Probe("家访 2020010 电话 情况:一切正常", scoped=True, succeeds="✓ 已记录"),
+    ),
+    "talk": (
+        frozenset({C, CA}),
+        Probe("谈话 2020010 面谈 情况:情绪平稳", scoped=True, succeeds="✓ 已记录"),
+    ),
+    "done": (
+        frozenset({C, CA}),
+        Probe(
+            "完成 {own}",
+            scoped=True,
+            setup=(
+                ("T001", "家访 2020010 电话 情况:好 跟进:明天 寄口罩"),
+                ("T001", "家访 2020011 电话 情况:好 跟进:明天 寄书"),
+            ),
+            own=(("T001", "1"), ("T003", "2"), ("T101", "1"), ("T103", "2")),
+            succeeds="✓ 跟进事项",
+        ),
+    ),
+    "track": (
+        frozenset({C, CA}),
+        Probe("跟踪 {own}", scoped=True, own=OWN_STUDENT, succeeds="✓ 已开始"),
+    ),
+    "recovered": (
+        frozenset({C, CA}),
+        Probe(
+            "康复 {own}",
+            scoped=True,
+            setup=(("T001", "跟踪 2020010"), ("T001", "跟踪 2020011")),
+            own=OWN_STUDENT,
+            succeeds="已标记康复",
+        ),
+    ),
+    "feel": (
+        frozenset({S, M}),
+        Probe(
+            "身体 36.6",
+            setup=(("T001", "跟踪 2020001"), ("T001", "跟踪 2020002")),
+            succeeds="✓ 已记录今天的身体情况",
+        ),
+    ),
+    # Care records: only the student's counselor (and configured mental-health contacts).
+    "file": (
+        frozenset({C}),
+        Probe(
+            "档案 2020010", scoped=True, setup=(("T001", "标记 2020010 心理关注"),), succeeds="📁"
+        ),
+    ),
+    "careledger": (
+        frozenset({C}),
+        Probe(
+            "帮扶台账 护理172",
+            scoped=True,
+            setup=(("T001", "标记 2020010 心理关注"),),
+            succeeds="📎 帮扶台账",
+        ),
     ),
 }
 
