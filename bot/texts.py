@@ -42,6 +42,15 @@ class Text:
     def raw(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
 
+    @property
+    def pair(self) -> tuple[str, str]:
+        """(zh, en), for declarations that take both, such as a command's usage and help."""
+        return (self.zh, self.en)
+
+    def bind(self, **params: object) -> Phrase:
+        """The text with its parameters, rendered later in the reader's language."""
+        return Phrase(self, params)
+
     def parameters(self, lang: str) -> frozenset[str]:
         """The names the text of one language formats in."""
         names = set()
@@ -52,6 +61,29 @@ class Text:
 
     def __repr__(self) -> str:
         return f"Text({self.name or self.zh!r})"
+
+
+class Phrase:
+    """A text and its parameters, not yet rendered: an error names what it is about as a
+    phrase, and the reply renders it in the reader's language. A parameter may itself be a
+    phrase."""
+
+    __slots__ = ("params", "text")
+
+    def __init__(self, text: Text, params: dict[str, object]) -> None:
+        self.text = text
+        self.params = params
+
+    def __call__(self, lang: str, /) -> str:
+        return self.text(lang, **resolve(self.params, lang))
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.text.name}, {self.params!r})"
+
+
+def resolve(params: dict[str, object], lang: str) -> dict[str, object]:
+    """Parameters with every phrase among them rendered in `lang`."""
+    return {k: v(lang) if isinstance(v, Phrase) else v for k, v in params.items()}
 
 
 class Catalogue:
