@@ -18,7 +18,7 @@ CLI and the handlers can all use it without a dependency pointing the wrong way.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 LANGUAGES = ("zh", "en")
 
@@ -81,9 +81,21 @@ class Phrase:
         return f"Phrase({self.text.name}, {self.params!r})"
 
 
-def resolve(params: dict[str, object], lang: str) -> dict[str, object]:
+class PerLanguage:
+    """A parameter computed in the reader's language (a date label, a list of names)."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[[str], str]) -> None:
+        self.func = func
+
+    def __call__(self, lang: str, /) -> str:
+        return self.func(lang)
+
+
+def resolve(params: Mapping[str, object], lang: str) -> dict[str, object]:
     """Parameters with every phrase among them rendered in `lang`."""
-    return {k: v(lang) if isinstance(v, Phrase) else v for k, v in params.items()}
+    return {k: v(lang) if isinstance(v, (Phrase, PerLanguage)) else v for k, v in params.items()}
 
 
 class Catalogue:

@@ -145,7 +145,7 @@ class DomainError(Exception):
     refusal: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(f"{type(self).__name__}({params})")
+        super().__init__(f"{type(self).__name__}({resolve(params, 'zh')})")
         self.params = params
 
     def render(self, lang: str) -> str:
