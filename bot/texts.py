@@ -98,6 +98,11 @@ def resolve(params: Mapping[str, object], lang: str) -> dict[str, object]:
     return {k: v(lang) if isinstance(v, (Phrase, PerLanguage)) else v for k, v in params.items()}
 
 
+def in_language(pair: tuple[str, str], lang: str) -> str:
+    """One of a declared (zh, en) pair of data, such as a request kind's noun."""
+    return pair[1] if lang == "en" else pair[0]
+
+
 class Catalogue:
     """A feature's table of texts. Subclass it; never instantiate it."""
 

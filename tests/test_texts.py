@@ -121,7 +121,6 @@ PENDING = frozenset(
         "handlers/identity.py",
         "handlers/leave.py",
         "handlers/privacy.py",
-        "handlers/reports.py",
         "handlers/subsidy.py",
         "storage/charts.py",
         "storage/consent.py",
