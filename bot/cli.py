@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from importlib import resources
@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from typer._click import exceptions as click  # typer carries its own copy of click
 from typer.core import TyperGroup
 
 from bot.adapters.base import StartFailed
@@ -156,6 +157,23 @@ class CliTexts(Catalogue):
         "outbox: nothing pending, nothing failed in the last {days} day(s)",
     )
     audit_count = Text("（共 {count} 条）", "({count} entries)")
+    usage = Text("用法：{usage}", "Usage: {usage}")
+    try_help = Text("运行 {command} --help 查看帮助。", "Try '{command} --help' for help.")
+    error = Text("错误：{message}", "Error: {message}")
+    no_such_option = Text("没有 {option} 这个选项。", "No such option: {option}.")
+    did_you_mean = Text("你是不是想用：{like}？", " Did you mean {like}?")
+    missing_option = Text("缺少选项 {name}。", "Missing option {name}.")
+    missing_argument = Text("缺少参数 {name}。", "Missing argument {name}.")
+    bad_value = Text("{name} 的值不对：{detail}", "Invalid value for {name}: {detail}")
+    bad_option = Text("选项 {option} 用法不对：{detail}", "Invalid use of {option}: {detail}")
+    needs_value = Text("选项 {option} 后面要写一个值。", "Option {option} requires an argument.")
+    no_such_command = Text("没有 {name} 这个命令。", "No such command '{name}'.")
+    usage_error = Text("命令行用法不对：{detail}", "{detail}")
+    value_at_least = Text("应不小于 {n}", "must be at least {n}")
+    value_at_most = Text("应不大于 {n}", "must be at most {n}")
+    value_integer = Text("应是整数", "must be a whole number")
+    value_number = Text("应是数字", "must be a number")
+    aborted = Text("已取消。", "Aborted!")
 
 
 def both(text: Text) -> str:
@@ -184,6 +202,118 @@ class _DeploymentOrder(TyperGroup):
         names = super().list_commands(ctx)
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Usage errors (a missing option, an unknown command) in the deployment's language,
+        in one short message and never a traceback."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.NoArgsIsHelpError as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            _show_usage_error(e, _language_of(argv))
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo(CliTexts.aborted(_language_of(argv)), err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _language_of(argv: list[str]) -> str:
+    """The `[bot] language` of the configuration the command line names (or would read)."""
+    path: Path | None = None
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            path = Path(argv[i + 1])
+        elif arg.startswith("--config="):
+            path = Path(arg.split("=", 1)[1])
+    if path is None and os.environ.get("CLASSBOT_CONFIG"):
+        path = Path(os.environ["CLASSBOT_CONFIG"])
+    try:
+        return load_config(_config_path(path)).bot.language
+    except (ConfigError, OSError, ValueError):
+        try:
+            return load_config(None).bot.language
+        except (ConfigError, ValueError):
+            return "zh"
+
+
+_NEEDS_VALUE = re.compile(r"Option '.+' requires (?:an argument|\d+ arguments)\.")
+# What click says when a command line names a command that does not exist.
+_NO_SUCH_COMMAND = re.compile(r"No such command '(?P<name>.+?)'\.(?: Did you mean (?P<like>.+)\?)?")
+
+
+# What the option parser says of a bad value, and the catalogue text saying it in `lang`.
+_VALUE_PROBLEMS = (
+    (re.compile(r"Input should be greater than or equal to (?P<n>\S+)"), "at_least"),
+    (re.compile(r"Input should be less than or equal to (?P<n>\S+)"), "at_most"),
+    (re.compile(r"Input should be a valid integer.*"), "integer"),
+    (re.compile(r"Input should be a valid number.*"), "number"),
+)
+
+
+def _value_problem(message: str, lang: str) -> str:
+    for pattern, name in _VALUE_PROBLEMS:
+        found = pattern.fullmatch(message.strip())
+        if found:
+            text: Text = getattr(CliTexts, f"value_{name}")
+            return text(lang, **found.groupdict())
+    return message
+
+
+def _usage_error_message(e: click.ClickException, lang: str) -> str:
+    if isinstance(e, click.NoSuchOption):
+        text = CliTexts.no_such_option(lang, option=e.option_name)
+        if e.possibilities:
+            text += CliTexts.did_you_mean(lang, like=", ".join(sorted(e.possibilities)))
+        return text
+    if isinstance(e, click.MissingParameter):
+        hint = e.param.get_error_hint() if e.param is not None else ""
+        missing = (
+            CliTexts.missing_argument
+            if getattr(e.param, "param_type_name", "") == "argument"
+            else CliTexts.missing_option
+        )
+        return missing(lang, name=hint)
+    if isinstance(e, click.BadParameter):
+        hint = e.param.get_error_hint() if e.param is not None else ""
+        return CliTexts.bad_value(lang, name=hint, detail=_value_problem(e.message, lang))
+    if isinstance(e, click.BadOptionUsage):
+        if _NEEDS_VALUE.fullmatch(e.message):
+            return CliTexts.needs_value(lang, option=e.option_name)
+        return CliTexts.bad_option(lang, option=e.option_name, detail=e.message)
+    found = _NO_SUCH_COMMAND.fullmatch(e.message)
+    if found:
+        text = CliTexts.no_such_command(lang, name=found["name"])
+        if found["like"]:
+            text += CliTexts.did_you_mean(lang, like=found["like"])
+        return text
+    return CliTexts.usage_error(lang, detail=e.format_message())
+
+
+def _show_usage_error(e: click.ClickException, lang: str) -> None:
+    """Click's usage error, with its usage line and help hint, in `lang`."""
+    lines = []
+    ctx = e.ctx if isinstance(e, click.UsageError) else None
+    if ctx is not None:
+        usage = ctx.command.collect_usage_pieces(ctx)
+        lines.append(CliTexts.usage(lang, usage=" ".join([ctx.command_path, *usage])))
+        if ctx.command.get_help_option(ctx) is not None:
+            lines.append(CliTexts.try_help(lang, command=ctx.command_path))
+        lines.append("")
+    lines.append(CliTexts.error(lang, message=_usage_error_message(e, lang)))
+    typer.echo("\n".join(lines), err=True)
 
 
 app = typer.Typer(
