@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from bot.dates import format_day, parse_day, week_start
 from bot.messages import OutgoingMessage, PersonAddress
 from bot.router import STAFF, Args, CommandRouter, Context, Feature, normalize
+from bot.texts import Catalogue, Text
 from storage import attendance, identity
 from storage.attendance import Posted, Student, WeekSummary
 from storage.errors import BadArguments, NotFound, TextTooLong
@@ -16,6 +17,56 @@ from storage.identity import Actor
 from storage.models import Role, SchoolClass
 
 router = CommandRouter("attendance")
+
+
+class AttendanceTexts(Catalogue):
+    roster_roster_present_present = Text(
+        "应到 {roster}：出勤 {present}，缺勤 {absent}，迟到 {late}，请假 {leave}",
+        "Roster {roster}: present {present}, absent {absent}, late {late}, on leave {leave}",
+    )
+    attendance_start_end = Text("📋 考勤周报 {start}–{end}", "📋 Attendance, {start} – {end}")
+    attendance_this_week_absent = Text(
+        "考勤（本周）：缺勤 {absent}，迟到 {late}，请假 {leave}",
+        "Attendance this week: absent {absent}, late {late}, on leave {leave}",
+    )
+    absent_names = Text("缺勤：{names}", "Absent: {names}")
+    late_names = Text("迟到：{names}", "Late: {names}")
+    on_leave_names_approved = Text(
+        "请假：{names}（当天有已批准的请假）", "On leave: {names} (approved leave that day)"
+    )
+    names_on_approved_leave = Text(
+        "{names} 当天已请假，按请假记录，不算缺勤。",
+        "{names}: on approved leave that day, so recorded as on leave, not absent.",
+    )
+    sent_summary_to_you = Text("考勤周报已私信发给你。", "Sent the summary to you privately.")
+    no_classes = Text("没有班级。", "No classes.")
+    code_n_sessions_recorded = Text("【{code}】已登记 {n} 节课", "[{code}] {n} sessions recorded")
+    id_name_absent_late = Text("学号 姓名：缺勤 / 迟到 / 请假", "id name: absent / late / on leave")
+    absent_n_or_more = Text(
+        "⚠️ 本周缺勤 {n} 次及以上，请跟进：{names}",
+        "⚠️ Absent {n} or more times this week, please follow up: {names}",
+    )
+    teaching_days_with_no = Text(
+        "未登记考勤的教学日：{days}", "Teaching days with no attendance posted: {days}"
+    )
+    replaces_earlier_posting_version = Text(
+        "（已更新，第 {n} 版）", " (replaces the earlier posting, version {n})"
+    )
+    you_have_no_classes = Text("你还没有负责的班级。", "You have no classes assigned.")
+    nobody_absent_or_late = Text("  本周没有缺勤和迟到。", "  Nobody absent or late.")
+    attendance_usage = Text(
+        "考勤 [班级] [日期] <课程> [节次] 缺勤 <学号…> 迟到 <学号…>，例：考勤 高等数学 第2节 缺勤 2020003 017 迟到 2020021（学号可写末几位或姓名；私聊时班长默认本班，老师写班级：考勤 {class_code} 高等数学 …；无人缺勤写「全勤」）；周报：考勤 本周 / 考勤 上周",
+        "/attendance [class] [date] <course> [session] absent <ids…> late <ids…>, e.g. /attendance Maths 2 absent 2020003 017 late 2020021 (ids may be the last digits or a name; staff in private chat name the class first: /attendance {class_code} Maths …; nobody missing: all-present); summary: /attendance week | last-week",
+    )
+    attendance_help = Text(
+        "班长登记网课考勤（缺勤、迟到），或查看考勤周报",
+        "record an online-class session's absences and lates, or see the weekly summary",
+    )
+    attendance_recorded_cls_course = Text(
+        "✓ 已登记考勤：{cls} {course}{session} {day}{updated}",
+        "✓ Attendance recorded: {cls} {course}{session} {day}{updated}",
+    )
+
 
 POSTERS = STAFF | {Role.MONITOR}
 MAX_COURSE = 40
@@ -194,20 +245,8 @@ def _target_class(ctx: Context, actor: Actor, named: str | None) -> SchoolClass:
     "attendance",
     "考勤",
     roles=POSTERS,
-    usage=(
-        "考勤 [班级] [日期] <课程> [节次] 缺勤 <学号…> 迟到 <学号…>，"
-        "例：考勤 高等数学 第2节 缺勤 2020003 017 迟到 2020021（学号可写末几位或姓名；"
-        "私聊时班长默认本班，老师写班级：考勤 护理172 高等数学 …；无人缺勤写「全勤」）；"
-        "周报：考勤 本周 / 考勤 上周",
-        "/attendance [class] [date] <course> [session] absent <ids…> late <ids…>, "
-        "e.g. /attendance Maths 2 absent 2020003 017 late 2020021 (ids may be the last "
-        "digits or a name; staff in private chat name the class first: /attendance 护理172 "
-        "Maths …; nobody missing: all-present); summary: /attendance week | last-week",
-    ),
-    help=(
-        "班长登记网课考勤（缺勤、迟到），或查看考勤周报",
-        "record an online-class session's absences and lates, or see the weekly summary",
-    ),
+    usage=AttendanceTexts.attendance_usage.pair,
+    help=AttendanceTexts.attendance_help.pair,
 )
 def attendance_command(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -261,24 +300,18 @@ def _posted_text(
 ) -> str:
     session = f" {parsed.session}" if parsed.session else ""
     lines = [
-        ctx.t(
-            "✓ 已登记考勤：{cls} {course}{session} {day}{updated}",
-            "✓ Attendance recorded: {cls} {course}{session} {day}{updated}",
+        ctx.render(
+            AttendanceTexts.attendance_recorded_cls_course,
             cls=class_code,
             course=parsed.course,
             session=session,
             day=format_day(day, ctx.lang),
-            updated=ctx.t(
-                "（已更新，第 {n} 版）",
-                " (replaces the earlier posting, version {n})",
-                n=posted.revision,
-            )
+            updated=ctx.render(AttendanceTexts.replaces_earlier_posting_version, n=posted.revision)
             if posted.replaced
             else "",
         ),
-        ctx.t(
-            "应到 {roster}：出勤 {present}，缺勤 {absent}，迟到 {late}，请假 {leave}",
-            "Roster {roster}: present {present}, absent {absent}, late {late}, on leave {leave}",
+        ctx.render(
+            AttendanceTexts.roster_roster_present_present,
             roster=posted.roster_size,
             present=posted.present,
             absent=len(posted.absent),
@@ -287,24 +320,16 @@ def _posted_text(
         ),
     ]
     if posted.absent:
-        lines.append(ctx.t("缺勤：{names}", "Absent: {names}", names=_names(ctx, posted.absent)))
+        lines.append(ctx.render(AttendanceTexts.absent_names, names=_names(ctx, posted.absent)))
     if posted.late:
-        lines.append(ctx.t("迟到：{names}", "Late: {names}", names=_names(ctx, posted.late)))
+        lines.append(ctx.render(AttendanceTexts.late_names, names=_names(ctx, posted.late)))
     if posted.leave:
         lines.append(
-            ctx.t(
-                "请假：{names}（当天有已批准的请假）",
-                "On leave: {names} (approved leave that day)",
-                names=_names(ctx, posted.leave),
-            )
+            ctx.render(AttendanceTexts.on_leave_names_approved, names=_names(ctx, posted.leave))
         )
     if posted.excused:
         lines.append(
-            ctx.t(
-                "{names} 当天已请假，按请假记录，不算缺勤。",
-                "{names}: on approved leave that day, so recorded as on leave, not absent.",
-                names=_names(ctx, posted.excused),
-            )
+            ctx.render(AttendanceTexts.names_on_approved_leave, names=_names(ctx, posted.excused))
         )
     return "\n".join(lines)
 
@@ -324,7 +349,7 @@ def _week(ctx: Context, actor: Actor, args: Args, today: date, *, last: bool) ->
     else:
         class_ids = sorted(actor.class_ids)
         if not class_ids:
-            ctx.reply(ctx.t("你还没有负责的班级。", "You have no classes assigned."))
+            ctx.reply(ctx.render(AttendanceTexts.you_have_no_classes))
             return
     start = week_start(today) - timedelta(days=7 if last else 0)
     summary = attendance.weekly_summary(
@@ -340,7 +365,7 @@ def _week(ctx: Context, actor: Actor, args: Args, today: date, *, last: bool) ->
     if ctx.message.is_group:
         # Who is being flagged for absences is for the asker, not the whole group.
         ctx.send(PersonAddress(actor.person_id), text)
-        ctx.reply(ctx.t("考勤周报已私信发给你。", "Sent the summary to you privately."))
+        ctx.reply(ctx.render(AttendanceTexts.sent_summary_to_you))
     else:
         ctx.reply(text)
 
@@ -348,51 +373,37 @@ def _week(ctx: Context, actor: Actor, args: Args, today: date, *, last: bool) ->
 def format_week(summary: WeekSummary, lang: str) -> str:
     """The weekly summary as one message: a block per class (also used by the weekly job)."""
 
-    def t(zh: str, en: str, **params: object) -> str:
-        return (en if lang == "en" else zh).format(**params)
-
     lines = [
-        t(
-            "📋 考勤周报 {start}–{end}",
-            "📋 Attendance, {start} – {end}",
-            start=format_day(summary.week_start, lang),
-            end=format_day(summary.week_end, lang),
+        AttendanceTexts.attendance_start_end(
+            lang, start=format_day(summary.week_start, lang), end=format_day(summary.week_end, lang)
         )
     ]
     if not summary.classes:
-        lines.append(t("没有班级。", "No classes."))
+        lines.append(AttendanceTexts.no_classes(lang))
     for cls in summary.classes:
         lines.append("")
         lines.append(
-            t(
-                "【{code}】已登记 {n} 节课",
-                "[{code}] {n} sessions recorded",
-                code=cls.class_code,
-                n=cls.sessions,
-            )
+            AttendanceTexts.code_n_sessions_recorded(lang, code=cls.class_code, n=cls.sessions)
         )
         if cls.students:
-            lines.append(t("学号 姓名：缺勤 / 迟到 / 请假", "id name: absent / late / on leave"))
+            lines.append(AttendanceTexts.id_name_absent_late(lang))
             for s in cls.students:
                 flag = " ⚠️" if s in cls.flagged else ""
                 lines.append(f"  {s.number} {s.name}：{s.absent} / {s.late} / {s.leave}{flag}")
         elif cls.sessions:
-            lines.append(t("  本周没有缺勤和迟到。", "  Nobody absent or late."))
+            lines.append(AttendanceTexts.nobody_absent_or_late(lang))
         if cls.flagged:
             lines.append(
-                t(
-                    "⚠️ 本周缺勤 {n} 次及以上，请跟进：{names}",
-                    "⚠️ Absent {n} or more times this week, please follow up: {names}",
+                AttendanceTexts.absent_n_or_more(
+                    lang,
                     n=summary.alert_absences,
                     names="、".join(f"{s.name}（{s.number}）" for s in cls.flagged),
                 )
             )
         if cls.missing_days:
             lines.append(
-                t(
-                    "未登记考勤的教学日：{days}",
-                    "Teaching days with no attendance posted: {days}",
-                    days="、".join(format_day(d, lang) for d in cls.missing_days),
+                AttendanceTexts.teaching_days_with_no(
+                    lang, days="、".join(format_day(d, lang) for d in cls.missing_days)
                 )
             )
     return "\n".join(lines)
@@ -402,9 +413,8 @@ def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
     """The attendance section of /mine: this week's absences, lates and leaves."""
     counts = attendance.student_week(ctx.session, person_id, week_start(today), today)
     return [
-        ctx.t(
-            "考勤（本周）：缺勤 {absent}，迟到 {late}，请假 {leave}",
-            "Attendance this week: absent {absent}, late {late}, on leave {leave}",
+        ctx.render(
+            AttendanceTexts.attendance_this_week_absent,
             absent=counts.get(attendance.ABSENT, 0),
             late=counts.get(attendance.LATE, 0),
             leave=counts.get(attendance.LEAVE, 0),

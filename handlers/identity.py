@@ -3,12 +3,53 @@
 from __future__ import annotations
 
 from bot.router import ALL_ROLES, Args, CommandRouter, Context, Where, normalize
+from bot.texts import Catalogue, Text
 from handlers.privacy import notice
 from storage import audit, consent, identity
 from storage.errors import AlreadyBound, BadArguments, BadCode, NotFound, OutOfScope
 from storage.models import Role
 
 router = CommandRouter("identity")
+
+
+class IdentityTexts(Catalogue):
+    bind_usage = Text(
+        "绑定 <学号|工号> <姓名>（在班级群里）；私聊：绑定 <学号> <姓名> <绑定码>",
+        "/bind <id> <name> (in your class group); in private chat: /bind <id> <name> <code>",
+    )
+    bind_help = Text("把你的聊天账号绑定到花名册", "bind your chat account to the roster")
+    bindgroup_usage = Text(
+        "绑定班级 <班级>，例：绑定班级 {class_code}",
+        "/bindgroup <class code>, e.g. /bindgroup {class_code}",
+    )
+    bindgroup_help = Text("把本群绑定到你负责的班级", "bind this group chat to one of your classes")
+    unbind_usage = Text("解绑 <学号>", "/unbind <student id>")
+    unbind_help = Text("重置学生的聊天账号绑定", "reset a student's chat binding")
+    invite_usage = Text("绑定码 <学号|工号>", "/invite <id>")
+    invite_help = Text(
+        "生成私聊绑定用的一次性绑定码", "make a one-time code for binding in private chat"
+    )
+    bound_to_name_number = Text(
+        "✓ 绑定成功：{name}（{number}）。发送「帮助」查看可用的命令。",
+        "✓ Bound to {name} ({number}). Send /help to see what you can do.",
+    )
+    another_account_tried_to = Text(
+        "⚠️ 有另一个账号想绑定 {name}（{number}），但这个学号已经绑定了账号。如果是本人换了手机或账号，请发送：解绑 {number}，让对方重新绑定；如果不是本人，可能有人冒用，请核实。",
+        "⚠️ Another account tried to bind {name} ({number}), who is already bound. If they changed phone or account, send /unbind {number} so they can bind again; if not, someone may be impersonating them.",
+    )
+    this_group_is_now = Text(
+        "✓ 本群已绑定班级 {cls}。同学们请发送：绑定 <学号> <姓名>",
+        "✓ This group is now class {cls}. Students: send /bind <id> <name>",
+    )
+    reset_binding_of_name = Text(
+        "✓ 已重置 {name}（{number}）的绑定（{n} 个账号），对方可以重新绑定了。",
+        "✓ Reset the binding of {name} ({number}) ({n} accounts); they can bind again.",
+    )
+    code_for_name_number = Text(
+        "{name}（{number}）的绑定码：{code}（72 小时内有效，只能用一次，只能绑定这个人）。请对方私聊我发送：绑定 {number} {name} {code}",
+        "Code for {name} ({number}): {code} (valid 72 hours, once, for this person only). They send me privately: /bind {number} {name} {code}",
+    )
+
 
 BINDERS = frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN})
 
@@ -18,11 +59,8 @@ BINDERS = frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN})
     "绑定",
     roles=ALL_ROLES,
     open_to_unbound=True,
-    usage=(
-        "绑定 <学号|工号> <姓名>（在班级群里）；私聊：绑定 <学号> <姓名> <绑定码>",
-        "/bind <id> <name> (in your class group); in private chat: /bind <id> <name> <code>",
-    ),
-    help=("把你的聊天账号绑定到花名册", "bind your chat account to the roster"),
+    usage=IdentityTexts.bind_usage.pair,
+    help=IdentityTexts.bind_help.pair,
 )
 def bind(ctx: Context, args: Args) -> None:
     if len(args) < 2:
@@ -61,12 +99,7 @@ def bind(ctx: Context, args: Args) -> None:
         _tell_counselors_of_taken_id(ctx, number)
         ctx.reply(e.render(ctx.lang))
         return
-    text = ctx.t(
-        "✓ 绑定成功：{name}（{number}）。发送「帮助」查看可用的命令。",
-        "✓ Bound to {name} ({number}). Send /help to see what you can do.",
-        name=person.name,
-        number=person.number,
-    )
+    text = ctx.render(IdentityTexts.bound_to_name_number, name=person.name, number=person.number)
     if Role(person.role).is_student and not consent.has_consent(
         person, ctx.config.privacy.notice_version
     ):
@@ -90,16 +123,7 @@ def _tell_counselors_of_taken_id(ctx: Context, number: str) -> None:
     )
     ctx.notify(
         (p.id for p in counselors),
-        ctx.t(
-            "⚠️ 有另一个账号想绑定 {name}（{number}），但这个学号已经绑定了账号。"
-            "如果是本人换了手机或账号，请发送：解绑 {number}，让对方重新绑定；"
-            "如果不是本人，可能有人冒用，请核实。",
-            "⚠️ Another account tried to bind {name} ({number}), who is already bound. "
-            "If they changed phone or account, send /unbind {number} so they can bind again; "
-            "if not, someone may be impersonating them.",
-            name=person.name,
-            number=number,
-        ),
+        ctx.render(IdentityTexts.another_account_tried_to, name=person.name, number=number),
     )
 
 
@@ -108,11 +132,8 @@ def _tell_counselors_of_taken_id(ctx: Context, number: str) -> None:
     "绑定班级",
     roles=BINDERS,
     where=Where.GROUP,
-    usage=(
-        "绑定班级 <班级>，例：绑定班级 护理172",
-        "/bindgroup <class code>, e.g. /bindgroup 护理172",
-    ),
-    help=("把本群绑定到你负责的班级", "bind this group chat to one of your classes"),
+    usage=IdentityTexts.bindgroup_usage.pair,
+    help=IdentityTexts.bindgroup_help.pair,
 )
 def bindgroup(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -133,21 +154,15 @@ def bindgroup(ctx: Context, args: Args) -> None:
         audit.record(
             ctx.session, at=ctx.now, actor=actor, action="bindgroup", target=f"class:{cls.code}"
         )
-    ctx.reply(
-        ctx.t(
-            "✓ 本群已绑定班级 {cls}。同学们请发送：绑定 <学号> <姓名>",
-            "✓ This group is now class {cls}. Students: send /bind <id> <name>",
-            cls=cls.code,
-        )
-    )
+    ctx.reply(ctx.render(IdentityTexts.this_group_is_now, cls=cls.code))
 
 
 @router.command(
     "unbind",
     "解绑",
     roles=BINDERS,
-    usage=("解绑 <学号>", "/unbind <student id>"),
-    help=("重置学生的聊天账号绑定", "reset a student's chat binding"),
+    usage=IdentityTexts.unbind_usage.pair,
+    help=IdentityTexts.unbind_help.pair,
 )
 def unbind(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -172,12 +187,8 @@ def unbind(ctx: Context, args: Args) -> None:
         detail={"accounts": removed},
     )
     ctx.reply(
-        ctx.t(
-            "✓ 已重置 {name}（{number}）的绑定（{n} 个账号），对方可以重新绑定了。",
-            "✓ Reset the binding of {name} ({number}) ({n} accounts); they can bind again.",
-            name=person.name,
-            number=person.number,
-            n=removed,
+        ctx.render(
+            IdentityTexts.reset_binding_of_name, name=person.name, number=person.number, n=removed
         )
     )
 
@@ -187,8 +198,8 @@ def unbind(ctx: Context, args: Args) -> None:
     "绑定码",
     roles=BINDERS,
     where=Where.PRIVATE,
-    usage=("绑定码 <学号|工号>", "/invite <id>"),
-    help=("生成私聊绑定用的一次性绑定码", "make a one-time code for binding in private chat"),
+    usage=IdentityTexts.invite_usage.pair,
+    help=IdentityTexts.invite_help.pair,
 )
 def invite(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -206,15 +217,7 @@ def invite(ctx: Context, args: Args) -> None:
     code = identity.issue_code(ctx.session, person.id, actor.person_id, ctx.now)
     audit.record(ctx.session, at=ctx.now, actor=actor, action="invite", target=f"person:{number}")
     ctx.reply(
-        ctx.t(
-            "{name}（{number}）的绑定码：{code}（72 小时内有效，只能用一次，只能绑定这个人）。"
-            "请对方私聊我发送：绑定 {number} {name} {code}",
-            "Code for {name} ({number}): {code} (valid 72 hours, once, for this person only). "
-            "They send me privately: /bind {number} {name} {code}",
-            name=person.name,
-            number=number,
-            code=code,
-        )
+        ctx.render(IdentityTexts.code_for_name_number, name=person.name, number=number, code=code)
     )
 
 
