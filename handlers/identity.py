@@ -13,6 +13,21 @@ router = CommandRouter("identity")
 
 
 class IdentityTexts(Catalogue):
+    code_for = Text(" {number} 生成绑定码（{issuers}）", "A code for {number} ({issuers})")
+    issued_for_students = Text(
+        "由本班辅导员或学院学工办生成", "their counselor or college office issues it"
+    )
+    issued_for_head_teachers = Text(
+        "由所带班级的辅导员或学院学工办生成",
+        "the counselor of their classes or the college office issues it",
+    )
+    issued_for_counselors = Text(
+        "由学院学工办或学工部生成", "the college or school office issues it"
+    )
+    issued_for_admins = Text(
+        "只能由学工部或命令行 classbot invite 生成",
+        "only the school office or `classbot invite` issues it",
+    )
     bind_usage = Text(
         "绑定 <学号|工号> <姓名>（在班级群里）；私聊：绑定 <学号> <姓名> <绑定码>",
         "/bind <id> <name> (in your class group); in private chat: /bind <id> <name> <code>",
@@ -49,6 +64,14 @@ class IdentityTexts(Catalogue):
         "{name}（{number}）的绑定码：{code}（72 小时内有效，只能用一次，只能绑定这个人）。请对方私聊我发送：绑定 {number} {name} {code}",
         "Code for {name} ({number}): {code} (valid 72 hours, once, for this person only). They send me privately: /bind {number} {name} {code}",
     )
+    give_your_id_and = Text("请写上学号（或工号）和姓名。", "Give your id and your name.")
+    too_many_arguments = Text("参数太多了。", "Too many arguments.")
+    give_one_class_code = Text("请写上一个班级名。", "Give one class code.")
+    give_one_student_id = Text("请写上一个学号。", "Give one student id.")
+    person_number = Text("人员 {number}", "Person {number}")
+    binding_of_number = Text("{number} 的绑定", "The binding of {number}")
+    give_one_id = Text("请写上一个学号或工号。", "Give one id.")
+    only_student_s_binding = Text("只能重置学生的绑定。", "Only a student's binding can be reset.")
 
 
 BINDERS = frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN})
@@ -64,12 +87,12 @@ BINDERS = frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN})
 )
 def bind(ctx: Context, args: Args) -> None:
     if len(args) < 2:
-        raise BadArguments("请写上学号（或工号）和姓名。", "Give your id and your name.")
+        raise BadArguments(IdentityTexts.give_your_id_and)
     number = normalize(args.tokens[0])
     name = args.tokens[1]
     code = normalize(args.tokens[2]) if len(args) > 2 else None
     if len(args) > 3:
-        raise BadArguments("参数太多了。", "Too many arguments.")
+        raise BadArguments(IdentityTexts.too_many_arguments)
     group = None
     if ctx.message.is_group:
         group = identity.require_group(ctx.group)
@@ -138,7 +161,7 @@ def _tell_counselors_of_taken_id(ctx: Context, number: str) -> None:
 def bindgroup(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     if len(args) != 1:
-        raise BadArguments("请写上一个班级名。", "Give one class code.")
+        raise BadArguments(IdentityTexts.give_one_class_code)
     cls, new = identity.bind_group(
         ctx.session,
         platform=ctx.message.platform,
@@ -167,16 +190,16 @@ def bindgroup(ctx: Context, args: Args) -> None:
 def unbind(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     if len(args) != 1:
-        raise BadArguments("请写上一个学号。", "Give one student id.")
+        raise BadArguments(IdentityTexts.give_one_student_id)
     number = normalize(args.tokens[0])
     person = identity.find_person(ctx.session, number)
     if person is None:
-        raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
+        raise NotFound(what=IdentityTexts.person_number.bind(number=number))
     if person.class_id is None:
         if not actor.all_classes:
-            raise BadArguments("只能重置学生的绑定。", "Only a student's binding can be reset.")
+            raise BadArguments(IdentityTexts.only_student_s_binding)
     else:
-        actor.require_class(person.class_id, f"{number} 的绑定", f"The binding of {number}")
+        actor.require_class(person.class_id, IdentityTexts.binding_of_number.bind(number=number))
     removed = identity.unbind_person(ctx.session, person.id)
     audit.record(
         ctx.session,
@@ -204,16 +227,14 @@ def unbind(ctx: Context, args: Args) -> None:
 def invite(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     if len(args) != 1:
-        raise BadArguments("请写上一个学号或工号。", "Give one id.")
+        raise BadArguments(IdentityTexts.give_one_id)
     number = normalize(args.tokens[0])
     person = identity.find_person(ctx.session, number)
     if person is None:
-        raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
+        raise NotFound(what=IdentityTexts.person_number.bind(number=number))
     if not identity.may_issue_code(ctx.session, actor, person):
-        zh, en = _issuers(Role(person.role))
-        raise OutOfScope(
-            what=f" {number} 生成绑定码（{zh}）", what_en=f"A code for {number} ({en})"
-        )
+        issuers = _issuers(Role(person.role)).bind()
+        raise OutOfScope(what=IdentityTexts.code_for.bind(number=number, issuers=issuers))
     code = identity.issue_code(ctx.session, person.id, actor.person_id, ctx.now)
     audit.record(ctx.session, at=ctx.now, actor=actor, action="invite", target=f"person:{number}")
     ctx.reply(
@@ -221,18 +242,12 @@ def invite(ctx: Context, args: Args) -> None:
     )
 
 
-def _issuers(role: Role) -> tuple[str, str]:
-    """Who issues codes for a person of this role, for the refusal (zh, en)."""
+def _issuers(role: Role) -> Text:
+    """Who issues codes for a person of this role, for the refusal."""
     if role.is_student:
-        return "由本班辅导员或学院学工办生成", "their counselor or college office issues it"
+        return IdentityTexts.issued_for_students
     if role is Role.HEAD_TEACHER:
-        return (
-            "由所带班级的辅导员或学院学工办生成",
-            "the counselor of their classes or the college office issues it",
-        )
+        return IdentityTexts.issued_for_head_teachers
     if role is Role.COUNSELOR:
-        return "由学院学工办或学工部生成", "the college or school office issues it"
-    return (
-        "只能由学工部或命令行 classbot invite 生成",
-        "only the school office or `classbot invite` issues it",
-    )
+        return IdentityTexts.issued_for_counselors
+    return IdentityTexts.issued_for_admins
