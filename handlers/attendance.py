@@ -66,6 +66,28 @@ class AttendanceTexts(Catalogue):
         "✓ 已登记考勤：{cls} {course}{session} {day}{updated}",
         "✓ Attendance recorded: {cls} {course}{session} {day}{updated}",
     )
+    attendance_of_code = Text("{code} 的考勤", "The attendance of {code}")
+    please_name_course = Text("请写上课程名。", "Please name the course.")
+    cannot_read_extra_ids = Text(
+        "看不懂「{extra}」：学号或姓名要写在「缺勤」或「迟到」后面。",
+        "Cannot read “{extra}”: ids go after 'absent' or 'late'.",
+    )
+    cannot_read_value_write = Text(
+        "看不懂「{value}」：节次请写成「第2节」，学号或姓名要写在「缺勤」或「迟到」后面。",
+        "Cannot read “{value}”: write the session as a number (2 or 1-2); ids go after 'absent' or 'late'.",
+    )
+    course_name = Text("课程名", "The course name")
+    session = Text("节次", "The session")
+    class_code = Text("班级 {code}", "Class {code}")
+    give_at_most_one = Text("周报最多写一个班级。", "Give at most one class for the summary.")
+    this_is_group_of = Text(
+        "本群是 {code} 的群；其他班级的考勤请私聊我办理。",
+        "This is the group of {code}; for another class, message me privately.",
+    )
+    all_present_takes_no = Text(
+        "写了「全勤」就不用再写学号；有缺勤或迟到请写在「缺勤」「迟到」后面。",
+        "'all-present' takes no ids; list absences after 'absent' and lates after 'late'.",
+    )
 
 
 POSTERS = STAFF | {Role.MONITOR}
@@ -160,8 +182,7 @@ def parse_posting(ctx: Context, args: Args, today: date) -> ParsedPosting:
                 header.append(piece)
             elif section == "all":
                 raise BadArguments(
-                    "写了「全勤」就不用再写学号；有缺勤或迟到请写在「缺勤」「迟到」后面。",
-                    "'all-present' takes no ids; list absences after 'absent' and lates after 'late'.",
+                    AttendanceTexts.all_present_takes_no,
                 )
             else:
                 lists[section].append(piece)
@@ -185,31 +206,31 @@ def parse_posting(ctx: Context, args: Args, today: date) -> ParsedPosting:
         else:
             rest.append(token)
     if not rest:
-        raise BadArguments("请写上课程名。", "Please name the course.")
+        raise BadArguments(AttendanceTexts.please_name_course)
     if len(rest) > 2:
         extra = " ".join(rest[2:])
         raise BadArguments(
-            f"看不懂「{extra}」：学号或姓名要写在「缺勤」或「迟到」后面。",
-            f"Cannot read “{extra}”: ids go after 'absent' or 'late'.",
+            AttendanceTexts.cannot_read_extra_ids,
+            extra=extra,
         )
     course = rest[0]
     session = _session_label(rest[1]) if len(rest) > 1 else ""
     if session and not _is_session(session):
         raise BadArguments(
-            f"看不懂「{rest[1]}」：节次请写成「第2节」，学号或姓名要写在「缺勤」或「迟到」后面。",
-            f"Cannot read “{rest[1]}”: write the session as a number (2 or 1-2); ids go after 'absent' or 'late'.",
+            AttendanceTexts.cannot_read_value_write,
+            value=rest[1],
         )
     if len(course) > MAX_COURSE:
-        raise TextTooLong(what="课程名", what_en="The course name", limit=MAX_COURSE)
+        raise TextTooLong(what=AttendanceTexts.course_name.bind(), limit=MAX_COURSE)
     if len(session) > MAX_SESSION:
-        raise TextTooLong(what="节次", what_en="The session", limit=MAX_SESSION)
+        raise TextTooLong(what=AttendanceTexts.session.bind(), limit=MAX_SESSION)
     return ParsedPosting(class_code, day, course, session, lists["absent"], lists["late"])
 
 
 def _class_named(ctx: Context, code: str) -> SchoolClass:
     cls = identity.class_by_code(ctx.session, code)
     if cls is None:
-        raise NotFound(what=f"班级 {code}", what_en=f"Class {code}")
+        raise NotFound(what=AttendanceTexts.class_code.bind(code=code))
     return cls
 
 
@@ -221,8 +242,8 @@ def _target_class(ctx: Context, actor: Actor, named: str | None) -> SchoolClass:
         assert cls is not None
         if named is not None and named != cls.code:
             raise BadArguments(
-                f"本群是 {cls.code} 的群；其他班级的考勤请私聊我办理。",
-                f"This is the group of {cls.code}; for another class, message me privately.",
+                AttendanceTexts.this_is_group_of,
+                code=cls.code,
             )
     elif named is not None:
         cls = _class_named(ctx, named)
@@ -237,7 +258,7 @@ def _target_class(ctx: Context, actor: Actor, named: str | None) -> SchoolClass:
             )
         cls = ctx.session.get(SchoolClass, own)
         assert cls is not None
-    actor.require_class(cls.id, what=f"{cls.code} 的考勤", what_en=f"The attendance of {cls.code}")
+    actor.require_class(cls.id, what=AttendanceTexts.attendance_of_code.bind(code=cls.code))
     return cls
 
 
@@ -252,7 +273,7 @@ def attendance_command(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     today = ctx.sent_at.astimezone(ctx.config.tz).date()
     if len(args) == 0:
-        raise BadArguments("请写上课程名。", "Please name the course.")
+        raise BadArguments(AttendanceTexts.please_name_course)
     first = normalize(args.tokens[0]).lower()
     if first in THIS_WEEK_WORDS or first in LAST_WEEK_WORDS:
         _week(ctx, actor, args, today, last=first in LAST_WEEK_WORDS)
@@ -339,7 +360,7 @@ def _posted_text(
 
 def _week(ctx: Context, actor: Actor, args: Args, today: date, *, last: bool) -> None:
     if len(args) > 2:
-        raise BadArguments("周报最多写一个班级。", "Give at most one class for the summary.")
+        raise BadArguments(AttendanceTexts.give_at_most_one)
     named = _class_token(args.tokens[1]) if len(args) == 2 else None
     class_ids: list[int] | None
     if named is not None or ctx.message.is_group or not actor.is_staff:

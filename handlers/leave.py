@@ -104,6 +104,17 @@ class LeaveTexts(Catalogue):
     submitted_leave_details_sent = Text(
         "已提交请假，详情已私信", "submitted leave, details sent privately"
     )
+    give_leave_id_e = Text("请写上请假编号，例如 {EXAMPLE}。", "Give the leave id, e.g. {EXAMPLE}.")
+    give_dates_type_and = Text(
+        "请写上请假日期、类型和理由。", "Give the dates, the type and a reason."
+    )
+    please_give_reason = Text("请写上请假理由。", "Please give a reason.")
+    approving_leave_takes_only = Text(
+        "批准请假只需写编号。", "Approving a leave takes only its id."
+    )
+    please_write_note = Text("请写上跟进记录。", "Please write the note.")
+    say_whether_it_is = Text("请写明是病假还是事假。", "Say whether it is sick or personal leave.")
+    leave_lasts_at_least = Text("请假天数至少 1 天。", "A leave lasts at least one day.")
 
 
 # The id the usage lines show.
@@ -174,9 +185,7 @@ def said_word(ctx: Context, word: str) -> bool:
 def require_leave_ref(args: Args, index: int = 0) -> int:
     ref = requests.parse_ref(args.tokens[index]) if len(args) > index else None
     if ref is None or ref.kind_name != LEAVE.name:
-        raise BadArguments(
-            f"请写上请假编号，例如 {EXAMPLE}。", f"Give the leave id, e.g. {EXAMPLE}."
-        )
+        raise BadArguments(LeaveTexts.give_leave_id_e, EXAMPLE=EXAMPLE)
     return ref.number
 
 
@@ -192,7 +201,7 @@ def leave_dates(args: Args, today: date) -> tuple[date, date, int]:
     后天`); a range in one token (`明天到后天`, `明天-后天`); a start and a length (`明天 3天`).
     """
     if len(args) == 0:
-        raise BadArguments("请写上请假日期、类型和理由。", "Give the dates, the type and a reason.")
+        raise BadArguments(LeaveTexts.give_dates_type_and)
     first = args.tokens[0]
     start = try_parse_date(first, today, future=True)
     if start is None:
@@ -208,7 +217,7 @@ def leave_dates(args: Args, today: date) -> tuple[date, date, int]:
         days = parse_days(token)
         if days is not None:
             if days < 1:
-                raise BadArguments("请假天数至少 1 天。", "A leave lasts at least one day.")
+                raise BadArguments(LeaveTexts.leave_lasts_at_least)
             return start, start + timedelta(days=days - 1), i + 1
         end = try_parse_date(token, today, future=True)
         if end is not None:
@@ -232,13 +241,11 @@ def leave(ctx: Context, args: Args) -> None:
     if kind is None:
         kind = KIND_WORDS.get(normalize(args.tokens[i]).lower()) if len(args) > i else None
         if kind is None:
-            raise BadArguments(
-                "请写明是病假还是事假。", "Say whether it is sick or personal leave."
-            )
+            raise BadArguments(LeaveTexts.say_whether_it_is)
         i += 1
     reason = args.rest(i)
     if not reason:
-        raise BadArguments("请写上请假理由。", "Please give a reason.")
+        raise BadArguments(LeaveTexts.please_give_reason)
     request = leaves.submit(
         ctx.session,
         actor,
@@ -329,7 +336,7 @@ def cancel_leave(ctx: Context, leave_id: int) -> None:
 
 def approve_leave(ctx: Context, leave_id: int, args: Args) -> None:
     if len(args) > 1:
-        raise BadArguments("批准请假只需写编号。", "Approving a leave takes only its id.")
+        raise BadArguments(LeaveTexts.approving_leave_takes_only)
     decide_leave(ctx, leave_id, approve=True, note=None)
 
 
@@ -382,7 +389,7 @@ def followup(ctx: Context, args: Args) -> None:
     leave_id = require_leave_ref(args)
     note = args.rest(1)
     if not note:
-        raise BadArguments("请写上跟进记录。", "Please write the note.")
+        raise BadArguments(LeaveTexts.please_write_note)
     count = leaves.follow_up(ctx.session, actor, leave_id, note, ctx.now)
     ctx.reply(ctx.render(LeaveTexts.follow_up_on_ref, ref=LEAVE.ref(leave_id), count=count))
 

@@ -65,6 +65,18 @@ class PrivacyTexts(Catalogue):
         "你正在审核中的补助申请 {ref} 也会一并撤销。",
         "Your subsidy application {ref} under review is withdrawn with it.",
     )
+    send_just_withdraw_first = Text(
+        "撤回同意请先只发送「撤回同意」，看清撤回的内容后再发送：撤回同意 确认",
+        "Send just /withdraw first; after reading what it withdraws, send: /withdraw confirm",
+    )
+    current_privacy_notice_is = Text(
+        "当前的隐私说明是第 {version} 版。请先发送「隐私」阅读，再发送：同意",
+        "The current privacy notice is version {version}. Send /privacy to read it, then send: /agree",
+    )
+    to_agree_send_just = Text(
+        "同意隐私说明只需发送「同意」两个字（或加版本号：同意 1），不要加别的内容。",
+        "To agree, send just /agree (or /agree with the version number), nothing else.",
+    )
 
 
 def notice(config: Config) -> str:
@@ -159,9 +171,8 @@ def agree(ctx: Context, args: Args) -> None:
     given = _given_version(args)
     if given is not None and given != version:
         raise BadArguments(
-            f"当前的隐私说明是第 {version} 版。请先发送「隐私」阅读，再发送：同意",
-            f"The current privacy notice is version {version}. Send /privacy to read it, "
-            "then send: /agree",
+            PrivacyTexts.current_privacy_notice_is,
+            version=version,
         )
     consent.agree(ctx.session, actor, version, ctx.now)
     ctx.reply(ctx.render(PrivacyTexts.recorded_name_agrees_to, name=actor.name, v=version))
@@ -174,8 +185,7 @@ def _given_version(args: Args) -> int | None:
     m = re.fullmatch(_VERSION, normalize(args.text).lower())
     if m is None:
         raise BadArguments(
-            "同意隐私说明只需发送「同意」两个字（或加版本号：同意 1），不要加别的内容。",
-            "To agree, send just /agree (or /agree with the version number), nothing else.",
+            PrivacyTexts.to_agree_send_just,
         )
     return int(m.group(1))
 
@@ -239,8 +249,7 @@ def _confirmed(args: Args) -> bool:
     if normalize(args.text).lower() in _CONFIRM:
         return True
     raise BadArguments(
-        "撤回同意请先只发送「撤回同意」，看清撤回的内容后再发送：撤回同意 确认",
-        "Send just /withdraw first; after reading what it withdraws, send: /withdraw confirm",
+        PrivacyTexts.send_just_withdraw_first,
     )
 
 

@@ -107,6 +107,14 @@ class SubsidyTexts(Catalogue):
     subsidy_none = Text("补助：没有申请。", "Subsidy: none.")
     approved = Text("（核定 {a}）", " (approved {a})")
     why = Text("：{why}", ": {why}")
+    cannot_read_amount_write = Text(
+        "金额看不懂，请写成数字（单位元，最多两位小数），范围 1–{max_amount} 元。",
+        "Cannot read the amount; write a number of yuan (up to 2 decimals), 1–{max_amount}.",
+    )
+    amount = Text("金额", "The amount")
+    give_amount_and_reason = Text("请写上金额和理由。", "Give the amount and a reason.")
+    please_give_reason = Text("请写上申请理由。", "Please give a reason.")
+    give_only_id_and = Text("批准时只需写编号和金额。", "Give only the id and an amount.")
 
 
 _AMOUNT = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?$")
@@ -129,11 +137,11 @@ def parse_amount(token: str, max_amount: int) -> int:
     m = _AMOUNT.match(text[1:] if negative else text)
     if m is None:
         raise BadArguments(
-            f"金额看不懂，请写成数字（单位元，最多两位小数），范围 1–{max_amount} 元。",
-            f"Cannot read the amount; write a number of yuan (up to 2 decimals), 1–{max_amount}.",
+            SubsidyTexts.cannot_read_amount_write,
+            max_amount=max_amount,
         )
     if negative:
-        raise OutOfRange(what="金额", what_en="The amount", low="1", high=f"{max_amount} 元")
+        raise OutOfRange(what=SubsidyTexts.amount.bind(), low="1", high=f"{max_amount} 元")
     cents = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
     return subsidies.check_amount(cents, max_amount)
 
@@ -158,11 +166,11 @@ def subsidy(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     max_amount = ctx.config.subsidy.max_amount
     if len(args) == 0:
-        raise BadArguments("请写上金额和理由。", "Give the amount and a reason.")
+        raise BadArguments(SubsidyTexts.give_amount_and_reason)
     cents = parse_amount(args.tokens[0], max_amount)
     reason = args.rest(1)
     if not reason:
-        raise BadArguments("请写上申请理由。", "Please give a reason.")
+        raise BadArguments(SubsidyTexts.please_give_reason)
     app = subsidies.submit(
         ctx.session,
         actor,
@@ -223,7 +231,7 @@ def decide_subsidy(
     amount = None
     if approve and len(args) > 1:
         if len(args) > 2:
-            raise BadArguments("批准时只需写编号和金额。", "Give only the id and an amount.")
+            raise BadArguments(SubsidyTexts.give_only_id_and)
         amount = parse_amount(args.tokens[1], ctx.config.subsidy.max_amount)
     decision = subsidies.decide(
         ctx.session,
