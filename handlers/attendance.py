@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 from bot.dates import format_day, parse_day, week_start
 from bot.messages import OutgoingMessage, PersonAddress
-from bot.router import STAFF, Args, CommandRouter, Context, Feature, normalize
-from bot.texts import Catalogue, Text
+from bot.router import DEMO_CLASS, STAFF, Args, CommandRouter, Context, Feature, normalize
+from bot.texts import Catalogue, PerLanguage, Text
 from storage import attendance, identity
 from storage.attendance import Posted, Student, WeekSummary
 from storage.errors import BadArguments, NotFound, TextTooLong
@@ -20,6 +20,14 @@ router = CommandRouter("attendance")
 
 
 class AttendanceTexts(Catalogue):
+    name_the_class = Text(
+        "私聊提交请写上班级，例：考勤 {class_code} 高等数学 缺勤 2020003",
+        "In private chat name the class, e.g. /attendance {class_code} Maths absent 2020003",
+    )
+    not_yet = Text(
+        "{day} 还没到，不能提前登记考勤。",
+        "{day} has not come yet; attendance is recorded after the class.",
+    )
     roster_roster_present_present = Text(
         "应到 {roster}：出勤 {present}，缺勤 {absent}，迟到 {late}，请假 {leave}",
         "Roster {roster}: present {present}, absent {absent}, late {late}, on leave {leave}",
@@ -102,6 +110,8 @@ LAST_WEEK_WORDS = ("上周", "last-week", "lastweek")
 CLASS_PREFIXES = ("班级=", "班级:", "class=", "class:")
 
 _PIECES = re.compile(r"[,，、;；]+")
+# How a numbered session is stored (data, matched and shown as typed in Chinese): 第2节.
+SESSION_LABEL = "第{}节"
 _SESSION_NUMBER = re.compile(r"^第?(\d{1,2}(?:[-~～至到]\d{1,2})?)节?$")
 # Other ways to name a session: 第三节, 上午, 晚自习; anything else is likely a forgotten 缺勤.
 _SESSION_WORDS = re.compile(
@@ -164,7 +174,7 @@ def _class_token(token: str) -> str:
 def _session_label(token: str) -> str:
     text = normalize(token)
     m = _SESSION_NUMBER.match(text)
-    return f"第{m.group(1)}节" if m else text
+    return SESSION_LABEL.format(m.group(1)) if m else text
 
 
 def parse_posting(ctx: Context, args: Args, today: date) -> ParsedPosting:
@@ -252,10 +262,7 @@ def _target_class(ctx: Context, actor: Actor, named: str | None) -> SchoolClass:
         if own is None and not actor.all_classes and len(actor.class_ids) == 1:
             [own] = actor.class_ids
         if own is None:
-            raise BadArguments(
-                "私聊提交请写上班级，例：考勤 护理172 高等数学 缺勤 2020003",
-                "In private chat name the class, e.g. /attendance 护理172 Maths absent 2020003",
-            )
+            raise BadArguments(AttendanceTexts.name_the_class, class_code=DEMO_CLASS)
         cls = ctx.session.get(SchoolClass, own)
         assert cls is not None
     actor.require_class(cls.id, what=AttendanceTexts.attendance_of_code.bind(code=cls.code))
@@ -283,8 +290,7 @@ def attendance_command(ctx: Context, args: Args) -> None:
     day = parsed.day or today
     if day > today:
         raise BadArguments(
-            f"{format_day(day, 'zh')} 还没到，不能提前登记考勤。",
-            f"{format_day(day, 'en')} has not come yet; attendance is recorded after the class.",
+            AttendanceTexts.not_yet, day=PerLanguage(lambda lang: format_day(day, lang))
         )
     cls = _target_class(ctx, actor, parsed.class_code)
     posted = attendance.post(

@@ -32,6 +32,10 @@ router = CommandRouter("leave")
 
 
 class LeaveTexts(Catalogue):
+    back_usage = Text("销假 <编号>，例：销假 L37", "/back <id>, e.g. /back L37")
+    followup_usage = Text(
+        "跟进 <编号> <记录>，例：跟进 L37 已就医，诊断为感冒", "/followup <id> <note>"
+    )
     leave_usage = Text(
         "请假 <开始> [结束|天数] <病假|事假> <理由>，例：请假 {tomorrow} 3天 病假 发烧就医\u3000或\u3000请假 明天到后天 事假 回家",
         "/leave <from> [to|days] <sick|personal> <reason>, e.g. /leave {tomorrow} 3days sick fever",
@@ -298,7 +302,7 @@ def leave(ctx: Context, args: Args) -> None:
     "back",
     "销假",
     roles=STUDENTS,
-    usage=(f"销假 <编号>，例：销假 {EXAMPLE}", f"/back <id>, e.g. /back {EXAMPLE}"),
+    usage=LeaveTexts.back_usage.pair,
     help=LeaveTexts.back_help.pair,
 )
 def back(ctx: Context, args: Args) -> None:
@@ -381,7 +385,7 @@ def decide_leave(ctx: Context, leave_id: int, *, approve: bool, note: str | None
     "跟进",
     roles=DECIDERS,
     where=Where.PRIVATE,
-    usage=(f"跟进 <编号> <记录>，例：跟进 {EXAMPLE} 已就医，诊断为感冒", "/followup <id> <note>"),
+    usage=LeaveTexts.followup_usage.pair,
     help=LeaveTexts.followup_help.pair,
 )
 def followup(ctx: Context, args: Args) -> None:

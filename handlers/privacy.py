@@ -16,6 +16,38 @@ router = CommandRouter("privacy")
 
 
 class PrivacyTexts(Catalogue):
+    notice = Text(
+        "隐私说明（第 {version} 版）\n"
+        "收集什么：学号、姓名、聊天账号；每日健康打卡（体温、症状、城市、备注）；"
+        "请假申请；临时困难补助申请（金额、理由）；网课考勤。\n"
+        "为什么：学院每日健康日报、请假审批、补助审核和考勤记录。健康和家庭经济信息属于"
+        "敏感个人信息，只有在你单独同意后才会收集。\n"
+        "谁能看到：你本人、你的辅导员和班主任、学院学工办、学校学工部；补助信息只有你本人、"
+        "辅导员、学院学工办和学校学工部能看到（班主任、班长看不到）。"
+        "群里只显示人数，不显示任何人的健康详情。\n"
+        "保存多久：打卡详情 {retention_days} 天，补助记录 {subsidy_retention_days} 天，"
+        "到期删除，只保留不含个人信息的每日人数统计。\n"
+        "你的权利：发送「我的」查看自己的记录；随时可发送「撤回同意」。联系：{contact}。\n"
+        "发送「同意」即表示同意。",
+        "Privacy notice (version {version})\n"
+        "What: your student id, name and chat account; daily health check-ins "
+        "(temperature, symptoms, city, note); leave requests; hardship subsidy "
+        "applications (amount, reason); online-class attendance.\n"
+        "Why: the college's daily health report, leave approval, subsidy review and "
+        "attendance records. Health and family-finance data are sensitive personal "
+        "information: they are only taken after you agree.\n"
+        "Who sees it: you; your counselor and head teacher; the college student affairs "
+        "office; the school student affairs office. Subsidy data: only you, your "
+        "counselor and the college and school offices, not the head teacher or the "
+        "monitor. In the group chat the bot shows only counts, "
+        "never your health details.\n"
+        "How long: check-in details {retention_days} days, subsidy records "
+        "{subsidy_retention_days} days; after that only anonymous daily counts stay.\n"
+        "Your rights: /mine shows your records; /withdraw withdraws consent at any time. "
+        "Questions: {contact}.\n"
+        "Send /agree to agree.",
+    )
+    default_contact = Text("学院学工办", "the college student affairs office")
     privacy_usage = Text("隐私", "/privacy")
     privacy_help = Text(
         "查看隐私说明：收集什么、谁能看到、保存多久", "the privacy notice: what, who, how long"
@@ -82,39 +114,13 @@ class PrivacyTexts(Catalogue):
 def notice(config: Config) -> str:
     """The privacy notice: what is collected, why, who sees it and for how long."""
     p = config.privacy
-    if config.bot.language == "en":
-        return (
-            f"Privacy notice (version {p.notice_version})\n"
-            "What: your student id, name and chat account; daily health check-ins "
-            "(temperature, symptoms, city, note); leave requests; hardship subsidy "
-            "applications (amount, reason); online-class attendance.\n"
-            "Why: the college's daily health report, leave approval, subsidy review and "
-            "attendance records. Health and family-finance data are sensitive personal "
-            "information: they are only taken after you agree.\n"
-            "Who sees it: you; your counselor and head teacher; the college student affairs "
-            "office; the school student affairs office. Subsidy data: only you, your "
-            "counselor and the college and school offices, not the head teacher or the "
-            "monitor. In the group chat the bot shows only counts, "
-            "never your health details.\n"
-            f"How long: check-in details {p.retention_days} days, subsidy records "
-            f"{p.subsidy_retention_days} days; after that only anonymous daily counts stay.\n"
-            f"Your rights: /mine shows your records; /withdraw withdraws consent at any time. "
-            f"Questions: {p.contact or 'the college student affairs office'}.\n"
-            "Send /agree to agree."
-        )
-    return (
-        f"隐私说明（第 {p.notice_version} 版）\n"
-        "收集什么：学号、姓名、聊天账号；每日健康打卡（体温、症状、城市、备注）；"
-        "请假申请；临时困难补助申请（金额、理由）；网课考勤。\n"
-        "为什么：学院每日健康日报、请假审批、补助审核和考勤记录。健康和家庭经济信息属于"
-        "敏感个人信息，只有在你单独同意后才会收集。\n"
-        "谁能看到：你本人、你的辅导员和班主任、学院学工办、学校学工部；补助信息只有你本人、"
-        "辅导员、学院学工办和学校学工部能看到（班主任、班长看不到）。"
-        "群里只显示人数，不显示任何人的健康详情。\n"
-        f"保存多久：打卡详情 {p.retention_days} 天，补助记录 {p.subsidy_retention_days} 天，"
-        "到期删除，只保留不含个人信息的每日人数统计。\n"
-        f"你的权利：发送「我的」查看自己的记录；随时可发送「撤回同意」。联系：{p.contact or '学院学工办'}。\n"
-        "发送「同意」即表示同意。"
+    lang = config.bot.language
+    return PrivacyTexts.notice(
+        lang,
+        version=p.notice_version,
+        retention_days=p.retention_days,
+        subsidy_retention_days=p.subsidy_retention_days,
+        contact=p.contact or PrivacyTexts.default_contact(lang),
     )
 
 

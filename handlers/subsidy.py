@@ -141,7 +141,11 @@ def parse_amount(token: str, max_amount: int) -> int:
             max_amount=max_amount,
         )
     if negative:
-        raise OutOfRange(what=SubsidyTexts.amount.bind(), low="1", high=f"{max_amount} 元")
+        raise OutOfRange(
+            what=SubsidyTexts.amount.bind(),
+            low="1",
+            high=subsidies.SubsidyStorageTexts.yuan.bind(amount=max_amount),
+        )
     cents = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
     return subsidies.check_amount(cents, max_amount)
 

@@ -34,6 +34,8 @@ from storage.requests import (
 
 
 class LeaveStorageTexts(Catalogue):
+    end_action = Text("销假", "ended")
+    followup_action = Text("跟进", "followed up")
     reason = Text("理由", "The reason")
     leave_ref = Text("请假 {ref}", "Leave {ref}")
     note = Text("跟进记录", "The note")
@@ -270,7 +272,7 @@ def come_back(session: Session, actor: Actor, number: int, today: date, now: dat
     date keeps "who was on leave on day D" a plain date test for every reader
     (storage.reports.on_leave, attendance)."""
     leave = requests.own(session, LEAVE, actor, number)
-    action = ("销假", "ended")
+    action = LeaveStorageTexts.end_action.pair
     if leave.status != APPROVED:
         raise requests.not_pending(LEAVE, LEAVE.ref(number), leave.status, action)
     assert leave.starts_on is not None and leave.ends_on is not None
@@ -309,7 +311,7 @@ def follow_up(session: Session, actor: Actor, number: int, note: str, now: datet
     if LEAVE.read(leave).type != SICK:
         raise BadArguments(LeaveStorageTexts.ref_is_not_sick, ref=ref)
     if leave.status in (REJECTED, CANCELLED):
-        raise requests.not_pending(LEAVE, ref, leave.status, ("跟进", "followed up"))
+        raise requests.not_pending(LEAVE, ref, leave.status, LeaveStorageTexts.followup_action.pair)
     return requests.add_note(
         session, LEAVE, leave, actor=actor, action=FOLLOWUP, note=note, now=now
     )

@@ -33,6 +33,7 @@ from storage.requests import (
 
 
 class SubsidyStorageTexts(Catalogue):
+    yuan = Text("{amount} 元", "{amount} yuan")
     reason = Text("理由", "The reason")
     amount = Text("金额", "The amount")
     waiting_for_counselor = Text("待辅导员审核", "waiting for the counselor")
@@ -133,7 +134,11 @@ def format_amount(cents: int) -> str:
 
 def check_amount(cents: int, max_amount: int) -> int:
     if not 100 <= cents <= max_amount * 100:
-        raise OutOfRange(what=SubsidyStorageTexts.amount.bind(), low="1", high=f"{max_amount} 元")
+        raise OutOfRange(
+            what=SubsidyStorageTexts.amount.bind(),
+            low="1",
+            high=SubsidyStorageTexts.yuan.bind(amount=max_amount),
+        )
     return cents
 
 

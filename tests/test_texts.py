@@ -110,16 +110,8 @@ PENDING = frozenset(
         "storage/forms.py",
         "bot/config.py",
         "bot/adapters/console.py",
-        "handlers/attendance.py",
-        "handlers/help.py",
-        "handlers/leave.py",
-        "handlers/privacy.py",
-        "handlers/subsidy.py",
         "storage/charts.py",
-        "storage/consent.py",
-        "storage/leave.py",
         "storage/roster.py",
-        "storage/subsidy.py",
     }
 )
 
