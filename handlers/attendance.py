@@ -111,7 +111,7 @@ CLASS_PREFIXES = ("班级=", "班级:", "class=", "class:")
 
 _PIECES = re.compile(r"[,，、;；]+")
 # How a numbered session is stored (data, matched and shown as typed in Chinese): 第2节.
-SESSION_LABEL = "第{}节"
+SESSION_LABEL = ("第", "节")
 _SESSION_NUMBER = re.compile(r"^第?(\d{1,2}(?:[-~～至到]\d{1,2})?)节?$")
 # Other ways to name a session: 第三节, 上午, 晚自习; anything else is likely a forgotten 缺勤.
 _SESSION_WORDS = re.compile(
@@ -174,7 +174,7 @@ def _class_token(token: str) -> str:
 def _session_label(token: str) -> str:
     text = normalize(token)
     m = _SESSION_NUMBER.match(text)
-    return SESSION_LABEL.format(m.group(1)) if m else text
+    return m.group(1).join(SESSION_LABEL) if m else text
 
 
 def parse_posting(ctx: Context, args: Args, today: date) -> ParsedPosting:

@@ -158,7 +158,7 @@ def privacy(ctx: Context, args: Args) -> None:
 
 # 同意 and 撤回同意 are also everyday chat (同意楼上): in a group only the whole message,
 # or with the notice version (同意 1) or the confirmation (撤回同意 确认), is consent.
-_VERSION = r"(?:(?:v|第)?(\d{1,3})版?)"
+_VERSION = re.compile(r"(?:(?:v|第)?(\d{1,3})版?)").pattern
 _CONFIRM = ("确认", "确定", "confirm", "yes")
 
 
