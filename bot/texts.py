@@ -98,6 +98,12 @@ def resolve(params: Mapping[str, object], lang: str) -> dict[str, object]:
     return {k: v(lang) if isinstance(v, (Phrase, PerLanguage)) else v for k, v in params.items()}
 
 
+def both_languages(text: Text, separator: str = " / ", **params: object) -> str:
+    """A text in Chinese and English at once, for what is said before (or without) knowing
+    the deployment's language: a start-up warning, a login prompt, a refused file."""
+    return separator.join(text(lang, **params) for lang in LANGUAGES)
+
+
 def in_language(pair: tuple[str, str], lang: str) -> str:
     """One of a declared (zh, en) pair of data, such as a request kind's noun."""
     return pair[1] if lang == "en" else pair[0]

@@ -290,9 +290,10 @@ def chart_message(
             charts.completion_bars(summaries, by_college=by_college),
             trend,
             by_college=by_college,
+            lang=lang,
         )
     else:
-        png = charts.trend_png(title, trend)
+        png = charts.trend_png(title, trend, lang)
     return OutgoingMessage(
         ReportsTexts.chart_caption(lang, label=label, days=len(trend)),
         attachment=chart_attachment(day, label, png, lang),

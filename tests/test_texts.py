@@ -109,7 +109,6 @@ PENDING = frozenset(
         "storage/campaigns.py",
         "storage/forms.py",
         "bot/config.py",
-        "storage/charts.py",
         "storage/roster.py",
     }
 )

@@ -38,12 +38,6 @@ class AdapterTexts(Catalogue):
     button = Text("▸ {label}：发送「{command}」", "▸ {label}: send “{command}”")
 
 
-def both_languages(text: Text, separator: str = " / ", **params: object) -> str:
-    """A text in Chinese and English at once, for what an adapter says before (or without)
-    knowing the deployment's language: a login prompt, a file the platform refused."""
-    return separator.join(text(lang, **params) for lang in LANGUAGES)
-
-
 if TYPE_CHECKING:
     from bot.app import App
 

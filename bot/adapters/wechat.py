@@ -25,7 +25,6 @@ from bot.adapters.base import (
     AdapterTexts,
     Transient,
     Unreachable,
-    both_languages,
     file_too_large_text,
 )
 from bot.config import ConfigError
@@ -38,6 +37,7 @@ from bot.messages import (
     split_mentions,
     split_text,
 )
+from bot.texts import both_languages
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -32,7 +32,6 @@ from bot.adapters.base import (
     SendLimits,
     Transient,
     Unreachable,
-    both_languages,
     file_too_large_text,
 )
 from bot.config import ConfigError
@@ -46,6 +45,7 @@ from bot.messages import (
     split_mentions,
     split_text,
 )
+from bot.texts import both_languages
 from storage import conversations
 from storage.db import with_retry
 
