@@ -108,7 +108,6 @@ PENDING = frozenset(
         "storage/requests.py",
         "storage/campaigns.py",
         "storage/forms.py",
-        "bot/config.py",
         "storage/roster.py",
     }
 )
