@@ -603,7 +603,7 @@ def roster_import(
         for err in errors:
             typer.echo(f"  {err}", err=True)
         raise typer.Exit(1)
-    lines = summary.report()
+    lines = summary.report(cfg.bot.language)
     typer.echo(_t(cfg, CliTexts.imported, summary=lines[0]))
     for line in lines[1:]:
         typer.echo(f"  {line}")

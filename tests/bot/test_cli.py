@@ -517,3 +517,17 @@ def test_cli_replies_are_chinese_under_chinese(tmp_path: Path) -> None:
         tmp_path, "export", "--date", "今天", "-o", "x.xlsx", "--class", "a", "--college", "b"
     )
     assert lines(both.stderr) == ["--class 和 --college 只能给一个。"]
+
+
+def test_the_roster_change_report_follows_the_configured_language(tmp_path: Path) -> None:
+    _language(tmp_path, "en")
+    classbot(tmp_path, "db", "upgrade")
+    roster_from_template(tmp_path / "t.xlsx")
+    english = classbot(tmp_path, "roster", "import", "t.xlsx")
+    assert english.returncode == 0, english.stderr
+    first = lines(english.stdout)[0]
+    assert first.startswith("imported: ") and " created, " in first
+    assert not CJK_TEXT.search(first)
+    _language(tmp_path, "zh")
+    again = classbot(tmp_path, "roster", "import", "t.xlsx")
+    assert lines(again.stdout)[0].startswith("导入完成：新建 0 人，更新 ")
