@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from importlib import resources
@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from typer._click import exceptions as click  # typer carries its own copy of click
 from typer.core import TyperGroup
 
 from bot.adapters.base import StartFailed
@@ -35,8 +36,151 @@ from bot.config import (
     load_config,
 )
 from bot.dates import try_parse_date
+from bot.texts import Catalogue, Text
 from storage import db, demo, files, identity, roster
 from storage.errors import BadArguments
+
+
+class CliTexts(Catalogue):
+    cannot_write = Text("写不了 {path}：{reason}", "cannot write {path}: {reason}")
+    db_help = Text("数据库结构", "Database schema.")
+    roster_help = Text("花名册", "The roster.")
+    person_help = Text("学号或工号", "student or staff number")
+    date_help = Text("2026-12-02、12-02、12月2日、今天 …", "2026-12-02, 12-02, today …")
+    since_help = Text(
+        "本地日期：2026-12-02、12-02、今天 …", "a local date: 2026-12-02, 12-02, today …"
+    )
+    no_driver = Text(
+        "数据库 {url} 需要驱动 {driver}，它还没有安装。请在 classbot 源码目录运行 "
+        "make install EXTRAS={extra}（或 pip install -e '.[{extra}]'）。",
+        "the database {url} needs the driver {driver}, which is not installed. In the "
+        "classbot checkout run: make install EXTRAS={extra} (or pip install -e '.[{extra}]').",
+    )
+    unreachable = Text("连不上数据库 {url}：{reason}", "cannot reach the database {url}: {reason}")
+    no_database = Text(
+        "还没有数据库：请先运行 classbot init（已有 config.toml 时运行 classbot db upgrade）。",
+        "there is no database yet: run classbot init first "
+        "(or classbot db upgrade if config.toml already exists).",
+    )
+    behind = Text(
+        "数据库结构是版本 {current}，本程序需要 {head}：请先运行 classbot db upgrade。",
+        "the database schema is at {current} and this program needs {head}: "
+        "run classbot db upgrade first.",
+    )
+    created = Text(
+        "已创建数据库（结构版本 {head}）：{url}", "created the database (schema {head}): {url}"
+    )
+    up_to_date = Text(
+        "数据库已是最新（结构版本 {head}）：{url}",
+        "the database is up to date (schema {head}): {url}",
+    )
+    upgraded = Text(
+        "数据库已从版本 {current} 升级到 {head}：{url}",
+        "upgraded the database from {current} to {head}: {url}",
+    )
+    option_error = Text("{option}：{error}", "{option}: {error}")
+    bad_day = Text(
+        "{option} {value!r} 看不懂：可以写 2026-12-02、12-02、12月2日、今天或昨天。",
+        "{option} {value!r}: write a date such as 2026-12-02, 12-02, today or yesterday.",
+    )
+    which_platform = Text("用哪个聊天平台？ ({choices})", "Which chat platform? ({choices})")
+    unknown_platform = Text(
+        "没有 {platform!r} 这个平台，可选：{choices}",
+        "unknown platform {platform!r}; choose one of {choices}",
+    )
+    unavailable_platform = Text(
+        "没有 {platform!r} 这个平台，可选：{choices}",
+        "platform {platform!r} is not available in this build; choose one of {choices}",
+    )
+    separator = Text("、", ", ")
+    kept = Text(
+        "{path} 已存在，保留原文件（要覆盖请加 --force）。",
+        "{path} exists; keeping it (use --force to overwrite).",
+    )
+    wrote_config = Text(
+        "已写入 {path}（平台 {platform}，仅本人可读写）",
+        "wrote {path} (platform {platform}, readable by its owner only)",
+    )
+    wrote = Text("已写入 {path}", "wrote {path}")
+    no_file = Text("找不到文件 {path}", "no such file: {path}")
+    roster_errors = Text(
+        "名单有 {count} 处错误，未导入任何数据：", "{count} errors in the roster, nothing imported:"
+    )
+    imported = Text("导入完成：{summary}", "imported: {summary}")
+    not_on_roster = Text("花名册里没有 {person}。", "{person} is not on the roster.")
+    invite = Text(
+        "请 {name} 私聊机器人发送：绑定 {number} {name} {code}（72 小时内有效，只能用一次）",
+        "Ask {name} to send the bot, in private chat: /bind {number} {name} {code}"
+        " (valid for 72 hours, once)",
+    )
+    no_telegram_token = Text(
+        "没有设置 telegram.token（或环境变量 CLASSBOT_TELEGRAM__TOKEN）。",
+        "telegram.token is not set (or CLASSBOT_TELEGRAM__TOKEN)",
+    )
+    config_error = Text("配置错误：{error}", "configuration error: {error}")
+    missing_platform = Text(
+        "{platform} 平台需要的库 {module} 还没有安装。请在 classbot 源码目录运行 "
+        "make run PLATFORM={platform}（或 pip install -e '.[{platform}]'）。",
+        "the {platform} platform needs {module}, which is not installed. In the classbot "
+        "checkout run: make run PLATFORM={platform} (or pip install -e '.[{platform}]').",
+    )
+    cannot_run = Text("{platform} 平台还不能运行", "platform {platform!r} cannot run yet")
+    bad_start = Text("--start {start!r}：应为 HH:MM，如 06:30", "--start {start!r}: expected HH:MM")
+    demo_banner = Text(
+        "classbot demo — {now}，数据在 {workdir}（:help 查看控制台命令）",
+        "classbot demo — {now}, data in {workdir} (:help lists the console commands)",
+    )
+    output_is_folder = Text(
+        "-o {output} 是一个文件夹：请给出文件名，如 -o {example}",
+        "-o {output} is a folder: give a file name, e.g. -o {example}",
+    )
+    ledger_file = Text("台账.xlsx", "ledger.xlsx")
+    class_or_college = Text(
+        "--class 和 --college 只能给一个。", "give --class or --college, not both"
+    )
+    not_found = Text("找不到 {name}。", "not found: {name}")
+    cannot_write = Text("无法写入 {path}：{reason}", "cannot write {path}: {reason}")
+    wrote_ledger = Text(
+        "已写入 {path}（{rows} 行，sha256 {digest}…）",
+        "wrote {path} ({rows} rows, sha256 {digest}…)",
+    )
+    purged = Text(
+        "已删除：打卡 {checkins}，历史版本 {revisions}，申请备注 {notes}，清除事由 {cleared}，"
+        "删除申请 {deleted}，消息正文 {messages}；"
+        "保留匿名日统计 {daily_counts} 条（超过 {days} 天；补助超过 {subsidy_days} 天）",
+        "purged: check-ins {checkins}, revisions {revisions}, request notes {notes}, "
+        "reasons cleared {cleared}, requests deleted {deleted}, message bodies {messages}; "
+        "{daily_counts} anonymous daily counts kept "
+        "(older than {days} days; subsidies older than {subsidy_days} days)",
+    )
+    outbox_clear = Text(
+        "outbox：最近 {days} 天没有待发和失败的消息",
+        "outbox: nothing pending, nothing failed in the last {days} day(s)",
+    )
+    audit_count = Text("（共 {count} 条）", "({count} entries)")
+    usage = Text("用法：{usage}", "Usage: {usage}")
+    try_help = Text("运行 {command} --help 查看帮助。", "Try '{command} --help' for help.")
+    error = Text("错误：{message}", "Error: {message}")
+    no_such_option = Text("没有 {option} 这个选项。", "No such option: {option}.")
+    did_you_mean = Text("你是不是想用：{like}？", " Did you mean {like}?")
+    missing_option = Text("缺少选项 {name}。", "Missing option {name}.")
+    missing_argument = Text("缺少参数 {name}。", "Missing argument {name}.")
+    bad_value = Text("{name} 的值不对：{detail}", "Invalid value for {name}: {detail}")
+    bad_option = Text("选项 {option} 用法不对：{detail}", "Invalid use of {option}: {detail}")
+    needs_value = Text("选项 {option} 后面要写一个值。", "Option {option} requires an argument.")
+    no_such_command = Text("没有 {name} 这个命令。", "No such command '{name}'.")
+    usage_error = Text("命令行用法不对：{detail}", "{detail}")
+    value_at_least = Text("应不小于 {n}", "must be at least {n}")
+    value_at_most = Text("应不大于 {n}", "must be at most {n}")
+    value_integer = Text("应是整数", "must be a whole number")
+    value_number = Text("应是数字", "must be a number")
+    aborted = Text("已取消。", "Aborted!")
+
+
+def both(text: Text) -> str:
+    """A help line of the command line, read before any configuration: both languages."""
+    return " / ".join(text.pair)
+
 
 # `--help` lists the commands in the order a deployment uses them; others follow.
 COMMAND_ORDER = (
@@ -60,6 +204,118 @@ class _DeploymentOrder(TyperGroup):
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda n: rank.get(n, len(rank)))
 
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Usage errors (a missing option, an unknown command) in the deployment's language,
+        in one short message and never a traceback."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.NoArgsIsHelpError as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            _show_usage_error(e, _language_of(argv))
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo(CliTexts.aborted(_language_of(argv)), err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _language_of(argv: list[str]) -> str:
+    """The `[bot] language` of the configuration the command line names (or would read)."""
+    path: Path | None = None
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            path = Path(argv[i + 1])
+        elif arg.startswith("--config="):
+            path = Path(arg.split("=", 1)[1])
+    if path is None and os.environ.get("CLASSBOT_CONFIG"):
+        path = Path(os.environ["CLASSBOT_CONFIG"])
+    try:
+        return load_config(_config_path(path)).bot.language
+    except (ConfigError, OSError, ValueError):
+        try:
+            return load_config(None).bot.language
+        except (ConfigError, ValueError):
+            return "zh"
+
+
+_NEEDS_VALUE = re.compile(r"Option '.+' requires (?:an argument|\d+ arguments)\.")
+# What click says when a command line names a command that does not exist.
+_NO_SUCH_COMMAND = re.compile(r"No such command '(?P<name>.+?)'\.(?: Did you mean (?P<like>.+)\?)?")
+
+
+# What the option parser says of a bad value, and the catalogue text saying it in `lang`.
+_VALUE_PROBLEMS = (
+    (re.compile(r"Input should be greater than or equal to (?P<n>\S+)"), "at_least"),
+    (re.compile(r"Input should be less than or equal to (?P<n>\S+)"), "at_most"),
+    (re.compile(r"Input should be a valid integer.*"), "integer"),
+    (re.compile(r"Input should be a valid number.*"), "number"),
+)
+
+
+def _value_problem(message: str, lang: str) -> str:
+    for pattern, name in _VALUE_PROBLEMS:
+        found = pattern.fullmatch(message.strip())
+        if found:
+            text: Text = getattr(CliTexts, f"value_{name}")
+            return text(lang, **found.groupdict())
+    return message
+
+
+def _usage_error_message(e: click.ClickException, lang: str) -> str:
+    if isinstance(e, click.NoSuchOption):
+        text = CliTexts.no_such_option(lang, option=e.option_name)
+        if e.possibilities:
+            text += CliTexts.did_you_mean(lang, like=", ".join(sorted(e.possibilities)))
+        return text
+    if isinstance(e, click.MissingParameter):
+        hint = e.param.get_error_hint() if e.param is not None else ""
+        missing = (
+            CliTexts.missing_argument
+            if getattr(e.param, "param_type_name", "") == "argument"
+            else CliTexts.missing_option
+        )
+        return missing(lang, name=hint)
+    if isinstance(e, click.BadParameter):
+        hint = e.param.get_error_hint() if e.param is not None else ""
+        return CliTexts.bad_value(lang, name=hint, detail=_value_problem(e.message, lang))
+    if isinstance(e, click.BadOptionUsage):
+        if _NEEDS_VALUE.fullmatch(e.message):
+            return CliTexts.needs_value(lang, option=e.option_name)
+        return CliTexts.bad_option(lang, option=e.option_name, detail=e.message)
+    found = _NO_SUCH_COMMAND.fullmatch(e.message)
+    if found:
+        text = CliTexts.no_such_command(lang, name=found["name"])
+        if found["like"]:
+            text += CliTexts.did_you_mean(lang, like=found["like"])
+        return text
+    return CliTexts.usage_error(lang, detail=e.format_message())
+
+
+def _show_usage_error(e: click.ClickException, lang: str) -> None:
+    """Click's usage error, with its usage line and help hint, in `lang`."""
+    lines = []
+    ctx = e.ctx if isinstance(e, click.UsageError) else None
+    if ctx is not None:
+        usage = ctx.command.collect_usage_pieces(ctx)
+        lines.append(CliTexts.usage(lang, usage=" ".join([ctx.command_path, *usage])))
+        if ctx.command.get_help_option(ctx) is not None:
+            lines.append(CliTexts.try_help(lang, command=ctx.command_path))
+        lines.append("")
+    lines.append(CliTexts.error(lang, message=_usage_error_message(e, lang)))
+    typer.echo("\n".join(lines), err=True)
+
 
 app = typer.Typer(
     cls=_DeploymentOrder,
@@ -67,8 +323,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="数据库结构 / Database schema.", no_args_is_help=True)
-roster_app = typer.Typer(help="花名册 / The roster.", no_args_is_help=True)
+db_app = typer.Typer(help=both(CliTexts.db_help), no_args_is_help=True)
+roster_app = typer.Typer(help=both(CliTexts.roster_help), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
 collect_app = typer.Typer(help="信息收集 / Collections.", no_args_is_help=True)
@@ -105,12 +361,17 @@ def _config(path: Path | None) -> Config:
     return cfg
 
 
-def _t(cfg: Config, zh: str, en: str) -> str:
-    return en if cfg.bot.language == "en" else zh
+def _t(cfg: Config, text: Text, **params: object) -> str:
+    return text(cfg.bot.language, **params)
 
 
-def _fail(cfg: Config, zh: str, en: str, code: int = 1) -> NoReturn:
-    typer.echo(_t(cfg, zh, en), err=True)
+def _fail(cfg: Config, text: Text, code: int = 1, **params: object) -> NoReturn:
+    _refuse(_t(cfg, text, **params), code)
+
+
+def _refuse(message: str, code: int) -> NoReturn:
+    """Say an already rendered refusal (a domain error's) and stop."""
+    typer.echo(message, err=True)
     raise typer.Exit(code)
 
 
@@ -129,17 +390,10 @@ def _database_errors(cfg: Config) -> Iterator[None]:
         extra = _DRIVER_EXTRAS.get(driver)
         if extra is None:
             raise
-        _fail(
-            cfg,
-            f"数据库 {url} 需要驱动 {driver}，它还没有安装。请在 classbot 源码目录运行 "
-            f"make install EXTRAS={extra}（或 pip install -e '.[{extra}]'）。",
-            f"the database {url} needs the driver {driver}, which is not installed. In the "
-            f"classbot checkout run: make install EXTRAS={extra} (or pip install -e '.[{extra}]').",
-            2,
-        )
+        _fail(cfg, CliTexts.no_driver, 2, url=url, driver=driver, extra=extra)
     except OperationalError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
-        _fail(cfg, f"连不上数据库 {url}：{reason}", f"cannot reach the database {url}: {reason}", 2)
+        _fail(cfg, CliTexts.unreachable, 2, url=url, reason=reason)
 
 
 def _require_schema(cfg: Config) -> None:
@@ -147,21 +401,9 @@ def _require_schema(cfg: Config) -> None:
     with _database_errors(cfg):
         state = db.schema_state(cfg.database.url)
     if not state.exists or state.current is None:
-        _fail(
-            cfg,
-            "还没有数据库：请先运行 classbot init（已有 config.toml 时运行 classbot db upgrade）。",
-            "there is no database yet: run classbot init first "
-            "(or classbot db upgrade if config.toml already exists).",
-            2,
-        )
+        _fail(cfg, CliTexts.no_database, 2)
     if state.current != state.head:
-        _fail(
-            cfg,
-            f"数据库结构是版本 {state.current}，本程序需要 {state.head}：请先运行 classbot db upgrade。",
-            f"the database schema is at {state.current} and this program needs {state.head}: "
-            "run classbot db upgrade first.",
-            2,
-        )
+        _fail(cfg, CliTexts.behind, 2, current=state.current, head=state.head)
 
 
 def _open(cfg: Config) -> App:
@@ -180,22 +422,10 @@ def _upgrade(cfg: Config) -> str:
         path.chmod(0o600)
     url = make_url(cfg.database.url).render_as_string(hide_password=True)
     if before.current is None:
-        return _t(
-            cfg,
-            f"已创建数据库（结构版本 {before.head}）：{url}",
-            f"created the database (schema {before.head}): {url}",
-        )
+        return _t(cfg, CliTexts.created, head=before.head, url=url)
     if before.current == before.head:
-        return _t(
-            cfg,
-            f"数据库已是最新（结构版本 {before.head}）：{url}",
-            f"the database is up to date (schema {before.head}): {url}",
-        )
-    return _t(
-        cfg,
-        f"数据库已从版本 {before.current} 升级到 {before.head}：{url}",
-        f"upgraded the database from {before.current} to {before.head}: {url}",
-    )
+        return _t(cfg, CliTexts.up_to_date, head=before.head, url=url)
+    return _t(cfg, CliTexts.upgraded, current=before.current, head=before.head, url=url)
 
 
 def _day(cfg: Config, option: str, value: str) -> date:
@@ -204,14 +434,9 @@ def _day(cfg: Config, option: str, value: str) -> date:
     try:
         day = try_parse_date(value, today)
     except BadArguments as e:
-        _fail(cfg, f"{option}：{e.render('zh')}", f"{option}: {e.render('en')}", 2)
+        _fail(cfg, CliTexts.option_error, 2, option=option, error=e.render(cfg.bot.language))
     if day is None:
-        _fail(
-            cfg,
-            f"{option} {value!r} 看不懂：可以写 2026-12-02、12-02、12月2日、今天或昨天。",
-            f"{option} {value!r}: write a date such as 2026-12-02, 12-02, today or yesterday.",
-            2,
-        )
+        _fail(cfg, CliTexts.bad_day, 2, option=option, value=value)
     return day
 
 
@@ -293,36 +518,23 @@ def init(
         lang = _config(None).bot.language
         if platform is None and sys.stdin.isatty():
             platform = typer.prompt(
-                f"{'Which chat platform?' if lang == 'en' else '用哪个聊天平台？'} ({', '.join(choices)})",
-                default="console",
+                CliTexts.which_platform(lang, choices=", ".join(choices)), default="console"
             )
         platform = (platform or "console").strip().lower()
         if platform not in choices:
             typer.echo(
-                f"unknown platform {platform!r}; choose one of {', '.join(choices)}"
-                if lang == "en"
-                else f"没有 {platform!r} 这个平台，可选：{'、'.join(choices)}",
+                CliTexts.unknown_platform(
+                    lang, platform=platform, choices=CliTexts.separator(lang).join(choices)
+                ),
                 err=True,
             )
             raise typer.Exit(2)
         _write_private(path, config_for(platform))
     cfg = _config(path)
     if kept:
-        typer.echo(
-            _t(
-                cfg,
-                f"{path} 已存在，保留原文件（要覆盖请加 --force）。",
-                f"{path} exists; keeping it (use --force to overwrite).",
-            )
-        )
+        typer.echo(_t(cfg, CliTexts.kept, path=path))
     else:
-        typer.echo(
-            _t(
-                cfg,
-                f"已写入 {path}（平台 {platform}，仅本人可读写）",
-                f"wrote {path} (platform {platform}, readable by its owner only)",
-            )
-        )
+        typer.echo(_t(cfg, CliTexts.wrote_config, path=path, platform=platform))
     typer.echo(_upgrade(cfg))
 
 
@@ -339,7 +551,7 @@ def roster_template(file: Path, config: ConfigOption = None) -> None:
     cfg = _config(config)
     file.parent.mkdir(parents=True, exist_ok=True)
     roster.write_template(file)
-    typer.echo(_t(cfg, f"已写入 {file}", f"wrote {file}"))
+    typer.echo(_t(cfg, CliTexts.wrote, path=file))
 
 
 @roster_app.command("import")
@@ -359,7 +571,7 @@ def roster_import(
 
     cfg = _config(config)
     if not file.is_file():
-        _fail(cfg, f"找不到文件 {file}", f"no such file: {file}", 2)
+        _fail(cfg, CliTexts.no_file, 2, path=file)
     bot = _open(cfg)
     data, errors = roster.read_roster(file)
     try:
@@ -395,19 +607,12 @@ def roster_import(
     finally:
         bot.engine.dispose()
     if errors:
-        typer.echo(
-            _t(
-                cfg,
-                f"名单有 {len(errors)} 处错误，未导入任何数据：",
-                f"{len(errors)} errors in the roster, nothing imported:",
-            ),
-            err=True,
-        )
+        typer.echo(_t(cfg, CliTexts.roster_errors, count=len(errors)), err=True)
         for err in errors:
             typer.echo(f"  {err}", err=True)
         raise typer.Exit(1)
-    lines = summary.report()
-    typer.echo(_t(cfg, f"导入完成：{lines[0]}", f"imported: {lines[0]}"))
+    lines = summary.report(cfg.bot.language)
+    typer.echo(_t(cfg, CliTexts.imported, summary=lines[0]))
     for line in lines[1:]:
         typer.echo(f"  {line}")
 
@@ -420,7 +625,7 @@ def _roster_number(typed: str) -> list[str]:
 
 @app.command()
 def invite(
-    person: Annotated[str, typer.Option("--person", help="学号 or 工号")],
+    person: Annotated[str, typer.Option("--person", help=both(CliTexts.person_help))],
     config: ConfigOption = None,
 ) -> None:
     """打印一次性绑定码（72 小时、仅限此人）/ Print a one-time code (72 h, this person only) for binding an account in private chat."""
@@ -435,7 +640,7 @@ def invite(
                 None,
             )
             if found is None:
-                _fail(cfg, f"花名册里没有 {person}。", f"{person} is not on the roster.")
+                _fail(cfg, CliTexts.not_on_roster, person=person)
             code = identity.issue_code(session, found.id, None, bot.clock.now())
             audit.record(
                 session,
@@ -448,15 +653,7 @@ def invite(
     finally:
         bot.engine.dispose()
     typer.echo(
-        code
-        + "\n"
-        + _t(
-            cfg,
-            f"请 {found.name} 私聊机器人发送：绑定 {found.number} {found.name} {code}"
-            "（72 小时内有效，只能用一次）",
-            f"Ask {found.name} to send the bot, in private chat: /bind {found.number} {found.name} {code}"
-            " (valid for 72 hours, once)",
-        )
+        code + "\n" + _t(cfg, CliTexts.invite, name=found.name, number=found.number, code=code)
     )
 
 
@@ -485,12 +682,7 @@ async def _run_telegram(bot: App) -> None:
     from bot.adapters.telegram import TelegramAdapter
 
     if bot.config.telegram.token is None:
-        _fail(
-            bot.config,
-            "没有设置 telegram.token（或环境变量 CLASSBOT_TELEGRAM__TOKEN）。",
-            "telegram.token is not set (or CLASSBOT_TELEGRAM__TOKEN)",
-            2,
-        )
+        _fail(bot.config, CliTexts.no_telegram_token, 2)
     bot.add_adapter(TelegramAdapter())
     await _serve_until_signalled(bot)
 
@@ -501,7 +693,7 @@ async def _run_wechat(bot: App) -> None:
     try:
         adapter = WechatAdapter.from_config(bot.config.wechat)
     except ConfigError as e:
-        _fail(bot.config, f"配置错误：{e}", f"configuration error: {e}", 2)
+        _fail(bot.config, CliTexts.config_error, 2, error=e)
     bot.add_adapter(adapter)
     # The adapter reconnects to the puppet service on its own until stopped.
     await _serve_until_signalled(bot)
@@ -521,7 +713,7 @@ async def _run_connected(bot: App, platform: str) -> None:
     try:
         adapter = getattr(module, class_name).from_config(getattr(bot.config, platform))
     except ConfigError as e:
-        _fail(bot.config, f"配置错误：{e}", f"configuration error: {e}", 2)
+        _fail(bot.config, CliTexts.config_error, 2, error=e)
     bot.add_adapter(adapter)
     await _serve_until_signalled(bot)
 
@@ -540,14 +732,7 @@ async def _serve_until_signalled(bot: App) -> None:
 
 # The platform extra each adapter's library comes in (pyproject's optional dependencies).
 def _missing_platform(cfg: Config, platform: str, error: ModuleNotFoundError) -> NoReturn:
-    _fail(
-        cfg,
-        f"{platform} 平台需要的库 {error.name} 还没有安装。请在 classbot 源码目录运行 "
-        f"make run PLATFORM={platform}（或 pip install -e '.[{platform}]'）。",
-        f"the {platform} platform needs {error.name}, which is not installed. In the classbot "
-        f"checkout run: make run PLATFORM={platform} (or pip install -e '.[{platform}]').",
-        2,
-    )
+    _fail(cfg, CliTexts.missing_platform, 2, platform=platform, module=error.name)
 
 
 @app.command()
@@ -565,10 +750,10 @@ def run(
     if platform not in platforms():
         _fail(
             cfg,
-            f"没有 {platform!r} 这个平台，可选：{'、'.join(platforms())}",
-            f"platform {platform!r} is not available in this build; choose one of "
-            f"{', '.join(platforms())}",
+            CliTexts.unavailable_platform,
             2,
+            platform=platform,
+            choices=_t(cfg, CliTexts.separator).join(platforms()),
         )
     _require_schema(cfg)
     _logging(cfg, logging.WARNING if platform == "console" else logging.INFO)
@@ -586,11 +771,12 @@ def run(
         elif platform in _CONNECTED:
             asyncio.run(_run_connected(bot, platform))
         else:
-            _fail(cfg, f"{platform} 平台还不能运行", f"platform {platform!r} cannot run yet", 2)
+            _fail(cfg, CliTexts.cannot_run, 2, platform=platform)
     except ModuleNotFoundError as e:
         _missing_platform(cfg, platform, e)
     except StartFailed as e:
-        _fail(cfg, e.zh, e.en, 2)
+        typer.echo(e.render(cfg.bot.language), err=True)
+        raise typer.Exit(2) from None
     finally:
         bot.engine.dispose()
 
@@ -614,12 +800,7 @@ def demo_cmd(
     first = _day(defaults, "--date", day) if day else datetime.now(defaults.tz).date()
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", start.strip())
     if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-        _fail(
-            defaults,
-            f"--start {start!r}：应为 HH:MM，如 06:30",
-            f"--start {start!r}: expected HH:MM",
-            2,
-        )
+        _fail(defaults, CliTexts.bad_start, 2, start=start)
     workdir = directory or Path(tempfile.mkdtemp(prefix="classbot-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     dbfile = workdir / "demo.db"
@@ -640,7 +821,7 @@ def demo_cmd(
         )
         demo.seed_care(session, clock.now())
     print(
-        f"classbot demo — {clock.now():%Y-%m-%d %H:%M}，数据在 {workdir}（:help 查看控制台命令）",
+        _t(cfg, CliTexts.demo_banner, now=f"{clock.now():%Y-%m-%d %H:%M}", workdir=workdir),
         flush=True,
     )
     try:
@@ -653,7 +834,7 @@ def demo_cmd(
 
 @app.command("export")
 def export_cmd(
-    day: Annotated[str, typer.Option("--date", help="2026-12-02, 12-02, 12月2日, 今天 …")],
+    day: Annotated[str, typer.Option("--date", help=both(CliTexts.date_help))],
     output: Annotated[Path, typer.Option("-o", "--output", help="the .xlsx to write")],
     class_code: Annotated[str | None, typer.Option("--class", help="one class")] = None,
     college: Annotated[str | None, typer.Option("--college", help="one college")] = None,
@@ -665,14 +846,10 @@ def export_cmd(
     cfg = _config(config)
     when = _day(cfg, "--date", day)
     if output.is_dir():
-        _fail(
-            cfg,
-            f"-o {output} 是一个文件夹：请给出文件名，如 -o {output / '台账.xlsx'}",
-            f"-o {output} is a folder: give a file name, e.g. -o {output / 'ledger.xlsx'}",
-            2,
-        )
+        example = output / _t(cfg, CliTexts.ledger_file)
+        _fail(cfg, CliTexts.output_is_folder, 2, output=output, example=example)
     if class_code and college:
-        _fail(cfg, "--class 和 --college 只能给一个。", "give --class or --college, not both", 2)
+        _fail(cfg, CliTexts.class_or_college, 2)
     bot = _open(cfg)
     try:
         with bot.uow() as session:
@@ -684,7 +861,7 @@ def export_cmd(
                 scope = ledger.SCHOOL
             if scope is None:
                 name = class_code or college
-                _fail(cfg, f"找不到 {name}。", f"not found: {name}")
+                _fail(cfg, CliTexts.not_found, name=name)
             book = ledger.build(session, when, scope, cfg.tz)
             audit.record(
                 session,
@@ -701,14 +878,8 @@ def export_cmd(
     try:
         files.write_private(output, book.content)
     except OSError as e:
-        _fail(cfg, f"无法写入 {output}：{e.strerror}", f"cannot write {output}: {e.strerror}")
-    typer.echo(
-        _t(
-            cfg,
-            f"已写入 {output}（{book.rows} 行，sha256 {book.sha256[:12]}…）",
-            f"wrote {output} ({book.rows} rows, sha256 {book.sha256[:12]}…)",
-        )
-    )
+        _fail(cfg, CliTexts.cannot_write, path=output, reason=e.strerror)
+    typer.echo(_t(cfg, CliTexts.wrote_ledger, path=output, rows=book.rows, digest=book.sha256[:12]))
 
 
 @app.command()
@@ -751,15 +922,16 @@ def purge(
     typer.echo(
         _t(
             cfg,
-            f"已删除：打卡 {result.checkins}，历史版本 {result.revisions}，"
-            f"申请备注 {result.notes}，清除事由 {result.cleared}，删除申请 {result.deleted}，"
-            f"消息正文 {result.messages}；"
-            f"保留匿名日统计 {result.daily_counts} 条（超过 {days} 天；补助超过 {subsidy_days} 天）",
-            f"purged: check-ins {result.checkins}, revisions {result.revisions}, "
-            f"request notes {result.notes}, reasons cleared {result.cleared}, "
-            f"requests deleted {result.deleted}, message bodies {result.messages}; "
-            f"{result.daily_counts} anonymous daily counts kept "
-            f"(older than {days} days; subsidies older than {subsidy_days} days)",
+            CliTexts.purged,
+            checkins=result.checkins,
+            revisions=result.revisions,
+            notes=result.notes,
+            cleared=result.cleared,
+            deleted=result.deleted,
+            messages=result.messages,
+            daily_counts=result.daily_counts,
+            days=days,
+            subsidy_days=subsidy_days,
         )
     )
 
@@ -783,7 +955,7 @@ def outbox_cmd(
     finally:
         bot.engine.dispose()
     if not lines:
-        typer.echo(f"outbox: nothing pending, nothing failed in the last {days} day(s)")
+        typer.echo(_t(cfg, CliTexts.outbox_clear, days=days))
         return
     for line in lines:
         reason = f"  {line.reason}" if line.reason else ""
@@ -792,7 +964,7 @@ def outbox_cmd(
 
 @app.command("audit")
 def audit_cmd(
-    since: Annotated[str, typer.Option("--since", help="a local date: 2026-12-02, 12-02, 今天 …")],
+    since: Annotated[str, typer.Option("--since", help=both(CliTexts.since_help))],
     action: Annotated[
         str | None, typer.Option("--action", help="only this action, e.g. export")
     ] = None,
@@ -823,7 +995,7 @@ def audit_cmd(
             f"{e.at.astimezone(cfg.tz):%Y-%m-%d %H:%M:%S}  {e.actor}  {e.action}"
             f"  {e.target or '-'}{change}{detail}"
         )
-    typer.echo(_t(cfg, f"（共 {len(entries)} 条）", f"({len(entries)} entries)"), err=True)
+    typer.echo(_t(cfg, CliTexts.audit_count, count=len(entries)), err=True)
 
 
 @collect_app.command("template")
@@ -836,7 +1008,7 @@ def collect_template(file: Path, config: ConfigOption = None) -> None:
     try:
         forms.write_template_xlsx(file)
     except OSError as e:
-        _fail(cfg, f"写不了 {file}：{e.strerror}", f"cannot write {file}: {e.strerror}", 2)
+        _fail(cfg, CliTexts.cannot_write, 2, path=file, reason=e.strerror)
     typer.echo(CollectTexts.cli_template(cfg.bot.language, path=file))
 
 
@@ -865,7 +1037,7 @@ def collect_create(
         else:
             template = collect.named_template(cfg, file)
     except DomainError as e:
-        _fail(cfg, e.render("zh"), e.render("en"), 2)
+        _refuse(e.render(lang), 2)
     bot = _open(cfg)
     try:
         with bot.uow() as session:
@@ -876,12 +1048,7 @@ def collect_create(
             except DomainError:
                 due, rest = None, []
             if due is None or rest:
-                _fail(
-                    cfg,
-                    CollectTexts.cli_bad_deadline("zh", deadline=deadline),
-                    CollectTexts.cli_bad_deadline("en", deadline=deadline),
-                    2,
-                )
+                _fail(cfg, CollectTexts.cli_bad_deadline, 2, deadline=deadline)
             word = scope.strip()
             audience: Audience | None = None
             if word.lower() in ("全部", "all"):
@@ -891,12 +1058,7 @@ def collect_create(
             elif (college := campaigns.college_by_name(session, word)) is not None:
                 audience = Audience(college_id=college.id)
             if audience is None:
-                _fail(
-                    cfg,
-                    CollectTexts.cli_bad_scope("zh", scope=scope),
-                    CollectTexts.cli_bad_scope("en", scope=scope),
-                    2,
-                )
+                _fail(cfg, CollectTexts.cli_bad_scope, 2, scope=scope)
             platforms = people.platforms_in_use(session)
             try:
                 launched = collect.launch(
@@ -912,7 +1074,7 @@ def collect_create(
                     title=title,
                 )
             except DomainError as e:
-                _fail(cfg, e.render("zh"), e.render("en"), 2)
+                _refuse(e.render(lang), 2)
             c = launched.campaign
             bot.outbox.platforms = lambda: platforms
             bot.outbox.queue(session, launched.envelopes, cause=f"cli:collect:{c.ref}", now=now)

@@ -29,7 +29,77 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bot.texts import Catalogue, PerLanguage, Text
+
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
+
+
+class ConfigTexts(Catalogue):
+    unknown_zone = Text(
+        "没有叫 {zone!r} 的时区（写法如 'Asia/Shanghai'）",
+        "unknown time zone {zone!r} (e.g. 'Asia/Shanghai')",
+    )
+    unknown_zone_like = Text(
+        "没有叫 {zone!r} 的时区，是不是 {hint!r}？",
+        "unknown time zone {zone!r}; did you mean {hint!r}?",
+    )
+    separator = Text("、", ", ")
+    unknown_symptoms = Text(
+        "symptom_words 对应到了 symptoms 里没有的症状：{symptoms}",
+        "symptom_words maps to {symptoms}, which are not in symptoms",
+    )
+    temperatures_out_of_order = Text(
+        "应满足 min_temperature < abnormal_temperature < max_temperature，现在是 {got}",
+        "needs min_temperature < abnormal_temperature < max_temperature, got {got}",
+    )
+    duration = Text(
+        '应为一段时长，如 "2h"、"90m" 或分钟数',
+        "expected a duration such as '2h', '90m' or a number of minutes",
+    )
+    in_college = Text("colleges.{college}：", "colleges.{college}: ")
+    times_out_of_order = Text(
+        "{where}应满足 prompt < deadline < rollup（提醒早于截止，截止早于汇总），现在是 {got}",
+        "{where}needs prompt < deadline < rollup, got {got}",
+    )
+    unknown_key = Text("没有这个设置项", "unknown key")
+    whole_number = Text("应为整数", "should be a whole number")
+    number = Text("应为数字，如 37.3", "should be a number, e.g. 37.3")
+    boolean = Text("应为 true 或 false", "should be true or false")
+    time_of_day = Text(
+        '应为 00:00–23:59 的时间，如 "07:00"', 'should be a time 00:00–23:59, e.g. "07:00"'
+    )
+    time = Text('应为时间，如 "07:00"', 'should be a time, e.g. "07:00"')
+    date = Text('应为日期，如 "2026-10-01"', 'should be a date, e.g. "2026-10-01"')
+    text = Text("应为用引号括起的文字", "should be text in quotes")
+    list = Text('应为列表，如 ["2026-10-01"]', 'should be a list, e.g. ["2026-10-01"]')
+    table = Text("应为一个表（[section]）", "should be a table ([section])")
+    bound = Text("应 {sign} {bound}", "must be {sign} {bound}")
+    one_of = Text("只能是 {expected}", "must be one of {expected}")
+    invalid = Text("取值无效（{message}）", "{message}")
+    top_level = Text("（顶层）", "(top level)")
+    did_you_mean = Text("，是不是 {hint}？", "; did you mean {hint}?")
+    variable = Text("环境变量 {name}", "environment variable {name}")
+    settings = Text("设置", "settings")
+    unknown_variable = Text(
+        "环境变量 {name} 不是 classbot 的设置项，已忽略",
+        "environment variable {name} is not a classbot setting and is ignored",
+    )
+    variable_like = Text("；是不是 {close}？", "; did you mean {close}?")
+    no_file = Text("找不到配置文件 {path}", "{path}: file not found")
+    not_toml = Text(
+        "{path} 不是有效的 TOML（not valid TOML）：{error}", "{path}: not valid TOML: {error}"
+    )
+    invalid_settings = Text("设置有误：", "invalid settings:")
+    unreadable_variable = Text(
+        "环境变量 {name} 的值无法读取（{error}）",
+        "environment variable {name}: cannot be read ({error})",
+    )
+    exposed_secret = Text(
+        "{path} 里有密钥，而且其他用户可以读取（权限 {mode}）；请运行 chmod 600 {path}，"
+        "或用环境变量传入密钥（CLASSBOT_TELEGRAM__TOKEN）",
+        "{path} holds a secret and other users can read it (mode {mode}); "
+        "run: chmod 600 {path}, or pass secrets in the environment (CLASSBOT_TELEGRAM__TOKEN)",
+    )
 
 
 class ConfigError(Exception):
@@ -37,15 +107,14 @@ class ConfigError(Exception):
 
 
 class Invalid(ValueError):
-    """A reason a value is refused, in both languages."""
+    """A reason a value is refused, a catalogue text with its parameters."""
 
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(en)
-        self.zh = zh
-        self.en = en
+    def __init__(self, text: Text, **params: object) -> None:
+        self.phrase = text.bind(**params)
+        super().__init__(self.phrase("en"))
 
     def text(self, lang: str) -> str:
-        return self.en if lang == "en" else self.zh
+        return self.phrase(lang)
 
 
 # Names people write for China's one zone that the zone database does not know.
@@ -110,12 +179,9 @@ class BotSection(_Section):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as e:
             hint = suggest_zone(v)
-            raise Invalid(
-                f"没有叫 {v!r} 的时区"
-                + (f"，是不是 {hint!r}？" if hint else "（写法如 'Asia/Shanghai'）"),
-                f"unknown time zone {v!r}"
-                + (f"; did you mean {hint!r}?" if hint else " (e.g. 'Asia/Shanghai')"),
-            ) from e
+            if hint:
+                raise Invalid(ConfigTexts.unknown_zone_like, zone=v, hint=hint) from e
+            raise Invalid(ConfigTexts.unknown_zone, zone=v) from e
         return v
 
 
@@ -124,68 +190,81 @@ class DatabaseSection(_Section):
     echo: bool = False
 
 
+# Defaults that are data, not texts: the symptoms a check-in records, the everyday words
+# mapped to them, and the class-committee titles a roster may use for a role.
+DEFAULT_SYMPTOMS = (
+    "发热",
+    "咳嗽",
+    "乏力",
+    "咽痛",
+    "流涕",
+    "腹泻",
+    "头痛",
+    "肌肉酸痛",
+    "呼吸困难",
+    "嗅觉味觉减退",
+)
+DEFAULT_SYMPTOM_WORDS = {
+    "发烧": "发热",
+    "烧": "发热",
+    "低烧": "发热",
+    "高烧": "发热",
+    "发高烧": "发热",
+    "体温高": "发热",
+    "嗓子疼": "咽痛",
+    "嗓子痛": "咽痛",
+    "嗓子哑": "咽痛",
+    "嗓子有点疼": "咽痛",
+    "嗓子不舒服": "咽痛",
+    "喉咙疼": "咽痛",
+    "喉咙痛": "咽痛",
+    "咽喉痛": "咽痛",
+    "咳": "咳嗽",
+    "有点咳嗽": "咳嗽",
+    "干咳": "咳嗽",
+    "流鼻涕": "流涕",
+    "鼻塞": "流涕",
+    "鼻涕": "流涕",
+    "拉肚子": "腹泻",
+    "拉稀": "腹泻",
+    "没力气": "乏力",
+    "没劲": "乏力",
+    "浑身无力": "乏力",
+    "头疼": "头痛",
+    "闻不到": "嗅觉味觉减退",
+    "尝不出味道": "嗅觉味觉减退",
+    "尝不出": "嗅觉味觉减退",
+    "没有味觉": "嗅觉味觉减退",
+    "没有嗅觉": "嗅觉味觉减退",
+    "浑身酸痛": "肌肉酸痛",
+    "全身酸痛": "肌肉酸痛",
+    "身上疼": "肌肉酸痛",
+    "喘不上气": "呼吸困难",
+    "胸闷": "呼吸困难",
+}
+DEFAULT_ROLE_SYNONYMS: dict[str, RoleName] = {
+    "团支书": "student",
+    "团支部书记": "student",
+    "副班长": "monitor",
+    "学委": "monitor",
+    "生活委员": "student",
+    "体育委员": "student",
+    "文艺委员": "student",
+    "宣传委员": "student",
+    "组织委员": "student",
+}
+
+
 class CheckinSection(_Section):
     min_temperature: float = 35.0
     max_temperature: float = 42.0
     abnormal_temperature: float = 37.3
-    symptoms: list[str] = Field(
-        default_factory=lambda: [
-            "发热",
-            "咳嗽",
-            "乏力",
-            "咽痛",
-            "流涕",
-            "腹泻",
-            "头痛",
-            "肌肉酸痛",
-            "呼吸困难",
-            "嗅觉味觉减退",
-        ]
-    )
+    symptoms: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMPTOMS))
     # Everyday words students write, mapped to the configured symptoms above (which also
     # match themselves). A word matches anywhere in the check-in, the note included, unless
     # negated (不发烧, 没有咳嗽, 已退烧); a one-character word only as a word of its own or
     # after 有点, 低, 发 or 高.
-    symptom_words: dict[str, str] = Field(
-        default_factory=lambda: {
-            "发烧": "发热",
-            "烧": "发热",
-            "低烧": "发热",
-            "高烧": "发热",
-            "发高烧": "发热",
-            "体温高": "发热",
-            "嗓子疼": "咽痛",
-            "嗓子痛": "咽痛",
-            "嗓子哑": "咽痛",
-            "嗓子有点疼": "咽痛",
-            "嗓子不舒服": "咽痛",
-            "喉咙疼": "咽痛",
-            "喉咙痛": "咽痛",
-            "咽喉痛": "咽痛",
-            "咳": "咳嗽",
-            "有点咳嗽": "咳嗽",
-            "干咳": "咳嗽",
-            "流鼻涕": "流涕",
-            "鼻塞": "流涕",
-            "鼻涕": "流涕",
-            "拉肚子": "腹泻",
-            "拉稀": "腹泻",
-            "没力气": "乏力",
-            "没劲": "乏力",
-            "浑身无力": "乏力",
-            "头疼": "头痛",
-            "闻不到": "嗅觉味觉减退",
-            "尝不出味道": "嗅觉味觉减退",
-            "尝不出": "嗅觉味觉减退",
-            "没有味觉": "嗅觉味觉减退",
-            "没有嗅觉": "嗅觉味觉减退",
-            "浑身酸痛": "肌肉酸痛",
-            "全身酸痛": "肌肉酸痛",
-            "身上疼": "肌肉酸痛",
-            "喘不上气": "呼吸困难",
-            "胸闷": "呼吸困难",
-        }
-    )
+    symptom_words: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SYMPTOM_WORDS))
     skip_dates: list[date] = Field(default_factory=list)
     # False turns the daily health check-in off: the 07:00 prompt and the 11:00 lists stop,
     # and the 12:00 roll-up covers only the campaigns open that day.
@@ -196,20 +275,16 @@ class CheckinSection(_Section):
         unknown = sorted({s for s in self.symptom_words.values() if s not in self.symptoms})
         if unknown:
             raise Invalid(
-                f"symptom_words 对应到了 symptoms 里没有的症状：{'、'.join(unknown)}",
-                f"symptom_words maps to {', '.join(unknown)}, which are not in symptoms",
+                ConfigTexts.unknown_symptoms,
+                symptoms=PerLanguage(lambda lang: ConfigTexts.separator(lang).join(unknown)),
             )
         return self
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if not self.min_temperature < self.abnormal_temperature < self.max_temperature:
-            raise Invalid(
-                "应满足 min_temperature < abnormal_temperature < max_temperature，现在是 "
-                f"{self.min_temperature} / {self.abnormal_temperature} / {self.max_temperature}",
-                "needs min_temperature < abnormal_temperature < max_temperature, got "
-                f"{self.min_temperature} / {self.abnormal_temperature} / {self.max_temperature}",
-            )
+            got = f"{self.min_temperature} / {self.abnormal_temperature} / {self.max_temperature}"
+            raise Invalid(ConfigTexts.temperatures_out_of_order, got=got)
         return self
 
 
@@ -236,7 +311,7 @@ class ScheduleSection(_Section):
         try:
             return parse_duration(v)
         except ValueError:
-            raise Invalid('应为一段时长，如 "2h"、"90m" 或分钟数', str(_DURATION_HINT)) from None
+            raise Invalid(ConfigTexts.duration) from None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -244,13 +319,9 @@ class ScheduleSection(_Section):
             t = times_for(self, college)
             assert t.prompt is not None and t.deadline is not None and t.rollup is not None
             if not t.prompt < t.deadline < t.rollup:
-                where = f"colleges.{college}：" if college else ""
-                where_en = f"colleges.{college}: " if college else ""
+                where = ConfigTexts.in_college.bind(college=college) if college else ""
                 got = f"{t.prompt:%H:%M} / {t.deadline:%H:%M} / {t.rollup:%H:%M}"
-                raise Invalid(
-                    f"{where}应满足 prompt < deadline < rollup（提醒早于截止，截止早于汇总），现在是 {got}",
-                    f"{where_en}needs prompt < deadline < rollup, got {got}",
-                )
+                raise Invalid(ConfigTexts.times_out_of_order, where=where, got=got)
         return self
 
 
@@ -330,17 +401,7 @@ RoleName = Literal[
 
 
 def _role_synonyms() -> dict[str, RoleName]:
-    return {
-        "团支书": "student",
-        "团支部书记": "student",
-        "副班长": "monitor",
-        "学委": "monitor",
-        "生活委员": "student",
-        "体育委员": "student",
-        "文艺委员": "student",
-        "宣传委员": "student",
-        "组织委员": "student",
-    }
+    return dict(DEFAULT_ROLE_SYNONYMS)
 
 
 class RosterSection(_Section):
@@ -541,10 +602,8 @@ def exposed_secrets_warning(path: Path | None, config: Config) -> str | None:
         return None
     if not any(secret in text for secret in config.secrets()):
         return None
-    return (
-        f"{path} holds a secret and other users can read it (mode {stat.S_IMODE(mode):o}); "
-        f"run: chmod 600 {path}, or pass secrets in the environment (CLASSBOT_TELEGRAM__TOKEN)"
-    )
+    # Logged at start, and the log is in English whatever the deployment's language.
+    return ConfigTexts.exposed_secret("en", path=path, mode=f"{stat.S_IMODE(mode):o}")
 
 
 ENV_PREFIX = "CLASSBOT_"
@@ -568,53 +627,49 @@ def _from_environment(loc: tuple[str | int, ...], environ: Mapping[str, str]) ->
     return None
 
 
+# Pydantic's error types, and how an operator reads each.
+_REASONS = {
+    "extra_forbidden": ConfigTexts.unknown_key,
+    "int_parsing": ConfigTexts.whole_number,
+    "int_type": ConfigTexts.whole_number,
+    "int_from_float": ConfigTexts.whole_number,
+    "float_parsing": ConfigTexts.number,
+    "float_type": ConfigTexts.number,
+    "bool_parsing": ConfigTexts.boolean,
+    "bool_type": ConfigTexts.boolean,
+    "time_parsing": ConfigTexts.time_of_day,
+    "time_type": ConfigTexts.time,
+    "date_parsing": ConfigTexts.date,
+    "date_from_datetime_parsing": ConfigTexts.date,
+    "date_type": ConfigTexts.date,
+    "string_type": ConfigTexts.text,
+    "list_type": ConfigTexts.list,
+    "dict_type": ConfigTexts.table,
+    "model_type": ConfigTexts.table,
+}
+_BOUNDS = {
+    "greater_than_equal": "≥",
+    "greater_than": ">",
+    "less_than_equal": "≤",
+    "less_than": "<",
+}
+
+
 def _reason(e: Any, lang: str) -> str:
     """Pydantic's reason for one bad value, said for an operator in their language."""
     kind, ctx = e["type"], e.get("ctx") or {}
     error = ctx.get("error")
     if isinstance(error, Invalid):
         return error.text(lang)
-    zh_en: dict[str, tuple[str, str]] = {
-        "extra_forbidden": ("没有这个设置项", "unknown key"),
-        "int_parsing": ("应为整数", "should be a whole number"),
-        "int_type": ("应为整数", "should be a whole number"),
-        "int_from_float": ("应为整数", "should be a whole number"),
-        "float_parsing": ("应为数字，如 37.3", "should be a number, e.g. 37.3"),
-        "float_type": ("应为数字，如 37.3", "should be a number, e.g. 37.3"),
-        "bool_parsing": ("应为 true 或 false", "should be true or false"),
-        "bool_type": ("应为 true 或 false", "should be true or false"),
-        "time_parsing": (
-            '应为 00:00–23:59 的时间，如 "07:00"',
-            'should be a time 00:00–23:59, e.g. "07:00"',
-        ),
-        "time_type": ('应为时间，如 "07:00"', 'should be a time, e.g. "07:00"'),
-        "date_parsing": ('应为日期，如 "2026-10-01"', 'should be a date, e.g. "2026-10-01"'),
-        "date_from_datetime_parsing": (
-            '应为日期，如 "2026-10-01"',
-            'should be a date, e.g. "2026-10-01"',
-        ),
-        "date_type": ('应为日期，如 "2026-10-01"', 'should be a date, e.g. "2026-10-01"'),
-        "string_type": ("应为用引号括起的文字", "should be text in quotes"),
-        "list_type": ('应为列表，如 ["2026-10-01"]', 'should be a list, e.g. ["2026-10-01"]'),
-        "dict_type": ("应为一个表（[section]）", "should be a table ([section])"),
-        "model_type": ("应为一个表（[section]）", "should be a table ([section])"),
-    }
-    if kind in zh_en:
-        zh, en = zh_en[kind]
-    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        sign = {
-            "greater_than_equal": "≥",
-            "greater_than": ">",
-            "less_than_equal": "≤",
-            "less_than": "<",
-        }[kind]
+    simple = _REASONS.get(kind)
+    if simple is not None:
+        return simple(lang)
+    if kind in _BOUNDS:
         bound = next(iter(ctx.values()), "")
-        zh, en = f"应 {sign} {bound}", f"must be {sign} {bound}"
-    elif kind == "literal_error":
-        zh, en = f"只能是 {ctx.get('expected')}", f"must be one of {ctx.get('expected')}"
-    else:
-        zh, en = f"取值无效（{e['msg']}）", e["msg"]
-    return en if lang == "en" else zh
+        return ConfigTexts.bound(lang, sign=_BOUNDS[kind], bound=bound)
+    if kind == "literal_error":
+        return ConfigTexts.one_of(lang, expected=ctx.get("expected"))
+    return ConfigTexts.invalid(lang, message=e["msg"])
 
 
 def _describe(
@@ -623,19 +678,19 @@ def _describe(
     lines = []
     for e in error.errors():
         loc = tuple(e["loc"])
-        key = ".".join(str(p) for p in loc) or ("（顶层）" if lang != "en" else "(top level)")
+        key = ".".join(str(p) for p in loc) or ConfigTexts.top_level(lang)
         reason = _reason(e, lang)
         if e["type"] == "extra_forbidden":
             hint = _close_key(loc)
             if hint:
-                reason += f"，是不是 {hint}？" if lang != "en" else f"; did you mean {hint}?"
+                reason += ConfigTexts.did_you_mean(lang, hint=hint)
         var = _from_environment(loc, environ)
         if var is not None:
-            where = f"环境变量 {var}" if lang != "en" else f"environment variable {var}"
+            where = ConfigTexts.variable(lang, name=var)
         elif path is not None:
             where = str(path)
         else:
-            where = "设置" if lang != "en" else "settings"
+            where = ConfigTexts.settings(lang)
         lines.append(f"  {where}: {key}: {reason}")
     return "\n".join(lines)
 
@@ -691,16 +746,10 @@ def unknown_environment(environ: Mapping[str, str] | None = None) -> list[tuple[
 def environment_warnings(lang: str, environ: Mapping[str, str] | None = None) -> list[str]:
     lines = []
     for name, close in unknown_environment(environ):
-        if lang == "en":
-            lines.append(
-                f"environment variable {name} is not a classbot setting and is ignored"
-                + (f"; did you mean {close}?" if close else "")
-            )
-        else:
-            lines.append(
-                f"环境变量 {name} 不是 classbot 的设置项，已忽略"
-                + (f"；是不是 {close}？" if close else "")
-            )
+        line = ConfigTexts.unknown_variable(lang, name=name)
+        if close:
+            line += ConfigTexts.variable_like(lang, close=close)
+        lines.append(line)
     return lines
 
 
@@ -717,23 +766,17 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
                 data = tomllib.load(f)
         except FileNotFoundError as e:
             lang = _language({}, environ)
-            raise ConfigError(
-                f"{path}: file not found" if lang == "en" else f"找不到配置文件 {path}"
-            ) from e
+            raise ConfigError(ConfigTexts.no_file(lang, path=path)) from e
         except tomllib.TOMLDecodeError as e:
             lang = _language({}, environ)
-            raise ConfigError(
-                f"{path}: not valid TOML: {e}"
-                if lang == "en"
-                else f"{path} 不是有效的 TOML（not valid TOML）：{e}"
-            ) from e
+            raise ConfigError(ConfigTexts.not_toml(lang, path=path, error=e)) from e
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
     lang = _language(data, environ)
     try:
         return Config(**data)
     except ValidationError as e:
-        head = "invalid settings:" if lang == "en" else "设置有误："
+        head = ConfigTexts.invalid_settings(lang)
         raise ConfigError(f"{head}\n{_describe(e, path, lang, environ)}") from None
     except SettingsError as e:
         # A value pydantic-settings could not even decode (a list or table given as text).
@@ -746,11 +789,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> Config:
             ),
             None,
         )
-        if lang == "en":
-            raise ConfigError(
-                f"environment variable {var or 'CLASSBOT_…'}: cannot be read ({e})"
-            ) from None
-        raise ConfigError(f"环境变量 {var or 'CLASSBOT_…'} 的值无法读取（{e}）") from None
+        unreadable = ConfigTexts.unreadable_variable(lang, name=var or "CLASSBOT_…", error=e)
+        raise ConfigError(unreadable) from None
 
 
 def care_times(config: Config) -> tuple[time, time]:

@@ -9,7 +9,21 @@ import re
 import unicodedata
 from datetime import date, timedelta
 
+from bot.texts import Catalogue, PerLanguage, Text
 from storage.errors import BadArguments
+
+
+class DateTexts(Catalogue):
+    bad_date = Text(
+        "日期{what}看不懂，可以写 {iso}、{short}、{long}、今天、明天、后天、周五 或 下周一。",
+        "Cannot read the date{what}; write {iso}, {short}, {long}, today or tomorrow.",
+    )
+    quoted = Text("「{token}」", " {token!r}")
+    no_such_day = Text("没有「{token}」这一天。", "There is no such day as {token!r}.")
+    day = Text("{month}月{day}日", "{day} {month}")
+    day_in_year = Text("{year}年{month}月{day}日", "{day} {month} {year}")
+    with_weekday = Text("{text}（周{weekday}）", "{weekday} {text}")
+
 
 _RELATIVE = {
     "前天": -2,
@@ -25,7 +39,9 @@ _RELATIVE = {
     "后天": 2,
 }
 _WEEKDAY = re.compile(r"^(下下|下|本|这)?(?:周|星期|礼拜)([一二三四五六日天])$")
+_WEEKS_AHEAD = {"下": 1, "下下": 2}
 _WEEKDAY_INDEX = {c: i for i, c in enumerate("一二三四五六日")} | {"天": 6}
+_RANGE_SEPARATORS = ("到", "至", "~", "-")
 # A length of leave: 3天 (days).
 _DAYS = re.compile(r"^(\d{1,3})(?:天|days?)$")
 _FULL = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})[日号]?$")
@@ -55,7 +71,7 @@ def try_parse_date(token: str, today: date, *, future: bool = False) -> date | N
     weekday = _WEEKDAY.match(text)
     if weekday:
         prefix, name = weekday.groups()
-        weeks = {"下": 1, "下下": 2}.get(prefix or "", 0)
+        weeks = _WEEKS_AHEAD.get(prefix or "", 0)
         found = week_start(today) + timedelta(weeks=weeks, days=_WEEKDAY_INDEX[name])
         if future and prefix is None and found < today:
             found += timedelta(weeks=1)
@@ -91,15 +107,12 @@ def parse_date(token: str, today: date, *, future: bool = False) -> date:
 def bad_date(token: str | None, today: date) -> BadArguments:
     """The refusal of a date nobody can read, with examples that are never in the past."""
     ahead = today + timedelta(days=3)
-    zh = (
-        f"{ahead:%Y-%m-%d}、{ahead.month}-{ahead.day}、{ahead.month}月{ahead.day}日、"
-        "今天、明天、后天、周五 或 下周一"
-    )
-    en = f"{ahead:%Y-%m-%d}, {ahead.month}-{ahead.day}, today, tomorrow or 周五"
-    what = f"「{token}」" if token else ""
     return BadArguments(
-        f"日期{what}看不懂，可以写 {zh}。",
-        f"Cannot read the date{' ' + repr(token) if token else ''}; write {en}.",
+        DateTexts.bad_date,
+        what=DateTexts.quoted.bind(token=token) if token else "",
+        iso=f"{ahead:%Y-%m-%d}",
+        short=f"{ahead.month}-{ahead.day}",
+        long=PerLanguage(lambda lang: day_label(ahead, lang)),
     )
 
 
@@ -112,7 +125,7 @@ def parse_days(token: str) -> int | None:
 def parse_range(token: str, today: date, *, future: bool = False) -> tuple[date, date] | None:
     """A range in one token, `明天到后天` or `明天-后天` (or `11-23-11-25`), else None."""
     text = unicodedata.normalize("NFKC", token).strip()
-    for sep in ("到", "至", "~", "-"):
+    for sep in _RANGE_SEPARATORS:
         start = 0
         while (i := text.find(sep, start)) > 0:
             head, tail = text[:i], text[i + len(sep) :]
@@ -141,12 +154,15 @@ def _make(year: int, month: int, day: int, token: str) -> date:
 
 
 def _no_such_day(token: str) -> BadArguments:
-    return BadArguments(f"没有「{token}」这一天。", f"There is no such day as {token!r}.")
+    return BadArguments(DateTexts.no_such_day, token=token)
 
 
-WEEKDAYS_ZH = "一二三四五六日"
-WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# The names `DateTexts` writes, per language (the weekday after 周, the month).
+WEEKDAYS = {"zh": tuple("一二三四五六日"), "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+MONTHS = {
+    "zh": tuple(str(m) for m in range(1, 13)),
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+}
 
 
 def day_label(
@@ -155,11 +171,13 @@ def day_label(
     """How every text shows a date: `12月2日` (`2 Dec`), with the year when `today` is given
     and is in another year (`2027年1月5日`), and the weekday when asked (`12月2日（周三）`)."""
     with_year = today is not None and day.year != today.year
-    if lang == "en":
-        text = f"{day.day} {MONTHS_EN[day.month - 1]}" + (f" {day.year}" if with_year else "")
-        return f"{WEEKDAYS_EN[day.weekday()]} {text}" if weekday else text
-    text = (f"{day.year}年" if with_year else "") + f"{day.month}月{day.day}日"
-    return f"{text}（周{WEEKDAYS_ZH[day.weekday()]}）" if weekday else text
+    month = MONTHS[lang][day.month - 1]
+    text = (DateTexts.day_in_year if with_year else DateTexts.day)(
+        lang, year=day.year, month=month, day=day.day
+    )
+    if not weekday:
+        return text
+    return DateTexts.with_weekday(lang, text=text, weekday=WEEKDAYS[lang][day.weekday()])
 
 
 def short_day(day: date, today: date, lang: str = "zh") -> str:

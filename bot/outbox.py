@@ -30,7 +30,7 @@ from bot.messages import (
     OutgoingMessage,
     PersonAddress,
 )
-from bot.texts import CareTexts
+from bot.texts import CareTexts, Catalogue, Text
 from storage import identity, nudges
 from storage import outbox as store
 from storage.models import Person, Role, SchoolClass
@@ -46,6 +46,13 @@ class Queued:
     rows: int = 0
     # Envelopes to a person with no account on a running platform (and why).
     unreached: list[tuple[Envelope, str]] = field(default_factory=list)
+
+
+class OutboxTexts(Catalogue):
+    undelivered_alert = Text(
+        "⚠️ 以下异常提醒未能送达 {name}（{number}）：{reason}",
+        "⚠️ This alert did not reach {name} ({number}): {reason}",
+    )
 
 
 class Outbox:
@@ -204,10 +211,9 @@ class Outbox:
                 )
             )
         else:
-            if self.config.bot.language == "en":
-                head = f"⚠️ This alert did not reach {person.name} ({person.number}): {reason}"
-            else:
-                head = f"⚠️ 以下异常提醒未能送达 {person.name}（{person.number}）：{reason}"
+            head = OutboxTexts.undelivered_alert(
+                self.config.bot.language, name=person.name, number=person.number, reason=reason
+            )
             message = OutgoingMessage(f"{head}\n{row.body.get('text', '')}")
         queued = self.queue(
             session,

@@ -18,7 +18,7 @@ CLI and the handlers can all use it without a dependency pointing the wrong way.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 LANGUAGES = ("zh", "en")
 
@@ -42,6 +42,15 @@ class Text:
     def raw(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
 
+    @property
+    def pair(self) -> tuple[str, str]:
+        """(zh, en), for declarations that take both, such as a command's usage and help."""
+        return (self.zh, self.en)
+
+    def bind(self, **params: object) -> Phrase:
+        """The text with its parameters, rendered later in the reader's language."""
+        return Phrase(self, params)
+
     def parameters(self, lang: str) -> frozenset[str]:
         """The names the text of one language formats in."""
         names = set()
@@ -52,6 +61,52 @@ class Text:
 
     def __repr__(self) -> str:
         return f"Text({self.name or self.zh!r})"
+
+
+class Phrase:
+    """A text and its parameters, not yet rendered: an error names what it is about as a
+    phrase, and the reply renders it in the reader's language. A parameter may itself be a
+    phrase."""
+
+    __slots__ = ("params", "text")
+
+    def __init__(self, text: Text, params: dict[str, object]) -> None:
+        self.text = text
+        self.params = params
+
+    def __call__(self, lang: str, /) -> str:
+        return self.text(lang, **resolve(self.params, lang))
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.text.name}, {self.params!r})"
+
+
+class PerLanguage:
+    """A parameter computed in the reader's language (a date label, a list of names)."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[[str], str]) -> None:
+        self.func = func
+
+    def __call__(self, lang: str, /) -> str:
+        return self.func(lang)
+
+
+def resolve(params: Mapping[str, object], lang: str) -> dict[str, object]:
+    """Parameters with every phrase among them rendered in `lang`."""
+    return {k: v(lang) if isinstance(v, (Phrase, PerLanguage)) else v for k, v in params.items()}
+
+
+def both_languages(text: Text, separator: str = " / ", **params: object) -> str:
+    """A text in Chinese and English at once, for what is said before (or without) knowing
+    the deployment's language: a start-up warning, a login prompt, a refused file."""
+    return separator.join(text(lang, **params) for lang in LANGUAGES)
+
+
+def in_language(pair: tuple[str, str], lang: str) -> str:
+    """One of a declared (zh, en) pair of data, such as a request kind's noun."""
+    return pair[1] if lang == "en" else pair[0]
 
 
 class Catalogue:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from bot.texts import Catalogue, Text
 from storage import audit, care_access
 from storage.care_access import Contacts
 from storage.errors import DomainError, NotFound
@@ -35,19 +36,32 @@ PARENTS = "parents"
 PURPOSES = (CARE, PARENTS)
 
 
+class CareStorageTexts(Catalogue):
+    ambiguous = Text(
+        "有 {count} 位同学叫{name}，请改用学号：\n{candidates}",
+        "{count} students are named {name}; please use the student id:\n{candidates}",
+    )
+    no_consent = Text(
+        "这位同学还没有同意学校记录关怀信息（本校按同意处理），这条没有保存。请直接联系辅导员或心理中心。",
+        "This student has not agreed to care records (this school records them by consent);"
+        " nothing was stored. Please contact the counselor or the counselling centre directly.",
+    )
+    not_psych_rep = Text(
+        "只有心理委员可以提交心理周报。",
+        "Only a class's mental-health rep may send the mental-health report.",
+    )
+
+
 class AmbiguousName(DomainError):
-    zh = "有 {count} 位同学叫{name}，请改用学号：\n{candidates}"
-    en = "{count} students are named {name}; please use the student id:\n{candidates}"
+    text = CareStorageTexts.ambiguous
 
 
 class NoCareConsent(DomainError):
-    zh = "这位同学还没有同意学校记录关怀信息（本校按同意处理），这条没有保存。请直接联系辅导员或心理中心。"
-    en = "This student has not agreed to care records (this school records them by consent); nothing was stored. Please contact the counselor or the counselling centre directly."
+    text = CareStorageTexts.no_consent
 
 
 class NotPsychRep(DomainError):
-    zh = "只有心理委员可以提交心理周报。"
-    en = "Only a class's mental-health rep may send the mental-health report."
+    text = CareStorageTexts.not_psych_rep
     refusal = True
 
 

@@ -22,6 +22,7 @@ from datetime import date, timedelta
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.texts import Catalogue, Text, both_languages
 from storage import reports
 
 log = logging.getLogger(__name__)
@@ -158,12 +159,7 @@ def font_warning() -> str | None:
     """The start-up warning of a deployment without a CJK font, or None when it has one."""
     if cjk_font_path() is not None:
         return None
-    return (
-        "没有找到中文字体，统计图将只用英文标注。"
-        "请安装 fonts-noto-cjk 或 fonts-wqy-microhei（Debian/Ubuntu：apt-get install "
-        f"fonts-wqy-microhei），或用 {FONT_ENV} 指定字体文件。"
-        " / No CJK font found: charts get ASCII-only labels."
-    )
+    return both_languages(ChartTexts.no_font, env=FONT_ENV)
 
 
 @functools.cache
@@ -176,14 +172,38 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size)
 
 
+class ChartTexts(Catalogue):
+    no_font = Text(
+        "没有找到中文字体，统计图将只用英文标注。"
+        "请安装 fonts-noto-cjk 或 fonts-wqy-microhei（Debian/Ubuntu：apt-get install "
+        "fonts-wqy-microhei），或用 {env} 指定字体文件。",
+        "No CJK font found: charts get ASCII-only labels (install one, or set {env}).",
+    )
+    title = Text("每日打卡", "Daily check-in")
+    trend_title = Text("打卡趋势", "Check-in trend")
+    completion_by_college = Text("各学院打卡完成率", "Completion by college")
+    completion_by_class = Text("各班打卡完成率", "Completion by class")
+    lowest = Text("（完成率最低的 {count} 个）", " (the lowest {count})")
+    no_classes = Text("（没有班级）", "(no classes)")
+    trend = Text(
+        "近 {days} 天：完成率（绿线）与异常人数（红柱）",
+        "Last {days} days: completion (line), abnormal (bars)",
+    )
+
+
 class _Labels:
-    """Chinese labels with a CJK font; without one, English titles and numbered bars."""
+    """Labels in the chart's language; without a CJK font, English titles and numbered bars."""
 
-    def __init__(self) -> None:
+    def __init__(self, lang: str = "zh") -> None:
         self.cjk = cjk_font_path() is not None
+        self.lang = lang if self.cjk else "en"
 
-    def pick(self, zh: str, en: str) -> str:
-        return zh if self.cjk else en
+    def pick(self, title: str, fallback: Text) -> str:
+        """A title given by the caller, or `fallback` where the font cannot draw it."""
+        return title if self.cjk or title.isascii() else fallback("en")
+
+    def text(self, text: Text, **params: object) -> str:
+        return text(self.lang, **params)
 
     def bar(self, label: str, i: int) -> str:
         return label if self.cjk or label.isascii() else f"#{i + 1}"
@@ -195,33 +215,33 @@ def rollup_png(
     trend: Sequence[TrendPoint],
     *,
     by_college: bool = False,
+    lang: str = "zh",
 ) -> bytes:
     """The admins' chart: completion by class (or college) above the 14-day trend."""
-    labels = _Labels()
+    labels = _Labels(lang)
     shown = sorted(bars, key=lambda b: (b.rate, b.label))[:MAX_BARS]
     shown.sort(key=lambda b: b.label)
     bar_height = max(140, 40 + 24 * len(shown))
     height = 70 + bar_height + 40 + 300
     image = Image.new("RGB", (WIDTH, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((24, 18), labels.pick(title, "Daily check-in"), font=_font(26), fill=INK)
-    what = labels.pick(
-        "各学院" if by_college else "各班", "by college" if by_college else "by class"
+    draw.text((24, 18), labels.pick(title, ChartTexts.title), font=_font(26), fill=INK)
+    subtitle = labels.text(
+        ChartTexts.completion_by_college if by_college else ChartTexts.completion_by_class
     )
-    subtitle = labels.pick(f"{what}打卡完成率", f"Completion {what}")
     if len(bars) > len(shown):
-        subtitle += labels.pick(f"（完成率最低的 {len(shown)} 个）", f" (the lowest {len(shown)})")
+        subtitle += labels.text(ChartTexts.lowest, count=len(shown))
     _bars(draw, labels, shown, 70, bar_height, subtitle)
     _trend(draw, labels, trend, 70 + bar_height + 40, 300)
     return _png(image)
 
 
-def trend_png(title: str, trend: Sequence[TrendPoint]) -> bytes:
+def trend_png(title: str, trend: Sequence[TrendPoint], lang: str = "zh") -> bytes:
     """The counselor's chart: the 14-day trend of their classes."""
-    labels = _Labels()
+    labels = _Labels(lang)
     image = Image.new("RGB", (WIDTH, 380), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((24, 18), labels.pick(title, "Check-in trend"), font=_font(26), fill=INK)
+    draw.text((24, 18), labels.pick(title, ChartTexts.trend_title), font=_font(26), fill=INK)
     _trend(draw, labels, trend, 70, 300)
     return _png(image)
 
@@ -248,7 +268,7 @@ def _bars(
     if not bars:
         draw.text(
             (left, area_top + 20),
-            labels.pick("（没有班级）", "(no classes)"),
+            labels.text(ChartTexts.no_classes),
             font=small,
             fill=MUTED,
         )
@@ -278,10 +298,7 @@ def _trend(
 ) -> None:
     small = _font(14)
     days = len(trend)
-    title = labels.pick(
-        f"近 {days} 天：完成率（绿线）与异常人数（红柱）",
-        f"Last {days} days: completion (line), abnormal (bars)",
-    )
+    title = labels.text(ChartTexts.trend, days=days)
     draw.text((24, top), title, font=_font(18), fill=INK)
     left, right = 70, WIDTH - 70
     area_top, area_bottom = top + 40, top + height - 40

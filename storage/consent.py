@@ -6,10 +6,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bot.texts import Catalogue, Text
 from storage import audit
 from storage.errors import NotFound
 from storage.identity import Actor
 from storage.models import Person
+
+
+class ConsentTexts(Catalogue):
+    person_number = Text("人员 {number}", "Person {number}")
 
 
 def has_consent(person: Person | Actor, notice_version: int) -> bool:
@@ -58,5 +63,5 @@ def withdraw(session: Session, actor: Actor, now: datetime) -> bool:
 def _person(session: Session, actor: Actor) -> Person:
     person = session.get(Person, actor.person_id)
     if person is None:
-        raise NotFound(what=f"人员 {actor.number}", what_en=f"Person {actor.number}")
+        raise NotFound(what=ConsentTexts.person_number.bind(number=actor.number))
     return person

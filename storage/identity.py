@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, select, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.texts import Catalogue, Phrase, Text
 from storage import audit
 from storage.db import Prepared
 from storage.errors import (
@@ -40,6 +41,14 @@ from storage.models import (
     SchoolClass,
     StaffAssignment,
 )
+
+
+class IdentityStorageTexts(Catalogue):
+    this_class = Text("这个班级", "That class")
+    person_number = Text("人员 {number}", "Person {number}")
+    class_class_code = Text("班级 {class_code}", "Class {class_code}")
+    this_group_s_current = Text("本群当前绑定的班级", "This group's current class")
+
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LIFETIME = timedelta(hours=72)
@@ -72,9 +81,15 @@ class Actor:
         return self.all_classes or class_id in self.class_ids
 
     def require_class(
-        self, class_id: int, what: str = "这个班级", what_en: str = "That class"
+        self, class_id: int, what: str | Phrase | None = None, what_en: str | None = None
     ) -> None:
+        """Refuse a class outside the actor's scope; `what` names it (a phrase, or the
+        Chinese of a pair whose English is `what_en`)."""
         if not self.covers_class(class_id):
+            if what is None:
+                raise OutOfScope(what=IdentityStorageTexts.this_class.bind())
+            if what_en is None:
+                raise OutOfScope(what=what)
             raise OutOfScope(what=what, what_en=what_en)
 
 
@@ -209,7 +224,7 @@ def actor_for_account(session: Session, platform: str, user_id: str) -> Actor | 
 def actor_for_number(session: Session, number: str) -> Actor:
     person = session.scalar(select(Person).where(Person.number == number))
     if person is None:
-        raise NotFound(what=f"人员 {number}", what_en=f"Person {number}")
+        raise NotFound(what=IdentityStorageTexts.person_number.bind(number=number))
     return actor_from_person(session, person)
 
 
@@ -467,15 +482,15 @@ def bind_group(
     """Bind a group chat to a class; returns (class, whether it was newly bound)."""
     cls = class_by_code(session, class_code)
     if cls is None:
-        raise NotFound(what=f"班级 {class_code}", what_en=f"Class {class_code}")
+        raise NotFound(what=IdentityStorageTexts.class_class_code.bind(class_code=class_code))
     if not all_classes and cls.id not in class_ids:
-        raise OutOfScope(what=f"班级 {class_code}", what_en=f"Class {class_code}")
+        raise OutOfScope(what=IdentityStorageTexts.class_class_code.bind(class_code=class_code))
     existing = group_for_chat(session, platform, chat_id)
     if existing is not None:
         if existing.class_id == cls.id:
             return cls, False
         if not all_classes and existing.class_id not in class_ids:
-            raise OutOfScope(what="本群当前绑定的班级", what_en="This group's current class")
+            raise OutOfScope(what=IdentityStorageTexts.this_group_s_current.bind())
         existing.class_id = cls.id
         existing.bound_by = actor_id
         existing.bound_at = now

@@ -98,11 +98,12 @@ class KeyStudentErrors(Catalogue):
 class Refused(DomainError):
     """A key-student request the bot refuses, said with a catalogue text."""
 
-    zh = "{text_zh}"
-    en = "{text_en}"
-
     def __init__(self, text: Text, **params: Any) -> None:
-        super().__init__(text_zh=text("zh", **params), text_en=text("en", **params))
+        super().__init__(**params)
+        self.refusal_text = text
+
+    def render(self, lang: str) -> str:
+        return self.refusal_text(lang, **self.params)
 
 
 class RefusedWithUsage(Refused):

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.dates import day_label
+from bot.texts import Catalogue, Text
 from storage import requests
 from storage.errors import BadArguments, LeaveOverlaps
 from storage.identity import Actor
@@ -30,6 +31,40 @@ from storage.requests import (
     Step,
     Timer,
 )
+
+
+class LeaveStorageTexts(Catalogue):
+    end_action = Text("销假", "ended")
+    followup_action = Text("跟进", "followed up")
+    reason = Text("理由", "The reason")
+    leave_ref = Text("请假 {ref}", "Leave {ref}")
+    note = Text("跟进记录", "The note")
+    end_date_is_before = Text("结束日期早于开始日期。", "The end date is before the start date.")
+    leave_can_be_asked = Text(
+        "请假最多提前 {max_days_ahead} 天申请。",
+        "A leave can be asked for at most {max_days_ahead} days ahead.",
+    )
+    leave_can_last_at = Text(
+        "一次请假最长 {max_days} 天。", "A leave can last at most {max_days} days."
+    )
+    you_have_no_class = Text(
+        "花名册里你没有班级，请联系辅导员。", "You have no class on the roster."
+    )
+    ref_is_not_sick = Text("{ref} 是事假，只有病假需要跟进。", "{ref} is not a sick leave.")
+    pending = Text("待审批", "pending")
+    approved = Text("已批准", "approved")
+    rejected = Text("已驳回", "rejected")
+    cancelled = Text("已撤销", "cancelled")
+    ended = Text("已结束", "ended")
+    personal_leave_cannot_start = Text(
+        "事假不能从过去的日期开始，请从今天或以后开始。",
+        "A personal leave cannot start in the past.",
+    )
+    sick_leave_can_start = Text(
+        "病假最多补请 {max_days_back} 天前的。",
+        "A sick leave can start at most {max_days_back} days ago.",
+    )
+
 
 SICK = "sick"
 PERSONAL = "personal"
@@ -70,11 +105,11 @@ LEAVE: requests.RequestKind[LeavePayload] = requests.RequestKind(
     noun=("请假", "Leave"),
     payload=LeavePayload,
     states={
-        PENDING: State("待审批", "pending", open=True),
-        APPROVED: State("已批准", "approved"),
-        REJECTED: State("已驳回", "rejected", final=True),
-        CANCELLED: State("已撤销", "cancelled", final=True),
-        ENDED: State("已结束", "ended", final=True),
+        PENDING: State(*LeaveStorageTexts.pending.pair, open=True),
+        APPROVED: State(*LeaveStorageTexts.approved.pair),
+        REJECTED: State(*LeaveStorageTexts.rejected.pair, final=True),
+        CANCELLED: State(*LeaveStorageTexts.cancelled.pair, final=True),
+        ENDED: State(*LeaveStorageTexts.ended.pair, final=True),
     },
     initial=PENDING,
     steps=(
@@ -130,27 +165,26 @@ def check_dates(kind: str, start: date, end: date, today: date, limits: LeaveLim
     """The date rules of a new request. A sick leave may be reported afterwards (up to
     `max_days_back` days); a personal leave must be asked for before it begins."""
     if end < start:
-        raise BadArguments("结束日期早于开始日期。", "The end date is before the start date.")
+        raise BadArguments(LeaveStorageTexts.end_date_is_before)
     if start > today + timedelta(days=limits.max_days_ahead):
         raise BadArguments(
-            f"请假最多提前 {limits.max_days_ahead} 天申请。",
-            f"A leave can be asked for at most {limits.max_days_ahead} days ahead.",
+            LeaveStorageTexts.leave_can_be_asked,
+            max_days_ahead=limits.max_days_ahead,
         )
     if (end - start).days + 1 > limits.max_days:
         raise BadArguments(
-            f"一次请假最长 {limits.max_days} 天。",
-            f"A leave can last at most {limits.max_days} days.",
+            LeaveStorageTexts.leave_can_last_at,
+            max_days=limits.max_days,
         )
     if start < today:
         if kind != SICK:
             raise BadArguments(
-                "事假不能从过去的日期开始，请从今天或以后开始。",
-                "A personal leave cannot start in the past.",
+                LeaveStorageTexts.personal_leave_cannot_start,
             )
         if (today - start).days > limits.max_days_back:
             raise BadArguments(
-                f"病假最多补请 {limits.max_days_back} 天前的。",
-                f"A sick leave can start at most {limits.max_days_back} days ago.",
+                LeaveStorageTexts.sick_leave_can_start,
+                max_days_back=limits.max_days_back,
             )
 
 
@@ -168,8 +202,8 @@ def submit(
 ) -> Request:
     """Store a new pending request, after the date rules and the overlap check."""
     if actor.class_id is None:
-        raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
-    requests.check_text(reason, "理由", "The reason")
+        raise BadArguments(LeaveStorageTexts.you_have_no_class)
+    requests.check_text(reason, *LeaveStorageTexts.reason.pair)
     check_dates(kind, start, end, today, limits)
     # Two requests from the same student at once must not both pass the overlap check.
     session.execute(
@@ -238,7 +272,7 @@ def come_back(session: Session, actor: Actor, number: int, today: date, now: dat
     date keeps "who was on leave on day D" a plain date test for every reader
     (storage.reports.on_leave, attendance)."""
     leave = requests.own(session, LEAVE, actor, number)
-    action = ("销假", "ended")
+    action = LeaveStorageTexts.end_action.pair
     if leave.status != APPROVED:
         raise requests.not_pending(LEAVE, LEAVE.ref(number), leave.status, action)
     assert leave.starts_on is not None and leave.ends_on is not None
@@ -272,12 +306,12 @@ def follow_up(session: Session, actor: Actor, number: int, note: str, now: datet
     """病因追查: add a note to a sick leave; returns how many notes it now has."""
     leave = get(session, number)
     ref = LEAVE.ref(number)
-    actor.require_class(leave.class_id, f"请假 {ref}", f"Leave {ref}")
-    requests.check_text(note, "跟进记录", "The note")
+    actor.require_class(leave.class_id, LeaveStorageTexts.leave_ref.bind(ref=ref))
+    requests.check_text(note, *LeaveStorageTexts.note.pair)
     if LEAVE.read(leave).type != SICK:
-        raise BadArguments(f"{ref} 是事假，只有病假需要跟进。", f"{ref} is not a sick leave.")
+        raise BadArguments(LeaveStorageTexts.ref_is_not_sick, ref=ref)
     if leave.status in (REJECTED, CANCELLED):
-        raise requests.not_pending(LEAVE, ref, leave.status, ("跟进", "followed up"))
+        raise requests.not_pending(LEAVE, ref, leave.status, LeaveStorageTexts.followup_action.pair)
     return requests.add_note(
         session, LEAVE, leave, actor=actor, action=FOLLOWUP, note=note, now=now
     )

@@ -14,6 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from bot.texts import Catalogue, Text
 from storage import requests
 from storage.models import (
     ChatAccount,
@@ -24,6 +25,39 @@ from storage.models import (
     StaffAssignment,
 )
 from storage.workflows import WORKFLOWS
+
+
+class RosterTexts(Catalogue):
+    """The import's change report."""
+
+    summary = Text(
+        "新建 {created} 人，更新 {updated} 人"
+        "（调班 {moved}，信息变更 {changed}，无变化 {unchanged}），"
+        "新学院 {colleges}，新班级 {classes}",
+        "{created} created, {updated} updated "
+        "({moved} moved, {changed} changed, {unchanged} unchanged), "
+        "{colleges} new colleges, {classes} new classes",
+    )
+    skipped_examples = Text(
+        "跳过模板示例行 {count} 行（「示例」列有标记），未导入",
+        "skipped {count} template example rows (marked in the example column), not imported",
+    )
+    moved = Text("调班", "Moved class")
+    changed = Text("信息变更", "Details changed")
+    retired = Text(
+        "已停用（离校/休学或不在表中）", "Deactivated (left, suspended or not in the sheet)"
+    )
+    listed = Text("{title} {count} 人：{names}", "{title}, {count}: {names}")
+    separator = Text("、", ", ")
+    missing = Text(
+        "表中没有、但数据库里仍在读的 {count} 人（只算表中出现的班级和学院）：{names}"
+        "。如果他们已离校，请加 --retire-missing 重新导入，或在「状态」列写 离校/休学",
+        "{count} active in the database but not in the sheet (in the classes and colleges it "
+        "lists): {names}. If they have left, import again with --retire-missing, or mark "
+        "them as left in the status column",
+    )
+    warning = Text("注意：{warning}", "Note: {warning}")
+
 
 STUDENT_SHEET = "学生"
 STAFF_SHEET = "教职工"
@@ -129,29 +163,40 @@ class ImportSummary:
     skipped_examples: int = 0
     warnings: list[str] = field(default_factory=list)
 
-    def report(self) -> list[str]:
-        """The change report, in plain Chinese, one line each."""
+    def report(self, lang: str = "zh") -> list[str]:
+        """The change report, one line each."""
+        T = RosterTexts
+        comma = T.separator(lang)
         lines = [
-            f"新建 {self.created} 人，更新 {self.updated} 人"
-            f"（调班 {len(self.moved)}，信息变更 {len(self.changed)}，无变化 {self.unchanged}），"
-            f"新学院 {self.colleges}，新班级 {self.classes}",
+            T.summary(
+                lang,
+                created=self.created,
+                updated=self.updated,
+                moved=len(self.moved),
+                changed=len(self.changed),
+                unchanged=self.unchanged,
+                colleges=self.colleges,
+                classes=self.classes,
+            )
         ]
         if self.skipped_examples:
-            lines.append(f"跳过模板示例行 {self.skipped_examples} 行（「示例」列有标记），未导入")
+            lines.append(T.skipped_examples(lang, count=self.skipped_examples))
         for title, items in (
-            ("调班", self.moved),
-            ("信息变更", self.changed),
-            ("已停用（离校/休学或不在表中）", self.retired),
+            (T.moved, self.moved),
+            (T.changed, self.changed),
+            (T.retired, self.retired),
         ):
             if items:
-                lines.append(f"{title} {len(items)} 人：" + "、".join(items[:50]))
+                lines.append(
+                    T.listed(
+                        lang, title=title(lang), count=len(items), names=comma.join(items[:50])
+                    )
+                )
         if self.missing:
             lines.append(
-                f"表中没有、但数据库里仍在读的 {len(self.missing)} 人（只算表中出现的班级和学院）："
-                + "、".join(self.missing[:50])
-                + "。如果他们已离校，请加 --retire-missing 重新导入，或在「状态」列写 离校/休学"
+                T.missing(lang, count=len(self.missing), names=comma.join(self.missing[:50]))
             )
-        lines += [f"注意：{w}" for w in self.warnings]
+        lines += [T.warning(lang, warning=w) for w in self.warnings]
         return lines
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from bot.texts import Catalogue, Text
 from storage import requests
 from storage.errors import AmountTooHigh, OpenApplicationExists, OutOfRange
 from storage.identity import Actor
@@ -29,6 +30,18 @@ from storage.requests import (
     State,
     Step,
 )
+
+
+class SubsidyStorageTexts(Catalogue):
+    yuan = Text("{amount} 元", "{amount} yuan")
+    reason = Text("理由", "The reason")
+    amount = Text("金额", "The amount")
+    waiting_for_counselor = Text("待辅导员审核", "waiting for the counselor")
+    waiting_for_college_office = Text("待学工办审批", "waiting for the college office")
+    approved = Text("已批准", "approved")
+    rejected = Text("已驳回", "rejected")
+    cancelled = Text("已撤销", "cancelled")
+
 
 PENDING_COUNSELOR = "pending_counselor"
 PENDING_COLLEGE = "pending_college"
@@ -64,11 +77,11 @@ SUBSIDY: requests.RequestKind[SubsidyPayload] = requests.RequestKind(
     short_noun=("补助", "subsidy"),
     payload=SubsidyPayload,
     states={
-        PENDING_COUNSELOR: State("待辅导员审核", "waiting for the counselor", open=True),
-        PENDING_COLLEGE: State("待学工办审批", "waiting for the college office", open=True),
-        APPROVED: State("已批准", "approved", final=True),
-        REJECTED: State("已驳回", "rejected", final=True),
-        CANCELLED: State("已撤销", "cancelled", final=True),
+        PENDING_COUNSELOR: State(*SubsidyStorageTexts.waiting_for_counselor.pair, open=True),
+        PENDING_COLLEGE: State(*SubsidyStorageTexts.waiting_for_college_office.pair, open=True),
+        APPROVED: State(*SubsidyStorageTexts.approved.pair, final=True),
+        REJECTED: State(*SubsidyStorageTexts.rejected.pair, final=True),
+        CANCELLED: State(*SubsidyStorageTexts.cancelled.pair, final=True),
     },
     initial=PENDING_COUNSELOR,
     steps=(
@@ -121,7 +134,11 @@ def format_amount(cents: int) -> str:
 
 def check_amount(cents: int, max_amount: int) -> int:
     if not 100 <= cents <= max_amount * 100:
-        raise OutOfRange(what="金额", what_en="The amount", low="1", high=f"{max_amount} 元")
+        raise OutOfRange(
+            what=SubsidyStorageTexts.amount.bind(),
+            low="1",
+            high=SubsidyStorageTexts.yuan.bind(amount=max_amount),
+        )
     return cents
 
 
@@ -136,7 +153,7 @@ def submit(
 ) -> Request:
     """Store a new application; a student may have only one open at a time."""
     check_amount(amount_cents, max_amount)
-    requests.check_text(reason, "理由", "The reason")
+    requests.check_text(reason, *SubsidyStorageTexts.reason.pair)
     return requests.submit(
         session, SUBSIDY, actor, SubsidyPayload(amount_cents=amount_cents, reason=reason), now=now
     )

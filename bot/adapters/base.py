@@ -13,6 +13,30 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from bot.messages import ChatAddress, OutgoingMessage
+from bot.texts import LANGUAGES, Catalogue, Phrase, Text
+
+
+class AdapterTexts(Catalogue):
+    """What an adapter says on its own: the platform's limits, logging in, buttons."""
+
+    file_too_large = Text(
+        "📎 {filename}（{mb:.1f} MB）超过{where}单个文件 {limit_mb:.0f} MB 的上限，未能发送。"
+        "请在服务器上运行 classbot export --date <日期> --class <班级> -o <文件>.xlsx 导出，"
+        "或按班级分别导出。",
+        "{filename} ({mb:.1f} MB) is over the {limit_mb:.0f} MB limit of {where} and was not "
+        "sent: export it on the server with classbot export --date <date> --class <class> "
+        "-o <file>.xlsx.",
+    )
+    wecom = Text("企业微信", "WeCom")
+    wechat_gateway = Text("微信网关", "the WeChat gateway")
+    choose = Text("请选择", "Choose")
+    scan_to_log_in = Text("扫码登录微信", "Scan with WeChat to log in")
+    members_only_file = Text(
+        "（文件 {filename} 只能发给本组织成员）",
+        "(the file {filename} can only be sent to members of the organisation)",
+    )
+    button = Text("▸ {label}：发送「{command}」", "▸ {label}: send “{command}”")
+
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -22,10 +46,16 @@ class StartFailed(Exception):
     """The platform could not be reached or refused the bot's credentials at start; the
     reason, in Chinese and English, says what to check. Raised by `Adapter.start`."""
 
-    def __init__(self, zh: str, en: str) -> None:
-        super().__init__(en)
-        self.zh = zh
-        self.en = en
+    def __init__(self, reason: Phrase | str, en: str | None = None) -> None:
+        """`reason` is a catalogue phrase, or the Chinese of a (zh, en) pair."""
+        self.reason = reason
+        self.en = en if en is not None else reason if isinstance(reason, str) else ""
+        super().__init__(reason("en") if isinstance(reason, Phrase) else self.en)
+
+    def render(self, lang: str) -> str:
+        if isinstance(self.reason, Phrase):
+            return self.reason(lang)
+        return self.en if lang == "en" else self.reason
 
 
 class SendFailed(Exception):
@@ -77,15 +107,14 @@ class SendLimits:
     private: Rate = Rate(1, 1.0)
 
 
-def file_too_large_text(filename: str, size: int, limit: int, where: str) -> str:
+def file_too_large_text(filename: str, size: int, limit: int, where: Text) -> str:
     """What the recipient reads instead of a file the platform cannot carry."""
     mb, limit_mb = size / 1024 / 1024, limit / 1024 / 1024
-    return (
-        f"📎 {filename}（{mb:.1f} MB）超过{where}单个文件 {limit_mb:.0f} MB 的上限，未能发送。"
-        "请在服务器上运行 classbot export --date <日期> --class <班级> -o <文件>.xlsx 导出，"
-        "或按班级分别导出。\n"
-        f"{filename} ({mb:.1f} MB) is over the {limit_mb:.0f} MB limit of {where} and was not "
-        "sent: export it on the server with classbot export --date <date> --class <class> -o <file>.xlsx."
+    return "\n".join(
+        AdapterTexts.file_too_large(
+            lang, filename=filename, mb=mb, limit_mb=limit_mb, where=where(lang)
+        )
+        for lang in LANGUAGES
     )
 
 

@@ -19,12 +19,16 @@ from bot.adapters.base import UNLIMITED, Adapter
 from bot.clock import ManualClock
 from bot.dates import parse_day
 from bot.messages import ChatAddress, IncomingMessage, Mention, OutgoingMessage
+from bot.texts import Catalogue, Text
 from storage import files, identity
 
 if TYPE_CHECKING:
     from bot.app import App
 
-HELP = """控制台命令 / console commands:
+
+class ConsoleTexts(Catalogue):
+    help = Text(
+        """控制台命令 / console commands:
   :as <学号|工号>     以此人身份说话（学生在班级群，教职工在私聊）
   :in <班级>          切换到班级群，例 :in 护理172
   :dm                 切换到与机器人的私聊
@@ -33,7 +37,49 @@ HELP = """控制台命令 / console commands:
   :now                显示当前时间和身份
   :help               显示本帮助
   :quit               退出
-其他输入都作为聊天消息发给机器人，例如：打卡 36.5"""
+其他输入都作为聊天消息发给机器人，例如：打卡 36.5""",
+        """console commands:
+  :as <id>            speak as this person (students in their class group, staff privately)
+  :in <class>         switch to a class group, e.g. :in <class code>
+  :dm                 switch to private chat with the bot
+  :time HH:MM         move the clock to the next HH:MM, running every job due on the way
+  :date <date>        move the clock to that day at the current time, e.g. :date 2026-11-24
+  :now                show the time and who is speaking
+  :help               show this help
+  :quit               quit
+Anything else is a chat message to the bot, e.g. /checkin 36.5""",
+    )
+    group = Text("[群 {chat}]", "[group {chat}]")
+    private_to = Text("[私聊 → {name}]", "[private → {name}]")
+    choose_first = Text("先用 :as <学号|工号> 选择身份。", "Choose who speaks first: :as <id>.")
+    now_in_group = Text("（现在在 群 {chat}）", "(now in the group {chat})")
+    now_private = Text("（现在在私聊）", "(now in private chat)")
+    nobody = Text("（未选择）", "(nobody)")
+    in_group = Text("群 {chat}", "group {chat}")
+    in_private = Text("私聊", "private chat")
+    now = Text("🕐 {now}  身份 {who}  在 {where}", "🕐 {now}  as {who}  in {where}")
+    unknown_command = Text(
+        "未知的控制台命令 :{command}，输入 :help 查看。",
+        "Unknown console command :{command}; type :help.",
+    )
+    not_on_roster = Text("花名册里没有 {number}。", "{number} is not on the roster.")
+    speaking_as = Text(
+        "（现在是 {name}（{number}），在 {where}）", "(now {name} ({number}), in {where})"
+    )
+    real_clock = Text(
+        "时钟是真实时间，不能拨动（用 classbot demo 或 --clock 启动）。",
+        "The clock is real time and cannot be moved (start with classbot demo or --clock).",
+    )
+    time_usage = Text("格式：:time HH:MM，例 :time 11:00", "Usage: :time HH:MM, e.g. :time 11:00")
+    date_usage = Text(
+        "格式：:date YYYY-MM-DD（也可写 11-24、11月24日、明天）",
+        "Usage: :date YYYY-MM-DD (or 11-24, tomorrow)",
+    )
+    too_far = Text(
+        "一次最多往后拨 {limit} 天（console.max_jump_days）；请分几次拨，例 :date {example}",
+        "At most {limit} days at once (console.max_jump_days); move in steps, e.g. :date {example}",
+    )
+
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 
@@ -67,6 +113,16 @@ class ConsoleAdapter(Adapter):
     async def stop(self) -> None:
         self._app = None
 
+    def _t(self, text: Text, **params: object) -> str:
+        """A console text in the deployment's language (Chinese before the app starts)."""
+        lang = self._app.config.bot.language if self._app is not None else "zh"
+        return text(lang, **params)
+
+    def _where(self) -> str:
+        if self.chat:
+            return self._t(ConsoleTexts.in_group, chat=self.chat)
+        return self._t(ConsoleTexts.in_private)
+
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
@@ -78,7 +134,11 @@ class ConsoleAdapter(Adapter):
         return self._names[user_id]
 
     async def send(self, to: ChatAddress, message: OutgoingMessage) -> None:
-        where = f"[群 {to.chat_id}]" if to.is_group else f"[私聊 → {self._name(to.chat_id)}]"
+        where = (
+            self._t(ConsoleTexts.group, chat=to.chat_id)
+            if to.is_group
+            else self._t(ConsoleTexts.private_to, name=self._name(to.chat_id))
+        )
         text = message.text
         if message.mentions:
             text = f"{text}\n" + " ".join(render_mention(m) for m in message.mentions)
@@ -94,7 +154,7 @@ class ConsoleAdapter(Adapter):
         """Read lines until end of input; each is a console command or a chat message."""
         interactive = self.inp.isatty()
         if interactive:
-            self._print(HELP)
+            self._print(self._t(ConsoleTexts.help))
         while True:
             line = await asyncio.to_thread(self.inp.readline)
             if not line:
@@ -112,7 +172,7 @@ class ConsoleAdapter(Adapter):
 
     async def say(self, text: str) -> None:
         if self.speaker is None:
-            self._print("先用 :as <学号|工号> 选择身份。")
+            self._print(self._t(ConsoleTexts.choose_first))
             return
         self._seq += 1
         msg = IncomingMessage(
@@ -134,46 +194,51 @@ class ConsoleAdapter(Adapter):
         if cmd in ("quit", "exit", "q"):
             return False
         if cmd == "help":
-            self._print(HELP)
+            self._print(self._t(ConsoleTexts.help))
         elif cmd == "as":
             self._as(arg)
         elif cmd == "in":
             self.chat = arg or None
-            self._print(f"（现在在 群 {arg}）" if arg else "（现在在私聊）")
+            self._print(
+                self._t(ConsoleTexts.now_in_group, chat=arg)
+                if arg
+                else self._t(ConsoleTexts.now_private)
+            )
         elif cmd == "dm":
             self.chat = None
-            self._print("（现在在私聊）")
+            self._print(self._t(ConsoleTexts.now_private))
         elif cmd == "time":
             await self._move_time(arg)
         elif cmd == "date":
             await self._move_date(arg)
         elif cmd == "now":
             now = self.app.clock.now().astimezone(self.app.config.tz)
-            who = self._name(self.speaker) if self.speaker else "（未选择）"
+            who = self._name(self.speaker) if self.speaker else self._t(ConsoleTexts.nobody)
             self._print(
-                f"🕐 {now:%Y-%m-%d %H:%M}  身份 {who}  在 {'群 ' + self.chat if self.chat else '私聊'}"
+                self._t(ConsoleTexts.now, now=f"{now:%Y-%m-%d %H:%M}", who=who, where=self._where())
             )
         else:
-            self._print(f"未知的控制台命令 :{cmd}，输入 :help 查看。")
+            self._print(self._t(ConsoleTexts.unknown_command, command=cmd))
         return True
 
     def _as(self, number: str) -> None:
         with self.app.uow(readonly=True) as session:
             person = identity.find_person(session, number)
             if person is None:
-                self._print(f"花名册里没有 {number}。")
+                self._print(self._t(ConsoleTexts.not_on_roster, number=number))
                 return
             name = person.name
             cls = person.school_class.code if person.school_class else None
         self.speaker = number
         self.chat = cls
-        where = f"群 {cls}" if cls else "私聊"
-        self._print(f"（现在是 {name}（{number}），在 {where}）")
+        self._print(
+            self._t(ConsoleTexts.speaking_as, name=name, number=number, where=self._where())
+        )
 
     def _manual_clock(self) -> ManualClock | None:
         clock = self.app.clock
         if not isinstance(clock, ManualClock):
-            self._print("时钟是真实时间，不能拨动（用 classbot demo 或 --clock 启动）。")
+            self._print(self._t(ConsoleTexts.real_clock))
             return None
         return clock
 
@@ -183,7 +248,7 @@ class ConsoleAdapter(Adapter):
         if clock is None:
             return
         if m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-            self._print("格式：:time HH:MM，例 :time 11:00")
+            self._print(self._t(ConsoleTexts.time_usage))
             return
         tz = self.app.config.tz
         now = clock.now().astimezone(tz)
@@ -200,7 +265,7 @@ class ConsoleAdapter(Adapter):
         now = clock.now().astimezone(tz)
         day = parse_day(arg, now.date()) if arg else None
         if day is None:
-            self._print("格式：:date YYYY-MM-DD（也可写 11-24、11月24日、明天）")
+            self._print(self._t(ConsoleTexts.date_usage))
             return
         await self._move_to(clock, datetime.combine(day, now.time(), tzinfo=tz))
 
@@ -210,10 +275,8 @@ class ConsoleAdapter(Adapter):
         now = clock.now()
         limit = self.app.config.console.max_jump_days
         if target - now > timedelta(days=limit):
-            self._print(
-                f"一次最多往后拨 {limit} 天（console.max_jump_days）；"
-                f"请分几次拨，例 :date {(now.astimezone(target.tzinfo) + timedelta(days=limit)):%Y-%m-%d}"
-            )
+            example = now.astimezone(target.tzinfo) + timedelta(days=limit)
+            self._print(self._t(ConsoleTexts.too_far, limit=limit, example=f"{example:%Y-%m-%d}"))
             return
         scheduler = self.app.scheduler
         stops = scheduler.due_times(now, target) if scheduler is not None else []

@@ -25,7 +25,14 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from bot.adapters.base import Adapter, Rate, SendLimits, Transient, Unreachable
+from bot.adapters.base import (
+    Adapter,
+    AdapterTexts,
+    Rate,
+    SendLimits,
+    Transient,
+    Unreachable,
+)
 from bot.config import ConfigError
 from bot.messages import (
     ChatAddress,
@@ -429,6 +436,11 @@ class DingtalkAdapter(Adapter):
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
+    @property
+    def _lang(self) -> str:
+        """The deployment's language, once started."""
+        return self._app.config.bot.language if self._app is not None else "zh"
+
     async def start(self, app: App) -> None:
         # httpx logs every request URL at INFO: oapi URLs carry the access token, and a
         # sessionWebhook URL is itself a credential.
@@ -645,7 +657,7 @@ class DingtalkAdapter(Adapter):
         return hook
 
     async def _send_to_group(self, conversation_id: str, message: OutgoingMessage) -> None:
-        text = _with_buttons(message)
+        text = _with_buttons(message, self._lang)
         if message.mentions:
             hook = self._live_webhook(conversation_id)
             if hook is not None and await self._mention_by_webhook(hook, conversation_id, message):
@@ -674,7 +686,9 @@ class DingtalkAdapter(Adapter):
             # DingTalk shows "@<userId>" in the text as the member's name.
             return f"@{m.user_id}"
 
-        chunks = split_mentions(_with_buttons(message), message.mentions, MAX_TEXT, render)
+        chunks = split_mentions(
+            _with_buttons(message, self._lang), message.mentions, MAX_TEXT, render
+        )
         for index, (chunk, in_chunk) in enumerate(chunks):
             payload = {
                 "msgtype": "text",
@@ -711,7 +725,7 @@ class DingtalkAdapter(Adapter):
         await self._group_message(conversation_id, "sampleFile", param)
 
     async def _send_to_person(self, user_id: str, message: OutgoingMessage) -> None:
-        text = _with_buttons(message)
+        text = _with_buttons(message, self._lang)
         if message.mentions:
             text = "\n".join([text, " ".join(f"@{m.name}" for m in message.mentions)]).strip()
         if user_id.startswith("ext:"):
@@ -732,9 +746,8 @@ class DingtalkAdapter(Adapter):
                 "writing to the bot"
             )
         if message.attachment is not None:
-            text = "\n".join(
-                [text, f"（文件 {message.attachment.filename} 只能发给本组织成员）"]
-            ).strip()
+            note = AdapterTexts.members_only_file(self._lang, filename=message.attachment.filename)
+            text = "\n".join([text, note]).strip()
         for chunk in split_text(text, MAX_TEXT) if text else []:
             body = await self.api.post_webhook(
                 hook.url, {"msgtype": "text", "text": {"content": chunk}}
@@ -782,8 +795,10 @@ class DingtalkAdapter(Adapter):
         }
 
 
-def _with_buttons(message: OutgoingMessage) -> str:
+def _with_buttons(message: OutgoingMessage, lang: str) -> str:
     """A robot's action-card buttons only open links; each button becomes the command to send."""
     lines = [message.text] if message.text else []
-    lines.extend(f"▸ {b.label}：发送「{b.command}」" for b in message.buttons)
+    lines.extend(
+        AdapterTexts.button(lang, label=b.label, command=b.command) for b in message.buttons
+    )
     return "\n".join(lines)

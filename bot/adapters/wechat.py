@@ -20,7 +20,13 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from pyee import AsyncIOEventEmitter
 
 from bot.adapters import wechaty_compat as wx
-from bot.adapters.base import Adapter, Transient, Unreachable, file_too_large_text
+from bot.adapters.base import (
+    Adapter,
+    AdapterTexts,
+    Transient,
+    Unreachable,
+    file_too_large_text,
+)
 from bot.config import ConfigError
 from bot.messages import (
     Attachment,
@@ -31,6 +37,7 @@ from bot.messages import (
     split_mentions,
     split_text,
 )
+from bot.texts import both_languages
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -387,7 +394,7 @@ class WechatAdapter(Adapter):
         if status == wx.ScanStatus.Waiting and qr_code:
             console = self._console or sys.stdout
             console.write(
-                "扫码登录微信 / Scan with WeChat to log in:\n"
+                f"{both_languages(AdapterTexts.scan_to_log_in)}:\n"
                 f"{render_qr(qr_code)}\n{qr_url(qr_code)}\n"
             )
             console.flush()
@@ -567,7 +574,7 @@ class WechatAdapter(Adapter):
             )
             limit = MAX_FILE_BASE64 * 3 // 4
             text = file_too_large_text(
-                attachment.filename, len(attachment.content), limit, "微信网关 / the WeChat gateway"
+                attachment.filename, len(attachment.content), limit, AdapterTexts.wechat_gateway
             )
             await target.say(text)
             return

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bot.adapters.base import (
     Adapter,
+    AdapterTexts,
     Rate,
     SendLimits,
     Transient,
@@ -44,6 +45,7 @@ from bot.messages import (
     split_mentions,
     split_text,
 )
+from bot.texts import both_languages
 from storage import conversations
 from storage.db import with_retry
 
@@ -465,7 +467,7 @@ class WecomAdapter(Adapter):
             log.warning("WeCom: %s is over the 20 MB file limit; not sent", attachment.filename)
             size = len(attachment.content)
             texts.append(
-                file_too_large_text(attachment.filename, size, MAX_FILE, "企业微信 / WeCom")
+                file_too_large_text(attachment.filename, size, MAX_FILE, AdapterTexts.wecom)
             )
         elif attachment is not None:
             # Uploaded first: a failed upload then leaves nothing half sent.
@@ -614,7 +616,7 @@ def _req_id(prefix: str) -> str:
 
 def _card(message: OutgoingMessage) -> dict[str, Any]:
     """A button card (button_interaction) whose keys are the commands the buttons send."""
-    title = (message.text.split("\n", 1)[0] or "请选择 / Choose")[:26]
+    title = (message.text.split("\n", 1)[0] or both_languages(AdapterTexts.choose))[:26]
     return {
         "card_type": "button_interaction",
         "main_title": {"title": title},

@@ -83,6 +83,7 @@ async def fake() -> AsyncIterator[FakeDingtalk]:
 class RecordingApp:
     def __init__(self) -> None:
         self.received: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        self.config = load_config(None)
 
     async def handle(self, message: IncomingMessage) -> list[OutgoingMessage]:
         self.received.put_nowait(message)

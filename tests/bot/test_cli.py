@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -438,3 +439,95 @@ def test_export_to_a_folder_or_an_unwritable_place_is_one_line(tmp_path: Path) -
     assert blocked.returncode == 1
     [line] = lines(blocked.stderr)
     assert line.startswith("无法写入 file/x.xlsx：")
+
+
+CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _language(tmp_path: Path, lang: str) -> None:
+    (tmp_path / "config.toml").write_text(f'[bot]\nlanguage = "{lang}"\n', encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "zh", "en"),
+    [
+        (("export",), "错误：缺少选项 '--date'。", "Error: Missing option '--date'."),
+        (("export", "--date"), "错误：选项 --date 后面要写一个值。", "requires an argument"),
+        (("export", "--bogus"), "错误：没有 --bogus 这个选项。", "Error: No such option: --bogus."),
+        (
+            ("expor",),
+            "错误：没有 expor 这个命令。你是不是想用：'export'？",
+            "Did you mean 'export'?",
+        ),
+        (("purge", "--older-than", "0"), "的值不对：应不小于 1", "must be at least 1"),
+        (("purge", "--older-than", "x"), "的值不对：应是整数", "must be a whole number"),
+        (("roster", "import"), "错误：缺少参数 'file'。", "Error: Missing argument 'file'."),
+    ],
+)
+def test_usage_errors_follow_the_configured_language(
+    tmp_path: Path, args: tuple[str, ...], zh: str, en: str
+) -> None:
+    chinese = classbot(tmp_path, *args)
+    assert chinese.returncode == 2
+    assert zh in chinese.stderr, chinese.stderr
+    assert "Traceback" not in chinese.stderr and "Error:" not in chinese.stderr
+    _language(tmp_path, "en")
+    english = classbot(tmp_path, *args)
+    assert english.returncode == 2
+    assert en in english.stderr and "Traceback" not in english.stderr
+    assert not CJK_TEXT.search(english.stderr), english.stderr
+
+
+def test_a_usage_error_names_the_usage_and_the_help_in_chinese(tmp_path: Path) -> None:
+    result = classbot(tmp_path, "export")
+    assert lines(result.stderr)[:2] == [
+        "用法：python -m bot export [OPTIONS]",
+        "运行 python -m bot export --help 查看帮助。",
+    ]
+
+
+def test_a_usage_error_reads_the_language_of_the_config_named_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "english.toml").write_text('[bot]\nlanguage = "en"\n', encoding="utf-8")
+    result = classbot(tmp_path, "export", "--config", "english.toml")
+    assert "Error: Missing option '--date'." in result.stderr
+
+
+def test_cli_replies_are_english_under_english(tmp_path: Path) -> None:
+    _language(tmp_path, "en")
+    created = classbot(tmp_path, "db", "upgrade")
+    assert created.stdout.startswith("created the database")
+    again = classbot(tmp_path, "db", "upgrade")
+    assert again.stdout.startswith("the database is up to date")
+    bad = classbot(tmp_path, "export", "--date", "someday", "-o", "x.xlsx")
+    assert bad.returncode == 2 and "--date 'someday': write a date" in bad.stderr
+    both = classbot(
+        tmp_path, "export", "--date", "today", "-o", "x.xlsx", "--class", "a", "--college", "b"
+    )
+    assert lines(both.stderr) == ["give --class or --college, not both"]
+    for result in (created, again, bad, both):
+        assert not CJK_TEXT.search(result.stdout + result.stderr)
+
+
+def test_cli_replies_are_chinese_under_chinese(tmp_path: Path) -> None:
+    created = classbot(tmp_path, "db", "upgrade")
+    assert created.stdout.startswith("已创建数据库")
+    both = classbot(
+        tmp_path, "export", "--date", "今天", "-o", "x.xlsx", "--class", "a", "--college", "b"
+    )
+    assert lines(both.stderr) == ["--class 和 --college 只能给一个。"]
+
+
+def test_the_roster_change_report_follows_the_configured_language(tmp_path: Path) -> None:
+    _language(tmp_path, "en")
+    classbot(tmp_path, "db", "upgrade")
+    roster_from_template(tmp_path / "t.xlsx")
+    english = classbot(tmp_path, "roster", "import", "t.xlsx")
+    assert english.returncode == 0, english.stderr
+    first = lines(english.stdout)[0]
+    assert first.startswith("imported: ") and " created, " in first
+    assert not CJK_TEXT.search(first)
+    _language(tmp_path, "zh")
+    again = classbot(tmp_path, "roster", "import", "t.xlsx")
+    assert lines(again.stdout)[0].startswith("导入完成：新建 0 人，更新 ")

@@ -76,7 +76,8 @@ def test_a_cjk_font_is_found_here() -> None:
 def test_without_a_cjk_font_charts_still_render_with_ascii_labels() -> None:
     assert charts.cjk_font_path() is None
     labels = charts._Labels()
-    assert labels.pick("各班打卡完成率", "Completion by class") == "Completion by class"
+    assert labels.text(charts.ChartTexts.completion_by_class) == "Completion by class"
+    assert labels.pick("医学院 打卡统计", charts.ChartTexts.title) == "Daily check-in"
     assert labels.bar("护理172", 0) == "#1" and labels.bar("N172", 0) == "N172"
     assert decode(charts.rollup_png("医学院", BARS, TREND)).format == "PNG"
 

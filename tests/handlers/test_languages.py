@@ -1,0 +1,132 @@
+"""`language = "en"` answers in English, `zh` in Chinese: the key commands, end to end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.adapters.testing import TestAdapter
+from bot.app import App
+from bot.clock import ManualClock
+from storage.models import College, Person, SchoolClass
+from tests.conftest import make_config, start_app
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(params=["zh", "en"])
+async def lang_app(
+    request: pytest.FixtureRequest, database_url: str, clock: ManualClock
+) -> AsyncIterator[tuple[str, App, TestAdapter]]:
+    app, bot = await start_app(make_config(database_url, bot={"language": request.param}), clock)
+    yield request.param, app, bot
+    await app.stop()
+    app.engine.dispose()
+
+
+def roster_words(app: App) -> list[str]:
+    """Names, class codes and college names: data from the roster, in Chinese either way."""
+    with app.uow(readonly=True) as s:
+        words = [*s.scalars(select(Person.name)), *s.scalars(select(SchoolClass.code))]
+        words += list(s.scalars(select(College.name)))
+    return sorted(words, key=len, reverse=True)
+
+
+def without_roster(app: App, text: str) -> str:
+    for word in roster_words(app):
+        text = text.replace(word, "")
+    return text
+
+
+def assert_in_language(app: App, lang: str, text: str) -> None:
+    rest = without_roster(app, text)
+    if lang == "en":
+        assert not CJK.search(rest), text
+    else:
+        assert CJK.search(rest), text
+
+
+async def test_report_and_missing_speak_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    lang, app, bot = lang_app
+    await bot.say("2020001", "/checkin 36.5", group="护理172")
+    [report] = await bot.say("T001", "/report")
+    [missing] = await bot.say("T001", "/missing")
+    if lang == "en":
+        assert report.text.startswith("📊 Check-ins, 23 Nov")
+        assert "护理172: expected 30, checked in 1 (0 late), missing 29" in report.text
+        assert missing.text.startswith("⏰ Not checked in, 23 Nov")
+        assert "护理172: 29 not checked in" in missing.text
+    else:
+        assert report.text.startswith("📊 11月23日 打卡汇总")
+        assert "护理172：应打卡 30，已打卡 1（迟交 0），未打卡 29" in report.text
+        assert "护理172：未打卡 29 人" in missing.text
+    for reply in (report, missing):
+        assert_in_language(app, lang, reply.text)
+
+
+async def test_a_monitor_reminding_the_group_speaks_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    lang, app, bot = lang_app
+    sent = await bot.say("2020002", "/missing", group="护理172")
+    [group] = [s for s in sent if s.to.is_group]
+    expected = (
+        "⏰ Check-ins 23 Nov: 30 students" if lang == "en" else "⏰ 11月23日 打卡，还有 30 位"
+    )
+    assert group.text.startswith(expected)
+    for reply in sent:
+        assert_in_language(app, lang, reply.text)
+
+
+async def test_report_refusals_speak_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    lang, app, bot = lang_app
+    [bad] = await bot.say("T001", "/report someday")
+    [two] = await bot.say("T001", "/report 11-22 11-23")
+    [scope] = await bot.say("2020002", "/missing 检验172")
+    if lang == "en":
+        assert "'someday' is neither a date nor a class or college" in bad.text
+        assert "Usage: /report" in bad.text
+        assert two.text.startswith("Give one date only.")
+        assert scope.text == "检验172 is outside your classes."
+    else:
+        assert "「someday」不是日期" in bad.text and "格式：汇总" in bad.text
+        assert two.text.startswith("只能写一个日期。")
+        assert scope.text == "你无权处理班级 检验172。"
+    for reply in (bad, two, scope):
+        assert_in_language(app, lang, reply.text)
+
+
+async def test_mine_help_and_a_malformed_check_in_speak_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    lang, app, bot = lang_app
+    [mine] = await bot.say("2020001", "/mine")
+    [help_] = await bot.say("2020001", "/help")
+    [checkin] = await bot.say("2020001", "/checkin 45", group="护理172")
+    if lang == "en":
+        assert help_.text.startswith("You can use:") and "/report" not in help_.text
+        assert "Attendance this week" in mine.text
+        assert "Temperature must be between" in checkin.text
+    else:
+        assert help_.text.startswith("你可以使用：")
+        assert "考勤（本周）" in mine.text
+        assert "体温应在" in checkin.text
+    for reply in (mine, help_, checkin):
+        assert_in_language(app, lang, reply.text)
+
+
+async def test_export_replies_in_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    lang, app, bot = lang_app
+    [reply] = await bot.say("T001", "/export")
+    expected = "📎 Ledger 23 Nov" if lang == "en" else "📎 11月23日 台账"
+    assert reply.text.startswith(expected)
+    assert_in_language(app, lang, reply.text)
