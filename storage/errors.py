@@ -153,13 +153,18 @@ class DomainError(Exception):
         self.params = params
 
     def render(self, lang: str) -> str:
+        return self.text(lang, **self.params_in(lang))
+
+    def params_in(self, lang: str) -> dict[str, Any]:
+        """The parameters as the text in `lang` takes them: phrases rendered, and a
+        `what_en` given beside `what` read in English."""
         params = resolve(self.params, lang)
         if lang == "en":
             for key in [k for k in params if k.endswith("_en")]:
                 params[key[:-3]] = params.pop(key)
         else:
             params = {k: v for k, v in params.items() if not k.endswith("_en")}
-        return self.text(lang, **params)
+        return params
 
 
 class BadArguments(DomainError):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.texts import Catalogue, Text
 from storage import xlsx
-from storage.errors import DomainError, NotFound, OutOfScope
+from storage.errors import DomainError, ErrorTexts, NotFound, OutOfScope
 from storage.identity import Actor
 from storage.ledger import Ledger, safe_text
 from storage.models import (
@@ -89,9 +89,6 @@ class KeyStudentErrors(Catalogue):
         "你现在没有需要每天报告的身体情况跟踪。平时的健康打卡请发送：打卡 <体温>",
         "You are not under daily follow-up. For the daily check-in send /checkin <temperature>.",
     )
-    too_long = Text(
-        "{what}太长：最多 {limit} 个字。", "{what} is too long: at most {limit} characters."
-    )
     followup = Text("跟进事项 #{number}", "Follow-up #{number}")
 
 
@@ -103,7 +100,7 @@ class Refused(DomainError):
         self.refusal_text = text
 
     def render(self, lang: str) -> str:
-        return self.refusal_text(lang, **self.params)
+        return self.refusal_text(lang, **self.params_in(lang))
 
 
 class RefusedWithUsage(Refused):
@@ -124,7 +121,7 @@ def student_in_scope(session: Session, actor: Actor, number: str) -> Person:
 
 def check_text(value: str, what: str, what_en: str) -> str:
     if len(value) > MAX_TEXT:
-        raise Refused(KeyStudentErrors.too_long, what=what, what_en=what_en, limit=MAX_TEXT)
+        raise Refused(ErrorTexts.text_too_long, what=what, what_en=what_en, limit=MAX_TEXT)
     return value
 
 

@@ -137,3 +137,18 @@ def test_the_console_demo_has_two_key_students_and_a_psych_rep(app: App) -> None
         ("2020012", "visit", date(2026, 11, 23)),
         ("2020015", "talk", date(2026, 11, 23)),
     ]
+
+
+def test_an_over_long_text_is_refused_in_the_readers_language() -> None:
+    import pytest
+
+    from storage import keystudents
+    from storage.errors import DomainError
+
+    with pytest.raises(DomainError) as refused:
+        keystudents.check_text("好" * (keystudents.MAX_TEXT + 1), "情况", "What was learned")
+    limit = keystudents.MAX_TEXT
+    assert refused.value.render("zh") == f"情况太长：最多 {limit} 个字。"
+    assert (
+        refused.value.render("en") == f"What was learned is too long: at most {limit} characters."
+    )
