@@ -15,19 +15,29 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.dates import day_label, try_parse_date
 from bot.messages import Attachment, ChatAddress, Envelope, OutgoingMessage, PersonAddress
-from bot.router import STAFF, STUDENTS, Args, CommandRouter, Context, Feature, normalize
-from bot.texts import CampaignTexts, CollectTexts, NoticeTexts, Text
+from bot.router import (
+    DECIDERS,
+    STAFF,
+    STUDENTS,
+    Args,
+    CommandRouter,
+    Context,
+    Feature,
+    normalize,
+)
+from bot.texts import CampaignTexts, Catalogue, CollectTexts, NoticeTexts, Text
 from storage import audit, campaigns, forms, identity, ledger
 from storage.campaigns import Audience, CampaignKind, Instance, Period, Reminders
 from storage.errors import BadArguments, DomainError, NotFound, OutOfScope
 from storage.forms import Template
 from storage.identity import Actor
-from storage.models import College, Person, Role
+from storage.models import CareTag, College, Person, Role
 
 router = CommandRouter("collect")
 
@@ -51,6 +61,24 @@ SENSITIVE_READERS = frozenset({Role.COUNSELOR, Role.COLLEGE_ADMIN, Role.SCHOOL_A
 _TIME = re.compile(r"(\d{1,2})[:：点](\d{2})?分?")
 _ALL_WORDS = ("全部", "all")
 _ID = re.compile(r"[A-Za-z]\d{1,9}")
+# A care category as a scope: #未就业, 标签:未就业 or tag:未就业.
+_TAG = re.compile(r"(?:#|(?:标签|tag)[:：])(.+)", re.IGNORECASE)
+
+
+class TagScopeTexts(Catalogue):
+    unknown_category = Text(
+        "没有关怀类别「{category}」。可用：{categories}",
+        "There is no care category “{category}”. Known: {categories}",
+    )
+    no_tagged = Text(
+        "你负责的班级里没有标记为「{category}」的同学。",
+        "No student in your classes is tagged “{category}”.",
+    )
+    tag_what = Text("关怀类别「{category}」", "the care category “{category}”")
+    readers_only = Text(
+        "按关怀类别发起的 {ref} 只有辅导员和学院管理员可以查看。",
+        "{ref} was started for a care category: only counselors and college admins may see it.",
+    )
 
 
 class CollectionClosed(DomainError):
@@ -58,6 +86,13 @@ class CollectionClosed(DomainError):
 
     def render(self, lang: str) -> str:
         return CollectTexts.closed(lang, **self.params)
+
+
+class CareReadersOnly(DomainError):
+    """A campaign aimed at a care category, asked about by staff who may not read tags."""
+
+    text = TagScopeTexts.readers_only
+    refusal = True
 
 
 def _problem(text: Text, **params: object) -> BadArguments:
@@ -116,6 +151,40 @@ def default_audience(actor: Actor) -> Audience:
     if actor.role is Role.COLLEGE_ADMIN and actor.college_id is not None:
         return Audience(college_id=actor.college_id)
     return Audience(class_ids=actor.class_ids)
+
+
+def tag_audience(
+    session: Session, actor: Actor, token: str, categories: Collection[str]
+) -> Audience | None:
+    """#<类别>: the students tagged with that care category in the actor's reach, asked in
+    private only. Tags are care records: only counselors and college admins start these.
+    None: the token is not a tag scope."""
+    m = _TAG.fullmatch(normalize(token))
+    if m is None:
+        return None
+    category = m.group(1).strip()
+    if actor.role not in DECIDERS:
+        raise OutOfScope(what=TagScopeTexts.tag_what.bind(category=category))
+    if category not in categories:
+        raise _problem(
+            TagScopeTexts.unknown_category, category=category, categories="、".join(categories)
+        )
+    query = (
+        select(CareTag.student_id)
+        .join(Person, Person.id == CareTag.student_id)
+        .where(
+            CareTag.category == category,
+            CareTag.removed_at.is_(None),
+            Person.active.is_(True),
+            Person.role.in_(campaigns.STUDENT_ROLES),
+        )
+    )
+    if not actor.all_classes:
+        query = query.where(Person.class_id.in_(sorted(actor.class_ids)))
+    students = frozenset(session.scalars(query.distinct()))
+    if not students:
+        raise _problem(TagScopeTexts.no_tagged, category=category)
+    return Audience(tag=category, students=students)
 
 
 def read_deadline(tokens: list[str], today: date, tz: Any) -> tuple[datetime | None, list[str]]:
@@ -238,8 +307,11 @@ def collect(ctx: Context, args: Args) -> None:
     today = ctx.now.astimezone(ctx.config.tz).date()
     deadline, rest = read_deadline(list(args.tokens[1:]), today, ctx.config.tz)
     audience: Audience | None = None
+    categories = ctx.config.keystudents.categories
     for token in rest:
-        found = audience_for(ctx.session, actor, token)
+        found = tag_audience(ctx.session, actor, token, categories) or audience_for(
+            ctx.session, actor, token
+        )
         if found is None or audience is not None:
             raise _problem(CollectTexts.unknown_scope, token=token)
         audience = found
@@ -449,6 +521,9 @@ def staff_campaign(ctx: Context, args: Args) -> tuple[Instance, frozenset[int] |
     c = campaigns.by_ref(ctx.session, token, _kinds(ctx)) if _ID.fullmatch(token) else None
     if c is None:
         raise _problem(CollectTexts.not_a_campaign, token=args.tokens[0])
+    if c.audience.private_only and actor.role not in DECIDERS:
+        # Who was asked is itself a care record: the tag.
+        raise CareReadersOnly(ref=c.ref)
     audience = campaigns.audience_classes(ctx.session, c.audience)
     scope = None if actor.all_classes else actor.class_ids
     labels = []

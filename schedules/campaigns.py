@@ -20,7 +20,7 @@ from schedules.runner import Fixed, Job, Planned, Run, Slot
 from storage import campaigns, reports
 from storage.campaigns import Instance, Reminders
 from storage.db import with_retry
-from storage.models import GroupChat
+from storage.models import GroupChat, Role
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -114,6 +114,10 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
             envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
             planned.append(Planned(_scope(c, stage, g), Fixed([envelope])))
     staff = campaigns.class_staff(session, {m.class_id for m in missing})
+    if c.audience.private_only:
+        # Who a care category names is a care record: their counselors hear of it, a head
+        # teacher does not.
+        staff = {pid: v for pid, v in staff.items() if v[0].role == Role.COUNSELOR}
     recipients: dict[int, list[int] | None] = {pid: cids for pid, (_p, cids) in staff.items()}
     if c.created_by is not None:
         # Whoever started it hears of every class of it.

@@ -426,6 +426,14 @@ async def test_a_wrong_secret_is_not_ready_and_says_why(
     config: Config, clock: ManualClock, server: FakeWecomServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    refused = asyncio.Event()
+
+    class Refusal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "subscribe refused" in record.getMessage():
+                refused.set()
+
+    logging.getLogger("bot.adapters.wecom").addHandler(handler := Refusal())
     wrong = "insecure_not_the_robots_secret"
     adapter = WecomAdapter(bot_id=BOT_ID, secret=wrong, url=server.url, reconnect_delay=0.05)
     app = build_app(at_once(config), clock, scheduler=False)
@@ -435,13 +443,12 @@ async def test_a_wrong_secret_is_not_ready_and_says_why(
         await server.wait_for(lambda: server.connections_opened >= 1)
         # The refusal is logged once the adapter has read the answer and closed; on a busy
         # machine that can take longer than any fixed pause.
-        async with asyncio.timeout(10):
-            while "subscribe refused" not in caplog.text:
-                await asyncio.sleep(0.02)
+        await asyncio.wait_for(refused.wait(), 10)
         assert not adapter.ready
         assert wrong not in caplog.text
         assert server.subscriptions == 0
     finally:
+        logging.getLogger("bot.adapters.wecom").removeHandler(handler)
         await app.stop()
         app.engine.dispose()
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bot.adapters.testing import Sent, TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
+from storage import demo
 from storage.models import AuditEntry, Campaign, CampaignResponse, CampaignResponseRevision
 from tests.conftest import OTHER_CLASS, TZ, row_counts, seed_other_college
 
@@ -392,3 +393,58 @@ async def test_collections_speak_english(app: App, bot: TestAdapter) -> None:
     [wrong] = await say(bot, "2020003", "/fill C1 1-15")
     assert wrong.text.startswith("Answer the 4–5 questions in this order")
     assert "For example: /fill C1 2027-01-15 湖北恩施 火车 2027-02-20" in wrong.text
+
+
+# -- a care category as the audience ----------------------------------------------------------
+
+
+async def test_a_collection_for_a_care_category_is_asked_and_chased_in_private_only(
+    app: App, bot: TestAdapter, clock: ManualClock
+) -> None:
+    await move(app, clock, at(8))
+    with app.uow() as s:
+        demo.seed_care(s, at(8))
+    bot.clear()
+    [reply] = await say(bot, "T001", "收集 寒假离校返乡登记 #未就业 11-23 18:00")
+    assert reply.text.startswith("✓ 已发起信息收集 C1「寒假离校返乡登记」：0 个班级群，1 位同学")
+    assert bot.to_chat("护理172", group=True) == []
+    [asked] = bot.to_chat("2020015", group=False)
+    assert asked.text.startswith("📝 信息收集 C1：寒假离校返乡登记")
+    assert bot.to_chat("2020001", group=False) == []
+    with app.uow(readonly=True) as s:
+        c = s.scalars(select(Campaign)).one()
+        assert (c.in_groups, c.audience["tag"]) == (False, "未就业")
+    bot.clear()
+    await move(app, clock, at(16))
+    assert bot.to_chat("护理172", group=True) == []
+    [to_counselor] = [s for s in bot.to_chat("T001", group=False) if "C1" in s.text]
+    assert "0/1" in to_counselor.text
+    # The head teacher of the class is no care reader: no list, and no progress either.
+    assert [s for s in bot.to_chat("T002", group=False) if "C1" in s.text] == []
+    [refused] = await say(bot, "T002", "进度 C1")
+    assert refused.text == "按关怀类别发起的 C1 只有辅导员和学院管理员可以查看。"
+    [progress] = await say(bot, "T001", "进度 C1")
+    assert "📊 寒假离校返乡登记（C1）进度：0/1（0%）" in progress.text
+
+
+async def test_only_counselors_and_college_admins_start_a_collection_for_a_care_category(
+    app: App, bot: TestAdapter
+) -> None:
+    with app.uow() as s:
+        demo.seed_care(s, at(8))
+    [school] = await say(bot, "T009", "收集 就业意向调查 #未就业")
+    assert school.text == "你无权处理关怀类别「未就业」。"
+    [unknown] = await say(bot, "T001", "收集 就业意向调查 #挂科")
+    assert "没有关怀类别「挂科」。可用：家庭经济困难、心理关注" in unknown.text
+    [nobody] = await say(bot, "T001", "收集 就业意向调查 标签：学业困难")
+    assert "你负责的班级里没有标记为「学业困难」的同学。" in nobody.text
+    [college] = await say(bot, "T003", "/collect 就业意向调查 tag:家庭经济困难")
+    assert "1 位同学" in college.text
+    with app.uow(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 1
+        assert (
+            s.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "refused")
+            )
+            or 0
+        ) >= 1
