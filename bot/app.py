@@ -263,7 +263,6 @@ def build_app(
 ) -> App:
     """Build the bot from its config. The database must already be migrated."""
     from schedules.daily import DAILY_JOBS
-    from schedules.keystudents import KEYSTUDENT_JOBS
     from schedules.scheduler import Scheduler
     from schedules.weekly import WEEKLY_JOBS
 
@@ -272,7 +271,5 @@ def build_app(
     app = App(config, clock or SystemClock(), engine, make_sessionmaker(engine))
     if scheduler:
         # The daily and weekly jobs, then each feature's own (a notice's reminders).
-        app.scheduler = Scheduler(
-            app, (*DAILY_JOBS, *WEEKLY_JOBS, *KEYSTUDENT_JOBS, *app.feature_jobs)
-        )
+        app.scheduler = Scheduler(app, (*DAILY_JOBS, *WEEKLY_JOBS, *app.feature_jobs))
     return app

@@ -29,6 +29,7 @@ from bot.router import (
 )
 from bot.texts import Catalogue, Text
 from handlers.symptoms import Reading, read_checkin
+from schedules.keystudents import KEYSTUDENT_JOBS
 from storage import audit, identity, reports, requests
 from storage import keystudents as files
 from storage import leave as leaves
@@ -959,4 +960,4 @@ def careledger(ctx: Context, args: Args) -> None:
     )
 
 
-FEATURE = Feature(router)
+FEATURE = Feature(router, jobs=KEYSTUDENT_JOBS)
