@@ -5,10 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from storage.db import Prepared
 from storage.models import PendingPrompt
+
+
+def _drop_statement(dialect: str) -> Any:
+    table: Table = PendingPrompt.__table__  # type: ignore[assignment]
+    return delete(table).where(
+        table.c.platform == bindparam("platform"),
+        table.c.chat_id == bindparam("chat_id"),
+        table.c.sender_id == bindparam("sender_id"),
+    )
+
+
+# Every command runs it (a command drops the question its sender was asked).
+_DROP = Prepared(_drop_statement)
 
 
 def find(session: Session, platform: str, chat_id: str, sender_id: str) -> PendingPrompt | None:
@@ -54,6 +68,11 @@ def put(
 
 def drop(session: Session, platform: str, chat_id: str, sender_id: str) -> bool:
     """Forget the question this account was asked in this chat; True when there was one."""
+    if not any(isinstance(o, PendingPrompt) for o in session.identity_map.values()):
+        # Nothing of the table is loaded in this session: a prepared statement, without the
+        # ORM's bookkeeping for objects nobody holds.
+        params = {"platform": platform, "chat_id": chat_id, "sender_id": sender_id}
+        return _DROP.run(session, params) > 0
     result = session.execute(
         delete(PendingPrompt).where(
             PendingPrompt.platform == platform,
