@@ -339,6 +339,8 @@ WORKER = "telegram-inbox"
 ROLES = ("all", "intake", "worker")
 # How long a worker waits for new rows when nothing woke it: the intake is another process.
 WORKER_IDLE = 0.2
+# Chats one pass over a shared inbox takes at most: the rest are left to the other workers.
+CHATS_PER_PASS = 4
 # Update fields that carry the chat the update belongs to.
 _CHAT_FIELDS = (
     "message",
@@ -414,7 +416,7 @@ class _ChatLocks:
         tried: set[str] = set()
         for _, payload, _ in rows:
             chat = chat_of(payload)
-            if chat in tried:
+            if chat in tried or len(chats) >= CHATS_PER_PASS:
                 continue
             tried.add(chat)
             key = f"{PLATFORM}-chat:{chat}"
@@ -753,6 +755,8 @@ class TelegramAdapter(Adapter):
                         self._done(row_id)
                     failures.pop(row_id, None)
                 await flush()
+                if self._role == "worker" and rows:
+                    log.info("worker handled %d stored updates", len(rows))
             except asyncio.CancelledError:
                 raise
             except Exception:
