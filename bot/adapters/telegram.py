@@ -721,10 +721,10 @@ class TelegramAdapter(Adapter):
             queued.clear()
             row_id = here
 
-        # On PostgreSQL several processes may take the inbox: each pass holds the chats it
+        # On PostgreSQL several workers may take the inbox: each pass holds the chats it
         # handles (an advisory lock per chat, on a connection of its own), so a chat's updates
         # are handled by one process at a time and in order.
-        shared = self.app.engine.dialect.name == "postgresql"
+        shared = self._role == "worker" and self.app.engine.dialect.name == "postgresql"
         while not self._stopping:
             self._wake.clear()
             row_id = 0
