@@ -125,6 +125,28 @@ class CliTexts(Catalogue):
         "checkout run: make run PLATFORM={platform} (or pip install -e '.[{platform}]').",
     )
     cannot_run = Text("{platform} 平台还不能运行", "platform {platform!r} cannot run yet")
+    intake_help = Text(
+        "只接收消息（写入收件箱）并运行定时任务，由 classbot worker 处理",
+        "only take in updates (into the inbox) and run the scheduler; classbot worker handles them",
+    )
+    worker_needs_postgres = Text(
+        "classbot worker 需要 PostgreSQL：SQLite 数据库只由一个 classbot run 进程使用。",
+        "classbot worker needs PostgreSQL: a SQLite database is used by one classbot run "
+        "process only.",
+    )
+    worker_platform = Text(
+        "{platform} 平台不能分给多个 worker：{reason}",
+        "the {platform} platform cannot be shared by workers: {reason}",
+    )
+    worker_console = Text("控制台只在一个进程里运行", "the console runs in one process")
+    worker_connected = Text(
+        "消息由长连接直接交给持有连接的进程，不先存入收件箱；请只运行一个 classbot run",
+        "messages come over the long connection to the process that holds it, not through "
+        "an inbox; run one classbot run",
+    )
+    intake_telegram_only = Text(
+        "--intake-only 只用于 telegram 平台", "--intake-only is for the telegram platform only"
+    )
     bad_start = Text("--start {start!r}：应为 HH:MM，如 06:30", "--start {start!r}: expected HH:MM")
     demo_banner = Text(
         "classbot demo — {now}，数据在 {workdir}（:help 查看控制台命令）",
@@ -678,12 +700,12 @@ async def _run_console(bot: App, output_dir: Path) -> None:
         await bot.stop()
 
 
-async def _run_telegram(bot: App) -> None:
+async def _run_telegram(bot: App, role: str = "all") -> None:
     from bot.adapters.telegram import TelegramAdapter
 
     if bot.config.telegram.token is None:
         _fail(bot.config, CliTexts.no_telegram_token, 2)
-    bot.add_adapter(TelegramAdapter())
+    bot.add_adapter(TelegramAdapter(role=role))
     await _serve_until_signalled(bot)
 
 
@@ -744,17 +766,13 @@ def run(
     clock: Annotated[
         str | None, typer.Option(help="start a movable clock at this local time (ISO)")
     ] = None,
+    intake_only: Annotated[bool, typer.Option(help=both(CliTexts.intake_help))] = False,
 ) -> None:
     """运行机器人和定时任务 / Run the bot and its scheduler."""
     cfg = _config(config)
-    if platform not in platforms():
-        _fail(
-            cfg,
-            CliTexts.unavailable_platform,
-            2,
-            platform=platform,
-            choices=_t(cfg, CliTexts.separator).join(platforms()),
-        )
+    _known_platform(cfg, platform)
+    if intake_only and platform != "telegram":
+        _fail(cfg, CliTexts.intake_telegram_only, 2)
     _require_schema(cfg)
     _logging(cfg, logging.WARNING if platform == "console" else logging.INFO)
     warning = exposed_secrets_warning(_config_path(config), cfg)
@@ -765,7 +783,7 @@ def run(
         if platform == "console":
             asyncio.run(_run_console(bot, cfg.console.output_dir))
         elif platform == "telegram":
-            asyncio.run(_run_telegram(bot))
+            asyncio.run(_run_telegram(bot, "intake" if intake_only else "all"))
         elif platform == "wechat":
             asyncio.run(_run_wechat(bot))
         elif platform in _CONNECTED:
@@ -774,6 +792,44 @@ def run(
             _fail(cfg, CliTexts.cannot_run, 2, platform=platform)
     except ModuleNotFoundError as e:
         _missing_platform(cfg, platform, e)
+    except StartFailed as e:
+        typer.echo(e.render(cfg.bot.language), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        bot.engine.dispose()
+
+
+def _known_platform(cfg: Config, platform: str) -> None:
+    if platform not in platforms():
+        _fail(
+            cfg,
+            CliTexts.unavailable_platform,
+            2,
+            platform=platform,
+            choices=_t(cfg, CliTexts.separator).join(platforms()),
+        )
+
+
+@app.command()
+def worker(
+    platform: Annotated[str, typer.Option(help="telegram")] = "telegram",
+    config: ConfigOption = None,
+) -> None:
+    """处理已收到的消息并发送发件箱（PostgreSQL，可运行多个）/ Handle stored updates and
+    send the outbox (PostgreSQL; run several)."""
+    cfg = _config(config)
+    _known_platform(cfg, platform)
+    if platform != "telegram":
+        reason = CliTexts.worker_console if platform == "console" else CliTexts.worker_connected
+        _fail(cfg, CliTexts.worker_platform, 2, platform=platform, reason=_t(cfg, reason))
+    if make_url(cfg.database.url).get_backend_name() != "postgresql":
+        _fail(cfg, CliTexts.worker_needs_postgres, 2)
+    _require_schema(cfg)
+    _logging(cfg)
+    # No scheduler: the `classbot run --intake-only` process runs it, once.
+    bot = build_app(cfg, scheduler=False)
+    try:
+        asyncio.run(_run_telegram(bot, "worker"))
     except StartFailed as e:
         typer.echo(e.render(cfg.bot.language), err=True)
         raise typer.Exit(2) from None

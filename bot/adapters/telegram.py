@@ -7,6 +7,7 @@ Translation (updates in, HTML text, keyboards and documents out) is plain functi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
 import json
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import tornado.httpserver
 import tornado.web
+from sqlalchemy import text
 from telegram import (
     BotCommand,
     BotCommandScope,
@@ -65,6 +67,7 @@ from storage import identity, inbound
 from storage.db import with_retry
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
 
     from bot.app import App
@@ -331,6 +334,45 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # redelivered update is always recognised.
 INBOX_KEEP = timedelta(days=7)
 WORKER = "telegram-inbox"
+# What a process does with the bot: everything (`classbot run`), only the platform connection
+# (intake: getUpdates or the webhook writes the inbox), or only the inbox (`classbot worker`).
+ROLES = ("all", "intake", "worker")
+# How long a worker waits for new rows when nothing woke it: the intake is another process.
+WORKER_IDLE = 0.2
+# Chats one pass over a shared inbox takes at most: the rest are left to the other workers.
+CHATS_PER_PASS = 4
+# Update fields that carry the chat the update belongs to.
+_CHAT_FIELDS = (
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "my_chat_member",
+    "chat_member",
+)
+_TRY_CHAT_LOCK = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
+_CHAT_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
+
+
+def chat_of(payload: str) -> str:
+    """The chat a stored update belongs to ("" when it names none): updates of one chat are
+    handled in order, by one process at a time."""
+    try:
+        data = json.loads(payload)
+        for field in _CHAT_FIELDS:
+            if isinstance(data.get(field), dict):
+                return str(data[field]["chat"]["id"])
+        query = data.get("callback_query")
+        if isinstance(query, dict):
+            message = query.get("message")
+            if isinstance(message, dict):
+                return str(message["chat"]["id"])
+            return f"user:{query['from']['id']}"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return ""
+
+
 # Seconds a stop waits for the update being processed.
 STOP_GRACE = 10.0
 # Processing tries per update before it is logged and skipped.
@@ -353,6 +395,48 @@ def _nudge_text(language: str) -> str:
             "Start, so approvals and reports reach you."
         )
     return "我无法私信你：请打开与我的私聊并点击「开始」(Start)，以便收到审批和汇总通知。"
+
+
+class _ChatLocks:
+    """The chats one pass over the inbox holds: PostgreSQL session advisory locks on a
+    connection of their own, released when the pass ends or the process dies."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        self._keys: list[str] = []
+
+    def take(
+        self,
+        rows: list[tuple[int, str, datetime]],
+        reread: Callable[[], list[tuple[int, str, datetime]]],
+    ) -> list[tuple[int, str, datetime]]:
+        """The rows of the chats this pass could lock, read again once locked: a row another
+        process handled meanwhile is left out."""
+        chats: set[str] = set()
+        tried: set[str] = set()
+        for _, payload, _ in rows:
+            chat = chat_of(payload)
+            if chat in tried or len(chats) >= CHATS_PER_PASS:
+                continue
+            tried.add(chat)
+            key = f"{PLATFORM}-chat:{chat}"
+            if self._conn.execute(_TRY_CHAT_LOCK, {"key": key}).scalar():
+                self._keys.append(key)
+                chats.add(chat)
+        if not chats:
+            return []
+        return [row for row in reread() if chat_of(row[1]) in chats]
+
+    def release(self) -> None:
+        try:
+            for key in self._keys:
+                self._conn.execute(_CHAT_UNLOCK, {"key": key})
+            self._conn.close()
+        except Exception:
+            # A connection that cannot unlock is dropped, and its locks go with it.
+            log.warning("could not release the inbox chat locks", exc_info=True)
+            self._conn.invalidate()
+            self._conn.close()
 
 
 class TelegramAdapter(Adapter):
@@ -379,8 +463,12 @@ class TelegramAdapter(Adapter):
         poll_timeout: float = 30.0,
         request_timeout: float = 10.0,
         retry_delays: Sequence[float] = (1.0, 2.0, 4.0, 8.0),
+        role: str = "all",
     ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
         self._settings = settings
+        self._role = role
         self._poll_timeout = poll_timeout
         self._request_timeout = request_timeout
         self._retry_delays = tuple(retry_delays)
@@ -455,10 +543,17 @@ class TelegramAdapter(Adapter):
                 f"cannot reach Telegram at {settings.base_url}: {e}",
             ) from None
         self._me = self._bot.bot
+        if self._role == "worker":
+            # The intake process holds the platform connection and keeps the menus.
+            self._tasks.append(asyncio.create_task(self._work(), name=WORKER))
+            log.info("telegram bot @%s handling the inbox (worker)", self.me.username)
+            return
         await self._publish_commands()
         self._prune_inbox()
-        # Rows left unprocessed by the last run go first: the worker takes the inbox in order.
-        self._tasks.append(asyncio.create_task(self._work(), name=WORKER))
+        if self._role == "all":
+            # Rows left unprocessed by the last run go first: the worker takes the inbox in
+            # order.
+            self._tasks.append(asyncio.create_task(self._work(), name=WORKER))
         if settings.mode == "webhook":
             await self._start_webhook(settings)
         else:
@@ -626,12 +721,20 @@ class TelegramAdapter(Adapter):
             queued.clear()
             row_id = here
 
+        # On PostgreSQL several workers may take the inbox: each pass holds the chats it
+        # handles (an advisory lock per chat, on a connection of its own), so a chat's updates
+        # are handled by one process at a time and in order.
+        shared = self._role == "worker" and self.app.engine.dialect.name == "postgresql"
         while not self._stopping:
             self._wake.clear()
             row_id = 0
             queued.clear()
+            held: _ChatLocks | None = None
             try:
                 rows = self._pending()
+                if shared and rows:
+                    held = _ChatLocks(self.app.engine.connect())
+                    rows = held.take(rows, self._pending)
                 for row_id, payload, received_at in rows:
                     if self._stopping:
                         return
@@ -652,6 +755,8 @@ class TelegramAdapter(Adapter):
                         self._done(row_id)
                     failures.pop(row_id, None)
                 await flush()
+                if self._role == "worker" and rows:
+                    log.info("worker handled %d stored updates", len(rows))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -662,7 +767,16 @@ class TelegramAdapter(Adapter):
                 log.exception("processing the Telegram inbox failed; retrying")
                 await asyncio.sleep(self._backoff(failures[row_id] - 1))
                 continue
-            if not rows:
+            finally:
+                if held is not None:
+                    held.release()
+            if rows:
+                continue
+            if shared:
+                # Rows stored by another process (or held by another worker) wake nobody here.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=WORKER_IDLE)
+            else:
                 await self._wake.wait()
 
     def _read(self, payload: str, received_at: datetime) -> tuple[Update | None, Event | None]:

@@ -804,3 +804,18 @@ async def test_updates_that_queued_up_in_the_inbox_are_handled_as_one_batch(tg: 
     acknowledged = " ".join(tg.texts(NURSING))
     assert all(tg.names[n] in acknowledged for n in numbers)
     assert "5/30" in acknowledged
+
+
+def test_a_stored_update_belongs_to_its_chat_and_a_broken_one_to_none() -> None:
+    import json
+
+    from bot.adapters.telegram import chat_of
+
+    assert chat_of(json.dumps({"update_id": 1, "message": {"chat": {"id": -1001}}})) == "-1001"
+    pressed = {"callback_query": {"from": {"id": 7}, "message": {"chat": {"id": 42}}}}
+    assert chat_of(json.dumps(pressed)) == "42"
+    assert chat_of(json.dumps({"callback_query": {"from": {"id": 7}}})) == "user:7"
+    assert chat_of(json.dumps({"my_chat_member": {"chat": {"id": -5}}})) == "-5"
+    assert chat_of("not json") == ""
+    assert chat_of(json.dumps({"message": {"chat": {}}})) == ""
+    assert chat_of(json.dumps([1, 2])) == ""

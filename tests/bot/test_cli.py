@@ -531,3 +531,29 @@ def test_the_roster_change_report_follows_the_configured_language(tmp_path: Path
     _language(tmp_path, "zh")
     again = classbot(tmp_path, "roster", "import", "t.xlsx")
     assert lines(again.stdout)[0].startswith("导入完成：新建 0 人，更新 ")
+
+
+def test_worker_on_sqlite_refuses_because_sqlite_runs_one_process(tmp_path: Path) -> None:
+    assert classbot(tmp_path, "db", "upgrade").returncode == 0
+    result = classbot(tmp_path, "worker", "--platform", "telegram")
+    assert result.returncode == 2
+    assert lines(result.stderr) == [
+        "classbot worker 需要 PostgreSQL：SQLite 数据库只由一个 classbot run 进程使用。"
+    ]
+
+
+def test_worker_refuses_a_platform_on_a_long_connection_saying_why(tmp_path: Path) -> None:
+    result = classbot(tmp_path, "worker", "--platform", "dingtalk")
+    assert result.returncode == 2
+    assert lines(result.stderr) == [
+        "dingtalk 平台不能分给多个 worker：消息由长连接直接交给持有连接的进程，"
+        "不先存入收件箱；请只运行一个 classbot run"
+    ]
+    assert classbot(tmp_path, "worker", "--platform", "console").returncode == 2
+
+
+def test_intake_only_is_for_telegram(tmp_path: Path) -> None:
+    assert classbot(tmp_path, "db", "upgrade").returncode == 0
+    result = classbot(tmp_path, "run", "--platform", "console", "--intake-only")
+    assert result.returncode == 2
+    assert lines(result.stderr) == ["--intake-only 只用于 telegram 平台"]
