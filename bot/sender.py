@@ -170,6 +170,8 @@ class Sender:
     async def drain(self) -> None:
         """Send everything due now, chat by chat in the order it was queued, then return."""
         while not self._stopping:
+            # Set again while sending when a send queued more (a nudge, an escalation).
+            self._wake.clear()
             async with self._lock:
                 rows = self._claim()
             if not rows:
@@ -182,6 +184,10 @@ class Sender:
                     continue
                 if await self._send(batch) is Status.QUEUED:
                     waiting.add(batch[0].chat_id)
+            if len({r.chat_id for r in rows}) < store.CLAIM_CHATS and not self._wake.is_set():
+                # The claim took every chat that was due and the sends queued nothing new:
+                # another claim would find nothing until the next commit.
+                return
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -240,6 +246,7 @@ class Sender:
                     now,
                     ack_wait=self.ack_wait,
                     ack_interval=self.ack_interval,
+                    chats=store.CLAIM_CHATS,
                 )
                 return expired, claimed
 

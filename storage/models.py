@@ -435,6 +435,14 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "platform", "status", "next_attempt_at"),
         Index("ix_outbox_chat", "platform", "chat_id", "status"),
+        # The claim looks only at queued rows, a small part of a busy outbox.
+        Index(
+            "ix_outbox_claim",
+            "platform",
+            "next_attempt_at",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
