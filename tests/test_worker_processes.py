@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from storage.models import CheckInRevision, InboundMessage
 from tests.conftest import pg_only
 from tests.fakes.telegram_api import FakeBotApi
-from tests.test_crash import Scene, tg_id, until
+from tests.test_crash import NURSING, Scene, tg_id, until
 
 pytestmark = pg_only
 
@@ -102,18 +102,31 @@ def processed(scene: Scene) -> tuple[int, int]:
 async def test_three_workers_handle_every_update_once_in_order(
     scene: Scene, kill_one: bool
 ) -> None:
-    _, workers = start(scene, kill_one)
+    intake, workers = start(scene, kill_one)
     numbers = students(scene)
+    in_group = numbers[:6]
     sent: list[tuple[str, str]] = []
     for k, temp in enumerate(TEMPS):
         for number in numbers:
             scene.say(number, f"打卡 {temp}")
             sent.append((number, temp))
+        if k == 0:
+            # The class group too: one chat several workers could reach at once.
+            for number in in_group:
+                scene.say(number, "打卡 36.5", group=True)
         if kill_one and k == 1:
             await until(lambda: workers[0].handled() > 0, within=30, what="worker 0 at work")
             workers[0].proc.send_signal(signal.SIGKILL)
             workers[0].proc.wait(timeout=10)
-    total = len(sent)
+        if not kill_one and k == 2:
+            # The intake dies before confirming what it read: Telegram hands those updates
+            # out again to the next intake, and each is still handled once.
+            intake.proc.send_signal(signal.SIGKILL)
+            intake.proc.wait(timeout=10)
+            procs: list[Process] = scene.procs  # type: ignore[attr-defined]
+            intake = Process(scene, "intake2", "run", "--platform", "telegram", "--intake-only")
+            procs.append(intake)
+    total = len(sent) + len(in_group)
     await until(lambda: processed(scene) == (total, total), within=60, what="every update")
     await until(scene.settled, within=30, what="the outbox drained")
     # One check-in revision per update: none handled twice, none lost.
@@ -124,6 +137,10 @@ async def test_three_workers_handle_every_update_once_in_order(
         assert len(replies) == len(TEMPS), (number, replies)
         for reply, temp in zip(replies, TEMPS, strict=True):
             assert temp in reply, (number, replies)
+    # The group's check-ins: each student acknowledged once, in merged acknowledgements.
+    acks = [t for t in scene.texts(NURSING) if "已打卡" in t]
+    for number in in_group:
+        assert sum(t.count(scene.names[number]) for t in acks) == 1, (number, acks)
     # The work was shared.
     busy = Counter(i for i, w in enumerate(workers) if w.handled() > 0)
     assert len(busy) > 1
