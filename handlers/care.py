@@ -10,10 +10,9 @@ monthly) report, 无异常 allowed.
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import time
 
 from bot.config import Config
-from bot.messages import Envelope, OutgoingMessage, PersonAddress
 from bot.router import (
     ALL_ROLES,
     STAFF,
@@ -26,8 +25,9 @@ from bot.router import (
     normalize,
 )
 from bot.texts import CareTexts as T
-from schedules.runner import Fixed, Job, Planned, Run, Slot
+from schedules.runner import Job, Planned, Run, Slot
 from storage import care, care_access, identity, requests
+from storage.db import with_retry
 from storage.errors import BadArguments
 from storage.identity import Actor
 from storage.models import Person, Role, SchoolClass
@@ -195,9 +195,16 @@ def psych(ctx: Context, args: Args) -> None:
     abnormal = args.text.strip().lower() not in NONE_WORDS
     body = requests.check_text(args.text, "情况", "The report") if abnormal else None
     today = ctx.sent_at.astimezone(ctx.config.tz).date()
-    start = care.period_start(today, ctx.config.care.psych_report)
-    report, replaced = care.submit_report(
-        ctx.session, actor, start=start, abnormal=abnormal, text=body, now=ctx.now
+    class_id, replaced = care.submit_report(
+        ctx.session,
+        actor,
+        day=today,
+        period=ctx.config.care.psych_report,
+        at=ctx.config.care.psych_reminder_time,
+        tz=ctx.config.tz,
+        abnormal=abnormal,
+        text=body,
+        now=ctx.now,
     )
     period = period_text(ctx.config)
     what = ctx.render(T.report_abnormal if abnormal else T.report_none)
@@ -205,8 +212,10 @@ def psych(ctx: Context, args: Args) -> None:
         ctx.render(T.report_replaced if replaced else T.report_saved, period=period, what=what)
     )
     if abnormal:
-        cls = ctx.session.get(SchoolClass, report.class_id)
-        readers = care.report_readers(ctx.session, report.class_id, contacts(ctx.config))
+        cls = ctx.session.get(SchoolClass, class_id)
+        readers = care_access.class_care_readers(
+            ctx.session, class_id, contacts=contacts(ctx.config)
+        )
         ctx.notify(
             (p.id for p in readers),
             ctx.render(
@@ -254,34 +263,38 @@ def withdraw(ctx: Context, actor: Actor, purpose: str) -> None:
         ctx.reply(ctx.render(T.consent_missing))
 
 
-# -- reminders: private only -------------------------------------------------------------
+# -- the report period: opened each day, reminded by the campaign engine --------------
 
 
-def reminder_times(config: Config) -> dict[time, Slot]:
-    return {config.care.psych_reminder_time: Slot(school=True)}
+def open_times(config: Config) -> dict[time, Slot]:
+    return {OPEN_AT: Slot(school=True)}
 
 
-def reminder_day(config: Config, day: date) -> bool:
-    """Weekly: Fridays. Monthly: the 25th."""
-    if config.care.psych_report == "monthly":
-        return day.day == 25
-    return day.weekday() == 4
+# Early in the day, so the engine's reminder job finds the period's campaign open.
+OPEN_AT = time(0, 5)
 
 
-def plan_reminders(run: Run) -> list[Planned]:
+def open_period(run: Run) -> list[Planned]:
+    """Open the period's report campaign (once; a no-op when a report opened it already).
+    Its reminder, at [care] psych_reminder_time on the reminder day, is the engine's."""
     config = run.config
-    start = care.period_start(run.day, config.care.psych_report)
-    with run.app.uow(readonly=True) as session:
-        missing = [p.id for p in care.psych_reps_missing(session, start)]
-    text = T.report_reminder(config.bot.language, period=period_text(config))
 
-    return [
-        Planned(f"person:{pid}", Fixed([Envelope(PersonAddress(pid), OutgoingMessage(text))]))
-        for pid in missing
-    ]
+    def work() -> None:
+        with run.app.uow() as session:
+            care.period_campaign(
+                session,
+                day=run.day,
+                period=config.care.psych_report,
+                at=config.care.psych_reminder_time,
+                tz=config.tz,
+                now=run.app.clock.now(),
+            )
+
+    with_retry(work)
+    return []
 
 
-PSYCH_REMINDERS = Job("psych_reminders", reminder_times, plan_reminders, runs_on=reminder_day)
+PSYCH_PERIOD = Job("psych_period", open_times, open_period)
 
 
-FEATURE = Feature(router, jobs=(PSYCH_REMINDERS,))
+FEATURE = Feature(router, jobs=(PSYCH_PERIOD,), campaigns=(care.PSYCH,))

@@ -144,7 +144,10 @@ def _remind_privately(
     assert c.kind.reminder is not None, c.kind.name
     text = c.kind.reminder(run.config.bot.language, title=c.title, deadline=deadline)
     return [
-        Planned(f"{c.ref}:{stage}:r{s.id}", Fixed([Envelope(PersonAddress(s.id), OutgoingMessage(text))]))
+        Planned(
+            f"{c.ref}:{stage}:r{s.id}",
+            Fixed([Envelope(PersonAddress(s.id), OutgoingMessage(text))]),
+        )
         for m in missing
         for s in m.missing
     ]

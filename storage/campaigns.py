@@ -928,6 +928,8 @@ def students_of(session: Session, campaign: Instance) -> list[int]:
     scope = audience_classes(session, campaign.audience)
     return list(
         session.scalars(
-            select(Person.id).where(_students(campaign.audience, scope, campaign.kind)).order_by(Person.id)
+            select(Person.id)
+            .where(_students(campaign.audience, scope, campaign.kind))
+            .order_by(Person.id)
         )
     )

@@ -8,23 +8,29 @@ here is ever shown in a group, in the ordinary ledgers or to the student concern
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.texts import Catalogue, Text
-from storage import audit, care_access
+from storage import audit, campaigns, care_access
+from storage.campaigns import CampaignKind, Instance, Period, Reminders
 from storage.care_access import Contacts
 from storage.db import rows_affected
 from storage.errors import DomainError, NotFound
+from storage.forms import Field, FieldType, Form
 from storage.identity import Actor
 from storage.models import (
+    Campaign,
+    CampaignResponse,
+    CampaignResponseRevision,
     CareAlert,
     CareConsent,
     College,
     Person,
-    PsychReport,
     Role,
     SchoolClass,
 )
@@ -391,17 +397,22 @@ def period_campaign(
 def submit_report(
     session: Session,
     actor: Actor,
-    campaign: Instance,
     *,
+    day: date,
+    period: str,
+    at: time,
+    tz: ZoneInfo,
     abnormal: bool,
     text: str | None,
     now: datetime,
-    tz: ZoneInfo,
 ) -> tuple[int, bool]:
-    """The 心理委员's one current report of the period (a second one replaces it, every
-    version kept). Returns (class id, replaced)."""
+    """The 心理委员's one current report of the period holding `day` (a second one replaces
+    it, every version kept). Returns (class id, replaced)."""
     person = session.get(Person, actor.person_id)
-    if person is None or person.class_id is None or not campaigns.covers(session, campaign, person):
+    if person is None or person.class_id is None or not person.psych_rep:
+        raise NotPsychRep()
+    campaign = period_campaign(session, day=day, period=period, at=at, tz=tz, now=now)
+    if not campaigns.covers(session, campaign, person):
         raise NotPsychRep()
     answered = campaigns.respond(
         session,
@@ -429,8 +440,27 @@ def submit_report(
 def purge(session: Session, before: datetime, *, now: datetime) -> int:
     """Care records made before `before`: deleted, and the purge audited."""
     alerts = rows_affected(session.execute(delete(CareAlert).where(CareAlert.created_at < before)))
+    # 心理委员 reports: the psych campaigns' responses first made before `before`, with
+    # every version of them.
+    psych = select(Campaign.id).where(Campaign.kind == PSYCH.name)
+    old = (
+        select(CampaignResponse.id)
+        .where(
+            CampaignResponse.campaign_id.in_(psych),
+            CampaignResponse.first_at < before,
+            CampaignResponse.campaign_id == CampaignResponseRevision.campaign_id,
+            CampaignResponse.period_key == CampaignResponseRevision.period_key,
+            CampaignResponse.person_id == CampaignResponseRevision.person_id,
+        )
+        .exists()
+    )
+    session.execute(delete(CampaignResponseRevision).where(old))
     reports = rows_affected(
-        session.execute(delete(PsychReport).where(PsychReport.created_at < before))
+        session.execute(
+            delete(CampaignResponse).where(
+                CampaignResponse.campaign_id.in_(psych), CampaignResponse.first_at < before
+            )
+        )
     )
     total = alerts + reports
     audit.record(

@@ -115,11 +115,6 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Connectio
 # and nowhere else, the way the models' column types would (`UTCDateTime` above all).
 
 
-def rowcount(result: Any) -> int:
-    """How many rows a DELETE or UPDATE touched (0 where the driver does not say)."""
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def to_db(value: Any, dialect: str) -> Any:
     """A parameter as the driver takes it: aware datetimes in UTC (naive text on SQLite,
     which has no time zones), dates as ISO text on SQLite, booleans as 0/1 on SQLite."""

@@ -16,7 +16,7 @@ from bot.adapters.testing import Sent, TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
 from storage import care
-from storage.models import AuditEntry, CareAlert, Person, PsychReport, Role
+from storage.models import AuditEntry, CampaignResponse, CareAlert, Person, Role
 from tests.conftest import TZ, make_config, row_counts, start_app
 from tests.handlers.people import add_staff, database_text
 
@@ -212,8 +212,8 @@ async def test_a_psych_rep_reports_zero_or_a_concern_privately(
     assert holding(sent, "有同学连续失眠一周") == {"T001", "T005"}
     assert "已更新" in next(s for s in sent if s.to.chat_id == "2020002").text
     with app.uow(readonly=True) as s:
-        [report] = s.scalars(select(PsychReport))
-    assert report.abnormal and report.text == "有同学连续失眠一周"
+        [report] = s.scalars(select(CampaignResponse))
+    assert report.answers == {"abnormal": True, "text": "有同学连续失眠一周"}
     [reply] = await bot.say("2020002", "心理周报 无异常", group="护理172")
     assert "私聊" in reply.text
 
