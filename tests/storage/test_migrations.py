@@ -304,6 +304,7 @@ def test_psych_reports_move_onto_the_campaign_engine_and_back(
         rep = session.scalar(select(Person.id).where(Person.number == "2020002"))
         other = session.scalar(select(Person.id).where(Person.number == "2020004"))
         cls = session.scalar(select(Person.class_id).where(Person.number == "2020002"))
+        assert rep is not None and other is not None
     with engine.begin() as conn:
         for reporter, start, abnormal, body in (
             (rep, "2026-11-16", 0, None),
