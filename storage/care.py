@@ -53,6 +53,9 @@ class CareStorageTexts(Catalogue):
         " nothing was stored. Please contact the counselor or the counselling centre directly.",
     )
     noun = Text("心理委员周报", "Psych-rep report")
+    student = Text("同学 {who}", "Student {who}")
+    alert = Text("心理预警 #{id}", "Alert #{id}")
+    staff = Text("老师 {number}", "Staff member {number}")
     title = Text("心理委员报告（{start} 起）", "Psych-rep report (from {start})")
     verb = Text("提交", "sent")
     abnormal_label = Text("有无异常", "Anything abnormal")
@@ -102,7 +105,10 @@ def find_student(session: Session, who: str) -> Person:
         .order_by(SchoolClass.code, Person.number)
     ).all()
     if not rows:
-        raise NotFound(what=f"同学 {who}", what_en=f"Student {who}")
+        raise NotFound(
+            what=CareStorageTexts.student("zh", who=who),
+            what_en=CareStorageTexts.student("en", who=who),
+        )
     if len(rows) > 1:
         candidates = "\n".join(f"  {code} {mask_number(p.number)}" for p, code in rows)
         raise AmbiguousName(count=len(rows), name=who, candidates=candidates)
@@ -273,9 +279,15 @@ def refer_alert(
     if alert is None or not care_access.may_read_care(
         session, actor, alert.student_id, contacts=contacts
     ):
-        raise NotFound(what=f"心理预警 #{alert_id}", what_en=f"Alert #{alert_id}")
+        raise NotFound(
+            what=CareStorageTexts.alert("zh", id=alert_id),
+            what_en=CareStorageTexts.alert("en", id=alert_id),
+        )
     if Role(to.role).is_student or not to.active:
-        raise NotFound(what=f"老师 {to.number}", what_en=f"Staff member {to.number}")
+        raise NotFound(
+            what=CareStorageTexts.staff("zh", number=to.number),
+            what_en=CareStorageTexts.staff("en", number=to.number),
+        )
     alert.assignee_id = to.id
     audit.record(
         session,
