@@ -5,7 +5,8 @@ the student's counselors and the college's mental-health contacts, and to nobody
 never a group, never the ordinary ledgers, never the student concerned. The reporter gets
 a confirmation without the content. `预警记录` lets the designated readers read them, each
 read audited; a school admin sees counts only. `心理周报` is a 心理委员's weekly (or
-monthly) report, 无异常 allowed.
+monthly) report, 无异常 allowed: a response to the period's psych campaign (storage/care.py),
+reminded privately by the campaign engine.
 """
 
 from __future__ import annotations
@@ -120,10 +121,6 @@ class CareTexts(Catalogue):
     need_report = Text(
         "请写「无异常」，或写上情况。",
         "Send /psych none (nothing unusual), or describe what you saw.",
-    )
-    report_reminder = Text(
-        "📝 请提交{period}心理周报：无异常请发送「心理周报 无异常」，有情况请发送「心理周报 <情况>」（只有辅导员和心理健康联络人能看到）。",
-        "📝 Please send the mental-health report for {period}: /psych none, or /psych <what you saw> (read only by the counselors and mental-health contacts).",
     )
     consent_given = Text(
         "✓ 已记录你的单独同意：{purpose}。随时可发送「撤回同意 {word}」。",
