@@ -377,11 +377,9 @@ def withdraw(ctx: Context, actor: Actor, purpose: str) -> None:
 
 
 def open_times(config: Config) -> dict[time, Slot]:
-    return {OPEN_AT: Slot(school=True)}
-
-
-# Early in the day, so the engine's reminder job finds the period's campaign open.
-OPEN_AT = time(0, 5)
+    """With the morning check-in prompt, so the engine's reminder job finds the period's
+    campaign open later in the day."""
+    return {config.schedule.prompt: Slot(school=True)}
 
 
 def open_period(run: Run) -> list[Planned]:

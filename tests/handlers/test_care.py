@@ -312,8 +312,8 @@ async def test_the_period_opens_by_itself_and_the_reminder_is_private_with_count
     bot.clear()
     friday = date(2026, 11, 27)
     assert app.scheduler is not None
-    # Nobody has reported: the day's first job opens the period's campaign.
-    clock.set(datetime.combine(friday, time(0, 5), tzinfo=TZ))
+    # Nobody has reported: the morning's job opens the period's campaign.
+    clock.set(datetime.combine(friday, time(7, 0), tzinfo=TZ))
     await app.scheduler.run_due()
     with app.uow(readonly=True) as s:
         [opened] = s.scalars(select(Campaign))
