@@ -30,7 +30,7 @@ from bot.messages import (
     OutgoingMessage,
     PersonAddress,
 )
-from bot.texts import CareTexts, Catalogue, Text
+from bot.texts import Catalogue, Text
 from storage import identity, nudges
 from storage import outbox as store
 from storage.models import Person, Role, SchoolClass
@@ -52,6 +52,10 @@ class OutboxTexts(Catalogue):
     undelivered_alert = Text(
         "⚠️ 以下异常提醒未能送达 {name}（{number}）：{reason}",
         "⚠️ This alert did not reach {name} ({number}): {reason}",
+    )
+    alert_undelivered = Text(
+        "⚠️ 一条发给 {name}（{number}）的心理预警未能送达：{reason}。内容不在此转发，请尽快联系本人或学院心理健康联络人。",
+        "⚠️ A mental-health alert for {name} ({number}) could not be delivered: {reason}. Its content is not forwarded here; please reach them or the college's mental-health contact.",
     )
 
 
@@ -206,7 +210,7 @@ class Outbox:
             # A care record's content is for its designated readers only: the level up is
             # told that it did not arrive, never what it said.
             message = OutgoingMessage(
-                CareTexts.alert_undelivered(
+                OutboxTexts.alert_undelivered(
                     self.config.bot.language, name=person.name, number=person.number, reason=reason
                 )
             )

@@ -17,10 +17,10 @@ from bot.dates import day_label
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from bot.texts import CampaignTexts, CollectTexts, NoticeTexts, Text
 from schedules.runner import Fixed, Job, Planned, Run, Slot
-from storage import campaigns, reports
+from storage import campaigns, care_access, reports
 from storage.campaigns import Instance, Reminders
 from storage.db import with_retry
-from storage.models import GroupChat, Role
+from storage.models import GroupChat, Person, Role
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -31,6 +31,8 @@ DUE = "due"
 
 def _verb(c: Instance) -> Text:
     """What a student of this kind does: 确认 a notice, 填写 a collection."""
+    if c.kind.verb is not None:
+        return c.kind.verb
     return CollectTexts.verb if c.kind.name == "collection" else NoticeTexts.verb
 
 
@@ -113,7 +115,11 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
             message = _group_message(c, stage, cm, accounts[g.platform], verb, deadline, lang)
             envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
             planned.append(Planned(_scope(c, stage, g), Fixed([envelope])))
-    staff = campaigns.class_staff(session, {m.class_id for m in missing})
+    if c.kind.care:
+        planned += _remind_privately(run, c, stage, missing, deadline)
+        staff = _care_readers(session, {m.class_id for m in missing}, config)
+    else:
+        staff = campaigns.class_staff(session, {m.class_id for m in missing})
     if c.audience.private_only:
         # Who a care category names is a care record: their counselors hear of it, a head
         # teacher does not.
@@ -129,6 +135,36 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
     if stage == DUE:
         planned.append(Planned(f"{c.ref}:close", _Close(app, c)))
     return planned
+
+
+def _remind_privately(
+    run: Run, c: Instance, stage: str, missing: list[campaigns.ClassNonResponders], deadline: str
+) -> list[Planned]:
+    """A care kind's reminder: each non-responder alone, in private chat."""
+    assert c.kind.reminder is not None, c.kind.name
+    text = c.kind.reminder(run.config.bot.language, title=c.title, deadline=deadline)
+    return [
+        Planned(
+            f"{c.ref}:{stage}:r{s.id}",
+            Fixed([Envelope(PersonAddress(s.id), OutgoingMessage(text))]),
+        )
+        for m in missing
+        for s in m.missing
+    ]
+
+
+def _care_readers(
+    session: Session, class_ids: set[int], config: Config
+) -> dict[int, tuple[Person, list[int]]]:
+    """Who reads a care kind's list: each class's care readers (its counselors and its
+    college's mental-health contacts), each with their classes among these."""
+    out: dict[int, tuple[Person, list[int]]] = {}
+    for cid in sorted(class_ids):
+        for person in care_access.class_care_readers(
+            session, cid, contacts=config.care.mental_health_contacts
+        ):
+            out.setdefault(person.id, (person, []))[1].append(cid)
+    return out
 
 
 def _scope(c: Instance, stage: str, g: GroupChat) -> str:

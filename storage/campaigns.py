@@ -19,7 +19,7 @@ import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, delete, exists, func, insert, select, true, update
@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from storage.db import rows_affected
 from storage.errors import NotFound
 from storage.forms import Form
 from storage.models import (
@@ -45,6 +46,9 @@ from storage.models import (
 )
 from storage.requests import parse_ref, prefix_of
 
+if TYPE_CHECKING:
+    from bot.texts import Text
+
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
 OPEN = "open"
 CLOSED = "closed"
@@ -53,6 +57,7 @@ CLOSED = "closed"
 class Period(enum.StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
+    MONTHLY = "monthly"
     ONCE = "once"
 
 
@@ -70,6 +75,8 @@ def period_key(period: Period | str, day: date) -> str:
     if period == Period.WEEKLY:
         year, week, _ = day.isocalendar()
         return f"{year}-W{week:02d}"
+    if period == Period.MONTHLY:
+        return f"{day:%Y-%m}"
     return "once"
 
 
@@ -168,6 +175,17 @@ class CampaignKind:
     remind_before: timedelta = timedelta(hours=2)
     # An open campaign of this kind appears in the 12:00 roll-up each day.
     in_daily_rollup: bool = True
+    # Only the audience's students with this roster flag answer (psych: the 心理委员), so
+    # non-responders, progress and coverage count them alone; None: every student.
+    respondent_flag: str | None = None
+    # People may name an instance by its id (进度 C3); a care kind's are never typed.
+    typed: bool = True
+    # A care record: the non-responders are reminded privately with `reminder`, and the
+    # list goes to the classes' care readers (counselors, mental-health contacts) only.
+    care: bool = False
+    reminder: Text | None = None
+    # What a respondent does (提交), when not the notice's 确认 or the collection's 填写.
+    verb: Text | None = None
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -294,11 +312,16 @@ def _in(column: Any, ids: Collection[int] | None) -> ColumnElement[bool]:
     return cast(ColumnElement[bool], column.in_(sorted(ids)))
 
 
-def _students(audience: Audience, class_ids: Collection[int] | None) -> ColumnElement[bool]:
-    """The audience's students in these classes: active students and monitors."""
+def _students(
+    audience: Audience, class_ids: Collection[int] | None, kind: CampaignKind | None = None
+) -> ColumnElement[bool]:
+    """The audience's students in these classes: active students and monitors (those with
+    the kind's respondent flag, where it has one)."""
     cond = and_(
         Person.role.in_(STUDENT_ROLES), Person.active.is_(True), _in(Person.class_id, class_ids)
     )
+    if kind is not None and kind.respondent_flag is not None:
+        cond = and_(cond, getattr(Person, kind.respondent_flag).is_(True))
     if audience.tag is not None:
         cond = and_(cond, Person.id.in_(sorted(audience.students) or [-1]))
     return cond
@@ -325,6 +348,12 @@ class Instance:
     created_by: int | None = None
     body: str | None = None
     attachment_path: str | None = None
+    # The instance's own period where its kind's follows the configuration (psych).
+    period: Period | None = None
+
+    @property
+    def cadence(self) -> Period:
+        return self.period or self.kind.period
 
     @property
     def ref(self) -> str:
@@ -354,6 +383,7 @@ def as_instance(row: Campaign, kinds: Campaigns = KINDS) -> Instance:
         created_by=row.created_by,
         body=row.body,
         attachment_path=row.attachment_path,
+        period=Period(row.period),
     )
 
 
@@ -409,18 +439,22 @@ def create(
     in_groups: bool | None = None,
     body: str | None = None,
     attachment_path: str | None = None,
+    number: int | None = None,
+    period: Period | None = None,
 ) -> Instance:
-    """Start a campaign; it gets the kind's next typed id (N3, C12)."""
+    """Start a campaign; it gets the kind's next typed id (N3, C12), or `number` when the
+    caller names one (one campaign per period: a second insert of it fails on the unique
+    kind and number)."""
     assert kind.numbered, kind.name
     row = Campaign(
         kind=kind.name,
-        number=_next_number(session, kind),
+        number=_next_number(session, kind) if number is None else number,
         title=title,
         form=(form or Form()).to_json(),
         audience=audience.to_json(),
         opens_at=opens_at or now,
         deadline=deadline,
-        period=kind.period.value,
+        period=(period or kind.period).value,
         remind_before=int((remind_before or kind.remind_before).total_seconds() // 60),
         # A campaign aimed at a care category is private-only.
         in_groups=(kind.in_groups if in_groups is None else in_groups)
@@ -452,7 +486,7 @@ def by_ref(session: Session, token: str, kinds: Campaigns = KINDS) -> Instance |
     if ref is None:
         return None
     kind = kinds.get(ref.kind_name)
-    if kind is None or not kind.numbered:
+    if kind is None or not kind.numbered or not kind.typed:
         return None
     return find(session, kind, ref.number, kinds)
 
@@ -471,6 +505,9 @@ def covers(session: Session, campaign: Instance, person: Person) -> bool:
     """Whether a student is in a campaign's audience."""
     a = campaign.audience
     if person.role not in STUDENT_ROLES or not person.active:
+        return False
+    flag = campaign.kind.respondent_flag
+    if flag is not None and not getattr(person, flag):
         return False
     if a.tag is not None:
         return person.id in a.students
@@ -513,7 +550,7 @@ def close(session: Session, campaign: Instance, now: datetime) -> bool:
 
 
 def current_key(campaign: Instance, now: datetime, tz: ZoneInfo) -> str:
-    return period_key(campaign.kind.period, now.astimezone(tz).date())
+    return period_key(campaign.cadence, now.astimezone(tz).date())
 
 
 # -- responses ---------------------------------------------------------------------------
@@ -663,7 +700,7 @@ def non_responders(
     rows = session.execute(
         select(Person.id, Person.number, Person.name, Person.class_id, Person.phone)
         .where(
-            _students(campaign.audience, scope),
+            _students(campaign.audience, scope, campaign.kind),
             ~campaign.kind.store.answered(campaign.id, key, Person.id),
         )
         .order_by(Person.class_id, Person.number)
@@ -735,12 +772,12 @@ def progress(
         int(cid): int(n)
         for cid, n in session.execute(
             select(Person.class_id, func.count())
-            .where(_students(campaign.audience, scope))
+            .where(_students(campaign.audience, scope, campaign.kind))
             .group_by(Person.class_id)
         )
         if cid is not None
     }
-    if campaign.audience.tag is None:
+    if campaign.audience.tag is None and campaign.kind.respondent_flag is None:
         done = campaign.kind.store.counts(session, campaign.id, key, scope)
     else:
         done = {
@@ -748,7 +785,7 @@ def progress(
             for cid, n in session.execute(
                 select(Person.class_id, func.count())
                 .where(
-                    _students(campaign.audience, scope),
+                    _students(campaign.audience, scope, campaign.kind),
                     campaign.kind.store.answered(campaign.id, key, Person.id),
                 )
                 .group_by(Person.class_id)
@@ -759,7 +796,7 @@ def progress(
     by_college: dict[str, list[int]] = {}
     for cid, code, college in classes:
         of = asked.get(cid, 0)
-        if of == 0 and campaign.audience.tag is not None:
+        if of == 0 and (campaign.audience.tag is not None or campaign.kind.respondent_flag):
             continue
         count = Count(code, min(done.get(cid, 0), of), of)
         rows.append((college, count))
@@ -796,7 +833,7 @@ def purge(session: Session, now: datetime, kinds: Campaigns = KINDS) -> int:
         result = session.execute(
             delete(CampaignResponse).where(CampaignResponse.campaign_id.in_(ids))
         )
-        gone += int(getattr(result, "rowcount", 0) or 0)
+        gone += rows_affected(result)
     return gone
 
 
@@ -837,7 +874,7 @@ def sheet_rows(
                 CampaignResponse.period_key == key,
             ),
         )
-        .where(_students(campaign.audience, scope))
+        .where(_students(campaign.audience, scope, campaign.kind))
         .order_by(College.name, SchoolClass.code, Person.number)
     )
     return [
@@ -891,6 +928,8 @@ def students_of(session: Session, campaign: Instance) -> list[int]:
     scope = audience_classes(session, campaign.audience)
     return list(
         session.scalars(
-            select(Person.id).where(_students(campaign.audience, scope)).order_by(Person.id)
+            select(Person.id)
+            .where(_students(campaign.audience, scope, campaign.kind))
+            .order_by(Person.id)
         )
     )

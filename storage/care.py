@@ -8,23 +8,29 @@ here is ever shown in a group, in the ordinary ledgers or to the student concern
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.texts import Catalogue, Text
-from storage import audit, care_access
+from storage import audit, campaigns, care_access
+from storage.campaigns import CampaignKind, Instance, Period, Reminders
 from storage.care_access import Contacts
+from storage.db import rows_affected
 from storage.errors import DomainError, NotFound
+from storage.forms import Field, FieldType, Form
 from storage.identity import Actor
 from storage.models import (
+    Campaign,
+    CampaignResponse,
+    CampaignResponseRevision,
     CareAlert,
     CareConsent,
     College,
     Person,
-    PsychReport,
     Role,
     SchoolClass,
 )
@@ -45,6 +51,18 @@ class CareStorageTexts(Catalogue):
         "这位同学还没有同意学校记录关怀信息（本校按同意处理），这条没有保存。请直接联系辅导员或心理中心。",
         "This student has not agreed to care records (this school records them by consent);"
         " nothing was stored. Please contact the counselor or the counselling centre directly.",
+    )
+    noun = Text("心理委员周报", "Psych-rep report")
+    student = Text("同学 {who}", "Student {who}")
+    alert = Text("心理预警 #{id}", "Alert #{id}")
+    staff = Text("老师 {number}", "Staff member {number}")
+    title = Text("心理委员报告（{start} 起）", "Psych-rep report (from {start})")
+    verb = Text("提交", "sent")
+    abnormal_label = Text("有无异常", "Anything abnormal")
+    text_label = Text("情况", "What was seen")
+    reminder = Text(
+        "📝 请提交心理委员报告（截止 {deadline}）：无异常请发送「心理周报 无异常」，有情况请发送「心理周报 <情况>」（只有辅导员和心理健康联络人能看到）。",
+        "📝 Please send the mental-health report (due {deadline}): /psych none, or /psych <what you saw> (read only by the counselors and mental-health contacts).",
     )
     not_psych_rep = Text(
         "只有心理委员可以提交心理周报。",
@@ -87,7 +105,10 @@ def find_student(session: Session, who: str) -> Person:
         .order_by(SchoolClass.code, Person.number)
     ).all()
     if not rows:
-        raise NotFound(what=f"同学 {who}", what_en=f"Student {who}")
+        raise NotFound(
+            what=CareStorageTexts.student("zh", who=who),
+            what_en=CareStorageTexts.student("en", who=who),
+        )
     if len(rows) > 1:
         candidates = "\n".join(f"  {code} {mask_number(p.number)}" for p, code in rows)
         raise AmbiguousName(count=len(rows), name=who, candidates=candidates)
@@ -258,9 +279,15 @@ def refer_alert(
     if alert is None or not care_access.may_read_care(
         session, actor, alert.student_id, contacts=contacts
     ):
-        raise NotFound(what=f"心理预警 #{alert_id}", what_en=f"Alert #{alert_id}")
+        raise NotFound(
+            what=CareStorageTexts.alert("zh", id=alert_id),
+            what_en=CareStorageTexts.alert("en", id=alert_id),
+        )
     if Role(to.role).is_student or not to.active:
-        raise NotFound(what=f"老师 {to.number}", what_en=f"Staff member {to.number}")
+        raise NotFound(
+            what=CareStorageTexts.staff("zh", number=to.number),
+            what_en=CareStorageTexts.staff("en", number=to.number),
+        )
     alert.assignee_id = to.id
     audit.record(
         session,
@@ -285,50 +312,129 @@ def alert_counts(session: Session) -> list[tuple[str, int]]:
     return [(name, int(n)) for name, n in rows]
 
 
-# -- 心理委员 reports -----------------------------------------------------------------------
+# -- 心理委员 reports: a campaign kind ---------------------------------------------------
+
+ABNORMAL = "abnormal"
+TEXT = "text"
+
+# One campaign per report period, for the whole school; only the 心理委员 answer, a zero
+# report (无异常) is a full answer, nothing is ever said in a group, and the reports go with
+# the care retention (`purge` below), not the engine's.
+PSYCH = CampaignKind(
+    name="psych",
+    noun=(CareStorageTexts.noun("zh"), CareStorageTexts.noun("en")),
+    period=Period.WEEKLY,
+    reminders=Reminders.PRIVATE,
+    zero_report=True,
+    retention_days=None,
+    sheet=None,
+    in_daily_rollup=False,
+    # One reminder, at the deadline ([care] psych_reminder_time on the reminder day).
+    remind_before=timedelta(0),
+    respondent_flag="psych_rep",
+    typed=False,
+    care=True,
+    reminder=CareStorageTexts.reminder,
+    verb=CareStorageTexts.verb,
+)
+
+PSYCH_FORM = Form(
+    (
+        Field(
+            ABNORMAL,
+            CareStorageTexts.abnormal_label("zh"),
+            CareStorageTexts.abnormal_label("en"),
+            FieldType.YESNO,
+            sensitive=True,
+        ),
+        Field(
+            TEXT,
+            CareStorageTexts.text_label("zh"),
+            CareStorageTexts.text_label("en"),
+            FieldType.LONGTEXT,
+            required=False,
+            sensitive=True,
+        ),
+    )
+)
 
 
 def period_start(day: date, period: str) -> date:
     """The first day of the report period holding `day`: its Monday, or the 1st."""
-    if period == "monthly":
+    if period == Period.MONTHLY:
         return day.replace(day=1)
     return day - timedelta(days=day.weekday())
+
+
+def reminder_day(start: date, period: str) -> date:
+    """The period's reminder day: its Friday, or the 25th."""
+    if period == Period.MONTHLY:
+        return start.replace(day=25)
+    return start + timedelta(days=4)
+
+
+def period_campaign(
+    session: Session, *, day: date, period: str, at: time, tz: ZoneInfo, now: datetime
+) -> Instance:
+    """The report campaign of the period holding `day`, opened on first need. Its number is
+    the period's first day (P20261123), so two reps reporting at once find or make one: the
+    second insert fails on the unique kind and number and reads the first."""
+    start = period_start(day, period)
+    number = int(start.strftime("%Y%m%d"))
+    kinds = campaigns.Campaigns(PSYCH)
+    row = session.scalar(
+        select(Campaign).where(Campaign.kind == PSYCH.name, Campaign.number == number)
+    )
+    if row is not None:
+        return campaigns.as_instance(row, kinds)
+    try:
+        with session.begin_nested():
+            return campaigns.create(
+                session,
+                PSYCH,
+                title=CareStorageTexts.title("zh", start=start.isoformat()),
+                audience=campaigns.Audience(school=True),
+                deadline=datetime.combine(reminder_day(start, period), at, tzinfo=tz),
+                opens_at=datetime.combine(start, time(), tzinfo=tz),
+                now=now,
+                created_by=None,
+                form=PSYCH_FORM,
+                number=number,
+                period=Period(period),
+            )
+    except IntegrityError:
+        return campaigns.find(session, PSYCH, number, kinds)
 
 
 def submit_report(
     session: Session,
     actor: Actor,
     *,
-    start: date,
+    day: date,
+    period: str,
+    at: time,
+    tz: ZoneInfo,
     abnormal: bool,
     text: str | None,
     now: datetime,
-) -> tuple[PsychReport, bool]:
-    """The 心理委员's one current report of the period; a second one replaces it.
-    Returns (report, replaced)."""
+) -> tuple[int, bool]:
+    """The 心理委员's one current report of the period holding `day` (a second one replaces
+    it, every version kept). Returns (class id, replaced)."""
     person = session.get(Person, actor.person_id)
-    if person is None or not person.psych_rep or person.class_id is None:
+    if person is None or person.class_id is None or not person.psych_rep:
         raise NotPsychRep()
-    row = session.scalar(
-        select(PsychReport).where(
-            PsychReport.reporter_id == person.id, PsychReport.period_start == start
-        )
+    campaign = period_campaign(session, day=day, period=period, at=at, tz=tz, now=now)
+    if not campaigns.covers(session, campaign, person):
+        raise NotPsychRep()
+    answered = campaigns.respond(
+        session,
+        campaign,
+        person_id=person.id,
+        class_id=person.class_id,
+        answers={ABNORMAL: abnormal, TEXT: text},
+        now=now,
+        key=campaigns.current_key(campaign, campaign.opens_at, tz),
     )
-    replaced = row is not None
-    if row is None:
-        row = PsychReport(
-            reporter_id=person.id,
-            class_id=person.class_id,
-            period_start=start,
-            abnormal=abnormal,
-            text=text,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-    else:
-        row.abnormal, row.text, row.updated_at = abnormal, text, now
-    session.flush()
     audit.record(
         session,
         at=now,
@@ -337,34 +443,7 @@ def submit_report(
         target=f"class:{person.class_id}",
         to_state="abnormal" if abnormal else "none",
     )
-    return row, replaced
-
-
-def psych_reps_missing(session: Session, start: date) -> list[Person]:
-    """Active 心理委员 with no report for the period starting `start`."""
-    done = select(PsychReport.reporter_id).where(PsychReport.period_start == start)
-    return list(
-        session.scalars(
-            select(Person)
-            .where(
-                Person.psych_rep.is_(True),
-                Person.active.is_(True),
-                Person.role.in_(STUDENT_ROLES),
-                Person.id.notin_(done),
-            )
-            .order_by(Person.number)
-        )
-    )
-
-
-def report_readers(session: Session, class_id: int, contacts: Contacts | None) -> list[Person]:
-    """Who reads a class's 心理委员 report: as for any care record of the class's students."""
-    any_student = session.scalar(
-        select(Person.id).where(Person.class_id == class_id, Person.role.in_(STUDENT_ROLES))
-    )
-    if any_student is None:
-        return []
-    return care_access.care_readers(session, any_student, contacts=contacts)
+    return person.class_id, answered.replaced
 
 
 # -- retention ---------------------------------------------------------------------------
@@ -372,8 +451,29 @@ def report_readers(session: Session, class_id: int, contacts: Contacts | None) -
 
 def purge(session: Session, before: datetime, *, now: datetime) -> int:
     """Care records made before `before`: deleted, and the purge audited."""
-    alerts = _count(session.execute(delete(CareAlert).where(CareAlert.created_at < before)))
-    reports = _count(session.execute(delete(PsychReport).where(PsychReport.created_at < before)))
+    alerts = rows_affected(session.execute(delete(CareAlert).where(CareAlert.created_at < before)))
+    # 心理委员 reports: the psych campaigns' responses first made before `before`, with
+    # every version of them.
+    psych = select(Campaign.id).where(Campaign.kind == PSYCH.name)
+    old = (
+        select(CampaignResponse.id)
+        .where(
+            CampaignResponse.campaign_id.in_(psych),
+            CampaignResponse.first_at < before,
+            CampaignResponse.campaign_id == CampaignResponseRevision.campaign_id,
+            CampaignResponse.period_key == CampaignResponseRevision.period_key,
+            CampaignResponse.person_id == CampaignResponseRevision.person_id,
+        )
+        .exists()
+    )
+    session.execute(delete(CampaignResponseRevision).where(old))
+    reports = rows_affected(
+        session.execute(
+            delete(CampaignResponse).where(
+                CampaignResponse.campaign_id.in_(psych), CampaignResponse.first_at < before
+            )
+        )
+    )
     total = alerts + reports
     audit.record(
         session,
@@ -385,7 +485,3 @@ def purge(session: Session, before: datetime, *, now: datetime) -> int:
         detail={"alerts": alerts, "psych_reports": reports},
     )
     return total
-
-
-def _count(result: Any) -> int:
-    return int(result.rowcount or 0)

@@ -74,6 +74,20 @@ def care_readers(
     return sorted(seen.values(), key=lambda p: p.number)
 
 
+def class_care_readers(
+    session: Session, class_id: int, *, contacts: Contacts | None = None
+) -> list[Person]:
+    """Who reads a class's care records (its 心理委员 reports): as for any of its students."""
+    any_student = session.scalar(
+        select(Person.id).where(
+            Person.class_id == class_id, Person.role.in_([Role.STUDENT.value, Role.MONITOR.value])
+        )
+    )
+    if any_student is None:
+        return []
+    return care_readers(session, any_student, contacts=contacts)
+
+
 def may_read_care(
     session: Session,
     actor: Actor,

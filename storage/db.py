@@ -245,6 +245,11 @@ def _conn(db: Session | Connection) -> Connection:
 _HELD = "storage.db.connection"
 
 
+def rows_affected(result: Any) -> int:
+    """How many rows an UPDATE or DELETE touched (0 where the driver cannot tell)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def is_transient(error: BaseException) -> bool:
     """A lock or serialization conflict that a retry of the whole unit of work can clear."""
     if isinstance(error, OperationalError) and "locked" in str(error.orig).lower():

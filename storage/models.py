@@ -515,23 +515,6 @@ class CareAlert(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
-class PsychReport(Base):
-    """A 心理委员's report for one period (a week or a month): 无异常, or what they saw."""
-
-    __tablename__ = "psych_reports"
-    __table_args__ = (UniqueConstraint("reporter_id", "period_start"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    reporter_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
-    period_start: Mapped[date] = mapped_column(Date, index=True)
-    abnormal: Mapped[bool] = mapped_column(Boolean)
-    # 情况 (sensitive): only when something is wrong.
-    text: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
 class CareConsent(Base):
     """A student's separate consent for one purpose: "care" (care records, where the school's
     basis is consent) or "parents" (sharing with parents). Withdrawn keeps the row."""

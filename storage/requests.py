@@ -53,6 +53,7 @@ PREFIXES: Mapping[str, str] = {
     "C": "collection",
     "N": "notice",
     "Q": "matter",
+    "P": "psych",
 }
 _PREFIX_OF = {kind: prefix for prefix, kind in PREFIXES.items()}
 _REF = re.compile(r"^([A-Z])#?(\d{1,9})$")

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage import audit, care, inbound, outbox, prompts, reports
+from storage.db import rows_affected
 from storage.models import (
     CheckIn,
     CheckInRevision,
@@ -111,7 +112,9 @@ def purge_health(session: Session, before: date) -> PurgeResult:
     written = _upsert_counts(session, rows, keep_roster=True)
     revisions = session.execute(delete(CheckInRevision).where(CheckInRevision.day < before))
     checkins = session.execute(delete(CheckIn).where(CheckIn.day < before))
-    return PurgeResult(checkins=_count(checkins), revisions=_count(revisions), daily_counts=written)
+    return PurgeResult(
+        checkins=rows_affected(checkins), revisions=rows_affected(revisions), daily_counts=written
+    )
 
 
 def purge_requests(
@@ -129,10 +132,10 @@ def purge_requests(
                 Request.closed_at < before,
             )
         )
-        return PurgeResult(deleted=_count(deleted))
+        return PurgeResult(deleted=rows_affected(deleted))
     notes = 0
     if rule.notes:
-        notes = _count(
+        notes = rows_affected(
             session.execute(
                 delete(RequestEvent).where(
                     RequestEvent.request_id.in_(of_kind),
@@ -246,7 +249,3 @@ def housekeeping(
     if care_retention_days is not None:
         care.purge(session, now - timedelta(days=care_retention_days), now=now)
     return result
-
-
-def _count(result: Any) -> int:
-    return int(result.rowcount or 0)

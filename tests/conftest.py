@@ -33,7 +33,6 @@ from storage.models import (
     CheckInRevision,
     HealthTrackAnswer,
     Person,
-    PsychReport,
     Request,
     RequestEvent,
 )
@@ -157,11 +156,8 @@ def privacy_guard(engine: Engine, static_texts: list[str]) -> Any:
             ).all()
             payloads = conn.execute(select(Request.payload)).scalars().all()
             notes = conn.execute(select(RequestEvent.note)).scalars().all()
-            # Care records: 心理预警 and 心理委员 reports.
-            care = [
-                *conn.execute(select(CareAlert.text)).scalars().all(),
-                *conn.execute(select(PsychReport.text)).scalars().all(),
-            ]
+            # Care records: 心理预警 (心理委员 reports are campaign answers, below).
+            care = [*conn.execute(select(CareAlert.text)).scalars().all()]
             # Key-student files: contact logs, follow-ups, 云跟踪 answers.
             care_texts = [
                 t

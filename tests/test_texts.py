@@ -112,12 +112,10 @@ PENDING = frozenset(
         "storage/roster.py",
         "bot/cli.py",
         "bot/config.py",
-        "handlers/care.py",
         "handlers/collect.py",
         "handlers/keystudents.py",
         "handlers/matters.py",
         "handlers/notices.py",
-        "storage/care.py",
         "storage/keystudents.py",
         "storage/matters.py",
     }

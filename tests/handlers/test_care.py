@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from bot.adapters.testing import Sent, TestAdapter
 from bot.app import App
 from bot.clock import ManualClock
-from storage import care
-from storage.models import AuditEntry, CareAlert, Person, PsychReport, Role
+from storage import campaigns, care
+from storage.models import AuditEntry, Campaign, CampaignResponse, CareAlert, Person, Role
 from tests.conftest import TZ, make_config, row_counts, start_app
 from tests.handlers.people import add_staff, database_text
 
@@ -212,8 +212,8 @@ async def test_a_psych_rep_reports_zero_or_a_concern_privately(
     assert holding(sent, "有同学连续失眠一周") == {"T001", "T005"}
     assert "已更新" in next(s for s in sent if s.to.chat_id == "2020002").text
     with app.uow(readonly=True) as s:
-        [report] = s.scalars(select(PsychReport))
-    assert report.abnormal and report.text == "有同学连续失眠一周"
+        [report] = s.scalars(select(CampaignResponse))
+    assert report.answers == {"abnormal": True, "text": "有同学连续失眠一周"}
     [reply] = await bot.say("2020002", "心理周报 无异常", group="护理172")
     assert "私聊" in reply.text
 
@@ -301,3 +301,37 @@ async def test_a_counselor_refers_an_alert_and_the_referee_becomes_a_reader(
             e.actor for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "care_read"))
         ]
     assert reads == ["T006 周老师"]
+
+
+async def test_the_period_opens_by_itself_and_the_reminder_is_private_with_counts_to_readers(
+    care_bot: tuple[App, TestAdapter], clock: ManualClock
+) -> None:
+    app, bot = care_bot
+    make_rep(app, "2020002")
+    make_rep(app, "2020031")
+    bot.clear()
+    friday = date(2026, 11, 27)
+    assert app.scheduler is not None
+    # Nobody has reported: the morning's job opens the period's campaign.
+    clock.set(datetime.combine(friday, time(7, 0), tzinfo=TZ))
+    await app.scheduler.run_due()
+    with app.uow(readonly=True) as s:
+        [opened] = s.scalars(select(Campaign))
+    assert (opened.kind, opened.number, opened.in_groups) == ("psych", 20261123, False)
+    await bot.say("2020031", "心理周报 无异常")
+    bot.clear()
+    clock.set(datetime.combine(friday, time(16, 0), tzinfo=TZ))
+    await app.scheduler.run_due()
+    assert bot.sent and all(not s.to.is_group for s in bot.sent)
+    reminders = [s for s in bot.sent if "心理周报" in s.text]
+    # Exactly the reps who have not reported (2020004 is the demo's 心理委员 of 护理172).
+    assert recipients(reminders) == {"2020002", "2020004"}
+    # The list goes to the care readers: 护理172's counselor and the mental-health contact;
+    # a head teacher and the school office hear nothing, and no answer is repeated.
+    staff = [s for s in bot.sent if s not in reminders]
+    assert recipients(staff) == {"T001", "T005"}
+    assert all("2/3" in s.text or "1/3" in s.text for s in staff)
+    assert not any(name_of(app, "2020031") in s.text for s in staff)
+    with app.uow(readonly=True) as s:
+        c = campaigns.as_instance(opened, campaigns.KINDS.register(care.PSYCH))
+        assert campaigns.progress(s, c, "2026-W48").total.done == 1

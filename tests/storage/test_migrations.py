@@ -285,3 +285,77 @@ def test_the_outbox_upgrade_expires_deliveries_the_old_code_left_sending(
     engine.dispose()
     assert rows == {"person:1": "expired:status unknown before upgrade", "person:2": "sent:"}
     assert "1 scheduled deliveries were left sending" in caplog.text
+
+
+def test_psych_reports_move_onto_the_campaign_engine_and_back(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    from sqlalchemy import select, update
+
+    from storage import campaigns, care
+    from storage.models import Person
+
+    url = f"sqlite:///{tmp_path / 'psych.db'}"
+    db.upgrade(url, "0012")
+    engine = db.make_engine(url)
+    with Session(engine) as session, session.begin():
+        demo.seed(session, clock.now(), platforms=("test",), consent_version=1)
+        session.execute(update(Person).where(Person.number == "2020002").values(psych_rep=True))
+        rep = session.scalar(select(Person.id).where(Person.number == "2020002"))
+        other = session.scalar(select(Person.id).where(Person.number == "2020004"))
+        cls = session.scalar(select(Person.class_id).where(Person.number == "2020002"))
+        assert rep is not None and other is not None
+    with engine.begin() as conn:
+        for reporter, start, abnormal, body in (
+            (rep, "2026-11-16", 0, None),
+            (rep, "2026-11-23", 1, "有同学连续失眠一周"),
+            (other, "2026-11-23", 0, None),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO psych_reports (reporter_id, class_id, period_start, abnormal,"
+                    " text, created_at, updated_at) VALUES (:r, :c, :s, :a, :t,"
+                    " '2026-11-24 02:00:00.000000', '2026-11-24 03:00:00.000000')"
+                ),
+                {"r": reporter, "c": cls, "s": start, "a": abnormal, "t": body},
+            )
+    engine.dispose()
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    kinds = campaigns.KINDS.register(care.PSYCH)
+    with Session(engine) as session:
+        assert "psych_reports" not in inspect(engine).get_table_names()
+        week = campaigns.find(session, care.PSYCH, 20261123, kinds)
+        earlier = campaigns.find(session, care.PSYCH, 20261116, kinds)
+        assert campaigns.response(session, week, "2026-W48", rep) == {
+            "abnormal": True,
+            "text": "有同学连续失眠一周",
+        }
+        assert campaigns.response(session, week, "2026-W48", other) == {
+            "abnormal": False,
+            "text": None,
+        }
+        assert campaigns.revisions(session, earlier, "2026-W47", rep) == [
+            {"abnormal": False, "text": None}
+        ]
+        # Counted as the engine counts them: 2 of 护理172's reps reported this week.
+        [(_college, count), *_] = campaigns.progress(session, week, "2026-W48").classes
+        assert (count.label, count.done, count.of) == ("护理172", 2, 2)
+    engine.dispose()
+    command.downgrade(db.alembic_config(url), "0012")
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        back = conn.execute(
+            text(
+                "SELECT reporter_id, period_start, abnormal, text FROM psych_reports"
+                " ORDER BY period_start, reporter_id"
+            )
+        ).all()
+        left = conn.execute(text("SELECT count(*) FROM campaigns WHERE kind = 'psych'")).scalar()
+    engine.dispose()
+    assert [tuple(r) for r in back] == [
+        (rep, "2026-11-16", 0, None),
+        (rep, "2026-11-23", 1, "有同学连续失眠一周"),
+        (other, "2026-11-23", 0, None),
+    ]
+    assert left == 0
