@@ -131,12 +131,17 @@ async def test_three_workers_handle_every_update_once_in_order(
     await until(scene.settled, within=30, what="the outbox drained")
     # One check-in revision per update: none handled twice, none lost.
     assert revisions(scene) == total
-    # Every reply sent once, in each student's order.
+    # Every reply sent, in each student's order; once, but for what the killed worker had
+    # handed to Telegram when it died: a private message whose send was cut off is sent
+    # again (at least once, docs/delivery.md).
+    resent = 0
     for number in numbers:
         replies = [t for t in scene.texts(tg_id(number)) if t.startswith("✓ 已打卡")]
-        assert len(replies) == len(TEMPS), (number, replies)
-        for reply, temp in zip(replies, TEMPS, strict=True):
-            assert temp in reply, (number, replies)
+        read = [next(temp for temp in TEMPS if temp in reply) for reply in replies]
+        once = [temp for i, temp in enumerate(read) if i == 0 or read[i - 1] != temp]
+        assert once == list(TEMPS), (number, replies)
+        resent += len(read) - len(once)
+    assert resent == 0 if not kill_one else resent <= 4
     # The group's check-ins: each student acknowledged once, in merged acknowledgements.
     acks = [t for t in scene.texts(NURSING) if "已打卡" in t]
     for number in in_group:
