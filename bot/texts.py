@@ -37,7 +37,7 @@ class Text:
         self.name = f"{owner.__module__}.{owner.__qualname__}.{name}"
 
     def __call__(self, lang: str, /, **params: object) -> str:
-        return (self.en if lang == "en" else self.zh).format(**params)
+        return (self.en if lang == "en" else self.zh).format(**resolve(params, lang))
 
     def raw(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
@@ -94,8 +94,16 @@ class PerLanguage:
 
 
 def resolve(params: Mapping[str, object], lang: str) -> dict[str, object]:
-    """Parameters with every phrase among them rendered in `lang`."""
-    return {k: v(lang) if isinstance(v, (Phrase, PerLanguage)) else v for k, v in params.items()}
+    """Parameters with every phrase among them rendered in `lang`. A value whose type has an
+    `in_language(lang)` method (a count with its own words) is rendered by it."""
+    return {k: _in(v, lang) for k, v in params.items()}
+
+
+def _in(value: object, lang: str) -> object:
+    if isinstance(value, (Phrase, PerLanguage)):
+        return value(lang)
+    render = getattr(type(value), "in_language", None)
+    return render(value, lang) if render is not None else value
 
 
 def both_languages(text: Text, separator: str = " / ", **params: object) -> str:
@@ -297,33 +305,6 @@ class NoticeTexts(Catalogue):
     no_classes = Text("这个范围里没有班级。", "There are no classes in that scope.")
     mine = Text("待确认的通知：{refs}（回复「收到」）", "Notices to confirm: {refs} (send /ack)")
     name_it = Text("请写通知编号，如：收到 N3", "Name the notice by its id, e.g. /ack N3")
-
-
-class DailyTexts(Catalogue):
-    """The daily health check-in's jobs: the 07:00 prompt and the 11:00 deadline lists."""
-
-    prompt = Text(
-        "🌅 {day} 健康打卡开始了，请在 {deadline} 前完成。\n"
-        "回复：打卡 体温（有症状请写上，如：打卡 体温 咳嗽；在外地请加 @城市）\n"
-        "也可以用 /checkin。想私下提交的同学可以私聊我，效果一样。",
-        "🌅 The health check-in for {day} is open: please check in before {deadline}.\n"
-        "Reply: /checkin <temperature> (add any symptoms, e.g. /checkin 37.6 cough; away from "
-        "campus, add @city)\nYou may also check in privately with me; it counts the same.",
-    )
-    closed = Text("{day} 打卡已截止", "The check-in for {day} is closed")
-    group_missing = Text(
-        "⏰ {head}，还有 {count} 位同学未打卡，请尽快补打卡（打卡 体温）：",
-        "⏰ {head}: {count} have not checked in yet, please do it now (/checkin <temperature>):",
-    )
-    group_done = Text(
-        "✓ {head}，全班都已打卡，谢谢大家！",
-        "✓ {head}: everyone in the class checked in, thank you!",
-    )
-    unbound = Text("未绑定的同学：{names}", "Not bound yet: {names}")
-    missing_head = Text("⏰ {day} 未打卡名单", "⏰ Not checked in on {day}")
-    missing_class = Text("{code}：未打卡 {count} 人", "{code}: {count} not checked in")
-    on_leave = Text("  请假中 {count} 人：{names}", "  On leave, {count}: {names}")
-    open_head = Text("🌅 今天进行中的事项，请按时完成：", "🌅 Open today, please complete on time:")
 
 
 class FormTexts(Catalogue):

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from bot.texts import Text
 from storage import audit, identity
 from storage.errors import (
     BadArguments,
@@ -199,6 +200,8 @@ class LedgerRow:
     # The request's events in order, with the actor's name.
     events: Sequence[tuple[RequestEvent, str | None]]
     kind: RequestKind[Any]
+    # The ledger's language, for a column whose cell is a label (a state, a type).
+    lang: str = "zh"
 
     def last(self, *actions: str, from_status: str | None = None) -> RequestEvent | None:
         for event, _ in reversed(self.events):
@@ -215,7 +218,7 @@ class LedgerRow:
 
 @dataclass(frozen=True)
 class Column:
-    header: str
+    header: str | Text
     width: int
     # The cell, from the row and the local-time converter.
     value: Callable[[LedgerRow, Callable[[datetime | None], datetime | None]], Any]
@@ -225,8 +228,13 @@ class Column:
 class LedgerSheet:
     """A kind's sheet in the daily ledger: the id, college, class, 学号 and 姓名, then these."""
 
-    title: str
+    title: str | Text
     columns: tuple[Column, ...]
+
+
+def label_of(label: str | Text, lang: str) -> str:
+    """A ledger sheet's title or header in `lang` (a plain string is one language only)."""
+    return label(lang) if isinstance(label, Text) else label
 
 
 @dataclass(frozen=True)
