@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from bot.texts import Text
+from bot.texts import Catalogue, Text
 from storage import audit, identity
 from storage.errors import (
     BadArguments,
@@ -322,12 +322,33 @@ class Workflows:
         """Examples of every registered id (请假如 L37，补助如 S12), for the replies."""
         numbers = [37, 12, 3, 5, 8, 21]
         pairs = list(zip(self.kinds, numbers, strict=False))
-        zh = "，".join(f"{k.counted[0]}如 {k.ref(n)}" for k, n in pairs)
-        en = ", ".join(f"{k.ref(n)} for a {k.noun[1].lower()}" for k, n in pairs)
+        t = RequestStorageTexts
+        zh = t.example_separator("zh").join(
+            t.example("zh", noun=k.counted[0], ref=k.ref(n)) for k, n in pairs
+        )
+        en = t.example_separator("en").join(
+            t.example("en", noun=k.noun[1].lower(), ref=k.ref(n)) for k, n in pairs
+        )
         return zh, en
 
 
 # -- errors in both languages ------------------------------------------------------------
+
+
+class RequestStorageTexts(Catalogue):
+    """What every kind of request says when an action on it is refused."""
+
+    example = Text("{noun}如 {ref}", "{ref} for a {noun}")
+    example_separator = Text("，", ", ")
+    yours = Text("你的{noun} {ref}", "Your {noun} {ref}")
+    no_class = Text("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
+    give_reason = Text("请写上驳回理由。", "Please give a reason for rejecting.")
+    give_note = Text("请写上说明。", "Please add a note.")
+    reason = Text("驳回理由", "The reason")
+    decision_note = Text("备注", "The note")
+    note = Text("说明", "The note")
+    assigned = Text("指派", "assigned")
+    their_classes = Text("{name} 的班级", "{name}'s classes")
 
 
 def state_params(kind: RequestKind[Any], status: str) -> dict[str, str]:
@@ -376,10 +397,7 @@ def own(session: Session, kind: RequestKind[Any], actor: Actor, number: int) -> 
     """One of the asker's own requests; someone else's is simply not found."""
     request = find(session, kind, number)
     if request is None or request.student_id != actor.person_id:
-        ref = kind.ref(number)
-        raise NotFound(
-            what=f"你的{kind.noun[0]} {ref}", what_en=f"Your {kind.noun[1].lower()} {ref}"
-        )
+        own_request_missing(kind, number)
     return request
 
 
@@ -614,7 +632,7 @@ def submit(
 ) -> Request:
     """Store a new request in the kind's first state."""
     if actor.class_id is None:
-        raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
+        raise BadArguments(RequestStorageTexts.no_class)
     request = Request(
         kind=kind.name,
         number=next_number(session, kind),
@@ -730,7 +748,8 @@ def decide(
     ref = kind.ref(number)
     actor.require_class(request.class_id, f"{kind.noun[0]} {ref}", f"{kind.noun[1]} {ref}")
     if note is not None:
-        check_text(note, "驳回理由" if not approve else "备注", "The reason")
+        what = RequestStorageTexts.decision_note if approve else RequestStorageTexts.reason
+        check_text(note, what("zh"), RequestStorageTexts.reason("en"))
     action = APPROVE if approve else REJECT
     step = kind.step_at(request.status)
     if step is None:
@@ -740,7 +759,7 @@ def decide(
             ref=ref, who=step.who[0], who_en=step.who[1], **state_params(kind, request.status)
         )
     if (step.note_to_approve if approve else step.note_to_reject) and not note:
-        raise BadArguments("请写上驳回理由。", "Please give a reason for rejecting.")
+        raise BadArguments(RequestStorageTexts.give_reason)
     changes = validate(request, step) if validate is not None else {}
     from_status = request.status
     moved = move(
@@ -852,9 +871,9 @@ def act(
             ref=ref, days=action.within.days, action=action.label[0], action_en=action.label[1]
         )
     if action.note and not note:
-        raise BadArguments("请写上说明。", "Please add a note.")
+        raise BadArguments(RequestStorageTexts.give_note)
     if note is not None:
-        check_text(note, "说明", "The note")
+        check_text(note, *RequestStorageTexts.note.pair)
     return move(
         session,
         kind,
@@ -870,7 +889,10 @@ def act(
 
 def own_request_missing(kind: RequestKind[Any], number: int) -> NoReturn:
     ref = kind.ref(number)
-    raise NotFound(what=f"你的{kind.noun[0]} {ref}", what_en=f"Your {kind.noun[1].lower()} {ref}")
+    raise NotFound(
+        what=RequestStorageTexts.yours("zh", noun=kind.noun[0], ref=ref),
+        what_en=RequestStorageTexts.yours("en", noun=kind.noun[1].lower(), ref=ref),
+    )
 
 
 def assign(
@@ -887,10 +909,13 @@ def assign(
     ref = kind.ref(number)
     actor.require_class(request.class_id, f"{kind.noun[0]} {ref}", f"{kind.noun[1]} {ref}")
     if request.status not in kind.open_states:
-        raise not_pending(kind, ref, request.status, ("指派", "assigned"))
+        raise not_pending(kind, ref, request.status, RequestStorageTexts.assigned.pair)
     scope, everything = identity.scope_of(session, to)
     if not Role(to.role).is_staff or not (everything or request.class_id in scope):
-        raise OutOfScope(what=f"{to.name} 的班级", what_en=f"{to.name}'s classes")
+        raise OutOfScope(
+            what=RequestStorageTexts.their_classes("zh", name=to.name),
+            what_en=RequestStorageTexts.their_classes("en", name=to.name),
+        )
     won = session.execute(
         update(Request)
         .where(Request.id == request.id, Request.status.in_(kind.open_states))
@@ -900,7 +925,7 @@ def assign(
     ).first()
     session.refresh(request)
     if won is None:
-        raise not_pending(kind, ref, request.status, ("指派", "assigned"))
+        raise not_pending(kind, ref, request.status, RequestStorageTexts.assigned.pair)
     record(
         session,
         kind,
