@@ -116,6 +116,17 @@ class RosterErrorTexts(Catalogue):
     unknown_class = Text("未知的班级「{code}」", "Unknown class 「{code}」")
     needs_college = Text("学工办要填写学院", "A college office needs its college")
     unknown_college = Text("未知的学院「{college}」", "Unknown college 「{college}」")
+    no_counselor = Text(
+        "新班级「{code}」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
+        "如果是班级名写错了，请改正后重新导入；否则请在「{staff}」表给它指定辅导员",
+        "New class 「{code}」 has no counselor: its students will be in no counselor's "
+        "roll-up. If the class name is a typo, correct it and import again; otherwise give it "
+        "a counselor on the 「{staff}」 sheet",
+    )
+    one_student = Text(
+        "班级「{code}」在表中只有 1 名学生，请检查班级名是否写错",
+        "Class 「{code}」 has a single student in the sheet: please check the class name",
+    )
 
 
 def _words(words: Iterable[str]) -> PerLanguage:
@@ -240,7 +251,7 @@ class ImportSummary:
     # Deactivated: 状态 离校/休学, or missing with --retire-missing.
     retired: list[str] = field(default_factory=list)
     skipped_examples: int = 0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Phrase] = field(default_factory=list)
 
     def report(self, lang: str = "zh") -> list[str]:
         """The change report, one line each."""
@@ -868,9 +879,9 @@ def _warnings(
     data: RosterData,
     created_classes: list[str],
     classes: dict[str, SchoolClass],
-) -> list[str]:
+) -> list[Phrase]:
     """New classes no counselor serves, and classes with a single student: often a typo."""
-    out: list[str] = []
+    out: list[Phrase] = []
     counseled = set(
         session.scalars(
             select(StaffAssignment.class_id)
@@ -880,16 +891,13 @@ def _warnings(
     )
     for code in created_classes:
         if classes[code].id not in counseled:
-            out.append(
-                f"新班级「{code}」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
-                "如果是班级名写错了，请改正后重新导入；否则请在「教职工」表给它指定辅导员"
-            )
+            out.append(E.no_counselor.bind(code=code, staff=STAFF_SHEET))
     sizes: dict[str, int] = {}
     for s in data.students:
         sizes[s.class_code] = sizes.get(s.class_code, 0) + 1
     for code, n in sorted(sizes.items()):
         if n == 1:
-            out.append(f"班级「{code}」在表中只有 1 名学生，请检查班级名是否写错")
+            out.append(E.one_student.bind(code=code))
     return out
 
 

@@ -323,11 +323,19 @@ def test_new_classes_without_a_counselor_and_one_student_classes_are_warned_abou
         staff=[["T001", "王老师", "辅导员", "", "护理172"]],
     )
     summary = run_import(database_url, path, clock)
-    assert summary.warnings == [
+    assert [w("zh") for w in summary.warnings] == [
         "新班级「护里172」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
         "如果是班级名写错了，请改正后重新导入；否则请在「教职工」表给它指定辅导员",
         "班级「护里172」在表中只有 1 名学生，请检查班级名是否写错",
     ]
+    english = summary.report("en")
+    assert "Note: New class 「护里172」 has no counselor: its students will be in no " in (
+        "\n".join(english)
+    )
+    assert (
+        "Note: Class 「护里172」 has a single student in the sheet: please check the class name"
+        in (english)
+    )
 
 
 def test_reimport_reports_what_changed(
