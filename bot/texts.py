@@ -205,54 +205,6 @@ class MatterTexts(Catalogue):
     week_none = Text("本周无新诉求", "No matters raised this week")
 
 
-class CampaignTexts(Catalogue):
-    """The campaign engine's reminders and roll-ups, for every kind."""
-
-    group_reminder = Text(
-        "⏰ {title}（{ref}）将于 {deadline} 截止，还有 {count} 位同学未{verb}，请尽快{verb}：",
-        "⏰ {title} ({ref}) is due {deadline}; {count} still to {verb}, please do it now:",
-    )
-    group_due = Text(
-        "⏰ {title}（{ref}）已截止，还有 {count} 位同学未{verb}：",
-        "⏰ {title} ({ref}) is past its deadline; {count} did not {verb}:",
-    )
-    group_done = Text(
-        "✓ {title}（{ref}）全班都已{verb}，谢谢大家！",
-        "✓ {title} ({ref}): everyone in the class did {verb}, thank you!",
-    )
-    unbound = Text("未绑定的同学：{names}", "Not bound yet: {names}")
-    staff_head = Text(
-        "📋 {title}（{ref}）{when}：{done}/{of} 已{verb}",
-        "📋 {title} ({ref}) {when}: {done}/{of} did {verb}",
-    )
-    before_deadline = Text("截止 {deadline}", "due {deadline}")
-    at_deadline = Text("已截止", "closed")
-    staff_class = Text(
-        "{code}：{done}/{of}，未{verb} {count} 人{names}",
-        "{code}: {done}/{of}, {count} did not {verb}{names}",
-    )
-    staff_class_done = Text("{code}：{done}/{of} ✓", "{code}: {done}/{of} ✓")
-    names = Text("：{names}", ": {names}")
-    progress_head = Text(
-        "📊 {title}（{ref}）进度：{done}/{of}（{rate:.0%}）",
-        "📊 {title} ({ref}) progress: {done}/{of} ({rate:.0%})",
-    )
-    progress_college = Text("{name}：{done}/{of}（{rate:.0%}）", "{name}: {done}/{of} ({rate:.0%})")
-    progress_class = Text(
-        "  {code}：{done}/{of}（{rate:.0%}）", "  {code}: {done}/{of} ({rate:.0%})"
-    )
-    open_line = Text("· {title}（{ref}），截止 {deadline}", "· {title} ({ref}), due {deadline}")
-    sheet_class = Text("班级", "Class")
-    sheet_college = Text("学院", "College")
-    sheet_number = Text("学号", "Student no.")
-    sheet_name = Text("姓名", "Name")
-    sheet_status = Text("状态", "Status")
-    sheet_time = Text("提交时间", "Answered at")
-    sheet_done = Text("已提交", "Answered")
-    sheet_missing = Text("未提交", "Not answered")
-    sheet_hidden = Text("（敏感，仅限有权限者）", "(sensitive: restricted)")
-
-
 class NoticeTexts(Catalogue):
     """通知: notices staff send, and the students' 收到."""
 

@@ -22,8 +22,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.dates import day_label
-from bot.texts import CampaignTexts, Catalogue, Text
+from bot.texts import Catalogue, Text
 from storage import attendance, campaigns, charts, reports, requests, xlsx
+from storage.campaigns import CampaignTexts
 from storage.checkins import format_temp
 from storage.models import CheckIn, CheckInRevision, College, Person, Request, SchoolClass
 from storage.requests import LedgerRow, RequestKind
@@ -687,7 +688,7 @@ def campaign_book(
     ]
     widths = [14, 14, 14, 10, 8, 18, *(max(10, min(40, len(f.label) * 3)) for f in fields)]
     hidden = t.sheet_hidden(lang)
-    title = campaign.kind.sheet or campaign.kind.label(lang)
+    title = campaign.kind.sheet_title(lang)
     wb = xlsx.Workbook()
     try:
         sheet = _Sheet(wb, title, headers, widths)
