@@ -37,7 +37,7 @@ class Text:
         self.name = f"{owner.__module__}.{owner.__qualname__}.{name}"
 
     def __call__(self, lang: str, /, **params: object) -> str:
-        return (self.en if lang == "en" else self.zh).format(**params)
+        return (self.en if lang == "en" else self.zh).format(**resolve(params, lang))
 
     def raw(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
@@ -94,8 +94,16 @@ class PerLanguage:
 
 
 def resolve(params: Mapping[str, object], lang: str) -> dict[str, object]:
-    """Parameters with every phrase among them rendered in `lang`."""
-    return {k: v(lang) if isinstance(v, (Phrase, PerLanguage)) else v for k, v in params.items()}
+    """Parameters with every phrase among them rendered in `lang`. A value whose type has an
+    `in_language(lang)` method (a count with its own words) is rendered by it."""
+    return {k: _in(v, lang) for k, v in params.items()}
+
+
+def _in(value: object, lang: str) -> object:
+    if isinstance(value, (Phrase, PerLanguage)):
+        return value(lang)
+    render = getattr(type(value), "in_language", None)
+    return render(value, lang) if render is not None else value
 
 
 def both_languages(text: Text, separator: str = " / ", **params: object) -> str:
@@ -197,54 +205,6 @@ class MatterTexts(Catalogue):
     week_none = Text("本周无新诉求", "No matters raised this week")
 
 
-class CampaignTexts(Catalogue):
-    """The campaign engine's reminders and roll-ups, for every kind."""
-
-    group_reminder = Text(
-        "⏰ {title}（{ref}）将于 {deadline} 截止，还有 {count} 位同学未{verb}，请尽快{verb}：",
-        "⏰ {title} ({ref}) is due {deadline}; {count} still to {verb}, please do it now:",
-    )
-    group_due = Text(
-        "⏰ {title}（{ref}）已截止，还有 {count} 位同学未{verb}：",
-        "⏰ {title} ({ref}) is past its deadline; {count} did not {verb}:",
-    )
-    group_done = Text(
-        "✓ {title}（{ref}）全班都已{verb}，谢谢大家！",
-        "✓ {title} ({ref}): everyone in the class did {verb}, thank you!",
-    )
-    unbound = Text("未绑定的同学：{names}", "Not bound yet: {names}")
-    staff_head = Text(
-        "📋 {title}（{ref}）{when}：{done}/{of} 已{verb}",
-        "📋 {title} ({ref}) {when}: {done}/{of} did {verb}",
-    )
-    before_deadline = Text("截止 {deadline}", "due {deadline}")
-    at_deadline = Text("已截止", "closed")
-    staff_class = Text(
-        "{code}：{done}/{of}，未{verb} {count} 人{names}",
-        "{code}: {done}/{of}, {count} did not {verb}{names}",
-    )
-    staff_class_done = Text("{code}：{done}/{of} ✓", "{code}: {done}/{of} ✓")
-    names = Text("：{names}", ": {names}")
-    progress_head = Text(
-        "📊 {title}（{ref}）进度：{done}/{of}（{rate:.0%}）",
-        "📊 {title} ({ref}) progress: {done}/{of} ({rate:.0%})",
-    )
-    progress_college = Text("{name}：{done}/{of}（{rate:.0%}）", "{name}: {done}/{of} ({rate:.0%})")
-    progress_class = Text(
-        "  {code}：{done}/{of}（{rate:.0%}）", "  {code}: {done}/{of} ({rate:.0%})"
-    )
-    open_line = Text("· {title}（{ref}），截止 {deadline}", "· {title} ({ref}), due {deadline}")
-    sheet_class = Text("班级", "Class")
-    sheet_college = Text("学院", "College")
-    sheet_number = Text("学号", "Student no.")
-    sheet_name = Text("姓名", "Name")
-    sheet_status = Text("状态", "Status")
-    sheet_time = Text("提交时间", "Answered at")
-    sheet_done = Text("已提交", "Answered")
-    sheet_missing = Text("未提交", "Not answered")
-    sheet_hidden = Text("（敏感，仅限有权限者）", "(sensitive: restricted)")
-
-
 class NoticeTexts(Catalogue):
     """通知: notices staff send, and the students' 收到."""
 
@@ -297,132 +257,6 @@ class NoticeTexts(Catalogue):
     no_classes = Text("这个范围里没有班级。", "There are no classes in that scope.")
     mine = Text("待确认的通知：{refs}（回复「收到」）", "Notices to confirm: {refs} (send /ack)")
     name_it = Text("请写通知编号，如：收到 N3", "Name the notice by its id, e.g. /ack N3")
-
-
-class DailyTexts(Catalogue):
-    """The daily health check-in's jobs: the 07:00 prompt and the 11:00 deadline lists."""
-
-    prompt = Text(
-        "🌅 {day} 健康打卡开始了，请在 {deadline} 前完成。\n"
-        "回复：打卡 体温（有症状请写上，如：打卡 体温 咳嗽；在外地请加 @城市）\n"
-        "也可以用 /checkin。想私下提交的同学可以私聊我，效果一样。",
-        "🌅 The health check-in for {day} is open: please check in before {deadline}.\n"
-        "Reply: /checkin <temperature> (add any symptoms, e.g. /checkin 37.6 cough; away from "
-        "campus, add @city)\nYou may also check in privately with me; it counts the same.",
-    )
-    closed = Text("{day} 打卡已截止", "The check-in for {day} is closed")
-    group_missing = Text(
-        "⏰ {head}，还有 {count} 位同学未打卡，请尽快补打卡（打卡 体温）：",
-        "⏰ {head}: {count} have not checked in yet, please do it now (/checkin <temperature>):",
-    )
-    group_done = Text(
-        "✓ {head}，全班都已打卡，谢谢大家！",
-        "✓ {head}: everyone in the class checked in, thank you!",
-    )
-    unbound = Text("未绑定的同学：{names}", "Not bound yet: {names}")
-    missing_head = Text("⏰ {day} 未打卡名单", "⏰ Not checked in on {day}")
-    missing_class = Text("{code}：未打卡 {count} 人", "{code}: {count} not checked in")
-    on_leave = Text("  请假中 {count} 人：{names}", "  On leave, {count}: {names}")
-    open_head = Text("🌅 今天进行中的事项，请按时完成：", "🌅 Open today, please complete on time:")
-
-
-class FormTexts(Catalogue):
-    """信息收集 answers: refusals name the question, what was wrong, and a right answer."""
-
-    bad_answer = Text(
-        "「{question}」{problem}例：{example}",
-        "“{question}”: {problem} For example: {example}",
-    )
-    required = Text("必须填写。", "an answer is required.")
-    not_a_number = Text(
-        "要填一个数字{unit}，「{answer}」不是。", "needs a number{unit}; {answer!r} is not one."
-    )
-    out_of_range = Text("应在 {low}–{high}{unit} 之间。", "must be between {low} and {high}{unit}.")
-    too_small = Text("不能小于 {low}{unit}。", "must be at least {low}{unit}.")
-    too_large = Text("不能大于 {high}{unit}。", "must be at most {high}{unit}.")
-    not_an_option = Text(
-        "没有「{answer}」这个选项，请写选项或它的序号：{options}。",
-        "{answer!r} is not an option; write an option or its number: {options}.",
-    )
-    not_yes_no = Text(
-        "请回答「是」或「否」，「{answer}」看不懂。", "answer yes or no; {answer!r} is neither."
-    )
-    not_a_date = Text(
-        "日期「{answer}」看不懂，可以写 2027-01-15、1-15、1月15日、明天、周五。",
-        "cannot read the date {answer!r}; write 2027-01-15, 1-15, 1/15, today or tomorrow.",
-    )
-    no_such_day = Text("没有「{answer}」这一天。", "there is no such day as {answer!r}.")
-    too_long = Text(
-        "太长了：最多 {limit} 个字，现在 {length} 个。",
-        "is too long: at most {limit} characters, not {length}.",
-    )
-    one_line = Text("要写在一行里。", "must be on one line.")
-    wrong_count = Text(
-        "需要按顺序回答 {count} 项，用空格分开：{order}；收到的是 {got} 项。例：{example}",
-        "Answer the {count} questions in this order, separated by spaces: {order}; got {got}. For example: {example}",
-    )
-    optional_mark = Text("（可不填，写 - 跳过）", " (optional: - skips it)")
-    skip_hint = Text("写 - 跳过", "- skips it")
-    yes = Text("是", "yes")
-    no = Text("否", "no")
-    text_example = Text("（文字）", "(text)")
-    skipped = Text("（未填）", "(none)")
-
-
-class TemplateTexts(Catalogue):
-    """A template file's problems, each naming the row and column (or the key)."""
-
-    where_file = Text("{file}：{problem}", "{file}: {problem}")
-    where_row = Text(
-        "{file} 第 {row} 行「{column}」：{problem}", "{file} row {row}, column {column}: {problem}"
-    )
-    where_key = Text("{file} 的「{column}」：{problem}", "{file}, {column}: {problem}")
-    not_found = Text("找不到这个文件，请检查路径。", "no such file; check the path.")
-    bad_suffix = Text("模板要是 .toml 或 .xlsx 文件。", "a template is a .toml or an .xlsx file.")
-    not_xlsx = Text(
-        "打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls，请在 Excel 里「另存为」.xlsx。",
-        "cannot open it: it is not an Excel .xlsx file. Save an .xls as .xlsx first.",
-    )
-    bad_toml = Text("不是有效的 TOML：{reason}", "not valid TOML: {reason}")
-    no_header = Text(
-        "前 10 行里找不到表头：需要一行写着「题目」「类型」（请用 classbot collect template 生成的表）。",
-        "no header row in the first 10 rows: one must name the question and type columns (use the sheet classbot collect template writes).",
-    )
-    no_fields = Text("一个问题也没有。", "has no questions.")
-    missing = Text("缺少{what}。", "{what} is missing.")
-    unknown_type = Text(
-        "未知的类型「{value}」，可以写：{allowed}。",
-        "unknown type {value!r}; write one of: {allowed}.",
-    )
-    needs_options = Text(
-        "单选和多选要写「选项」，用、分隔（例：火车、飞机、汽车）。",
-        "a choice needs its options, separated by commas (e.g. train, plane, bus).",
-    )
-    duplicate_option = Text("选项「{value}」写了两次。", "option {value!r} is listed twice.")
-    bad_option = Text(
-        "选项「{value}」不能是纯数字，也不能含空格：回答时数字表示第几项。",
-        "option {value!r} cannot be a bare number or contain a space: a number picks the n-th option.",
-    )
-    not_yes_no = Text("要写「是」或「否」，不是「{value}」。", "write yes or no, not {value!r}.")
-    not_a_number = Text("要写一个数字，不是「{value}」。", "must be a number, not {value!r}.")
-    min_above_max = Text("最小值大于最大值。", "the minimum is above the maximum.")
-    duplicate_question = Text("题目「{value}」写了两次。", "question {value!r} appears twice.")
-    duplicate_key = Text("key「{value}」写了两次。", "key {value!r} appears twice.")
-    bad_key = Text(
-        "key「{value}」只能用英文字母、数字和下划线。",
-        "key {value!r} may contain only letters, digits and underscores.",
-    )
-    unknown_period = Text(
-        "周期只能是 once（一次），不是「{value}」。", "the period can only be once, not {value!r}."
-    )
-    bad_value = Text("「{value}」不对：{reason}", "{value!r} is wrong: {reason}")
-    longtext_last = Text(
-        "长文本只能放在最后一题（一行回答时它取走剩下的全部文字）。",
-        "a long text can only be the last question (in a one-line answer it takes the rest).",
-    )
-    title_label = Text("标题", "title")
-    question_label = Text("题目", "question")
-    type_label = Text("类型", "type")
 
 
 class CollectTexts(Catalogue):

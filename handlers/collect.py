@@ -31,9 +31,9 @@ from bot.router import (
     Feature,
     normalize,
 )
-from bot.texts import CampaignTexts, Catalogue, CollectTexts, NoticeTexts, Text
+from bot.texts import Catalogue, CollectTexts, NoticeTexts, Text
 from storage import audit, campaigns, forms, identity, ledger
-from storage.campaigns import Audience, CampaignKind, Instance, Period, Reminders
+from storage.campaigns import Audience, CampaignKind, CampaignTexts, Instance, Period, Reminders
 from storage.errors import BadArguments, DomainError, NotFound, OutOfScope
 from storage.forms import Template
 from storage.identity import Actor

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.dates import day_label
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
-from bot.texts import CampaignTexts, CollectTexts, NoticeTexts, Text
+from bot.texts import CollectTexts, NoticeTexts, Text
 from schedules.runner import Fixed, Job, Planned, Run, Slot
 from storage import campaigns, care_access, reports
-from storage.campaigns import Instance, Reminders
+from storage.campaigns import CampaignTexts, Instance, Reminders
 from storage.db import with_retry
 from storage.models import GroupChat, Person, Role
 

@@ -22,8 +22,8 @@ from bot.messages import (
     OutgoingMessage,
     PersonAddress,
 )
-from bot.texts import DailyTexts
-from handlers.reports import chart_message, student_line, summary_text
+from bot.texts import Catalogue, Text
+from handlers.reports import ReportsTexts, chart_message, student_line, summary_text
 from schedules import campaigns as campaign_rollup
 from schedules.housekeeping import LEAVE_EXPIRY
 from schedules.runner import Fixed, Job, Planned, Run, Slot, college_times
@@ -50,6 +50,55 @@ from storage.models import (
 from storage.outbox import Kind
 
 CLASS_STAFF = (Role.COUNSELOR.value, Role.HEAD_TEACHER.value)
+
+
+class DailyTexts(Catalogue):
+    """The daily health check-in's jobs: the 07:00 prompt, the 11:00 deadline lists and the
+    12:00 roll-up's own lines."""
+
+    prompt = Text(
+        "🌅 {day} 健康打卡开始了，请在 {deadline} 前完成。\n"
+        "回复：打卡 体温（有症状请写上，如：打卡 体温 咳嗽；在外地请加 @城市）\n"
+        "也可以用 /checkin。想私下提交的同学可以私聊我，效果一样。",
+        "🌅 The health check-in for {day} is open: please check in before {deadline}.\n"
+        "Reply: /checkin <temperature> (add any symptoms, e.g. /checkin 37.6 cough; away from "
+        "campus, add @city)\nYou may also check in privately with me; it counts the same.",
+    )
+    closed = Text("{day} 打卡已截止", "The check-in for {day} is closed")
+    group_missing = Text(
+        "⏰ {head}，还有 {count} 位同学未打卡，请尽快补打卡（打卡 体温）：",
+        "⏰ {head}: {count} have not checked in yet, please do it now (/checkin <temperature>):",
+    )
+    group_done = Text(
+        "✓ {head}，全班都已打卡，谢谢大家！",
+        "✓ {head}: everyone in the class checked in, thank you!",
+    )
+    unbound = Text("未绑定的同学：{names}", "Not bound yet: {names}")
+    missing_head = Text("⏰ {day} 未打卡名单", "⏰ Not checked in on {day}")
+    missing_class = Text("{code}：未打卡 {count} 人", "{code}: {count} not checked in")
+    on_leave = Text("  请假中 {count} 人：{names}", "  On leave, {count}: {names}")
+    open_head = Text("🌅 今天进行中的事项，请按时完成：", "🌅 Open today, please complete on time:")
+    rollup_title = Text("📊 {day} 打卡汇总（{name}）", "📊 Check-ins, {day} ({name})")
+    college_title = Text("📊 {college} {day} 汇总", "📊 {college}, {day}")
+    school_title = Text("📊 全校 {day} 汇总", "📊 Whole school, {day}")
+    school = Text("全校", "Whole school")
+    new_bindings = Text("今日新绑定：{names}", "Bound today: {names}")
+    bound_student = Text("{name}（{number}，{code}）", "{name} ({number}, {code})")
+    unreachable = Text("{name}（{number}）：{job} — {why}", "{name} ({number}): {job} — {why}")
+    job_deadline = Text("11:00 未打卡名单", "11:00 missing list")
+    job_rollup = Text("12:00 汇总", "12:00 roll-up")
+    job_weekly_attendance = Text("考勤周报", "weekly attendance report")
+    job_alert = Text("提醒或审批通知", "an alert or a request to decide")
+    health = Text(
+        "📮 今日消息投递：已送达 {sent}，重试过 {retried}，过期未送出 {expired}，无法送达 {unreachable}",
+        "📮 Messages today: delivered {sent}, retried {retried}, expired unsent {expired}, "
+        "unreachable {unreachable}",
+    )
+    expired = Text(
+        "平台故障，截止前未能送出（{reason}）",
+        "platform outage, not sent before the deadline ({reason})",
+    )
+    refused = Text("无法私信（{reason}）", "cannot be messaged privately ({reason})")
 
 
 def checkin_day(config: Config, day: date) -> bool:
@@ -225,19 +274,24 @@ def health_group_reminder(
     unbound = [s.name for s in cm.missing if s.id not in accounts]
     text = DailyTexts.group_missing(lang, head=head, count=len(cm.missing))
     if unbound:
-        text += "\n" + DailyTexts.unbound(lang, names="、".join(unbound))
+        text += "\n" + DailyTexts.unbound(lang, names=ReportsTexts.separator(lang).join(unbound))
     return OutgoingMessage(text, mentions=mentions)
 
 
 def health_missing_text(lang: str, day: date, items: Collection[reports.ClassMissing]) -> str:
     """The class staff's private list: names, 学号 and phones."""
     lines = [DailyTexts.missing_head(lang, day=day_label(day, lang))]
+    comma = ReportsTexts.separator(lang)
     for cm in items:
         lines.append(DailyTexts.missing_class(lang, code=cm.code, count=len(cm.missing)))
         if cm.missing:
-            lines.append("  " + "、".join(student_line(s, phones=True) for s in cm.missing))
+            lines.append(
+                "  " + comma.join(student_line(s, phones=True, lang=lang) for s in cm.missing)
+            )
         if cm.on_leave:
-            names = "、".join(f"{s.name}({s.number})" for s, _ in cm.on_leave)
+            names = comma.join(
+                ReportsTexts.student(lang, name=s.name, number=s.number) for s, _ in cm.on_leave
+            )
             lines.append(DailyTexts.on_leave(lang, count=len(cm.on_leave), names=names))
     return "\n".join(lines)
 
@@ -254,9 +308,16 @@ class RollupReads:
     """
 
     def __init__(
-        self, day: date, tz: ZoneInfo, class_ids: frozenset[int] | None, older_than: datetime
+        self,
+        day: date,
+        tz: ZoneInfo,
+        class_ids: frozenset[int] | None,
+        older_than: datetime,
+        *,
+        lang: str = "zh",
     ) -> None:
         self.day = day
+        self.lang = lang
         self.tz = tz
         self.class_ids = class_ids
         self.older_than = older_than
@@ -300,7 +361,7 @@ class RollupReads:
 
     def ledger(self, session: Session, scope: ledger.LedgerScope) -> ledger.Ledger:
         if self._rows is None:
-            self._rows = ledger.class_rows(session, self.day, self.tz, self.class_ids)
+            self._rows = ledger.class_rows(session, self.day, self.tz, self.class_ids, self.lang)
         return ledger.build(
             session,
             self.day,
@@ -308,6 +369,7 @@ class RollupReads:
             self.tz,
             rows_by_class=self._rows,
             chart=self.chart(session, scope.class_ids),
+            lang=self.lang,
         )
 
     def chart_envelope(
@@ -321,6 +383,7 @@ class RollupReads:
             self.counts(session),
             bars=True,
             by_college=ids is None,
+            lang=self.lang,
         )
         return Envelope(PersonAddress(pid), message)
 
@@ -392,7 +455,10 @@ def plan_rollup(run: Run) -> list[Planned]:
             if run.slot.school
             else []
         )
-    reads = RollupReads(day, tz, None if run.slot.school else frozenset(classes), older_than)
+    lang = run.config.bot.language
+    reads = RollupReads(
+        day, tz, None if run.slot.school else frozenset(classes), older_than, lang=lang
+    )
     planned: list[Planned] = []
 
     def envelope(pid: int, text: str, book: ledger.Ledger) -> list[Envelope]:
@@ -413,21 +479,23 @@ def plan_rollup(run: Run) -> list[Planned]:
             is_counselor = person.role == Role.COUNSELOR.value
             pending = reads.pending(session, cids, include_restricted=is_counselor)
             text = summary_text(
-                f"📊 {day_label(day)} 打卡汇总（{person.name}）",
+                DailyTexts.rollup_title(lang, day=day_label(day, lang), name=person.name),
                 items,
                 restricted=False,
                 pending=pending,
+                lang=lang,
             )
             if is_counselor:
-                text += "\n" + matters.week_line(session, cids, day, tz)
+                text += "\n" + matters.week_line(session, cids, day, tz, lang)
                 text += new_bindings_text(
                     identity.new_student_bindings(
                         session, cids, older_than, older_than + timedelta(days=1)
-                    )
+                    ),
+                    lang,
                 )
             text += campaign_rollup.rollup_section(
                 session,
-                run.config.bot.language,
+                lang,
                 cids,
                 app.clock.now(),
                 run.config,
@@ -452,21 +520,22 @@ def plan_rollup(run: Run) -> list[Planned]:
                 items = reads.summaries(session, ids)
                 pending = reads.pending(session, ids)
                 text = summary_text(
-                    f"📊 {name} {day_label(day)} 汇总",
+                    DailyTexts.college_title(lang, college=name, day=day_label(day, lang)),
                     items,
                     restricted=True,
                     pending=pending,
-                    unreachable=_unreachable(session, day, ids, tz),
+                    unreachable=_unreachable(session, day, ids, tz, lang=lang),
+                    lang=lang,
                 )
                 text += campaign_rollup.rollup_section(
                     session,
-                    run.config.bot.language,
+                    lang,
                     ids,
                     app.clock.now(),
                     run.config,
                     app.dispatcher.campaign_kinds,
                 )
-                text += "\n" + matters.week_line(session, ids, day, tz)
+                text += "\n" + matters.week_line(session, ids, day, tz, lang)
                 book = reads.ledger(session, ledger.LedgerScope(name, ids, include_restricted=True))
                 return [
                     *envelope(admin.id, text, book),
@@ -480,18 +549,23 @@ def plan_rollup(run: Run) -> list[Planned]:
         def build_school(session: Session, admin: Person = admin) -> list[Envelope]:
             items = reads.summaries(session, None)
             text = summary_text(
-                f"📊 全校 {day_label(day)} 汇总",
+                DailyTexts.school_title(lang, day=day_label(day, lang)),
                 items,
                 restricted=True,
                 by_college=True,
-                unreachable=_unreachable(session, day, None, tz, roles=(Role.COLLEGE_ADMIN.value,)),
+                unreachable=_unreachable(
+                    session, day, None, tz, roles=(Role.COLLEGE_ADMIN.value,), lang=lang
+                ),
+                lang=lang,
             )
-            text += "\n" + matters.week_line(session, None, day, tz)
+            text += "\n" + matters.week_line(session, None, day, tz, lang)
             start = datetime.combine(day, time(0), tzinfo=tz)
-            text += "\n" + health_line(outbox.health(session, start, start + timedelta(days=1)))
+            text += "\n" + health_line(
+                outbox.health(session, start, start + timedelta(days=1)), lang
+            )
             text += campaign_rollup.rollup_section(
                 session,
-                run.config.bot.language,
+                lang,
                 None,
                 app.clock.now(),
                 run.config,
@@ -500,21 +574,32 @@ def plan_rollup(run: Run) -> list[Planned]:
             book = reads.ledger(session, ledger.SCHOOL)
             return [
                 *envelope(admin.id, text, book),
-                reads.chart_envelope(session, admin.id, "全校", None),
+                reads.chart_envelope(session, admin.id, DailyTexts.school(lang), None),
             ]
 
         planned.append(Planned(person_scope(admin.id), build_school))
     return planned
 
 
-def new_bindings_text(bound: list[tuple[str, str, str]]) -> str:
+def new_bindings_text(bound: list[tuple[str, str, str]], lang: str = "zh") -> str:
     """今日新绑定: students who bound an account since the last roll-up, for their counselor
     to spot a binding that is not the student's own."""
     if not bound:
         return ""
-    return "\n今日新绑定：" + "、".join(
-        f"{name}（{number}，{code}）" for code, number, name in bound
+    names = ReportsTexts.separator(lang).join(
+        DailyTexts.bound_student(lang, name=name, number=number, code=code)
+        for code, number, name in bound
     )
+    return "\n" + DailyTexts.new_bindings(lang, names=names)
+
+
+# The jobs an unreachable line names, by the delivery log's job name.
+JOB_LABELS = {
+    "deadline": DailyTexts.job_deadline,
+    "rollup": DailyTexts.job_rollup,
+    "weekly_attendance": DailyTexts.job_weekly_attendance,
+    "alert": DailyTexts.job_alert,
+}
 
 
 def _unreachable(
@@ -523,6 +608,7 @@ def _unreachable(
     class_ids: frozenset[int] | None,
     tz: ZoneInfo,
     roles: Iterable[str] = CLASS_STAFF,
+    lang: str = "zh",
 ) -> list[str]:
     """Staff whose deliveries today reached nobody: the next level up is told."""
     found = deliveries.unreachable_people(session, day)
@@ -554,31 +640,31 @@ def _unreachable(
     out = []
     for job, pid, status, reason in sorted(found, key=lambda f: (f[1], f[0])):
         if pid in people:
-            label = {
-                "deadline": "11:00 未打卡名单",
-                "rollup": "12:00 汇总",
-                "weekly_attendance": "考勤周报",
-                "alert": "提醒或审批通知",
-            }.get(job, job)
+            label = JOB_LABELS[job](lang) if job in JOB_LABELS else job
             out.append(
-                f"{people[pid].name}（{people[pid].number}）：{label} — {failure_text(status, reason)}"
+                DailyTexts.unreachable(
+                    lang,
+                    name=people[pid].name,
+                    number=people[pid].number,
+                    job=label,
+                    why=failure_text(status, reason, lang),
+                )
             )
     return out
 
 
-def health_line(h: outbox.Health) -> str:
+def health_line(h: outbox.Health, lang: str = "zh") -> str:
     """The school admin's one line on how the bot's messages fared today."""
-    return (
-        f"📮 今日消息投递：已送达 {h.sent}，重试过 {h.retried}，"
-        f"过期未送出 {h.expired}，无法送达 {h.unreachable}"
+    return DailyTexts.health(
+        lang, sent=h.sent, retried=h.retried, expired=h.expired, unreachable=h.unreachable
     )
 
 
-def failure_text(status: str, reason: str) -> str:
+def failure_text(status: str, reason: str, lang: str = "zh") -> str:
     """Why a message reached nobody, said truthfully: refused for good, or an outage."""
     if status == deliveries.Status.EXPIRED.value:
-        return f"平台故障，截止前未能送出（{reason}）"
-    return f"无法私信（{reason}）"
+        return DailyTexts.expired(lang, reason=reason)
+    return DailyTexts.refused(lang, reason=reason)
 
 
 # -- 04:00 purge ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from bot.texts import Catalogue, Text
 from storage.db import rows_affected
 from storage.errors import NotFound
 from storage.forms import Form
@@ -149,6 +150,56 @@ class CheckInResponses:
 # -- declarations ------------------------------------------------------------------------
 
 
+class CampaignTexts(Catalogue):
+    """The campaign engine's reminders and roll-ups, for every kind."""
+
+    group_reminder = Text(
+        "⏰ {title}（{ref}）将于 {deadline} 截止，还有 {count} 位同学未{verb}，请尽快{verb}：",
+        "⏰ {title} ({ref}) is due {deadline}; {count} still to {verb}, please do it now:",
+    )
+    group_due = Text(
+        "⏰ {title}（{ref}）已截止，还有 {count} 位同学未{verb}：",
+        "⏰ {title} ({ref}) is past its deadline; {count} did not {verb}:",
+    )
+    group_done = Text(
+        "✓ {title}（{ref}）全班都已{verb}，谢谢大家！",
+        "✓ {title} ({ref}): everyone in the class did {verb}, thank you!",
+    )
+    unbound = Text("未绑定的同学：{names}", "Not bound yet: {names}")
+    staff_head = Text(
+        "📋 {title}（{ref}）{when}：{done}/{of} 已{verb}",
+        "📋 {title} ({ref}) {when}: {done}/{of} did {verb}",
+    )
+    before_deadline = Text("截止 {deadline}", "due {deadline}")
+    at_deadline = Text("已截止", "closed")
+    staff_class = Text(
+        "{code}：{done}/{of}，未{verb} {count} 人{names}",
+        "{code}: {done}/{of}, {count} did not {verb}{names}",
+    )
+    staff_class_done = Text("{code}：{done}/{of} ✓", "{code}: {done}/{of} ✓")
+    names = Text("：{names}", ": {names}")
+    progress_head = Text(
+        "📊 {title}（{ref}）进度：{done}/{of}（{rate:.0%}）",
+        "📊 {title} ({ref}) progress: {done}/{of} ({rate:.0%})",
+    )
+    progress_college = Text("{name}：{done}/{of}（{rate:.0%}）", "{name}: {done}/{of} ({rate:.0%})")
+    progress_class = Text(
+        "  {code}：{done}/{of}（{rate:.0%}）", "  {code}: {done}/{of} ({rate:.0%})"
+    )
+    open_line = Text("· {title}（{ref}），截止 {deadline}", "· {title} ({ref}), due {deadline}")
+    sheet_class = Text("班级", "Class")
+    sheet_college = Text("学院", "College")
+    sheet_number = Text("学号", "Student no.")
+    sheet_name = Text("姓名", "Name")
+    sheet_status = Text("状态", "Status")
+    sheet_time = Text("提交时间", "Answered at")
+    sheet_done = Text("已提交", "Answered")
+    sheet_missing = Text("未提交", "Not answered")
+    sheet_hidden = Text("（敏感，仅限有权限者）", "(sensitive: restricted)")
+    health_sheet = Text("打卡", "Check-ins")
+    notice_sheet = Text("通知确认", "Notice confirmations")
+
+
 @dataclass(frozen=True)
 class CampaignKind:
     """One kind of campaign, declared once."""
@@ -163,7 +214,7 @@ class CampaignKind:
     # keeps them, as the health data's retention does for the check-in).
     retention_days: int | None
     # The title of its ledger sheet (storage.ledger), or None for no sheet.
-    sheet: str | None
+    sheet: str | Text | None
     store: ResponseStore = field(default_factory=CampaignResponses)
     # Answers taken in a class group too (check-in: yes), or in private chat only.
     in_groups: bool = False
@@ -197,6 +248,12 @@ class CampaignKind:
     def label(self, lang: str) -> str:
         return self.noun[1] if lang == "en" else self.noun[0]
 
+    def sheet_title(self, lang: str) -> str:
+        """The title of its sheet in `lang` (its noun when it declares none)."""
+        if isinstance(self.sheet, Text):
+            return self.sheet(lang)
+        return self.sheet or self.label(lang)
+
 
 HEALTH = CampaignKind(
     name="health",
@@ -205,7 +262,7 @@ HEALTH = CampaignKind(
     reminders=Reminders.GROUP,
     zero_report=True,
     retention_days=None,
-    sheet="打卡",
+    sheet=CampaignTexts.health_sheet,
     store=CheckInResponses(),
     in_groups=True,
     sticky=("abnormal",),
@@ -219,7 +276,7 @@ NOTICE = CampaignKind(
     reminders=Reminders.GROUP,
     zero_report=True,
     retention_days=180,
-    sheet="通知确认",
+    sheet=CampaignTexts.notice_sheet,
     in_groups=True,
 )
 

@@ -38,8 +38,153 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from bot.dates import try_parse_date
-from bot.texts import FormTexts, TemplateTexts, Text
+from bot.texts import Catalogue, Text
 from storage.errors import DomainError
+
+
+class FormTexts(Catalogue):
+    """信息收集 answers: refusals name the question, what was wrong, and a right answer."""
+
+    bad_answer = Text(
+        "「{question}」{problem}例：{example}",
+        "“{question}”: {problem} For example: {example}",
+    )
+    required = Text("必须填写。", "an answer is required.")
+    not_a_number = Text(
+        "要填一个数字{unit}，「{answer}」不是。", "needs a number{unit}; {answer!r} is not one."
+    )
+    out_of_range = Text("应在 {low}–{high}{unit} 之间。", "must be between {low} and {high}{unit}.")
+    too_small = Text("不能小于 {low}{unit}。", "must be at least {low}{unit}.")
+    too_large = Text("不能大于 {high}{unit}。", "must be at most {high}{unit}.")
+    not_an_option = Text(
+        "没有「{answer}」这个选项，请写选项或它的序号：{options}。",
+        "{answer!r} is not an option; write an option or its number: {options}.",
+    )
+    not_yes_no = Text(
+        "请回答「是」或「否」，「{answer}」看不懂。", "answer yes or no; {answer!r} is neither."
+    )
+    not_a_date = Text(
+        "日期「{answer}」看不懂，可以写 2027-01-15、1-15、1月15日、明天、周五。",
+        "cannot read the date {answer!r}; write 2027-01-15, 1-15, 1/15, today or tomorrow.",
+    )
+    no_such_day = Text("没有「{answer}」这一天。", "there is no such day as {answer!r}.")
+    too_long = Text(
+        "太长了：最多 {limit} 个字，现在 {length} 个。",
+        "is too long: at most {limit} characters, not {length}.",
+    )
+    one_line = Text("要写在一行里。", "must be on one line.")
+    wrong_count = Text(
+        "需要按顺序回答 {count} 项，用空格分开：{order}；收到的是 {got} 项。例：{example}",
+        "Answer the {count} questions in this order, separated by spaces: {order}; got {got}. For example: {example}",
+    )
+    optional_mark = Text("（可不填，写 - 跳过）", " (optional: - skips it)")
+    skip_hint = Text("写 - 跳过", "- skips it")
+    yes = Text("是", "yes")
+    no = Text("否", "no")
+    text_example = Text("（文字）", "(text)")
+    skipped = Text("（未填）", "(none)")
+
+
+class TemplateTexts(Catalogue):
+    """A template file's problems, each naming the row and column (or the key)."""
+
+    where_file = Text("{file}：{problem}", "{file}: {problem}")
+    where_row = Text(
+        "{file} 第 {row} 行「{column}」：{problem}", "{file} row {row}, column {column}: {problem}"
+    )
+    where_key = Text("{file} 的「{column}」：{problem}", "{file}, {column}: {problem}")
+    not_found = Text("找不到这个文件，请检查路径。", "no such file; check the path.")
+    bad_suffix = Text("模板要是 .toml 或 .xlsx 文件。", "a template is a .toml or an .xlsx file.")
+    not_xlsx = Text(
+        "打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls，请在 Excel 里「另存为」.xlsx。",
+        "cannot open it: it is not an Excel .xlsx file. Save an .xls as .xlsx first.",
+    )
+    bad_toml = Text("不是有效的 TOML：{reason}", "not valid TOML: {reason}")
+    no_header = Text(
+        "前 10 行里找不到表头：需要一行写着「题目」「类型」（请用 classbot collect template 生成的表）。",
+        "no header row in the first 10 rows: one must name the question and type columns (use the sheet classbot collect template writes).",
+    )
+    no_fields = Text("一个问题也没有。", "has no questions.")
+    missing = Text("缺少{what}。", "{what} is missing.")
+    unknown_type = Text(
+        "未知的类型「{value}」，可以写：{allowed}。",
+        "unknown type {value!r}; write one of: {allowed}.",
+    )
+    needs_options = Text(
+        "单选和多选要写「选项」，用、分隔（例：火车、飞机、汽车）。",
+        "a choice needs its options, separated by commas (e.g. train, plane, bus).",
+    )
+    duplicate_option = Text("选项「{value}」写了两次。", "option {value!r} is listed twice.")
+    bad_option = Text(
+        "选项「{value}」不能是纯数字，也不能含空格：回答时数字表示第几项。",
+        "option {value!r} cannot be a bare number or contain a space: a number picks the n-th option.",
+    )
+    not_yes_no = Text("要写「是」或「否」，不是「{value}」。", "write yes or no, not {value!r}.")
+    not_a_number = Text("要写一个数字，不是「{value}」。", "must be a number, not {value!r}.")
+    min_above_max = Text("最小值大于最大值。", "the minimum is above the maximum.")
+    duplicate_question = Text("题目「{value}」写了两次。", "question {value!r} appears twice.")
+    duplicate_key = Text("key「{value}」写了两次。", "key {value!r} appears twice.")
+    bad_key = Text(
+        "key「{value}」只能用英文字母、数字和下划线。",
+        "key {value!r} may contain only letters, digits and underscores.",
+    )
+    unknown_period = Text(
+        "周期只能是 once（一次），不是「{value}」。", "the period can only be once, not {value!r}."
+    )
+    bad_value = Text("「{value}」不对：{reason}", "{value!r} is wrong: {reason}")
+    longtext_last = Text(
+        "长文本只能放在最后一题（一行回答时它取走剩下的全部文字）。",
+        "a long text can only be the last question (in a one-line answer it takes the rest).",
+    )
+    title_label = Text("标题", "title")
+    question_label = Text("题目", "question")
+    type_label = Text("类型", "type")
+
+
+class TemplateFileTexts(Catalogue):
+    """What `classbot collect template` writes for people to read: the notes and hints.
+    The sheet names, column headers, type names and example answers are what the reader
+    reads back, so they are the file's vocabulary (the constants below), not texts."""
+
+    notes_sheet = Text("说明", "Notes")
+    title_hint = Text("（收集的标题，例：寒假离校返乡登记）", "(the collection's title)")
+    note_rows = Text(
+        "每行一道题，按顺序提问。「{example}」列写了「{yes}」的行是示例，读取时会跳过。",
+        "One question a row, asked in order. A row marked “{yes}” in the “{example}” column "
+        "is an example and is skipped.",
+    )
+    note_types = Text(
+        "类型：数字、单选、多选、是否、日期、短文本、长文本（也可写 number、choice、multi、yesno、date、text、longtext）。",
+        "Type: number, choice, multi, yesno, date, text or longtext (or their Chinese names, "
+        "as in the drop-down list).",
+    )
+    note_options = Text(
+        "选项：单选和多选必填，用、分隔（例：火车、飞机、汽车）；回答时写选项或它的序号。",
+        "Options: needed by choice and multi, separated by 、 or commas; an answer gives the "
+        "option or its number.",
+    )
+    note_required = Text(
+        "必填：是（默认）或否；选填的题学生可写 - 跳过。",
+        "Required: yes (the default) or no; a student skips an optional question with -.",
+    )
+    note_sensitive = Text(
+        "敏感：是 或 否（默认）。敏感的回答不会出现在群里，导出时只给有权限的老师。",
+        "Sensitive: yes or no (the default). A sensitive answer never shows in a group, and "
+        "only staff allowed to read it get it in an export.",
+    )
+    note_numbers = Text(
+        "数字题可写单位、最小、最大（例：℃、35、42）。长文本只能放在最后一题。",
+        "A number question may give a unit, a minimum and a maximum (e.g. ℃, 35, 42). A long "
+        "text can only be the last question.",
+    )
+    note_settings = Text(
+        "设置表：标题（不写则用文件名）、周期（once）、截止天数（默认截止时间为发起后几天）、"
+        "提醒（截止前几小时，用、分隔，0 表示截止时）、私聊（是：同时私聊发给每个学生）。",
+        "The settings sheet: the title (else the file's name), the period (once), the days to "
+        "the default deadline, reminders (hours before the deadline, 0 is at the deadline) "
+        "and private (yes: also sent to each student privately).",
+    )
+
 
 # The shipped templates (storage/templates/*.toml), packaged as package data.
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -486,15 +631,49 @@ class Template:
         return self.title_en if lang == "en" and self.title_en else self.title
 
 
-FORM_SHEET = "表单"
-SETTINGS_SHEET = "设置"
-NOTES_SHEET = "说明"
+# The sheets the reader reads, by role.
+SHEETS = {"form": "表单", "settings": "设置"}
+FORM_SHEET = SHEETS["form"]
+SETTINGS_SHEET = SHEETS["settings"]
+NOTES_SHEET = TemplateFileTexts.notes_sheet.zh
 COLUMNS = ("题目", "类型", "选项", "必填", "敏感")
 EXTRA_COLUMNS = ("英文题目", "单位", "最小", "最大", "示例答案", "示例")
-EXAMPLE_COLUMN = "示例"
+EXAMPLE_COLUMN = EXTRA_COLUMNS[-1]
 _YES_CELL = frozenset({"是", "y", "yes", "true", "1", "√", "✓", "必填", "敏感"})
 _NO_CELL = frozenset({"否", "n", "no", "false", "0", "", "×", "选填"})
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The words a template's cells are written with: yes and no, the one period.
+FLAG_WORDS = ("是", "否")
+PERIOD_WORDS = ("once", "一次")
+# The column each part of a question is read from (key and length come with the question).
+FIELD_COLUMNS = {
+    "label": "题目",
+    "type": "类型",
+    "options": "选项",
+    "required": "必填",
+    "sensitive": "敏感",
+    "label_en": "英文题目",
+    "unit": "单位",
+    "minimum": "最小",
+    "maximum": "最大",
+    "example": "示例答案",
+    "key": "题目",
+    "max_length": "题目",
+}
+# The example question of a blank template, marked in 示例 so it is never read.
+EXAMPLE_ROW = (
+    "交通方式",
+    "单选",
+    "火车、飞机、汽车、自驾、其他",
+    "是",
+    "否",
+    "Transport",
+    "",
+    "",
+    "",
+    "火车",
+    "是",
+)
 _SETTING_NAMES = {
     "标题": "title",
     "英文标题": "title_en",
@@ -656,7 +835,7 @@ class _Reader:
                 out[name] = _raw(values[name])
         if values.get("period") is not None:
             period = _cell(values["period"]).lower()
-            if period not in ("once", "一次"):
+            if period not in PERIOD_WORDS:
                 row, column = where["period"]
                 self.fail(TemplateTexts.unknown_period, row, column, value=period)
         if values.get("deadline_days") is not None:
@@ -769,27 +948,14 @@ def _load_xlsx(path: Path, reader: _Reader) -> Template | None:
         header_row, header = 0, []
         for n, values in enumerate(ws.iter_rows(max_row=10, values_only=True), 1):
             heads = [_cell(v) for v in values]
-            if "题目" in heads and "类型" in heads:
+            if COLUMNS[0] in heads and COLUMNS[1] in heads:
                 header_row, header = n, heads
                 break
         if not header_row:
             reader.fail(TemplateTexts.no_header)
             return None
         index = {h: header.index(h) for h in (*COLUMNS, *EXTRA_COLUMNS) if h in header}
-        names = {
-            "label": "题目",
-            "type": "类型",
-            "options": "选项",
-            "required": "必填",
-            "sensitive": "敏感",
-            "label_en": "英文题目",
-            "unit": "单位",
-            "minimum": "最小",
-            "maximum": "最大",
-            "example": "示例答案",
-            "key": "题目",
-            "max_length": "题目",
-        }
+        names = FIELD_COLUMNS
         fields: list[Field] = []
         keys: set[str] = set()
         labels: set[str] = set()
@@ -832,28 +998,15 @@ def _load_xlsx(path: Path, reader: _Reader) -> Template | None:
     return Template(name=template_name(path), title=title, form=form, **settings)
 
 
-def write_template_xlsx(path: Path) -> None:
+def write_template_xlsx(path: Path, lang: str = "zh") -> None:
     """A blank form sheet: the columns, one example row (marked in 示例, never read as a
-    question), drop-down lists of the allowed values, a settings sheet and notes."""
+    question), drop-down lists of the allowed values, a settings sheet and notes in `lang`.
+    What the reader reads back (sheet names, headers, type names) is the same in either."""
     wb = Workbook()
     ws = wb.active
     ws.title = FORM_SHEET
     ws.append([*COLUMNS, *EXTRA_COLUMNS])
-    ws.append(
-        [
-            "交通方式",
-            "单选",
-            "火车、飞机、汽车、自驾、其他",
-            "是",
-            "否",
-            "Transport",
-            "",
-            "",
-            "",
-            "火车",
-            "是",
-        ]
-    )
+    ws.append(list(EXAMPLE_ROW))
     widths = {
         "A": 24,
         "B": 10,
@@ -873,34 +1026,36 @@ def write_template_xlsx(path: Path) -> None:
     types = DataValidation(
         type="list", formula1=f'"{",".join(TYPE_LABELS.values())}"', allow_blank=True
     )
-    flags = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
+    flags = DataValidation(type="list", formula1=f'"{",".join(FLAG_WORDS)}"', allow_blank=True)
     ws.add_data_validation(types)
     ws.add_data_validation(flags)
     types.add("B2:B200")
     flags.add("D2:E200")
     settings = wb.create_sheet(SETTINGS_SHEET)
-    for row in (
-        ["标题", "（收集的标题，例：寒假离校返乡登记）"],
-        ["英文标题", ""],
-        ["说明", ""],
-        ["周期", "once"],
-        ["截止天数", 3],
-        ["提醒", "2、0"],
-        ["私聊", "否"],
-    ):
-        settings.append(row)
+    T = TemplateFileTexts
+    setting_values: dict[str, Any] = {
+        "title": T.title_hint(lang),
+        "title_en": "",
+        "description": "",
+        "period": "once",
+        "deadline_days": 3,
+        "remind_before_hours": "2、0",
+        "private": FLAG_WORDS[1],
+    }
+    for word, name in _SETTING_NAMES.items():
+        if name in setting_values:
+            settings.append([word, setting_values[name]])
     settings.column_dimensions["A"].width = 12
     settings.column_dimensions["B"].width = 40
-    notes = wb.create_sheet(NOTES_SHEET)
+    notes = wb.create_sheet(T.notes_sheet(lang))
     for line in (
-        "每行一道题，按顺序提问。「示例」列写了「是」的行是示例，读取时会跳过。",
-        "类型：数字、单选、多选、是否、日期、短文本、长文本（也可写 number、choice、multi、yesno、date、text、longtext）。",
-        "选项：单选和多选必填，用、分隔（例：火车、飞机、汽车）；回答时写选项或它的序号。",
-        "必填：是（默认）或否；选填的题学生可写 - 跳过。",
-        "敏感：是 或 否（默认）。敏感的回答不会出现在群里，导出时只给有权限的老师。",
-        "数字题可写单位、最小、最大（例：℃、35、42）。长文本只能放在最后一题。",
-        "设置表：标题（不写则用文件名）、周期（once）、截止天数（默认截止时间为发起后几天）、"
-        "提醒（截止前几小时，用、分隔，0 表示截止时）、私聊（是：同时私聊发给每个学生）。",
+        T.note_rows(lang, example=EXAMPLE_COLUMN, yes=FLAG_WORDS[0]),
+        T.note_types(lang),
+        T.note_options(lang),
+        T.note_required(lang),
+        T.note_sensitive(lang),
+        T.note_numbers(lang),
+        T.note_settings(lang),
     ):
         notes.append([line])
     notes.column_dimensions["A"].width = 100

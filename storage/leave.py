@@ -33,6 +33,24 @@ from storage.requests import (
 )
 
 
+class LeaveLedgerTexts(Catalogue):
+    """The 请假 sheet of the daily ledger."""
+
+    sheet = Text("请假", "Leave")
+    type = Text("类型", "Type")
+    starts = Text("开始", "Starts")
+    ends = Text("结束", "Ends")
+    state = Text("状态", "State")
+    reason = Text("理由", "Reason")
+    asked_at = Text("申请时间", "Asked at")
+    decided_by = Text("审批人", "Decided by")
+    decided_at = Text("审批时间", "Decided at")
+    decision_note = Text("审批意见", "Decision note")
+    followups = Text("跟进记录", "Follow-ups")
+    sick = Text("病假", "sick")
+    personal = Text("事假", "personal")
+
+
 class LeaveStorageTexts(Catalogue):
     end_action = Text("销假", "ended")
     followup_action = Text("跟进", "followed up")
@@ -69,7 +87,13 @@ class LeaveStorageTexts(Catalogue):
 SICK = "sick"
 PERSONAL = "personal"
 TYPES = (SICK, PERSONAL)
-TYPE_ZH = {SICK: "病假", PERSONAL: "事假"}
+TYPE_LABELS = {SICK: LeaveLedgerTexts.sick, PERSONAL: LeaveLedgerTexts.personal}
+
+
+def _type_cell(row: LedgerRow) -> str:
+    label = TYPE_LABELS.get(row.payload.get("type", ""))
+    return label(row.lang) if label else ""
+
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -135,18 +159,26 @@ LEAVE: requests.RequestKind[LeavePayload] = requests.RequestKind(
     sensitivity=Sensitivity.ORDINARY,
     retention=Retention("health", text_fields=("reason",), notes=(FOLLOWUP,)),
     ledger=LedgerSheet(
-        "请假",
+        LeaveLedgerTexts.sheet,
         (
-            Column("类型", 6, lambda r, t: TYPE_ZH.get(r.payload.get("type", ""), "")),
-            Column("开始", 11, lambda r, t: r.request.starts_on),
-            Column("结束", 11, lambda r, t: r.request.ends_on),
-            Column("状态", 8, lambda r, t: r.kind.label(r.request.status, "zh")),
-            Column("理由", 24, lambda r, t: r.payload.get("reason", "")),
-            Column("申请时间", 17, lambda r, t: t(r.request.created_at)),
-            Column("审批人", 10, lambda r, t: r.actor_of(_decision(r))),
-            Column("审批时间", 17, lambda r, t: t(e.at) if (e := _decision(r)) else None),
-            Column("审批意见", 16, lambda r, t: (e.note or "") if (e := _decision(r)) else ""),
-            Column("跟进记录", 30, _followups),
+            Column(LeaveLedgerTexts.type, 6, lambda r, t: _type_cell(r)),
+            Column(LeaveLedgerTexts.starts, 11, lambda r, t: r.request.starts_on),
+            Column(LeaveLedgerTexts.ends, 11, lambda r, t: r.request.ends_on),
+            Column(LeaveLedgerTexts.state, 8, lambda r, t: r.kind.label(r.request.status, r.lang)),
+            Column(LeaveLedgerTexts.reason, 24, lambda r, t: r.payload.get("reason", "")),
+            Column(LeaveLedgerTexts.asked_at, 17, lambda r, t: t(r.request.created_at)),
+            Column(LeaveLedgerTexts.decided_by, 10, lambda r, t: r.actor_of(_decision(r))),
+            Column(
+                LeaveLedgerTexts.decided_at,
+                17,
+                lambda r, t: t(e.at) if (e := _decision(r)) else None,
+            ),
+            Column(
+                LeaveLedgerTexts.decision_note,
+                16,
+                lambda r, t: (e.note or "") if (e := _decision(r)) else "",
+            ),
+            Column(LeaveLedgerTexts.followups, 30, _followups),
         ),
     ),
 )

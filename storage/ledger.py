@@ -22,8 +22,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.dates import day_label
-from bot.texts import CampaignTexts
+from bot.texts import Catalogue, Text
 from storage import attendance, campaigns, charts, reports, requests, xlsx
+from storage.campaigns import CampaignTexts
 from storage.checkins import format_temp
 from storage.models import CheckIn, CheckInRevision, College, Person, Request, SchoolClass
 from storage.requests import LedgerRow, RequestKind
@@ -33,7 +34,62 @@ XLSX_MAX_CELL = 32_767
 # Characters Excel cannot store in a cell.
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
-CHART_SHEET = "统计图"
+
+class LedgerTexts(Catalogue):
+    """The ledger workbook's own words: sheet titles, headers, state labels, chart titles.
+    What students and staff typed (names, classes, free text) stays as typed."""
+
+    checkins_sheet = Text("打卡", "Check-ins")
+    missing_sheet = Text("未打卡", "Missing")
+    abnormal_sheet = Text("异常", "Abnormal")
+    attendance_sheet = Text("考勤", "Attendance")
+    chart_sheet = Text("统计图", "Charts")
+    college = Text("学院", "College")
+    class_ = Text("班级", "Class")
+    number = Text("学号", "Student no.")
+    name = Text("姓名", "Name")
+    phone = Text("电话", "Phone")
+    state = Text("状态", "State")
+    checked_in_at = Text("打卡时间", "Checked in at")
+    temperature = Text("体温(℃)", "Temperature (℃)")
+    symptoms = Text("症状", "Symptoms")
+    city = Text("城市", "City")
+    note = Text("备注", "Note")
+    late = Text("迟交", "Late")
+    abnormal = Text("异常", "Abnormal")
+    correction = Text("更正", "Correction")
+    ref = Text("编号", "Id")
+    course = Text("课程", "Course")
+    period = Text("节次", "Period")
+    situation = Text("情况", "Status")
+    expected = Text("应到", "Expected")
+    posted_by = Text("登记人", "Recorded by")
+    posted_at = Text("登记时间", "Recorded at")
+    done = Text("已打卡", "Checked in")
+    due = Text("应打卡", "Due")
+    rate = Text("完成率", "Completion")
+    date = Text("日期", "Date")
+    abnormal_count = Text("异常人数", "Abnormal")
+    checked_in = Text("已打卡", "checked in")
+    missing = Text("未打卡", "missing")
+    on_leave = Text("请假", "on leave")
+    no_symptoms = Text("无", "none")
+    yes = Text("是", "yes")
+    no = Text("否", "no")
+    corrected = Text(
+        "已更正：{time} 体温 {temp}，无症状", "Corrected: {time} temperature {temp}, no symptoms"
+    )
+    bars_by_college = Text("各学院打卡完成率", "Check-in completion by college")
+    bars_by_class = Text("各班级打卡完成率", "Check-in completion by class")
+    trend = Text("近 {days} 天完成率与异常人数", "Completion and abnormal, last {days} days")
+    filename = Text("台账-{label}-{day}.xlsx", "ledger-{label}-{day}.xlsx")
+    school = Text("全校", "school")
+
+
+T = LedgerTexts
+# A 未打卡 row of class_rows: the four names, the state and the phone (a 请假 row has no
+# phone, a checked-in row has the reading's eight cells).
+_MISSING_ROW = 6
 
 
 @dataclass(frozen=True)
@@ -88,18 +144,20 @@ def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
     return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
 
 
-def _yes(flag: bool) -> str:
-    return "是" if flag else "否"
+def _yes(flag: bool, lang: str = "zh") -> str:
+    return T.yes(lang) if flag else T.no(lang)
 
 
 # One row of the 打卡 sheet; safe for a cell already (see safe_text).
 Row = tuple[Any, ...]
-MISSING = "未打卡"
-ON_LEAVE = "请假"
 
 
 def class_rows(
-    session: Session, day: date, tz: ZoneInfo, class_ids: Collection[int] | None
+    session: Session,
+    day: date,
+    tz: ZoneInfo,
+    class_ids: Collection[int] | None,
+    lang: str = "zh",
 ) -> dict[int, list[Row]]:
     """The 打卡 rows of every student in scope, by class id, students in number order.
 
@@ -111,6 +169,8 @@ def class_rows(
     }
     start_of_day = datetime.combine(day, datetime.min.time(), tzinfo=tz)
     leave = reports.on_leave(session, day, class_ids, ended_before=start_of_day)
+    checked_in, missing, on_leave = T.checked_in(lang), T.missing(lang), T.on_leave(lang)
+    no_symptoms = T.no_symptoms(lang)
     stmt = (
         select(
             Person.class_id,
@@ -161,29 +221,33 @@ def class_rows(
         head = (safe_text(college), safe_text(code), safe_text(number), safe_text(name))
         if checkin_id is None:
             if pid in leave:
-                out[cid].append((*head, ON_LEAVE))
+                out[cid].append((*head, on_leave))
             else:
                 # The phone rides along for the 未打卡 sheet only (see _build).
-                out[cid].append((*head, MISSING, safe_text(phone) if phone else ""))
+                out[cid].append((*head, missing, safe_text(phone) if phone else ""))
             continue
         out[cid].append(
             (
                 *head,
-                "已打卡",
+                checked_in,
                 _local(submitted_at, tz),
                 float(format_temp(temp_tenths)),
-                safe_text(symptoms) if symptoms else "无",
+                safe_text(symptoms) if symptoms else no_symptoms,
                 safe_text(city) if city else "",
                 safe_text(note) if note else "",
-                _yes(late),
-                _yes(abnormal),
+                _yes(late, lang),
+                _yes(abnormal, lang),
             )
         )
     return out
 
 
 def abnormal_readings(
-    session: Session, day: date, tz: ZoneInfo, classes: dict[int, tuple[str, str]]
+    session: Session,
+    day: date,
+    tz: ZoneInfo,
+    classes: dict[int, tuple[str, str]],
+    lang: str = "zh",
 ) -> list[Row]:
     """Every abnormal reading of the day, with its time; one that a later normal reading
     replaced is marked 已更正 beside it, never dropped."""
@@ -238,7 +302,9 @@ def abnormal_readings(
         corrected = (
             ""
             if still_abnormal
-            else f"已更正：{last_at.astimezone(tz):%H:%M} 体温 {format_temp(last_temp)}，无症状"
+            else T.corrected(
+                lang, time=f"{last_at.astimezone(tz):%H:%M}", temp=format_temp(last_temp)
+            )
         )
         out.append(
             (
@@ -248,7 +314,7 @@ def abnormal_readings(
                 safe_text(name),
                 _local(at, tz),
                 float(format_temp(temp)),
-                safe_text(symptoms) if symptoms else "无",
+                safe_text(symptoms) if symptoms else T.no_symptoms(lang),
                 safe_text(city) if city else "",
                 safe_text(note) if note else "",
                 corrected,
@@ -265,16 +331,17 @@ def build(
     *,
     rows_by_class: dict[int, list[Row]] | None = None,
     chart: charts.ChartData | None = None,
+    lang: str = "zh",
 ) -> Ledger:
-    """The ledger for one day and scope.
+    """The ledger for one day and scope, its sheet titles, headers and labels in `lang`.
 
-    `rows_by_class` (from class_rows) may hold the 打卡 rows of a wider scope, read once for
-    many ledgers; without it they are read here. `chart` is what the 统计图 sheet shows,
-    likewise computed here when not given.
+    `rows_by_class` (from class_rows, in the same language) may hold the 打卡 rows of a wider
+    scope, read once for many ledgers; without it they are read here. `chart` is what the
+    统计图 sheet shows, likewise computed here when not given.
     """
     wb = xlsx.Workbook()
     try:
-        return _build(wb, session, day, scope, tz, rows_by_class, chart)
+        return _build(wb, session, day, scope, tz, rows_by_class, chart, lang)
     finally:
         wb.close()
 
@@ -296,32 +363,31 @@ def _build(
     tz: ZoneInfo,
     rows_by_class: dict[int, list[Row]] | None,
     chart: charts.ChartData | None,
+    lang: str,
 ) -> Ledger:
     class_ids = scope.class_ids
     classes = {
         cid: (code, college) for cid, code, college in reports.classes_in_scope(session, class_ids)
     }
     if rows_by_class is None or not set(classes) <= set(rows_by_class):
-        rows_by_class = class_rows(session, day, tz, class_ids)
+        rows_by_class = class_rows(session, day, tz, class_ids, lang)
     rows = 0
+    names = [T.college(lang), T.class_(lang), T.number(lang), T.name(lang)]
 
     # 打卡: every student in scope, checked in or not.
     checkin_sheet = _Sheet(
         wb,
-        "打卡",
+        T.checkins_sheet(lang),
         [
-            "学院",
-            "班级",
-            "学号",
-            "姓名",
-            "状态",
-            "打卡时间",
-            "体温(℃)",
-            "症状",
-            "城市",
-            "备注",
-            "迟交",
-            "异常",
+            *names,
+            T.state(lang),
+            T.checked_in_at(lang),
+            T.temperature(lang),
+            T.symptoms(lang),
+            T.city(lang),
+            T.note(lang),
+            T.late(lang),
+            T.abnormal(lang),
         ],
         [12, 12, 12, 10, 8, 17, 9, 16, 10, 24, 6, 6],
     )
@@ -329,7 +395,7 @@ def _build(
     append = checkin_sheet.ws.append
     for cid in sorted(classes):
         for row in rows_by_class.get(cid, ()):
-            if row[4] == MISSING:
+            if len(row) == _MISSING_ROW:
                 append(row[:5])
                 missing_rows.append((*row[:4], row[5]))
                 continue
@@ -337,32 +403,41 @@ def _build(
     rows += checkin_sheet.rows
 
     # Ledgers go to staff only: the phone is there for the counselor who calls the last few.
-    sheet = _Sheet(wb, "未打卡", ["学院", "班级", "学号", "姓名", "电话"], [12, 12, 12, 10, 14])
+    sheet = _Sheet(wb, T.missing_sheet(lang), [*names, T.phone(lang)], [12, 12, 12, 10, 14])
     for r in missing_rows:
         sheet.append(r)
     rows += sheet.rows
 
     sheet = _Sheet(
         wb,
-        "异常",
-        ["学院", "班级", "学号", "姓名", "打卡时间", "体温(℃)", "症状", "城市", "备注", "更正"],
+        T.abnormal_sheet(lang),
+        [
+            *names,
+            T.checked_in_at(lang),
+            T.temperature(lang),
+            T.symptoms(lang),
+            T.city(lang),
+            T.note(lang),
+            T.correction(lang),
+        ],
         [12, 12, 12, 10, 17, 9, 16, 10, 24, 26],
     )
-    for r in abnormal_readings(session, day, tz, classes):
+    for r in abnormal_readings(session, day, tz, classes, lang):
         sheet.append(r)
     rows += sheet.rows
 
     kinds = [k for k in WORKFLOWS if scope.include_restricted or not k.restricted]
     # The ordinary kinds' sheets (请假) come before 考勤, the restricted ones (补助) last.
     for kind in (k for k in kinds if not k.restricted):
-        rows += _request_sheet(wb, session, kind, day, class_ids, classes, tz)
-    rows += _attendance_sheet(wb, session, day, class_ids, classes, tz)
+        rows += _request_sheet(wb, session, kind, day, class_ids, classes, tz, lang)
+    rows += _attendance_sheet(wb, session, day, class_ids, classes, tz, lang)
     for kind in (k for k in kinds if k.restricted):
-        rows += _request_sheet(wb, session, kind, day, class_ids, classes, tz)
-    _chart_sheet(wb, chart or chart_for(session, day, scope))
+        rows += _request_sheet(wb, session, kind, day, class_ids, classes, tz, lang)
+    _chart_sheet(wb, chart or chart_for(session, day, scope), lang)
 
     content = wb.save()
-    filename = f"台账-{scope.label}-{day:%Y-%m-%d}.xlsx"
+    label = T.school(lang) if scope == SCHOOL else scope.label
+    filename = T.filename(lang, label=label, day=f"{day:%Y-%m-%d}")
     return Ledger(filename, content, rows)
 
 
@@ -374,14 +449,22 @@ def _request_sheet(
     class_ids: Collection[int] | None,
     classes: dict[int, tuple[str, str]],
     tz: ZoneInfo,
+    lang: str,
 ) -> int:
     """A kind's sheet: requests whose days cover `day`, still open, or submitted or changed
     that day."""
     declared = kind.ledger
     sheet = _Sheet(
         wb,
-        declared.title,
-        ["编号", "学院", "班级", "学号", "姓名", *(c.header for c in declared.columns)],
+        requests.label_of(declared.title, lang),
+        [
+            T.ref(lang),
+            T.college(lang),
+            T.class_(lang),
+            T.number(lang),
+            T.name(lang),
+            *(requests.label_of(c.header, lang) for c in declared.columns),
+        ],
         [7, 12, 12, 12, 10, *(c.width for c in declared.columns)],
     )
     start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
@@ -433,6 +516,7 @@ def _request_sheet(
                 for e in trail[request.id]
             ],
             kind=kind,
+            lang=lang,
         )
         sheet.append(
             [
@@ -454,11 +538,23 @@ def _attendance_sheet(
     class_ids: Collection[int] | None,
     classes: dict[int, tuple[str, str]],
     tz: ZoneInfo,
+    lang: str,
 ) -> int:
     sheet = _Sheet(
         wb,
-        "考勤",
-        ["学院", "班级", "课程", "节次", "学号", "姓名", "情况", "应到", "登记人", "登记时间"],
+        T.attendance_sheet(lang),
+        [
+            T.college(lang),
+            T.class_(lang),
+            T.course(lang),
+            T.period(lang),
+            T.number(lang),
+            T.name(lang),
+            T.situation(lang),
+            T.expected(lang),
+            T.posted_by(lang),
+            T.posted_at(lang),
+        ],
         [12, 12, 16, 8, 12, 10, 8, 6, 10, 17],
     )
     college_of = dict(classes.values())
@@ -471,7 +567,7 @@ def _attendance_sheet(
                 row.session,
                 row.student_number or "",
                 row.student_name or "",
-                attendance.status_label(row.status, "zh"),
+                attendance.status_label(row.status, lang),
                 row.roster_size,
                 row.posted_by or "",
                 _local(row.posted_at, tz),
@@ -480,12 +576,21 @@ def _attendance_sheet(
     return sheet.rows
 
 
-def _chart_sheet(wb: xlsx.Workbook, data: charts.ChartData) -> None:
+def _chart_sheet(wb: xlsx.Workbook, data: charts.ChartData, lang: str = "zh") -> None:
     """统计图: the charts' numbers, and native Excel charts drawn from them."""
-    who = "学院" if data.by_college else "班级"
+    who = T.college(lang) if data.by_college else T.class_(lang)
     sheet = wb.add_sheet(
-        CHART_SHEET,
-        [who, "已打卡", "应打卡", "完成率", "", "日期", "完成率", "异常人数"],
+        T.chart_sheet(lang),
+        [
+            who,
+            T.done(lang),
+            T.due(lang),
+            T.rate(lang),
+            "",
+            T.date(lang),
+            T.rate(lang),
+            T.abnormal_count(lang),
+        ],
         [12, 8, 8, 8, 3, 10, 8, 9],
     )
     bars, trend = list(data.bars), list(data.trend)
@@ -496,13 +601,13 @@ def _chart_sheet(wb: xlsx.Workbook, data: charts.ChartData) -> None:
             row[:4] = [safe_text(b.label), b.done, b.expected, xlsx.Percent(b.rate)]
         if i < len(trend):
             p = trend[i]
-            row[5:] = [day_label(p.day), xlsx.Percent(p.rate), p.abnormal]
+            row[5:] = [day_label(p.day, lang), xlsx.Percent(p.rate), p.abnormal]
         sheet.append(row)
     bar_rows = max(len(bars), 1) + 1
     bar_end = max(18, 4 + len(bars))
     sheet.add_chart(
         xlsx.Chart(
-            f"各{who}打卡完成率",
+            T.bars_by_college(lang) if data.by_college else T.bars_by_class(lang),
             f"A2:A{bar_rows}",
             (xlsx.Series("D1", f"D2:D{bar_rows}"),),
             anchor=(9, 0, 19, bar_end),
@@ -513,7 +618,7 @@ def _chart_sheet(wb: xlsx.Workbook, data: charts.ChartData) -> None:
     trend_rows = max(len(trend), 1) + 1
     sheet.add_chart(
         xlsx.Chart(
-            f"近 {len(trend)} 天完成率与异常人数",
+            T.trend(lang, days=len(trend)),
             f"F2:F{trend_rows}",
             (
                 xlsx.Series("H1", f"H2:H{trend_rows}"),
@@ -583,7 +688,7 @@ def campaign_book(
     ]
     widths = [14, 14, 14, 10, 8, 18, *(max(10, min(40, len(f.label) * 3)) for f in fields)]
     hidden = t.sheet_hidden(lang)
-    title = campaign.kind.sheet or campaign.kind.label(lang)
+    title = campaign.kind.sheet_title(lang)
     wb = xlsx.Workbook()
     try:
         sheet = _Sheet(wb, title, headers, widths)

@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from bot.texts import Catalogue, Text
 from storage import requests
 from storage.leave import APPROVED, ENDED, LEAVE
 from storage.models import ChatAccount, CheckIn, College, Person, Request, Role, SchoolClass
@@ -23,6 +24,14 @@ from storage.requests import PendingRequest
 from storage.workflows import WORKFLOWS
 
 STUDENT_ROLES = (Role.STUDENT.value, Role.MONITOR.value)
+
+
+class ReportsStorageTexts(Catalogue):
+    """The roll-up's numbers that carry words of their own."""
+
+    abnormal_corrected = Text(
+        "{students}（含已更正 {corrected}）", "{students} ({corrected} since corrected)"
+    )
 
 
 @dataclass(frozen=True)
@@ -54,10 +63,16 @@ class AbnormalCount:
     def __hash__(self) -> int:
         return hash((self.students, self.corrected))
 
-    def __str__(self) -> str:
+    def in_language(self, lang: str) -> str:
+        """The count as a text shows it, in `lang`: `3（含已更正 1）`."""
         if not self.corrected:
             return str(self.students)
-        return f"{self.students}（含已更正 {self.corrected}）"
+        return ReportsStorageTexts.abnormal_corrected(
+            lang, students=self.students, corrected=self.corrected
+        )
+
+    def __str__(self) -> str:
+        return self.in_language("zh")
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from bot.texts import Catalogue, Text
 from storage import audit, identity
 from storage.errors import (
     BadArguments,
@@ -200,6 +201,8 @@ class LedgerRow:
     # The request's events in order, with the actor's name.
     events: Sequence[tuple[RequestEvent, str | None]]
     kind: RequestKind[Any]
+    # The ledger's language, for a column whose cell is a label (a state, a type).
+    lang: str = "zh"
 
     def last(self, *actions: str, from_status: str | None = None) -> RequestEvent | None:
         for event, _ in reversed(self.events):
@@ -216,7 +219,7 @@ class LedgerRow:
 
 @dataclass(frozen=True)
 class Column:
-    header: str
+    header: str | Text
     width: int
     # The cell, from the row and the local-time converter.
     value: Callable[[LedgerRow, Callable[[datetime | None], datetime | None]], Any]
@@ -226,8 +229,13 @@ class Column:
 class LedgerSheet:
     """A kind's sheet in the daily ledger: the id, college, class, 学号 and 姓名, then these."""
 
-    title: str
+    title: str | Text
     columns: tuple[Column, ...]
+
+
+def label_of(label: str | Text, lang: str) -> str:
+    """A ledger sheet's title or header in `lang` (a plain string is one language only)."""
+    return label(lang) if isinstance(label, Text) else label
 
 
 @dataclass(frozen=True)
@@ -315,12 +323,33 @@ class Workflows:
         """Examples of every registered id (请假如 L37，补助如 S12), for the replies."""
         numbers = [37, 12, 3, 5, 8, 21]
         pairs = list(zip(self.kinds, numbers, strict=False))
-        zh = "，".join(f"{k.counted[0]}如 {k.ref(n)}" for k, n in pairs)
-        en = ", ".join(f"{k.ref(n)} for a {k.noun[1].lower()}" for k, n in pairs)
+        t = RequestStorageTexts
+        zh = t.example_separator("zh").join(
+            t.example("zh", noun=k.counted[0], ref=k.ref(n)) for k, n in pairs
+        )
+        en = t.example_separator("en").join(
+            t.example("en", noun=k.noun[1].lower(), ref=k.ref(n)) for k, n in pairs
+        )
         return zh, en
 
 
 # -- errors in both languages ------------------------------------------------------------
+
+
+class RequestStorageTexts(Catalogue):
+    """What every kind of request says when an action on it is refused."""
+
+    example = Text("{noun}如 {ref}", "{ref} for a {noun}")
+    example_separator = Text("，", ", ")
+    yours = Text("你的{noun} {ref}", "Your {noun} {ref}")
+    no_class = Text("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
+    give_reason = Text("请写上驳回理由。", "Please give a reason for rejecting.")
+    give_note = Text("请写上说明。", "Please add a note.")
+    reason = Text("驳回理由", "The reason")
+    decision_note = Text("备注", "The note")
+    note = Text("说明", "The note")
+    assigned = Text("指派", "assigned")
+    their_classes = Text("{name} 的班级", "{name}'s classes")
 
 
 def state_params(kind: RequestKind[Any], status: str) -> dict[str, str]:
@@ -369,10 +398,7 @@ def own(session: Session, kind: RequestKind[Any], actor: Actor, number: int) -> 
     """One of the asker's own requests; someone else's is simply not found."""
     request = find(session, kind, number)
     if request is None or request.student_id != actor.person_id:
-        ref = kind.ref(number)
-        raise NotFound(
-            what=f"你的{kind.noun[0]} {ref}", what_en=f"Your {kind.noun[1].lower()} {ref}"
-        )
+        own_request_missing(kind, number)
     return request
 
 
@@ -607,7 +633,7 @@ def submit(
 ) -> Request:
     """Store a new request in the kind's first state."""
     if actor.class_id is None:
-        raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
+        raise BadArguments(RequestStorageTexts.no_class)
     request = Request(
         kind=kind.name,
         number=next_number(session, kind),
@@ -723,7 +749,8 @@ def decide(
     ref = kind.ref(number)
     actor.require_class(request.class_id, f"{kind.noun[0]} {ref}", f"{kind.noun[1]} {ref}")
     if note is not None:
-        check_text(note, "驳回理由" if not approve else "备注", "The reason")
+        what = RequestStorageTexts.decision_note if approve else RequestStorageTexts.reason
+        check_text(note, what("zh"), RequestStorageTexts.reason("en"))
     action = APPROVE if approve else REJECT
     step = kind.step_at(request.status)
     if step is None:
@@ -733,7 +760,7 @@ def decide(
             ref=ref, who=step.who[0], who_en=step.who[1], **state_params(kind, request.status)
         )
     if (step.note_to_approve if approve else step.note_to_reject) and not note:
-        raise BadArguments("请写上驳回理由。", "Please give a reason for rejecting.")
+        raise BadArguments(RequestStorageTexts.give_reason)
     changes = validate(request, step) if validate is not None else {}
     from_status = request.status
     moved = move(
@@ -845,9 +872,9 @@ def act(
             ref=ref, days=action.within.days, action=action.label[0], action_en=action.label[1]
         )
     if action.note and not note:
-        raise BadArguments("请写上说明。", "Please add a note.")
+        raise BadArguments(RequestStorageTexts.give_note)
     if note is not None:
-        check_text(note, "说明", "The note")
+        check_text(note, *RequestStorageTexts.note.pair)
     return move(
         session,
         kind,
@@ -863,7 +890,10 @@ def act(
 
 def own_request_missing(kind: RequestKind[Any], number: int) -> NoReturn:
     ref = kind.ref(number)
-    raise NotFound(what=f"你的{kind.noun[0]} {ref}", what_en=f"Your {kind.noun[1].lower()} {ref}")
+    raise NotFound(
+        what=RequestStorageTexts.yours("zh", noun=kind.noun[0], ref=ref),
+        what_en=RequestStorageTexts.yours("en", noun=kind.noun[1].lower(), ref=ref),
+    )
 
 
 def assign(
@@ -880,10 +910,13 @@ def assign(
     ref = kind.ref(number)
     actor.require_class(request.class_id, f"{kind.noun[0]} {ref}", f"{kind.noun[1]} {ref}")
     if request.status not in kind.open_states:
-        raise not_pending(kind, ref, request.status, ("指派", "assigned"))
+        raise not_pending(kind, ref, request.status, RequestStorageTexts.assigned.pair)
     scope, everything = identity.scope_of(session, to)
     if not Role(to.role).is_staff or not (everything or request.class_id in scope):
-        raise OutOfScope(what=f"{to.name} 的班级", what_en=f"{to.name}'s classes")
+        raise OutOfScope(
+            what=RequestStorageTexts.their_classes("zh", name=to.name),
+            what_en=RequestStorageTexts.their_classes("en", name=to.name),
+        )
     won = session.execute(
         update(Request)
         .where(Request.id == request.id, Request.status.in_(kind.open_states))
@@ -893,7 +926,7 @@ def assign(
     ).first()
     session.refresh(request)
     if won is None:
-        raise not_pending(kind, ref, request.status, ("指派", "assigned"))
+        raise not_pending(kind, ref, request.status, RequestStorageTexts.assigned.pair)
     record(
         session,
         kind,

@@ -14,7 +14,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from bot.texts import Catalogue, Text
+from bot.texts import Catalogue, PerLanguage, Phrase, Text
 from storage import requests
 from storage.models import (
     ChatAccount,
@@ -59,6 +59,85 @@ class RosterTexts(Catalogue):
     warning = Text("注意：{warning}", "Note: {warning}")
 
 
+class RosterErrorTexts(Catalogue):
+    """The import's row-by-row error report. Sheet names, column headers and the words a
+    cell may hold are the file's own words and stay as the file has them."""
+
+    whole_sheet = Text("{sheet}：{message}", "{sheet}: {message}")
+    at_row = Text(
+        "{sheet} 第 {row} 行「{column}」：{message}", "{sheet}, row {row}, 「{column}」: {message}"
+    )
+    no_header = Text(
+        "前 {rows} 行里找不到表头：需要一行写着「{need}」（请用 classbot roster template 生成的模板）",
+        "No header in the first {rows} rows: one row must read 「{need}」 (use the template "
+        "classbot roster template makes)",
+    )
+    no_file = Text("找不到这个文件，请检查路径", "No such file, please check the path")
+    not_xlsx = Text(
+        "打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls 或 .csv，请在 Excel 里「另存为」.xlsx 后再导入",
+        "Cannot open this file: it is not an Excel .xlsx file. If it is .xls or .csv, use "
+        "Save As .xlsx in Excel and import that",
+    )
+    no_sheet = Text(
+        "找不到工作表「{students}」或「{staff}」（现有：{found}），请用模板里的工作表名",
+        "No sheet 「{students}」 or 「{staff}」 (found: {found}); use the template's sheet names",
+    )
+    fraction = Text("不是有效的编号（带小数）", "Not a valid id (it has a fraction)")
+    too_long = Text(
+        "Excel 把这个编号存成了数字，超过 {digits} 位的部分已被改掉（现在是 {value}）。"
+        "请把这一列设为「文本」格式，重新填写后再导入",
+        "Excel stored this id as a number and changed its digits past the {digits}th (it is "
+        "now {value}). Format the column as Text, type the ids again and import again",
+    )
+    unknown_status = Text(
+        "未知的状态「{status}」（可用：{words}）", "Unknown status 「{status}」 (use: {words})"
+    )
+    missing = Text("缺少{column}", "「{column}」 is empty")
+    duplicate = Text(
+        "{column} {number} 重复（{sheet} 第 {row} 行已有）",
+        "{column} {number} appears twice (already in {sheet}, row {row})",
+    )
+    unknown_student_role = Text(
+        "未知的学生角色「{role}」（可用：{words}，可加 {extra}）",
+        "Unknown student role 「{role}」 (use: {words}, and {extra} may be added)",
+    )
+    no_college = Text("班级 {code} 没有填写学院", "Class {code} has no college")
+    other_college = Text(
+        "班级 {code} 属于 {known}，不是 {college}", "Class {code} belongs to {known}, not {college}"
+    )
+    unknown_staff_role = Text(
+        "未知的教职工角色「{role}」（可用：{words}）",
+        "Unknown staff role 「{role}」 (use: {words})",
+    )
+    needs_classes = Text(
+        "辅导员和班主任要填写负责班级",
+        "A counselor or head teacher needs the classes they look after",
+    )
+    unknown_class = Text("未知的班级「{code}」", "Unknown class 「{code}」")
+    needs_college = Text("学工办要填写学院", "A college office needs its college")
+    unknown_college = Text("未知的学院「{college}」", "Unknown college 「{college}」")
+    no_counselor = Text(
+        "新班级「{code}」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
+        "如果是班级名写错了，请改正后重新导入；否则请在「{staff}」表给它指定辅导员",
+        "New class 「{code}」 has no counselor: its students will be in no counselor's "
+        "roll-up. If the class name is a typo, correct it and import again; otherwise give it "
+        "a counselor on the 「{staff}」 sheet",
+    )
+    one_student = Text(
+        "班级「{code}」在表中只有 1 名学生，请检查班级名是否写错",
+        "Class 「{code}」 has a single student in the sheet: please check the class name",
+    )
+
+
+def _words(words: Iterable[str]) -> PerLanguage:
+    """Words from the file or the role table, listed with the reader's separator."""
+    listed = list(words)
+    return PerLanguage(lambda lang: RosterTexts.separator(lang).join(listed))
+
+
+E = RosterErrorTexts
+
+
 STUDENT_SHEET = "学生"
 STAFF_SHEET = "教职工"
 STUDENT_HEADERS = ["学号", "姓名", "学院", "班级", "角色", "手机"]
@@ -101,12 +180,23 @@ class RowError:
     sheet: str
     row: int
     column: str
-    message: str
+    problem: Phrase
+
+    @property
+    def message(self) -> str:
+        """The problem in Chinese, the roster file's own language."""
+        return self.problem("zh")
+
+    def in_language(self, lang: str) -> str:
+        """The error as the import report says it in `lang`."""
+        if self.row == 0:
+            return E.whole_sheet(lang, sheet=self.sheet, message=self.problem)
+        return E.at_row(
+            lang, sheet=self.sheet, row=self.row, column=self.column, message=self.problem
+        )
 
     def __str__(self) -> str:
-        if self.row == 0:
-            return f"{self.sheet}：{self.message}"
-        return f"{self.sheet} 第 {self.row} 行「{self.column}」：{self.message}"
+        return self.in_language("zh")
 
 
 class RosterInvalid(Exception):
@@ -161,7 +251,7 @@ class ImportSummary:
     # Deactivated: 状态 离校/休学, or missing with --retire-missing.
     retired: list[str] = field(default_factory=list)
     skipped_examples: int = 0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Phrase] = field(default_factory=list)
 
     def report(self, lang: str = "zh") -> list[str]:
         """The change report, one line each."""
@@ -274,16 +364,13 @@ def _text(value: Any) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
-def _id(value: Any) -> tuple[str, str | None]:
+def _id(value: Any) -> tuple[str, Phrase | None]:
     """A 学号 or 工号 cell: (the id, or the reason it cannot be used)."""
     if isinstance(value, float):
         if not value.is_integer():
-            return "", "不是有效的编号（带小数）"
+            return "", E.fraction.bind()
         if abs(value) >= 10**EXCEL_DIGITS:
-            return "", (
-                f"Excel 把这个编号存成了数字，超过 {EXCEL_DIGITS} 位的部分已被改掉"
-                f"（现在是 {int(value)}）。请把这一列设为「文本」格式，重新填写后再导入"
-            )
+            return "", E.too_long.bind(digits=EXCEL_DIGITS, value=int(value))
     text = "".join(_text(value).split())
     if re.fullmatch(r"\d+\.0+", text):
         text = text.split(".")[0]
@@ -320,8 +407,7 @@ def _rows(
                 ws.title,
                 0,
                 "-",
-                f"前 {HEADER_SEARCH_ROWS} 行里找不到表头：需要一行写着「{need}」"
-                "（请用 classbot roster template 生成的模板）",
+                E.no_header.bind(rows=HEADER_SEARCH_ROWS, need=need),
             )
         )
         return
@@ -339,7 +425,7 @@ def _rows(
             tally.skipped += 1
             continue
         number, problem = _id(raw.get(id_column))
-        if problem:
+        if problem is not None:
             tally.errors.append(RowError(ws.title, n, id_column, problem))
         cells[id_column] = number
         yield n, cells
@@ -351,15 +437,14 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except FileNotFoundError:
-        return RosterData(), [RowError(name, 0, "-", "找不到这个文件，请检查路径")]
+        return RosterData(), [RowError(name, 0, "-", E.no_file.bind())]
     except Exception:
         return RosterData(), [
             RowError(
                 name,
                 0,
                 "-",
-                "打不开这个文件：它不是 Excel 的 .xlsx 文件。如果是 .xls 或 .csv，"
-                "请在 Excel 里「另存为」.xlsx 后再导入",
+                E.not_xlsx.bind(),
             )
         ]
     data = RosterData()
@@ -370,8 +455,9 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
                 name,
                 0,
                 "-",
-                f"找不到工作表「{STUDENT_SHEET}」或「{STAFF_SHEET}」"
-                f"（现有：{'、'.join(wb.sheetnames)}），请用模板里的工作表名",
+                E.no_sheet.bind(
+                    students=STUDENT_SHEET, staff=STAFF_SHEET, found=_words(wb.sheetnames)
+                ),
             )
         )
     tally = _Tally()
@@ -419,7 +505,7 @@ def _status_error(sheet: str, row: int, status: str) -> RowError | None:
         sheet,
         row,
         "状态",
-        f"未知的状态「{status}」（可用：{'、'.join(STATUS_ACTIVE[:2] + STATUS_INACTIVE)}）",
+        E.unknown_status.bind(status=status, words=_words(STATUS_ACTIVE[:2] + STATUS_INACTIVE)),
     )
 
 
@@ -439,12 +525,12 @@ def validate(
         )
     }
     file_classes: dict[str, str] = {}
-    student_words = "、".join(w for w, r in roles.items() if r.is_student and not w.isascii())
-    staff_words = "、".join(w for w, r in roles.items() if r.is_staff and not w.isascii())
+    student_words = _words(w for w, r in roles.items() if r.is_student and not w.isascii())
+    staff_words = _words(w for w, r in roles.items() if r.is_staff and not w.isascii())
 
     def check_number(sheet: str, row: int, column: str, number: str) -> None:
         if not number:
-            errors.append(RowError(sheet, row, column, f"缺少{column}"))
+            errors.append(RowError(sheet, row, column, E.missing.bind(column=column)))
         elif number in seen:
             other_sheet, other_row = seen[number]
             errors.append(
@@ -452,7 +538,9 @@ def validate(
                     sheet,
                     row,
                     column,
-                    f"{column} {number} 重复（{other_sheet} 第 {other_row} 行已有）",
+                    E.duplicate.bind(
+                        column=column, number=number, sheet=other_sheet, row=other_row
+                    ),
                 )
             )
         else:
@@ -461,7 +549,7 @@ def validate(
     for s in data.students:
         check_number(STUDENT_SHEET, s.row, "学号", s.number)
         if not s.name:
-            errors.append(RowError(STUDENT_SHEET, s.row, "姓名", "缺少姓名"))
+            errors.append(RowError(STUDENT_SHEET, s.row, "姓名", E.missing.bind(column="姓名")))
         if (e := _status_error(STUDENT_SHEET, s.row, s.status)) is not None:
             errors.append(e)
         role, _, unknown = parse_role(s.role, roles)
@@ -471,15 +559,17 @@ def validate(
                     STUDENT_SHEET,
                     s.row,
                     "角色",
-                    f"未知的学生角色「{unknown or s.role}」（可用：{student_words}，可加 心理委员）",
+                    E.unknown_student_role.bind(
+                        role=unknown or s.role, words=student_words, extra=PSYCH_REP
+                    ),
                 )
             )
         if not s.class_code:
-            errors.append(RowError(STUDENT_SHEET, s.row, "班级", "缺少班级"))
+            errors.append(RowError(STUDENT_SHEET, s.row, "班级", E.missing.bind(column="班级")))
             continue
         if not s.college:
             errors.append(
-                RowError(STUDENT_SHEET, s.row, "学院", f"班级 {s.class_code} 没有填写学院")
+                RowError(STUDENT_SHEET, s.row, "学院", E.no_college.bind(code=s.class_code))
             )
             continue
         known = file_classes.get(s.class_code) or class_college.get(s.class_code)
@@ -489,7 +579,7 @@ def validate(
                     STUDENT_SHEET,
                     s.row,
                     "学院",
-                    f"班级 {s.class_code} 属于 {known}，不是 {s.college}",
+                    E.other_college.bind(code=s.class_code, known=known, college=s.college),
                 )
             )
         file_classes.setdefault(s.class_code, s.college)
@@ -499,7 +589,7 @@ def validate(
     for t in data.staff:
         check_number(STAFF_SHEET, t.row, "工号", t.number)
         if not t.name:
-            errors.append(RowError(STAFF_SHEET, t.row, "姓名", "缺少姓名"))
+            errors.append(RowError(STAFF_SHEET, t.row, "姓名", E.missing.bind(column="姓名")))
         if (e := _status_error(STAFF_SHEET, t.row, t.status)) is not None:
             errors.append(e)
         role, _, unknown = parse_role(t.role, roles) if t.role else (None, False, "")
@@ -509,23 +599,25 @@ def validate(
                     STAFF_SHEET,
                     t.row,
                     "角色",
-                    f"未知的教职工角色「{unknown or t.role}」（可用：{staff_words}）",
+                    E.unknown_staff_role.bind(role=unknown or t.role, words=staff_words),
                 )
             )
             continue
         if role in (Role.COUNSELOR, Role.HEAD_TEACHER):
             if not t.classes:
-                errors.append(
-                    RowError(STAFF_SHEET, t.row, "负责班级", "辅导员和班主任要填写负责班级")
-                )
+                errors.append(RowError(STAFF_SHEET, t.row, "负责班级", E.needs_classes.bind()))
             for code in t.classes:
                 if code not in all_classes:
-                    errors.append(RowError(STAFF_SHEET, t.row, "负责班级", f"未知的班级「{code}」"))
+                    errors.append(
+                        RowError(STAFF_SHEET, t.row, "负责班级", E.unknown_class.bind(code=code))
+                    )
         if role is Role.COLLEGE_ADMIN:
             if not t.college:
-                errors.append(RowError(STAFF_SHEET, t.row, "学院", "学工办要填写学院"))
+                errors.append(RowError(STAFF_SHEET, t.row, "学院", E.needs_college.bind()))
             elif t.college not in colleges:
-                errors.append(RowError(STAFF_SHEET, t.row, "学院", f"未知的学院「{t.college}」"))
+                errors.append(
+                    RowError(STAFF_SHEET, t.row, "学院", E.unknown_college.bind(college=t.college))
+                )
     return errors
 
 
@@ -787,9 +879,9 @@ def _warnings(
     data: RosterData,
     created_classes: list[str],
     classes: dict[str, SchoolClass],
-) -> list[str]:
+) -> list[Phrase]:
     """New classes no counselor serves, and classes with a single student: often a typo."""
-    out: list[str] = []
+    out: list[Phrase] = []
     counseled = set(
         session.scalars(
             select(StaffAssignment.class_id)
@@ -799,16 +891,13 @@ def _warnings(
     )
     for code in created_classes:
         if classes[code].id not in counseled:
-            out.append(
-                f"新班级「{code}」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
-                "如果是班级名写错了，请改正后重新导入；否则请在「教职工」表给它指定辅导员"
-            )
+            out.append(E.no_counselor.bind(code=code, staff=STAFF_SHEET))
     sizes: dict[str, int] = {}
     for s in data.students:
         sizes[s.class_code] = sizes.get(s.class_code, 0) + 1
     for code, n in sorted(sizes.items()):
         if n == 1:
-            out.append(f"班级「{code}」在表中只有 1 名学生，请检查班级名是否写错")
+            out.append(E.one_student.bind(code=code))
     return out
 
 

@@ -32,6 +32,20 @@ from storage.requests import (
 )
 
 
+class SubsidyLedgerTexts(Catalogue):
+    """The 补助 sheet of the daily ledger."""
+
+    sheet = Text("补助", "Subsidies")
+    asked = Text("申请金额(元)", "Asked (yuan)")
+    granted = Text("核定金额(元)", "Granted (yuan)")
+    reason = Text("理由", "Reason")
+    state = Text("状态", "State")
+    asked_at = Text("申请时间", "Asked at")
+    counselor_at = Text("辅导员审批时间", "Counselor decided at")
+    college_at = Text("学院审批时间", "College decided at")
+    rejection = Text("驳回理由", "Rejection reason")
+
+
 class SubsidyStorageTexts(Catalogue):
     yuan = Text("{amount} 元", "{amount} yuan")
     reason = Text("理由", "The reason")
@@ -111,16 +125,26 @@ SUBSIDY: requests.RequestKind[SubsidyPayload] = requests.RequestKind(
     one_open=True,
     already_open=OpenApplicationExists,
     ledger=LedgerSheet(
-        "补助",
+        SubsidyLedgerTexts.sheet,
         (
-            Column("申请金额(元)", 12, lambda r, t: _yuan(r.payload.get("amount_cents"))),
-            Column("核定金额(元)", 12, lambda r, t: _yuan(r.payload.get("approved_cents"))),
-            Column("理由", 30, lambda r, t: r.payload.get("reason", "")),
-            Column("状态", 12, lambda r, t: r.kind.label(r.request.status, "zh")),
-            Column("申请时间", 17, lambda r, t: t(r.request.created_at)),
-            Column("辅导员审批时间", 17, lambda r, t: _step_time(r, PENDING_COUNSELOR, t)),
-            Column("学院审批时间", 17, lambda r, t: _step_time(r, PENDING_COLLEGE, t)),
-            Column("驳回理由", 20, lambda r, t: _reject_reason(r)),
+            Column(SubsidyLedgerTexts.asked, 12, lambda r, t: _yuan(r.payload.get("amount_cents"))),
+            Column(
+                SubsidyLedgerTexts.granted, 12, lambda r, t: _yuan(r.payload.get("approved_cents"))
+            ),
+            Column(SubsidyLedgerTexts.reason, 30, lambda r, t: r.payload.get("reason", "")),
+            Column(
+                SubsidyLedgerTexts.state, 12, lambda r, t: r.kind.label(r.request.status, r.lang)
+            ),
+            Column(SubsidyLedgerTexts.asked_at, 17, lambda r, t: t(r.request.created_at)),
+            Column(
+                SubsidyLedgerTexts.counselor_at,
+                17,
+                lambda r, t: _step_time(r, PENDING_COUNSELOR, t),
+            ),
+            Column(
+                SubsidyLedgerTexts.college_at, 17, lambda r, t: _step_time(r, PENDING_COLLEGE, t)
+            ),
+            Column(SubsidyLedgerTexts.rejection, 20, lambda r, t: _reject_reason(r)),
         ),
     ),
 )

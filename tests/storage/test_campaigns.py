@@ -4,6 +4,7 @@ answered, and the class → college → school roll-up against hand-computed cou
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -62,6 +63,15 @@ def _answer(
             now=app.clock.now(),
             key="once",
         ).revision
+
+
+def test_a_kinds_sheet_is_titled_in_the_readers_language() -> None:
+    assert NOTICE.sheet_title("zh") == "通知确认"
+    assert NOTICE.sheet_title("en") == "Notice confirmations"
+    assert campaigns.HEALTH.sheet_title("en") == "Check-ins"
+    plain = replace(NOTICE, sheet=None)
+    assert plain.sheet_title("en") == "Notice" and plain.sheet_title("zh") == "通知"
+    assert replace(NOTICE, sheet="确认").sheet_title("en") == "确认"
 
 
 def test_period_keys() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -483,6 +484,22 @@ def test_the_blank_form_sheet_has_the_columns_an_example_and_the_allowed_values(
     assert '"数字,单选,多选,是否,日期,短文本,长文本"' in allowed
     assert "长文本" in "".join(str(r[0].value) for r in wb[forms.NOTES_SHEET].iter_rows())
     # Only the example row: nothing to ask yet.
+    assert problems(path) == ["blank.xlsx：一个问题也没有。"]
+
+
+def test_the_blank_form_sheet_explains_itself_in_english(tmp_path: Path) -> None:
+    path = tmp_path / "blank.xlsx"
+    forms.write_template_xlsx(path, "en")
+    wb = load_workbook(path)
+    # What the reader reads back is the file's vocabulary, the same in either language.
+    ws = wb[forms.FORM_SHEET]
+    assert [c.value for c in ws[1]][:5] == ["题目", "类型", "选项", "必填", "敏感"]
+    notes = [str(r[0].value) for r in wb["Notes"].iter_rows()]
+    assert notes[0].startswith("One question a row, asked in order.")
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    english = [line for line in notes if not cjk.search(line.replace("示例", "").replace("是", ""))]
+    assert len(english) == len(notes) == 7
+    assert wb[forms.SETTINGS_SHEET]["B1"].value == "(the collection's title)"
     assert problems(path) == ["blank.xlsx：一个问题也没有。"]
 
 

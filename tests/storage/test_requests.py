@@ -4,6 +4,7 @@ here shows what a kind beyond leave and subsidy needs."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -391,3 +392,33 @@ async def test_the_registered_timers_leave_other_kinds_alone(
         assert requests.run_timers(s, WORKFLOWS, clock.now().date(), clock.now()) == 1
         assert requests.get(s, LEAVE, 1).status == "ended"
     assert status(app, ref) == "open"
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+async def test_the_engines_refusals_read_in_either_language(app: App) -> None:
+    ref = raise_matter(app)
+    act(app, "T001", ref, "start")
+    with pytest.raises(BadArguments) as no_note:
+        act(app, "T001", ref, "close")
+    assert no_note.value.render("en").count("Please add a note.") == 1
+    assert "请写上说明。" in no_note.value.render("zh")
+    with pytest.raises(NotFound) as not_theirs:
+        act(app, "2020003", ref, "reopen")
+    assert f"Your matter {MATTER.ref(ref)}" in not_theirs.value.render("en")
+    assert f"你的诉求 {MATTER.ref(ref)}" in not_theirs.value.render("zh")
+    with app.uow() as s:
+        student = s.scalars(select(Person).where(Person.number == "2020032")).one()
+        by = identity.actor_for_number(s, "T001")
+        with pytest.raises(OutOfScope) as outside:
+            requests.assign(s, MATTER, by, ref, student, now=app.clock.now())
+    assert f"{student.name}'s classes" in outside.value.render("en")
+    for refusal in (no_note.value, not_theirs.value, outside.value):
+        assert CJK.search(refusal.render("en").replace(student.name, "")) is None
+
+
+def test_the_id_examples_name_every_kind_in_both_languages() -> None:
+    zh, en = WORKFLOWS.example()
+    assert "请假如 L37" in zh and "L37 for a leave" in en
+    assert CJK.search(en) is None

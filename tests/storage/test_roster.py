@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from bot.app import App
 from bot.clock import ManualClock
 from storage import db, roster
 from storage.models import Person, SchoolClass, StaffAssignment
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def write(path: Path, students: list[list[object]], staff: list[list[object]]) -> Path:
@@ -104,6 +107,17 @@ def test_import_with_errors_imports_nothing_and_reports_each_row(
         ("教职工", 3, "角色"),
     }
     assert "不存在班" in str(next(e for e in exc.value.errors if e.sheet == "教职工"))
+    english = [e.in_language("en") for e in exc.value.errors]
+    assert "学生, row 4, 「学号」: 学号 2020001 appears twice (already in 学生, row 2)" in english
+    assert "教职工, row 2, 「负责班级」: Unknown class 「不存在班」" in english
+    # Only the file's own words (sheets, columns, cells, the role table) stay Chinese.
+    file_words = {w for e in exc.value.errors for w in (e.sheet, e.column)} | set(roster.ROLE_NAMES)
+    for line in english:
+        for word in sorted(
+            file_words | {"不存在班", "校长", "门卫", "无院班", "心理委员"}, key=len
+        )[::-1]:
+            line = line.replace(word, "")
+        assert CJK.search(line) is None, line
     assert count_people(database_url) == 0
 
 
@@ -152,6 +166,20 @@ def test_unreadable_file_is_reported_in_plain_chinese(tmp_path: Path) -> None:
     ]
     _, errors = roster.read_roster(tmp_path / "nowhere.xlsx")
     assert [e.message for e in errors] == ["找不到这个文件，请检查路径"]
+
+
+def test_unreadable_file_is_reported_in_english_too(tmp_path: Path) -> None:
+    path = tmp_path / "x.xlsx"
+    path.write_text("not excel")
+    _, errors = roster.read_roster(path)
+    assert [e.in_language("en") for e in errors] == [
+        "x.xlsx: Cannot open this file: it is not an Excel .xlsx file. If it is .xls or .csv, "
+        "use Save As .xlsx in Excel and import that"
+    ]
+    _, errors = roster.read_roster(tmp_path / "nowhere.xlsx")
+    assert [e.in_language("en") for e in errors] == [
+        "nowhere.xlsx: No such file, please check the path"
+    ]
 
 
 def run_import(url: str, path: Path, clock: ManualClock, **kw: object) -> roster.ImportSummary:
@@ -295,11 +323,19 @@ def test_new_classes_without_a_counselor_and_one_student_classes_are_warned_abou
         staff=[["T001", "王老师", "辅导员", "", "护理172"]],
     )
     summary = run_import(database_url, path, clock)
-    assert summary.warnings == [
+    assert [w("zh") for w in summary.warnings] == [
         "新班级「护里172」没有辅导员：这个班的学生不会出现在任何辅导员的汇总里。"
         "如果是班级名写错了，请改正后重新导入；否则请在「教职工」表给它指定辅导员",
         "班级「护里172」在表中只有 1 名学生，请检查班级名是否写错",
     ]
+    english = summary.report("en")
+    assert "Note: New class 「护里172」 has no counselor: its students will be in no " in (
+        "\n".join(english)
+    )
+    assert (
+        "Note: Class 「护里172」 has a single student in the sheet: please check the class name"
+        in (english)
+    )
 
 
 def test_reimport_reports_what_changed(
