@@ -290,7 +290,7 @@ def test_the_notice_kind_is_wired_with_its_sheet(app: App) -> None:
     from storage.campaigns import NOTICE as KIND
 
     assert KIND in app.campaign_kinds
-    assert KIND.sheet == "通知确认" and KINDS.get("notice") is KIND
+    assert KIND.sheet_title("zh") == "通知确认" and KINDS.get("notice") is KIND
 
 
 async def test_a_campaign_for_a_care_category_is_reminded_privately_only(
