@@ -531,3 +531,17 @@ def test_the_roster_change_report_follows_the_configured_language(tmp_path: Path
     _language(tmp_path, "zh")
     again = classbot(tmp_path, "roster", "import", "t.xlsx")
     assert lines(again.stdout)[0].startswith("导入完成：新建 0 人，更新 ")
+
+
+def test_a_kept_config_and_an_impossible_date_are_said_in_english_under_english(
+    tmp_path: Path,
+) -> None:
+    _language(tmp_path, "en")
+    kept = classbot(tmp_path, "init")
+    assert kept.returncode == 0, kept.stderr
+    assert "config.toml exists; keeping it (use --force to overwrite)." in kept.stdout
+    impossible = classbot(tmp_path, "audit", "--since", "2026-02-30")
+    assert impossible.returncode == 2
+    assert lines(impossible.stderr) == ["--since: There is no such day as '2026-02-30'."]
+    for result in (kept, impossible):
+        assert not CJK_TEXT.search(result.stdout + result.stderr), result.stdout + result.stderr
