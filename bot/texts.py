@@ -134,6 +134,8 @@ def catalogues() -> list[type[Catalogue]]:
 class MatterTexts(Catalogue):
     """诉求: raised with 反映, assigned, closed with a note, reopened; the digest."""
 
+    matter_ref = Text("诉求 {ref}", "Matter {ref}")
+
     received = Text(
         "✓ 已收到你的诉求 {ref}，已转给辅导员；办结时会告诉你。",
         "✓ Matter {ref} received and passed to your counselor; you will hear when it is closed.",

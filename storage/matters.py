@@ -265,7 +265,7 @@ def require_closable(session: Session, actor: Actor, number: int) -> Request:
     action = MATTER.action("close")
     assigned = request.assignee_id == actor.person_id
     if not assigned and not (actor.role in action.by and actor.covers_class(request.class_id)):
-        raise OutOfScope(what=f"诉求 {ref}", what_en=f"Matter {ref}")
+        raise OutOfScope(what=MatterTexts.matter_ref.bind(ref=ref))
     if request.status not in action.from_states:
         raise requests.not_pending(MATTER, ref, request.status, action.label)
     return request
