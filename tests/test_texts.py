@@ -111,7 +111,6 @@ PENDING = frozenset(
         "handlers/collect.py",
         "handlers/keystudents.py",
         "handlers/matters.py",
-        "handlers/notices.py",
         "storage/care.py",
     }
 )
