@@ -110,7 +110,6 @@ PENDING = frozenset(
         "handlers/care.py",
         "handlers/collect.py",
         "handlers/keystudents.py",
-        "handlers/matters.py",
         "storage/care.py",
     }
 )
