@@ -233,3 +233,18 @@ async def test_a_key_student_reply_speaks_the_configured_language(
         )
     categories = list(app.config.keystudents.categories)
     assert_replies_in_language(app, lang, [tagged.text, unknown.text], *categories)
+
+
+async def test_an_over_long_message_is_refused_in_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    from bot.router import MAX_MESSAGE_CHARS
+
+    lang, app, bot = lang_app
+    [refusal] = await bot.say("2020001", "/checkin " + "x" * MAX_MESSAGE_CHARS)
+    assert_in_language(app, lang, refusal.text)
+    assert str(MAX_MESSAGE_CHARS) in refusal.text
+    if lang == "en":
+        assert refusal.text.startswith("This message is too long")
+    else:
+        assert refusal.text.startswith("消息太长")
