@@ -109,7 +109,6 @@ PENDING = frozenset(
         "storage/roster.py",
         "handlers/care.py",
         "handlers/collect.py",
-        "handlers/keystudents.py",
         "storage/care.py",
     }
 )
