@@ -108,7 +108,6 @@ PENDING = frozenset(
         "storage/forms.py",
         "storage/roster.py",
         "handlers/care.py",
-        "handlers/collect.py",
         "storage/care.py",
     }
 )
