@@ -97,7 +97,6 @@ DATA_DIRS = ("storage/migrations/",)
 # (The roster import's messages move once its streaming import loop has landed.)
 PENDING = frozenset(
     {
-        "handlers/checkin.py",
         "schedules/daily.py",
         "storage/reports.py",
         "storage/ledger.py",
