@@ -248,3 +248,29 @@ async def test_an_over_long_message_is_refused_in_the_configured_language(
         assert refusal.text.startswith("This message is too long")
     else:
         assert refusal.text.startswith("消息太长")
+
+
+async def test_an_abnormal_check_in_alert_names_the_city_in_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    lang, app, bot = lang_app
+    await bot.say("2020001", "/checkin 38.2 @Wuhan")
+    [alert] = [s for s in bot.to_chat("T001", group=False) if "38.2" in s.text]
+    if lang == "en":
+        assert ", city: Wuhan." in alert.text and alert.text.endswith("Please follow up.")
+    else:
+        assert "，城市：Wuhan。请及时跟进。" in alert.text
+    assert_in_language(app, lang, alert.text)
+
+
+async def test_a_decision_without_an_id_is_refused_in_the_configured_language(
+    lang_app: tuple[str, App, TestAdapter],
+) -> None:
+    lang, app, bot = lang_app
+    [refusal] = await bot.say("T001", "批准")
+    if lang == "en":
+        assert refusal.text.startswith("Give the id: ")
+        assert "Usage: /approve <id> [amount]" in refusal.text
+    else:
+        assert refusal.text.startswith("请写上编号：")
+    assert_in_language(app, lang, refusal.text)
