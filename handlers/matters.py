@@ -21,12 +21,12 @@ from bot.router import (
     Where,
 )
 from bot.texts import Catalogue, Text
-from bot.texts import MatterTexts as T
 from schedules.matters import MATTER_JOBS
 from storage import identity, requests
 from storage import matters as store
 from storage.errors import BadArguments, TooLate
 from storage.matters import MATTER, MatterPayload
+from storage.matters import MatterTexts as T
 from storage.models import Person, Request, Role
 
 router = CommandRouter("matters")

@@ -214,3 +214,12 @@ def test_the_lint_sees_a_chinese_literal() -> None:
 def test_every_data_file_exists() -> None:
     for rel in DATA:
         assert (ROOT / rel).is_file(), rel
+
+
+def test_a_table_moved_next_to_its_feature_is_still_found_where_it_was() -> None:
+    import bot.texts
+    from storage.matters import MatterTexts
+
+    assert bot.texts.MatterTexts is MatterTexts
+    with pytest.raises(AttributeError):
+        _ = bot.texts.NoSuchTexts
