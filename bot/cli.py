@@ -1006,7 +1006,7 @@ def audit_cmd(
 @collect_app.command("template")
 def collect_template(file: Path, config: ConfigOption = None) -> None:
     """写出空白的信息收集表单（.xlsx）/ Write a blank collection form sheet (.xlsx)."""
-    from bot.texts import CollectTexts
+    from handlers.collect_texts import CollectTexts
     from storage import forms
 
     cfg = _config(config)
@@ -1026,8 +1026,8 @@ def collect_create(
     config: ConfigOption = None,
 ) -> None:
     """按模板发起信息收集，并排队发到各班级群 / Start a collection from a template and queue its posts."""
-    from bot.texts import CollectTexts
     from handlers import collect
+    from handlers.collect_texts import CollectTexts
     from storage import audit, campaigns, forms
     from storage import identity as people
     from storage.campaigns import Audience

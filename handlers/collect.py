@@ -31,7 +31,9 @@ from bot.router import (
     Feature,
     normalize,
 )
-from bot.texts import CampaignTexts, Catalogue, CollectTexts, NoticeTexts, Text
+from bot.texts import CampaignTexts, Catalogue, Text
+from handlers.collect_texts import CollectTexts
+from handlers.notice_texts import NoticeTexts
 from handlers.notices import NoticeCommandTexts
 from storage import audit, campaigns, forms, identity, ledger
 from storage.campaigns import Audience, CampaignKind, Instance, Period, Reminders

@@ -15,7 +15,8 @@ import schedules.campaigns
 from bot.dates import day_label, try_parse_date
 from bot.messages import Button, ChatAddress, OutgoingMessage
 from bot.router import ALL_ROLES, Args, CommandRouter, Context, Feature, normalize
-from bot.texts import Catalogue, NoticeTexts, Text
+from bot.texts import Catalogue, Text
+from handlers.notice_texts import NoticeTexts
 from storage import campaigns, identity
 from storage.campaigns import NOTICE, Audience, Instance
 from storage.errors import BadArguments, NotFound, OutOfScope

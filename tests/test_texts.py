@@ -218,8 +218,12 @@ def test_every_data_file_exists() -> None:
 
 def test_a_table_moved_next_to_its_feature_is_still_found_where_it_was() -> None:
     import bot.texts
+    from handlers.collect_texts import CollectTexts
+    from handlers.notice_texts import NoticeTexts
     from storage.matters import MatterTexts
 
     assert bot.texts.MatterTexts is MatterTexts
+    assert bot.texts.NoticeTexts is NoticeTexts
+    assert bot.texts.CollectTexts is CollectTexts
     with pytest.raises(AttributeError):
         _ = bot.texts.NoSuchTexts
