@@ -45,6 +45,8 @@ class CliTexts(Catalogue):
     cannot_write = Text("写不了 {path}：{reason}", "cannot write {path}: {reason}")
     db_help = Text("数据库结构", "Database schema.")
     roster_help = Text("花名册", "The roster.")
+    collect_help = Text("信息收集", "Collections.")
+    scope_help = Text("班级代码、学院名称，或 全部", "class code, college name, or all")
     person_help = Text("学号或工号", "student or staff number")
     date_help = Text("2026-12-02、12-02、12月2日、今天 …", "2026-12-02, 12-02, today …")
     since_help = Text(
@@ -349,7 +351,7 @@ db_app = typer.Typer(help=both(CliTexts.db_help), no_args_is_help=True)
 roster_app = typer.Typer(help=both(CliTexts.roster_help), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(roster_app, name="roster")
-collect_app = typer.Typer(help="信息收集 / Collections.", no_args_is_help=True)
+collect_app = typer.Typer(help=both(CliTexts.collect_help), no_args_is_help=True)
 app.add_typer(collect_app, name="collect")
 
 ConfigOption = Annotated[
@@ -398,6 +400,9 @@ def _refuse(message: str, code: int) -> NoReturn:
 
 
 # A database URL's driver, and the extra of this package that installs it.
+# The scope words that address the whole school (read, not said).
+WHOLE_SCHOOL = frozenset({"全部", "all"})
+
 _DRIVER_EXTRAS = {"psycopg": "postgres", "psycopg2": "postgres"}
 
 
@@ -1057,7 +1062,7 @@ def audit_cmd(
 @collect_app.command("template")
 def collect_template(file: Path, config: ConfigOption = None) -> None:
     """写出空白的信息收集表单（.xlsx）/ Write a blank collection form sheet (.xlsx)."""
-    from bot.texts import CollectTexts
+    from handlers.collect_texts import CollectTexts
     from storage import forms
 
     cfg = _config(config)
@@ -1071,14 +1076,14 @@ def collect_template(file: Path, config: ConfigOption = None) -> None:
 @collect_app.command("create")
 def collect_create(
     file: Annotated[str, typer.Argument(help="a .toml or .xlsx template, or a template's name")],
-    scope: Annotated[str, typer.Option("--scope", help="class code, college name, or 全部/all")],
+    scope: Annotated[str, typer.Option("--scope", help=both(CliTexts.scope_help))],
     deadline: Annotated[str, typer.Option("--deadline", help='e.g. "2027-01-10 18:00" or 1-10')],
     title: Annotated[str | None, typer.Option("--title", help="instead of the template's")] = None,
     config: ConfigOption = None,
 ) -> None:
     """按模板发起信息收集，并排队发到各班级群 / Start a collection from a template and queue its posts."""
-    from bot.texts import CollectTexts
     from handlers import collect
+    from handlers.collect_texts import CollectTexts
     from storage import audit, campaigns, forms
     from storage import identity as people
     from storage.campaigns import Audience
@@ -1107,7 +1112,7 @@ def collect_create(
                 _fail(cfg, CollectTexts.cli_bad_deadline, 2, deadline=deadline)
             word = scope.strip()
             audience: Audience | None = None
-            if word.lower() in ("全部", "all"):
+            if word.lower() in WHOLE_SCHOOL:
                 audience = Audience(school=True)
             elif (cls := people.class_by_code(session, word)) is not None:
                 audience = Audience(class_ids=frozenset({cls.id}))

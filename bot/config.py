@@ -499,15 +499,20 @@ class CollectSection(_Section):
     private: bool = False
 
 
+# The default 重点学生 categories and their contact cadence in days: names counselors type
+# and the bot reads (#未就业), so data rather than texts.
+CARE_CATEGORIES = {
+    "家庭经济困难": 14,
+    "心理关注": 7,
+    "未就业": 14,
+    "学业困难": 14,
+    "身体健康关注": 7,
+    "隔离/滞留": 3,
+}
+
+
 def _care_categories() -> dict[str, int]:
-    return {
-        "家庭经济困难": 14,
-        "心理关注": 7,
-        "未就业": 14,
-        "学业困难": 14,
-        "身体健康关注": 7,
-        "隔离/滞留": 3,
-    }
+    return dict(CARE_CATEGORIES)
 
 
 class KeyStudentsSection(_Section):

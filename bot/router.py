@@ -40,6 +40,7 @@ from bot.texts import Catalogue, Text
 from storage import audit, identity, inbound, prompts, reports
 from storage.campaigns import KINDS, Campaigns
 from storage.db import is_transient, unit_of_work, with_retry
+from storage.demo import CLASSES as DEMO_CLASSES
 from storage.errors import (
     ConsentRequired,
     DomainError,
@@ -264,7 +265,7 @@ _ANSWER_KEY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
 CANCEL_WORDS = frozenset({"取消", "/cancel"})
 
 # The demo school's class (SPEC §7), named in usage lines written before any roster exists.
-DEMO_CLASS = "护理172"
+DEMO_CLASS = DEMO_CLASSES[0]
 
 
 @dataclass(frozen=True)
@@ -722,11 +723,7 @@ class Dispatcher:
         _, _, looks_like_command = self.recognise(replace(msg, text=head))
         if msg.is_group and not looks_like_command:
             return Routed([])
-        text = (
-            f"This message is too long (over {MAX_MESSAGE_CHARS} characters); nothing was read or saved."
-            if self.lang == "en"
-            else f"消息太长（超过 {MAX_MESSAGE_CHARS} 字），没有处理，也没有保存。"
-        )
+        text = RouterTexts.too_long(self.lang, limit=MAX_MESSAGE_CHARS)
         return self._say(replace(msg, text=head), [self._text(msg, text)], batch=batch)
 
     def _run(
@@ -966,6 +963,10 @@ def _split_first(text: str) -> tuple[str, str, str]:
 
 class RouterTexts(Catalogue):
     usage = Text("格式：{usage}", "Usage: {usage}")
+    too_long = Text(
+        "消息太长（超过 {limit} 字），没有处理，也没有保存。",
+        "This message is too long (over {limit} characters); nothing was read or saved.",
+    )
     unknown = Text(
         "没看懂这条消息。发送「帮助」查看可用的命令。",
         "I did not understand that. Send /help to see what you can do.",

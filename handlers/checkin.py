@@ -7,6 +7,7 @@ from datetime import date
 from bot.config import Config, times_for
 from bot.messages import OutgoingMessage, PersonAddress
 from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, Feature
+from bot.texts import Catalogue, Text
 from handlers import keystudents
 from handlers.symptoms import Reading, lexicon_for, read_checkin
 from storage import checkins, identity
@@ -17,15 +18,74 @@ from storage.models import Role, SchoolClass
 router = CommandRouter("checkin")
 
 
+class CheckinTexts(Catalogue):
+    """每日健康打卡 and /mine: the replies, the staff alerts and the usage lines."""
+
+    checkin_usage = Text(
+        "打卡 <体温> [症状…] [@城市] [备注]，例：打卡 36.5　或　打卡 37.6 咳嗽 嗓子疼 @武汉",
+        "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 37.6 cough @Wuhan",
+    )
+    checkin_help = Text("今日健康打卡", "today's health check-in")
+    no_class = Text("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
+    late = Text("（迟交）", " (late)")
+    counted = Text(
+        "✓ {name} 已打卡 {done}/{roster}{late}", "✓ {name} checked in {done}/{roster}{late}"
+    )
+    verb = Text("已打卡", "checked in")
+    received_privately = Text("✓ 已收到，详情见私聊", "✓ Received; details in private chat")
+    updated = Text("（已更新今天的记录）", " (replaces today's earlier one)")
+    none = Text("无", "none")
+    understood = Text(
+        "✓ 已打卡{late}{updated}\n体温 {temp}℃；症状：{symptoms}；城市：{city}；备注：{note}\n"
+        "如有不对，重新发送打卡即可更正，以最后一次为准。",
+        "✓ Checked in{late}{updated}\nTemperature {temp} °C; symptoms: {symptoms}; "
+        "city: {city}; note: {note}\nIf anything is wrong, check in again: the last one "
+        "counts.",
+    )
+    alert = Text(
+        "⚠️ {again}异常打卡：{name}（{number}，{cls}）体温 {temp}℃，症状：{symptoms}{city}。请及时跟进。",
+        "⚠️ Abnormal check-in{again}: {name} ({number}, {cls}) {temp} °C, symptoms: "
+        "{symptoms}{city}. Please follow up.",
+    )
+    worse = Text("加重：", " (worse than earlier today)")
+    city = Text("，城市：{city}", ", city: {city}")
+    correction = Text(
+        "ℹ️ 更正：{name}（{number}，{cls}）{when} 重新打卡，体温 {temp}℃，无症状。"
+        "今天的异常记录仍保留在台账「异常」表中，标为已更正。",
+        "ℹ️ Correction: {name} ({number}, {cls}) checked in again at {when}: {temp} °C, "
+        "no symptoms. Today's abnormal reading stays in the ledger, marked corrected.",
+    )
+    health_signal = Text(
+        "身体不舒服的话，请按这个格式打卡，辅导员会及时看到：\n"
+        "打卡 <体温> [症状…] [@城市] [备注]，例：打卡 37.6 发烧 咳嗽",
+        "If you are unwell, please check in so your counselor sees it: "
+        "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 37.6 fever cough",
+    )
+    mine_usage = Text("我的", "/mine")
+    mine_help = Text(
+        "查看自己的打卡、请假和补助记录（私聊发送）",
+        "your own check-in, leave and subsidy records (sent privately)",
+    )
+    records_of = Text("{name}（{number}）的记录：", "Records of {name} ({number}):")
+    sent_privately = Text("已私信发给你。", "Sent to you privately.")
+    mine_none = Text("打卡：还没有记录。", "Check-in: none yet.")
+    today_done = Text("今天已打卡", "checked in today")
+    today_missing = Text("今天未打卡", "not yet today")
+    mine_line = Text(
+        "打卡：{status}；最近一次 {when}，体温 {temp}℃，症状：{symptoms}{late}",
+        "Check-in: {status}; last {when}, {temp} °C, symptoms: {symptoms}{late}",
+    )
+
+
+T = CheckinTexts
+
+
 @router.command(
     "checkin",
     "打卡",
     roles=STUDENTS,
-    usage=(
-        "打卡 <体温> [症状…] [@城市] [备注]，例：打卡 36.5　或　打卡 37.6 咳嗽 嗓子疼 @武汉",
-        "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 37.6 cough @Wuhan",
-    ),
-    help=("今日健康打卡", "today's health check-in"),
+    usage=T.checkin_usage.pair,
+    help=T.checkin_help.pair,
     needs_consent=True,
 )
 def checkin(ctx: Context, args: Args) -> None:
@@ -35,7 +95,7 @@ def checkin(ctx: Context, args: Args) -> None:
     cfg = ctx.config.checkin
     reading = read_checkin(args.text, cfg)
     if actor.class_id is None:
-        raise BadArguments("花名册里你没有班级，请联系辅导员。", "You have no class on the roster.")
+        raise BadArguments(T.no_class)
 
     local = ctx.sent_at.astimezone(ctx.config.tz)
     deadline = times_for(ctx.config.schedule, actor.college).deadline
@@ -61,21 +121,20 @@ def checkin(ctx: Context, args: Args) -> None:
         group=(ctx.message.platform, ctx.message.chat_id) if ctx.message.is_group else None,
     )
 
-    late_mark = ctx.t("（迟交）", " (late)") if late else ""
+    late_mark = ctx.render(T.late) if late else ""
     if ctx.message.is_group and stored.group_class_id == actor.class_id:
         # Never echo health details in a group: only the class count.
         done, roster = stored.done, stored.roster
         ctx.acknowledge(
-            ctx.t(
-                "✓ {name} 已打卡 {done}/{roster}{late}",
-                "✓ {name} checked in {done}/{roster}{late}",
+            ctx.render(
+                T.counted,
                 name=actor.name,
                 done=done,
                 roster=roster,
                 late=late_mark,
             ),
             key=f"checkin:{local.date()}",
-            verb=ctx.t("已打卡", "checked in"),
+            verb=ctx.render(T.verb),
             name=actor.name,
             done=done,
             of=roster,
@@ -87,7 +146,7 @@ def checkin(ctx: Context, args: Args) -> None:
             # Another class's group (or one bound to no class): nothing of this student's
             # class there, not even a name or a count.
             ctx.send(PersonAddress(actor.person_id), details)
-            ctx.reply(ctx.t("✓ 已收到，详情见私聊", "✓ Received; details in private chat"))
+            ctx.reply(ctx.render(T.received_privately))
         else:
             ctx.reply(details)
     if stored.abnormal_today:
@@ -98,15 +157,11 @@ def checkin(ctx: Context, args: Args) -> None:
 
 def _understood(ctx: Context, r: Reading, late_mark: str, replaced: bool) -> OutgoingMessage:
     """The private reply: how the check-in was read, so the student can correct it."""
-    updated = ctx.t("（已更新今天的记录）", " (replaces today's earlier one)") if replaced else ""
-    none = ctx.t("无", "none")
+    updated = ctx.render(T.updated) if replaced else ""
+    none = ctx.render(T.none)
     return OutgoingMessage(
-        ctx.t(
-            "✓ 已打卡{late}{updated}\n体温 {temp}℃；症状：{symptoms}；城市：{city}；备注：{note}\n"
-            "如有不对，重新发送打卡即可更正，以最后一次为准。",
-            "✓ Checked in{late}{updated}\nTemperature {temp} °C; symptoms: {symptoms}; "
-            "city: {city}; note: {note}\nIf anything is wrong, check in again: the last one "
-            "counts.",
+        ctx.render(
+            T.understood,
             late=late_mark,
             updated=updated,
             temp=format_temp(r.temp_tenths),
@@ -149,18 +204,15 @@ def _alert_staff(ctx: Context, class_id: int, r: checkins.Reading, *, again: boo
     city = checkins.for_day(
         ctx.session, actor.person_id, r.submitted_at.astimezone(ctx.config.tz).date()
     )
-    text = ctx.t(
-        "⚠️ {again}异常打卡：{name}（{number}，{cls}）体温 {temp}℃，症状：{symptoms}{city}。请及时跟进。",
-        "⚠️ Abnormal check-in{again_en}: {name} ({number}, {cls}) {temp} °C, symptoms: "
-        "{symptoms}{city}.",
-        again="加重：" if again else "",
-        again_en=" (worse than earlier today)" if again else "",
+    text = ctx.render(
+        T.alert,
+        again=ctx.render(T.worse) if again else "",
         name=actor.name,
         number=actor.number,
         cls=code,
         temp=format_temp(r.temp_tenths),
-        symptoms="、".join(r.symptoms) or ctx.t("无", "none"),
-        city=f"，城市：{city.city}" if city is not None and city.city else "",
+        symptoms="、".join(r.symptoms) or ctx.render(T.none),
+        city=ctx.render(T.city, city=city.city) if city is not None and city.city else "",
     )
     ctx.notify(staff, OutgoingMessage(text), tags=("health",))
 
@@ -170,11 +222,8 @@ def _correction_notice(ctx: Context, class_id: int, r: checkins.Reading) -> None
     staff, code = _class_staff(ctx, class_id)
     ctx.notify(
         staff,
-        ctx.t(
-            "ℹ️ 更正：{name}（{number}，{cls}）{when} 重新打卡，体温 {temp}℃，无症状。"
-            "今天的异常记录仍保留在台账「异常」表中，标为已更正。",
-            "ℹ️ Correction: {name} ({number}, {cls}) checked in again at {when}: {temp} °C, "
-            "no symptoms. Today's abnormal reading stays in the ledger, marked corrected.",
+        ctx.render(
+            T.correction,
             name=actor.name,
             number=actor.number,
             cls=code,
@@ -190,33 +239,21 @@ def health_signal(config: Config, text: str) -> str | None:
     form and nothing else: nobody is alerted until a check-in is made."""
     if not lexicon_for(config.checkin).find(text):
         return None
-    if config.bot.language == "en":
-        return (
-            "If you are unwell, please check in so your counselor sees it: "
-            "/checkin <temperature> [symptoms…] [@city] [note], e.g. /checkin 37.6 fever cough"
-        )
-    return (
-        "身体不舒服的话，请按这个格式打卡，辅导员会及时看到：\n"
-        "打卡 <体温> [症状…] [@城市] [备注]，例：打卡 37.6 发烧 咳嗽"
-    )
+    return T.health_signal(config.bot.language)
 
 
 @router.command(
     "mine",
     "我的",
     roles=ALL_ROLES,
-    usage=("我的", "/mine"),
-    help=(
-        "查看自己的打卡、请假和补助记录（私聊发送）",
-        "your own check-in, leave and subsidy records (sent privately)",
-    ),
+    usage=T.mine_usage.pair,
+    help=T.mine_help.pair,
 )
 def mine(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     lines = [
-        ctx.t(
-            "{name}（{number}）的记录：",
-            "Records of {name} ({number}):",
+        ctx.render(
+            T.records_of,
             name=actor.name,
             number=actor.number,
         )
@@ -229,7 +266,7 @@ def mine(ctx: Context, args: Args) -> None:
     details = OutgoingMessage("\n".join(lines))
     if ctx.message.is_group:
         ctx.send(PersonAddress(actor.person_id), details)
-        ctx.reply(ctx.t("已私信发给你。", "Sent to you privately."))
+        ctx.reply(ctx.render(T.sent_privately))
     else:
         ctx.reply(details)
 
@@ -238,23 +275,18 @@ def mine_lines(ctx: Context, person_id: int, today: date) -> list[str]:
     """The check-in section of /mine."""
     rows = checkins.latest(ctx.session, person_id, limit=1)
     if not rows:
-        return [ctx.t("打卡：还没有记录。", "Check-in: none yet.")]
+        return [ctx.render(T.mine_none)]
     c = rows[0]
     when = c.submitted_at.astimezone(ctx.config.tz).strftime("%m-%d %H:%M")
-    status = (
-        ctx.t("今天已打卡", "checked in today")
-        if c.day == today
-        else ctx.t("今天未打卡", "not yet today")
-    )
+    status = ctx.render(T.today_done if c.day == today else T.today_missing)
     return [
-        ctx.t(
-            "打卡：{status}；最近一次 {when}，体温 {temp}℃，症状：{symptoms}{late}",
-            "Check-in: {status}; last {when}, {temp} °C, symptoms: {symptoms}{late}",
+        ctx.render(
+            T.mine_line,
             status=status,
             when=when,
             temp=format_temp(c.temp_tenths),
-            symptoms=c.symptoms or ctx.t("无", "none"),
-            late=ctx.t("（迟交）", " (late)") if c.late else "",
+            symptoms=c.symptoms or ctx.render(T.none),
+            late=ctx.render(T.late) if c.late else "",
         )
     ]
 

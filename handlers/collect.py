@@ -31,7 +31,10 @@ from bot.router import (
     Feature,
     normalize,
 )
-from bot.texts import Catalogue, CollectTexts, NoticeTexts, Text
+from bot.texts import Catalogue, Text
+from handlers.collect_texts import CollectTexts
+from handlers.notice_texts import NoticeTexts
+from handlers.notices import NoticeCommandTexts
 from storage import audit, campaigns, forms, identity, ledger
 from storage.campaigns import Audience, CampaignKind, CampaignTexts, Instance, Period, Reminders
 from storage.errors import BadArguments, DomainError, NotFound, OutOfScope
@@ -132,7 +135,7 @@ def audience_for(session: Session, actor: Actor, token: str) -> Audience | None:
         return default_audience(actor)
     cls = identity.class_by_code(session, token) or identity.class_by_code(session, word)
     if cls is not None:
-        actor.require_class(cls.id, what=f"班级 {cls.code}", what_en=f"class {cls.code}")
+        actor.require_class(cls.id, what=NoticeCommandTexts.a_class.bind(code=cls.code))
         return Audience(class_ids=frozenset({cls.id}))
     college = campaigns.college_by_name(session, word)
     if college is not None:
@@ -140,7 +143,7 @@ def audience_for(session: Session, actor: Actor, token: str) -> Audience | None:
             actor.role is Role.COLLEGE_ADMIN and actor.college_id == college.id
         ):
             return Audience(college_id=college.id)
-        raise OutOfScope(what=f"学院 {college.name}", what_en=f"college {college.name}")
+        raise OutOfScope(what=NoticeCommandTexts.a_college.bind(name=college.name))
     return None
 
 
@@ -284,19 +287,56 @@ def launch(
     return Launched(c, envelopes, len(groups), len(students))
 
 
+class CollectCommandTexts(Catalogue):
+    """The 收集, 填 and 进度 commands' usage and help, and what their refusals name."""
+
+    collect_usage = Text(
+        "收集 <模板名> [班级|学院|全部] [截止日期] [时间]，"
+        "例：收集 {template} {{class_code}} {{tomorrow}} 18:00",
+        "/collect <template> [class|college|all] [deadline date] [time], "
+        "e.g. /collect {template} {{class_code}} {{tomorrow}} 18:00",
+    )
+    collect_help = Text(
+        "按模板发起信息收集（默认发给你负责的全部班级），同学私聊填写，截止前提醒未填的同学",
+        "start a collection from a template; students answer privately and are reminded",
+    )
+    fill_usage = Text(
+        "填 <编号> [答案…]，例：填 C3 2027-01-15 湖北恩施 火车 2027-02-20　或　填 C3（逐题回答）",
+        "/fill <id> [answers…], e.g. /fill C3 2027-01-15 Enshi train 2027-02-20, or /fill C3 "
+        "to answer question by question",
+    )
+    fill_help = Text(
+        "填写信息收集（私聊；只发「填」列出要填的收集）",
+        "answer a collection (privately; /fill alone lists yours)",
+    )
+    progress_usage = Text(
+        "进度 <编号> [班级|学院]，例：进度 C3　或　进度 C3 {class_code}",
+        "/progress <id> [class|college], e.g. /progress C3 {class_code}",
+    )
+    progress_help = Text(
+        "信息收集或通知的进度：各班完成数，未完成名单（私聊发送）",
+        "a collection's or notice's progress per class, with who is missing (sent privately)",
+    )
+    for_you = Text("给你的信息收集 {ref}", "A collection {ref} for you")
+
+
+# The template the 收集 usage names, by its (Chinese) name as a counselor types it.
+EXAMPLE_TEMPLATE = ("寒假离校返乡登记",)
+# The 填 command (name, keyword): a line answer is read after the keyword and the id.
+FILL = ("fill", "填")
+
+
+def _collect_usage() -> tuple[str, str]:
+    T, template = CollectCommandTexts.collect_usage, EXAMPLE_TEMPLATE[0]
+    return (T("zh", template=template), T("en", template=template))
+
+
 @router.command(
     "collect",
     "收集",
     roles=STARTERS,
-    usage=(
-        "收集 <模板名> [班级|学院|全部] [截止日期] [时间]，例：收集 寒假离校返乡登记 护理172 {tomorrow} 18:00",
-        "/collect <template> [class|college|all] [deadline date] [time], "
-        "e.g. /collect 寒假离校返乡登记 护理172 {tomorrow} 18:00",
-    ),
-    help=(
-        "按模板发起信息收集（默认发给你负责的全部班级），同学私聊填写，截止前提醒未填的同学",
-        "start a collection from a template; students answer privately and are reminded",
-    ),
+    usage=_collect_usage(),
+    help=CollectCommandTexts.collect_help.pair,
 )
 def collect(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -369,27 +409,19 @@ def _open_collection(ctx: Context, token: str, person: Person) -> Instance:
     if c is None or c.kind.name != COLLECTION.name:
         raise _problem(CollectTexts.name_it)
     if not campaigns.covers(ctx.session, c, person):
-        raise NotFound(what=f"给你的信息收集 {c.ref}", what_en=f"A collection {c.ref} for you")
+        raise NotFound(what=CollectCommandTexts.for_you.bind(ref=c.ref))
     if c.status != campaigns.OPEN:
         raise CollectionClosed(ref=c.ref)
     return c
 
 
 @router.command(
-    "fill",
-    "填",
+    *FILL,
     roles=STUDENTS,
     # 填 is everyday chat too: in a group only the whole word, or 填 C3.
     also_chat=r"(?:[Cc]\d{1,9})?",
-    usage=(
-        "填 <编号> [答案…]，例：填 C3 2027-01-15 湖北恩施 火车 2027-02-20　或　填 C3（逐题回答）",
-        "/fill <id> [answers…], e.g. /fill C3 2027-01-15 Enshi train 2027-02-20, or /fill C3 "
-        "to answer question by question",
-    ),
-    help=(
-        "填写信息收集（私聊；只发「填」列出要填的收集）",
-        "answer a collection (privately; /fill alone lists yours)",
-    ),
+    usage=CollectCommandTexts.fill_usage.pair,
+    help=CollectCommandTexts.fill_help.pair,
 )
 def fill(ctx: Context, args: Args) -> None:
     if ctx.message.is_group:
@@ -408,7 +440,7 @@ def fill(ctx: Context, args: Args) -> None:
         _ask(ctx, c, 0, {})
         return
     today = ctx.now.astimezone(ctx.config.tz).date()
-    prefix = f"填 {c.ref} " if ctx.lang != "en" else f"/fill {c.ref} "
+    prefix = f"{FILL[1]} {c.ref} " if ctx.lang != "en" else f"/{FILL[0]} {c.ref} "
     answers = forms.parse_line(c.form, args.rest(1), today, prefix=prefix)
     _save(ctx, c, person, answers)
 
@@ -559,14 +591,8 @@ def _verb(c: Instance) -> Text:
     "进度",
     roles=STAFF,
     also_chat=r"(?:[A-Za-z]\d{1,9})?",
-    usage=(
-        "进度 <编号> [班级|学院]，例：进度 C3　或　进度 C3 {class_code}",
-        "/progress <id> [class|college], e.g. /progress C3 {class_code}",
-    ),
-    help=(
-        "信息收集或通知的进度：各班完成数，未完成名单（私聊发送）",
-        "a collection's or notice's progress per class, with who is missing (sent privately)",
-    ),
+    usage=CollectCommandTexts.progress_usage.pair,
+    help=CollectCommandTexts.progress_help.pair,
 )
 def progress(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()

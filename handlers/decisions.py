@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.router import DECIDERS, STUDENTS, Args, CommandRouter, Context, WorkflowHandlers
-from bot.texts import Catalogue, Text
+from bot.texts import Catalogue, PerLanguage, Text, in_language
 from storage import requests
 from storage.errors import BadArguments, DomainError, NotYourStep
-from storage.leave import LEAVE
 from storage.requests import REJECT, Ref, Step, Workflows, parse_ref
-from storage.subsidy import SUBSIDY
 from storage.workflows import WORKFLOWS
 
 
@@ -25,11 +23,27 @@ class DecisionTexts(Catalogue):
         "The reason for rejecting {ref}? Send it as your next message (or /cancel).",
     )
     no_reason = Text("理由不能为空。", "The reason cannot be empty.")
+    give_the_id = Text("请写上编号：{example}。", "Give the id: {example}.")
+    approve_usage = Text(
+        "批准 <编号> [金额]，例：批准 L37　或　批准 S12 500（补助可调低金额，仅私聊）",
+        "/approve <id> [amount], e.g. /approve L37 or /approve S12 500 (may lower a subsidy)",
+    )
+    approve_help = Text("批准请假或补助申请", "approve a leave request or a subsidy step")
+    reject_usage = Text(
+        "驳回 <编号> [理由]，例：驳回 L37 请补充医院证明（不写理由会再问）",
+        "/reject <id> [reason], e.g. /reject L37 please add a doctor's note (asked if left out)",
+    )
+    reject_help = Text(
+        "驳回请假或补助申请（需写理由）",
+        "reject a leave request or a subsidy step (with a reason)",
+    )
+    cancel_usage = Text("撤销 <编号>，例：撤销 L37", "/cancel <id>, e.g. /cancel L37")
+    cancel_help = Text(
+        "撤回自己还在审批中的请假或补助申请", "withdraw your own request while it is pending"
+    )
 
 
 router = CommandRouter("decisions")
-
-_L, _S = LEAVE.ref(37), SUBSIDY.ref(12)
 
 
 def require_ref(ctx: Context, args: Args) -> tuple[Ref, WorkflowHandlers]:
@@ -38,7 +52,8 @@ def require_ref(ctx: Context, args: Args) -> tuple[Ref, WorkflowHandlers]:
     if ref is None or handlers is None:
         # The kinds that are decided by 批准 / 驳回 / 撤销.
         zh, en = Workflows(*(k for k in WORKFLOWS if k.name in ctx.dispatcher.workflows)).example()
-        raise BadArguments(f"请写上编号：{zh}。", f"Give the id: {en}.")
+        example = PerLanguage(lambda lang: in_language((zh, en), lang))
+        raise BadArguments(DecisionTexts.give_the_id.bind(example=example))
     return ref, handlers
 
 
@@ -46,11 +61,8 @@ def require_ref(ctx: Context, args: Args) -> tuple[Ref, WorkflowHandlers]:
     "approve",
     "批准",
     roles=DECIDERS,
-    usage=(
-        f"批准 <编号> [金额]，例：批准 {_L}　或　批准 {_S} 500（补助可调低金额，仅私聊）",
-        f"/approve <id> [amount], e.g. /approve {_L} or /approve {_S} 500 (may lower a subsidy)",
-    ),
-    help=("批准请假或补助申请", "approve a leave request or a subsidy step"),
+    usage=DecisionTexts.approve_usage.pair,
+    help=DecisionTexts.approve_help.pair,
 )
 def approve(ctx: Context, args: Args) -> None:
     ref, handlers = require_ref(ctx, args)
@@ -61,14 +73,8 @@ def approve(ctx: Context, args: Args) -> None:
     "reject",
     "驳回",
     roles=DECIDERS,
-    usage=(
-        f"驳回 <编号> [理由]，例：驳回 {_L} 请补充医院证明（不写理由会再问）",
-        f"/reject <id> [reason], e.g. /reject {_L} please add a doctor's note (asked if left out)",
-    ),
-    help=(
-        "驳回请假或补助申请（需写理由）",
-        "reject a leave request or a subsidy step (with a reason)",
-    ),
+    usage=DecisionTexts.reject_usage.pair,
+    help=DecisionTexts.reject_help.pair,
 )
 def reject(ctx: Context, args: Args) -> None:
     ref, handlers = require_ref(ctx, args)
@@ -97,7 +103,7 @@ def on_reason(ctx: Context, text: str, state: dict[str, Any]) -> None:
         ctx.reply(e.render(ctx.lang))
         return
     if not text:
-        raise BadArguments(DecisionTexts.no_reason("zh"), DecisionTexts.no_reason("en"))
+        raise BadArguments(DecisionTexts.no_reason)
     handlers.reject(ctx, ref.number, Args.parse(f"{ref} {text}"), text)
 
 
@@ -105,7 +111,8 @@ def rejectable_step(ctx: Context, handlers: WorkflowHandlers, ref: Ref) -> Step:
     """The step the request waits at, if this decider may reject it now (reads only)."""
     kind, actor = handlers.kind, ctx.require_actor()
     request = requests.get(ctx.session, kind, ref.number)
-    actor.require_class(request.class_id, f"{kind.noun[0]} {ref}", f"{kind.noun[1]} {ref}")
+    noun = PerLanguage(lambda lang: f"{in_language(kind.noun, lang)} {ref}")
+    actor.require_class(request.class_id, noun("zh"), noun("en"))
     step = kind.step_at(request.status)
     if step is None:
         raise requests.not_pending(kind, str(ref), request.status, REJECT)
@@ -124,8 +131,8 @@ def rejectable_step(ctx: Context, handlers: WorkflowHandlers, ref: Ref) -> Step:
     "撤销",
     roles=STUDENTS,
     aliases=("撤销申请",),
-    usage=(f"撤销 <编号>，例：撤销 {_L}", f"/cancel <id>, e.g. /cancel {_L}"),
-    help=("撤回自己还在审批中的请假或补助申请", "withdraw your own request while it is pending"),
+    usage=DecisionTexts.cancel_usage.pair,
+    help=DecisionTexts.cancel_help.pair,
 )
 def cancel(ctx: Context, args: Args) -> None:
     ref, handlers = require_ref(ctx, args)

@@ -45,6 +45,70 @@ from storage.subsidy import SUBSIDY
 router = CommandRouter("keystudents")
 
 
+class KeyStudentCommandTexts(Catalogue):
+    """The 重点学生 commands' usage, help and examples."""
+
+    tag_usage = Text(
+        "标记 <学号> <类别>，例：标记 2020001 家庭经济困难", "/tag <student id> <category>"
+    )
+    tag_help = Text("把学生列为重点学生（建档立卡）", "tag a key student with a care category")
+    tag_example = Text("标记 2020001 家庭经济困难", "/tag 2020001 <category>")
+    untag_usage = Text(
+        "取消标记 <学号> <类别>，例：取消标记 2020001 未就业", "/untag <student id> <category>"
+    )
+    untag_help = Text("取消重点学生标记", "remove a care tag")
+    untag_example = Text("取消标记 2020001 未就业", "/untag 2020001 <category>")
+    visit_example = Text("家访 2020001 视频 情况:…", "/visit 2020001 video found: …")
+    talk_example = Text("谈话 2020001 面谈 情况:…", "/talk 2020001 in-person found: …")
+    answer = Text("回答", "The answer")
+    contact_usage = Text(
+        "{word} <学号> <视频|电话|微信|面谈> [日期:…] [参与:…] 情况:… [帮扶:…] [跟进:<日期> <事项>]，"
+        "例：{word} 2020001 视频 参与:王老师,家长 情况:家中一切正常，缺口罩 帮扶:联系社区 跟进:{{tomorrow}} 寄口罩"
+        "　或只发 {word} 2020001，逐项回答",
+        "/{word} <student id> <video|phone|wechat|in-person> [date: …] [with: …] found: … [help: …] "
+        "[follow: <date> <what>], or just /{word} <student id> to be asked step by step",
+    )
+    visit_help = Text("记录一次云家访", "log a (remote) home visit")
+    talk_help = Text("记录一次谈心谈话", "log a talk with a student")
+    done_usage = Text("完成 <跟进编号>，例：完成 3", "/done <follow-up number>, e.g. /done 3")
+    done_help = Text("把家访或谈话的跟进事项标为已完成", "mark a contact's follow-up done")
+    track_usage = Text(
+        "跟踪 <学号|病假编号>，例：跟踪 2020001　或　跟踪 L3",
+        "/track <student id|sick leave id>, e.g. /track 2020001 or /track L3",
+    )
+    track_help = Text("开始每日云跟踪一名身体不适的学生", "follow an unwell student daily")
+    track_example = Text("跟踪 2020001", "/track 2020001")
+    a_leave = Text("请假 {ref}", "Leave {ref}")
+    recovered_usage = Text("康复 <学号>，例：康复 2020001", "/recovered <student id>")
+    recovered_help = Text(
+        "学生已恢复，结束每日云跟踪", "the student is well: end the daily follow-up"
+    )
+    recovered_example = Text("康复 2020001", "/recovered 2020001")
+    feel_usage = Text(
+        "身体 <体温> [症状…]，例：身体 36.8　或　身体 37.4 咳嗽",
+        "/feel <temperature> [symptoms…]",
+    )
+    feel_help = Text(
+        "回复每日云跟踪：今天的体温和身体情况", "answer the daily follow-up: how you feel today"
+    )
+    file_usage = Text("档案 <学号>，例：档案 2020001", "/file <student id>")
+    file_help = Text(
+        "查看重点学生档案：标记、家访谈话、跟进、请假、异常打卡、补助",
+        "a key student's file: tags, contacts, follow-ups, leave, abnormal check-ins, subsidies",
+    )
+    file_example = Text("档案 2020001", "/file 2020001")
+    careledger_usage = Text(
+        "帮扶台账 [班级|学院]，例：帮扶台账 {class_code}",
+        "/careledger [class|college], e.g. /careledger {class_code}",
+    )
+    careledger_help = Text(
+        "重点学生帮扶台账 .xlsx（私聊发送）", "the key students' care ledger .xlsx (private)"
+    )
+
+
+C = KeyStudentCommandTexts
+
+
 class KeyStudentTexts(Catalogue):
     tagged = Text(
         "✓ 已将 {name}（{number}，{cls}）标记为「{category}」，每 {days} 天需联系一次。",
@@ -213,13 +277,10 @@ def mh_contacts(config: Config) -> Mapping[str, Collection[str]] | None:
     return getattr(care, "mental_health_contacts", None)
 
 
-def student_arg(ctx: Context, args: Args, example: str) -> Person:
+def student_arg(ctx: Context, args: Args, example: Text) -> Person:
     actor = ctx.require_actor()
     if len(args) == 0:
-        raise BadArguments(
-            KeyStudentTexts.need_student("zh", example=example),
-            KeyStudentTexts.need_student("en", example=example),
-        )
+        raise BadArguments(KeyStudentTexts.need_student, example=example.bind())
     return files.student_in_scope(ctx.session, actor, normalize(args.tokens[0]))
 
 
@@ -247,12 +308,12 @@ def category_arg(ctx: Context, args: Args) -> str:
     "标记",
     roles=DECIDERS,
     where=Where.PRIVATE,
-    usage=("标记 <学号> <类别>，例：标记 2020001 家庭经济困难", "/tag <student id> <category>"),
-    help=("把学生列为重点学生（建档立卡）", "tag a key student with a care category"),
+    usage=C.tag_usage.pair,
+    help=C.tag_help.pair,
 )
 def tag(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    student = student_arg(ctx, args, "标记 2020001 家庭经济困难")
+    student = student_arg(ctx, args, C.tag_example)
     category = category_arg(ctx, args)
     row = files.tag(ctx.session, actor, student, category, ctx.now)
     _audit(ctx, "care_tag", student, {"category": category, "tag": row.id})
@@ -273,12 +334,12 @@ def tag(ctx: Context, args: Args) -> None:
     "取消标记",
     roles=DECIDERS,
     where=Where.PRIVATE,
-    usage=("取消标记 <学号> <类别>，例：取消标记 2020001 未就业", "/untag <student id> <category>"),
-    help=("取消重点学生标记", "remove a care tag"),
+    usage=C.untag_usage.pair,
+    help=C.untag_help.pair,
 )
 def untag(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    student = student_arg(ctx, args, "取消标记 2020001 未就业")
+    student = student_arg(ctx, args, C.untag_example)
     category = category_arg(ctx, args)
     files.untag(ctx.session, actor, student, category, ctx.now)
     _audit(ctx, "care_untag", student, {"category": category})
@@ -372,12 +433,9 @@ def read_contact(kind: str, text: str, today: date) -> tuple[str, ContactInput]:
 
 def log_contact(ctx: Context, args: Args, kind: str) -> None:
     actor = ctx.require_actor()
-    example = "家访 2020001 视频 情况:…" if kind == files.VISIT else "谈话 2020001 面谈 情况:…"
+    example = C.visit_example if kind == files.VISIT else C.talk_example
     if len(args) == 0:
-        raise BadArguments(
-            KeyStudentTexts.need_student("zh", example=example),
-            KeyStudentTexts.need_student("en", example=example),
-        )
+        raise BadArguments(KeyStudentTexts.need_student, example=example.bind())
     today = today_of(ctx)
     if len(args) == 1:
         student = files.student_in_scope(ctx.session, actor, normalize(args.tokens[0]))
@@ -424,7 +482,7 @@ def contact_answer(ctx: Context, text: str, state: dict[str, Any]) -> None:
     elif step == "followups":
         for item in _split_items(value):
             _read_followup(item, today)
-    files.check_text(value, "回答", "The answer")
+    files.check_text(value, *C.answer.pair)
     state = {**state, step: value}
     following = STEPS.index(step) + 1
     if following < len(STEPS):
@@ -508,38 +566,35 @@ def save_contact(ctx: Context, number: str, data: ContactInput) -> None:
     )
 
 
-CONTACT_USAGE = (
-    "{word} <学号> <视频|电话|微信|面谈> [日期:…] [参与:…] 情况:… [帮扶:…] [跟进:<日期> <事项>]，"
-    "例：{word} 2020001 视频 参与:王老师,家长 情况:家中一切正常，缺口罩 帮扶:联系社区 跟进:{{tomorrow}} 寄口罩"
-    "　或只发 {word} 2020001，逐项回答"
-)
-CONTACT_USAGE_EN = (
-    "/{name} <student id> <video|phone|wechat|in-person> [date: …] [with: …] found: … [help: …] "
-    "[follow: <date> <what>], or just /{name} <student id> to be asked step by step"
-)
+# The contact commands (name, keyword): their usage line names the keyword the bot reads.
+VISIT = ("visit", "家访")
+TALK = ("talk", "谈话")
+
+
+def _contact_usage(command: tuple[str, str]) -> tuple[str, str]:
+    name, word = command
+    return (C.contact_usage("zh", word=word), C.contact_usage("en", word=name))
 
 
 @router.command(
-    "visit",
-    "家访",
+    *VISIT,
     roles=DECIDERS,
     where=Where.PRIVATE,
     aliases=("云家访",),
-    usage=(CONTACT_USAGE.format(word="家访"), CONTACT_USAGE_EN.format(name="visit")),
-    help=("记录一次云家访", "log a (remote) home visit"),
+    usage=_contact_usage(VISIT),
+    help=C.visit_help.pair,
 )
 def visit(ctx: Context, args: Args) -> None:
     log_contact(ctx, args, files.VISIT)
 
 
 @router.command(
-    "talk",
-    "谈话",
+    *TALK,
     roles=DECIDERS,
     where=Where.PRIVATE,
     aliases=("谈心谈话",),
-    usage=(CONTACT_USAGE.format(word="谈话"), CONTACT_USAGE_EN.format(name="talk")),
-    help=("记录一次谈心谈话", "log a talk with a student"),
+    usage=_contact_usage(TALK),
+    help=C.talk_help.pair,
 )
 def talk(ctx: Context, args: Args) -> None:
     log_contact(ctx, args, files.TALK)
@@ -550,8 +605,8 @@ def talk(ctx: Context, args: Args) -> None:
     "完成",
     roles=DECIDERS,
     where=Where.PRIVATE,
-    usage=("完成 <跟进编号>，例：完成 3", "/done <follow-up number>, e.g. /done 3"),
-    help=("把家访或谈话的跟进事项标为已完成", "mark a contact's follow-up done"),
+    usage=C.done_usage.pair,
+    help=C.done_help.pair,
 )
 def done(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -580,11 +635,8 @@ def prompt_time(ctx: Context) -> str:
     roles=DECIDERS,
     where=Where.PRIVATE,
     aliases=("云跟踪",),
-    usage=(
-        "跟踪 <学号|病假编号>，例：跟踪 2020001　或　跟踪 L3",
-        "/track <student id|sick leave id>, e.g. /track 2020001 or /track L3",
-    ),
-    help=("开始每日云跟踪一名身体不适的学生", "follow an unwell student daily"),
+    usage=C.track_usage.pair,
+    help=C.track_help.pair,
 )
 def track(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -593,14 +645,14 @@ def track(ctx: Context, args: Args) -> None:
     if ref is not None and ref.kind_name == LEAVE.name:
         # 跟踪 L3: the student of a sick leave.
         leave = leaves.get(ctx.session, ref.number)
-        actor.require_class(leave.class_id, f"请假 {LEAVE.ref(ref.number)}", "That leave")
+        actor.require_class(leave.class_id, C.a_leave.bind(ref=LEAVE.ref(ref.number)))
         if LEAVE.read(leave).type != leaves.SICK:
             raise BadArguments(KeyStudentTexts.not_sick("zh"), KeyStudentTexts.not_sick("en"))
         found = ctx.session.get(Person, leave.student_id)
         assert found is not None
         student, source = found, files.FROM_LEAVE
     else:
-        student = student_arg(ctx, args, "跟踪 2020001")
+        student = student_arg(ctx, args, C.track_example)
     existing = files.open_track(ctx.session, student.id)
     if existing is not None:
         raise files.Refused(
@@ -658,12 +710,12 @@ def track_abnormal_checkin(ctx: Context, actor: Actor, reading: Reading) -> None
     "康复",
     roles=DECIDERS,
     where=Where.PRIVATE,
-    usage=("康复 <学号>，例：康复 2020001", "/recovered <student id>"),
-    help=("学生已恢复，结束每日云跟踪", "the student is well: end the daily follow-up"),
+    usage=C.recovered_usage.pair,
+    help=C.recovered_help.pair,
 )
 def recovered(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
-    student = student_arg(ctx, args, "康复 2020001")
+    student = student_arg(ctx, args, C.recovered_example)
     row = files.end_track(ctx.session, actor, student, ctx.now)
     answered = files.answers(ctx.session, row.id)
     _audit(ctx, "care_recovered", student, {"track": row.id})
@@ -687,11 +739,8 @@ def recovered(ctx: Context, args: Args) -> None:
     roles=STUDENTS,
     where=Where.PRIVATE,
     aliases=("身体情况",),
-    usage=(
-        "身体 <体温> [症状…]，例：身体 36.8　或　身体 37.4 咳嗽",
-        "/feel <temperature> [symptoms…]",
-    ),
-    help=("回复每日云跟踪：今天的体温和身体情况", "answer the daily follow-up: how you feel today"),
+    usage=C.feel_usage.pair,
+    help=C.feel_help.pair,
     needs_consent=True,
 )
 def feel(ctx: Context, args: Args) -> None:
@@ -759,11 +808,8 @@ def answer_track(ctx: Context, actor: Actor, row: HealthTrack, reading: Reading)
     "档案",
     roles=STAFF,
     where=Where.PRIVATE,
-    usage=("档案 <学号>，例：档案 2020001", "/file <student id>"),
-    help=(
-        "查看重点学生档案：标记、家访谈话、跟进、请假、异常打卡、补助",
-        "a key student's file: tags, contacts, follow-ups, leave, abnormal check-ins, subsidies",
-    ),
+    usage=C.file_usage.pair,
+    help=C.file_help.pair,
 )
 def file_(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -775,10 +821,7 @@ def file_(ctx: Context, args: Args) -> None:
 def _readable_student(ctx: Context, args: Args) -> Person:
     actor = ctx.require_actor()
     if len(args) == 0:
-        raise BadArguments(
-            KeyStudentTexts.need_student("zh", example="档案 2020001"),
-            KeyStudentTexts.need_student("en", example="/file 2020001"),
-        )
+        raise BadArguments(KeyStudentTexts.need_student, example=C.file_example.bind())
     number = normalize(args.tokens[0])
     student = identity.find_person(ctx.session, number)
     if student is None or not Role(student.role).is_student:
@@ -908,8 +951,8 @@ def file_text(ctx: Context, student: Person) -> str:
     "帮扶台账",
     roles=STAFF,
     where=Where.PRIVATE,
-    usage=("帮扶台账 [班级|学院]，例：帮扶台账 {class_code}", "/careledger [class|college]"),
-    help=("重点学生帮扶台账 .xlsx（私聊发送）", "the key students' care ledger .xlsx (private)"),
+    usage=C.careledger_usage.pair,
+    help=C.careledger_help.pair,
 )
 def careledger(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()

@@ -144,7 +144,8 @@ def kind_label(ctx: Context, kind: str) -> str:
 
 def span(ctx: Context, leave: Request, today: date) -> str:
     assert leave.starts_on is not None and leave.ends_on is not None
-    start, end = short_day(leave.starts_on, today), short_day(leave.ends_on, today)
+    start = short_day(leave.starts_on, today, ctx.lang)
+    end = short_day(leave.ends_on, today, ctx.lang)
     if leave.starts_on == leave.ends_on:
         return start
     return ctx.render(LeaveTexts.start_to_end, start=start, end=end)

@@ -20,12 +20,13 @@ from bot.router import (
     Feature,
     Where,
 )
-from bot.texts import MatterTexts as T
+from bot.texts import Catalogue, Text
 from schedules.matters import MATTER_JOBS
 from storage import identity, requests
 from storage import matters as store
 from storage.errors import BadArguments, TooLate
 from storage.matters import MATTER, MatterPayload
+from storage.matters import MatterTexts as T
 from storage.models import Person, Request, Role
 
 router = CommandRouter("matters")
@@ -33,6 +34,32 @@ router = CommandRouter("matters")
 EXAMPLE = MATTER.ref(5)
 # In a group 反映 / 诉求 are everyday words: a command only alone or before an id.
 _ALONE_OR_ID = r"(?:[Qq]\d{1,9})?"
+
+
+class MatterCommandTexts(Catalogue):
+    """The 诉求 commands' usage and help, and what their refusals name."""
+
+    ask_usage = Text("反映 <内容>，例：反映 宿舍热水器坏了三天", "/ask <text>")
+    ask_help = Text(
+        "私下向辅导员反映诉求，办结为止", "raise a matter privately, tracked to closure"
+    )
+    take_usage = Text("受理 <编号>，例：受理 Q5", "/take <id>")
+    take_help = Text("受理诉求（处理中）", "start working on a matter")
+    assign_usage = Text("指派 <编号> <工号>，例：指派 Q5 T002", "/assign <id> <staff id>")
+    assign_help = Text(
+        "把诉求指派给本班的另一位老师", "assign a matter to another staff member in scope"
+    )
+    close_usage = Text("办结 <编号> <说明>，例：办结 Q5 已联系后勤，明天修好", "/close <id> <note>")
+    close_help = Text("办结诉求，说明会告诉学生", "close a matter with a note the student sees")
+    reopen_usage = Text("重开 <编号>，例：重开 Q5", "/reopen <id>")
+    reopen_help = Text("办结后没解决，重开自己的诉求", "reopen your matter if it is not solved")
+    matters_usage = Text("诉求", "/matters")
+    matters_help = Text(
+        "我的待办诉求（指派给我的和本班的）",
+        "your open matters (assigned to you or in your classes)",
+    )
+    content = Text("内容", "The matter")
+    reopened = Text("重开", "reopened")
 
 
 def require_ref(ctx: Context, args: Args) -> int:
@@ -64,14 +91,14 @@ def handlers_of(ctx: Context, request: Request) -> list[Person]:
     roles=STUDENTS,
     where=Where.PRIVATE,
     also_chat=_ALONE_OR_ID,
-    usage=("反映 <内容>，例：反映 宿舍热水器坏了三天", "/ask <text>"),
-    help=("私下向辅导员反映诉求，办结为止", "raise a matter privately, tracked to closure"),
+    usage=MatterCommandTexts.ask_usage.pair,
+    help=MatterCommandTexts.ask_help.pair,
 )
 def ask(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
     if not args.text:
         raise BadArguments(T.need_text("zh"), T.need_text("en"))
-    text = requests.check_text(args.text, "内容", "The matter")
+    text = requests.check_text(args.text, *MatterCommandTexts.content.pair)
     matter = requests.submit(ctx.session, MATTER, actor, MatterPayload(text=text), now=ctx.now)
     ref = MATTER.ref(matter.number)
     ctx.reply(ctx.render(T.received, ref=ref))
@@ -86,8 +113,8 @@ def ask(ctx: Context, args: Args) -> None:
     "受理",
     roles=STAFF,
     where=Where.PRIVATE,
-    usage=(f"受理 <编号>，例：受理 {EXAMPLE}", "/take <id>"),
-    help=("受理诉求（处理中）", "start working on a matter"),
+    usage=MatterCommandTexts.take_usage.pair,
+    help=MatterCommandTexts.take_help.pair,
 )
 def take(ctx: Context, args: Args) -> None:
     number = require_ref(ctx, args)
@@ -102,8 +129,8 @@ def take(ctx: Context, args: Args) -> None:
     "指派",
     roles=DECIDERS,
     where=Where.PRIVATE,
-    usage=(f"指派 <编号> <工号>，例：指派 {EXAMPLE} T002", "/assign <id> <staff id>"),
-    help=("把诉求指派给本班的另一位老师", "assign a matter to another staff member in scope"),
+    usage=MatterCommandTexts.assign_usage.pair,
+    help=MatterCommandTexts.assign_help.pair,
 )
 def assign(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -153,8 +180,8 @@ def close_matter(ctx: Context, number: int, note: str) -> None:
     "办结",
     roles=STAFF,
     where=Where.PRIVATE,
-    usage=(f"办结 <编号> <说明>，例：办结 {EXAMPLE} 已联系后勤，明天修好", "/close <id> <note>"),
-    help=("办结诉求，说明会告诉学生", "close a matter with a note the student sees"),
+    usage=MatterCommandTexts.close_usage.pair,
+    help=MatterCommandTexts.close_help.pair,
 )
 def close(ctx: Context, args: Args) -> None:
     number = require_ref(ctx, args)
@@ -184,8 +211,8 @@ def close_note(ctx: Context, text: str, state: dict[str, Any]) -> None:
     "重开",
     roles=STUDENTS,
     where=Where.PRIVATE,
-    usage=(f"重开 <编号>，例：重开 {EXAMPLE}", "/reopen <id>"),
-    help=("办结后没解决，重开自己的诉求", "reopen your matter if it is not solved"),
+    usage=MatterCommandTexts.reopen_usage.pair,
+    help=MatterCommandTexts.reopen_help.pair,
 )
 def reopen(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -194,7 +221,7 @@ def reopen(ctx: Context, args: Args) -> None:
     ref = MATTER.ref(number)
     days = ctx.config.matters.reopen_days
     if matter.status == store.CLOSED and ctx.now - matter.changed_at > timedelta(days=days):
-        raise TooLate(ref=ref, days=days, action="重开", action_en="reopened")
+        raise TooLate(ref=ref, days=days, action=MatterCommandTexts.reopened.bind())
     matter = requests.act(ctx.session, MATTER, actor, number, "reopen", now=ctx.now)
     ctx.reply(ctx.render(T.reopened, ref=ref))
     told = [p.id for p in handlers_of(ctx, matter)]
@@ -217,11 +244,8 @@ def reopen(ctx: Context, args: Args) -> None:
     roles=STAFF,
     where=Where.PRIVATE,
     also_chat=_ALONE_OR_ID,
-    usage=("诉求", "/matters"),
-    help=(
-        "我的待办诉求（指派给我的和本班的）",
-        "your open matters (assigned to you or in your classes)",
-    ),
+    usage=MatterCommandTexts.matters_usage.pair,
+    help=MatterCommandTexts.matters_help.pair,
 )
 def list_matters(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()

@@ -15,7 +15,8 @@ import schedules.campaigns
 from bot.dates import day_label, try_parse_date
 from bot.messages import Button, ChatAddress, OutgoingMessage
 from bot.router import ALL_ROLES, Args, CommandRouter, Context, Feature, normalize
-from bot.texts import NoticeTexts, Text
+from bot.texts import Catalogue, Text
+from handlers.notice_texts import NoticeTexts
 from storage import campaigns, identity
 from storage.campaigns import NOTICE, Audience, Instance
 from storage.errors import BadArguments, NotFound, OutOfScope
@@ -23,6 +24,35 @@ from storage.identity import Actor
 from storage.models import Person, Role
 
 router = CommandRouter("notices")
+
+
+class NoticeCommandTexts(Catalogue):
+    """The 通知 and 收到 commands: their usage, help, and what a refusal names."""
+
+    notice_usage = Text(
+        "通知 <班级|学院|全部> [截止 <日期> <时间>] <正文>，"
+        "例：通知 {class_code} 截止 {tomorrow} 18:00 请把告家长的一封信转给家长",
+        "/notice <class|college|all> [deadline <date> <time>] <text>, "
+        "e.g. /notice {class_code} deadline {tomorrow} 18:00 Please forward the letter to your parents",
+    )
+    notice_help = Text(
+        "给班级发通知，同学回复「收到」确认，截止时提醒未确认的同学",
+        "send a notice students confirm with /ack; those who have not are reminded",
+    )
+    ack_usage = Text(
+        "收到　或　收到 <通知编号>，例：收到 N3", "/ack or /ack <notice id>, e.g. /ack N3"
+    )
+    ack_help = Text(
+        "确认收到通知（不写编号则确认所有未确认的通知）",
+        "confirm notices (all open ones, or one by id)",
+    )
+    a_class = Text("班级 {code}", "class {code}")
+    a_college = Text("学院 {name}", "college {name}")
+    for_you = Text("给你的通知 {ref}", "A notice {ref} for you")
+
+
+# The 收到 command (name, keyword): a button's command is its keyword, read back by the bot.
+ACK = ("ack", "收到")
 
 MAX_BODY = 1000
 ONCE = "once"
@@ -83,7 +113,7 @@ def _audience(ctx: Context, actor: Actor, token: str) -> Audience:
         return Audience(class_ids=actor.class_ids)
     cls = identity.class_by_code(ctx.session, token) or identity.class_by_code(ctx.session, word)
     if cls is not None:
-        actor.require_class(cls.id, what=f"班级 {cls.code}", what_en=f"class {cls.code}")
+        actor.require_class(cls.id, what=NoticeCommandTexts.a_class.bind(code=cls.code))
         return Audience(class_ids=frozenset({cls.id}))
     college = campaigns.college_by_name(ctx.session, token)
     if college is not None:
@@ -91,28 +121,20 @@ def _audience(ctx: Context, actor: Actor, token: str) -> Audience:
             actor.role is Role.COLLEGE_ADMIN and actor.college_id == college.id
         ):
             return Audience(college_id=college.id)
-        raise OutOfScope(what=f"学院 {college.name}", what_en=f"college {college.name}")
+        raise OutOfScope(what=NoticeCommandTexts.a_college.bind(name=college.name))
     raise _problem(ctx, NoticeTexts.unknown_scope, scope=token)
 
 
 def _ack_button(ctx: Context, ref: str) -> Button:
-    return Button(ctx.render(NoticeTexts.button), f"收到 {ref}")
+    return Button(ctx.render(NoticeTexts.button), f"{ACK[1]} {ref}")
 
 
 @router.command(
     "notice",
     "通知",
     roles={Role.COUNSELOR, Role.COLLEGE_ADMIN, Role.SCHOOL_ADMIN},
-    usage=(
-        "通知 <班级|学院|全部> [截止 <日期> <时间>] <正文>，"
-        "例：通知 护理172 截止 {tomorrow} 18:00 请把告家长的一封信转给家长",
-        "/notice <class|college|all> [deadline <date> <time>] <text>, "
-        "e.g. /notice 护理172 deadline {tomorrow} 18:00 Please forward the letter to your parents",
-    ),
-    help=(
-        "给班级发通知，同学回复「收到」确认，截止时提醒未确认的同学",
-        "send a notice students confirm with /ack; those who have not are reminded",
-    ),
+    usage=NoticeCommandTexts.notice_usage.pair,
+    help=NoticeCommandTexts.notice_help.pair,
 )
 def notice(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -170,16 +192,12 @@ def notice(ctx: Context, args: Args) -> None:
 
 
 @router.command(
-    "ack",
-    "收到",
+    *ACK,
     roles=ALL_ROLES,
     # 收到 is everyday chat (收到了谢谢老师): in a group only the whole word, or 收到 N3.
     also_chat=r"(?:[Nn]\d{1,9})?",
-    usage=("收到　或　收到 <通知编号>，例：收到 N3", "/ack or /ack <notice id>, e.g. /ack N3"),
-    help=(
-        "确认收到通知（不写编号则确认所有未确认的通知）",
-        "confirm notices (all open ones, or one by id)",
-    ),
+    usage=NoticeCommandTexts.ack_usage.pair,
+    help=NoticeCommandTexts.ack_help.pair,
 )
 def ack(ctx: Context, args: Args) -> None:
     actor = ctx.require_actor()
@@ -236,7 +254,7 @@ def _named(ctx: Context, token: str, person: Person) -> Instance:
     if c is None or c.kind is not NOTICE:
         raise _problem(ctx, NoticeTexts.name_it)
     if c.status != campaigns.OPEN or not campaigns.covers(ctx.session, c, person):
-        raise NotFound(what=f"给你的通知 {c.ref}", what_en=f"A notice {c.ref} for you")
+        raise NotFound(what=NoticeCommandTexts.for_you.bind(ref=c.ref))
     return c
 
 

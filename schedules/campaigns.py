@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.dates import day_label
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
-from bot.texts import CollectTexts, NoticeTexts, Text
+from bot.texts import Text
+from handlers.collect_texts import CollectTexts
+from handlers.notice_texts import NoticeTexts
 from schedules.runner import Fixed, Job, Planned, Run, Slot
 from storage import campaigns, care_access, reports
 from storage.campaigns import CampaignTexts, Instance, Reminders

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.dates import day_label
 from bot.messages import Envelope, OutgoingMessage, PersonAddress
-from bot.texts import MatterTexts as T
 from schedules.runner import Job, Planned, Run, Slot
 from storage import matters, requests
 from storage.db import with_retry
 from storage.matters import MATTER
+from storage.matters import MatterTexts as T
 from storage.models import Person, Role
 from storage.outbox import Kind
 

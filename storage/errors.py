@@ -193,6 +193,14 @@ class TextTooLong(DomainError):
     show_usage = True
 
 
+def check_length(value: str, what: str, what_en: str, limit: int) -> str:
+    """The value if it is at most `limit` characters; otherwise a refusal naming `what` in
+    the reader's language."""
+    if len(value) > limit:
+        raise TextTooLong(what=what, what_en=what_en, limit=limit)
+    return value
+
+
 class NotBound(DomainError):
     text = ErrorTexts.not_bound
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.texts import Catalogue, Text
 from storage import xlsx
-from storage.errors import DomainError, ErrorTexts, NotFound, OutOfScope
+from storage.errors import DomainError, NotFound, OutOfScope, check_length
 from storage.identity import Actor
 from storage.ledger import Ledger, safe_text
 from storage.models import (
@@ -61,6 +61,11 @@ MAX_TEXT = 1000
 
 
 class KeyStudentErrors(Catalogue):
+    student = Text("学生 {number}", "Student {number}")
+    participants = Text("参与人", "Who took part")
+    situation = Text("情况", "What was learned")
+    help_given = Text("帮扶", "Help given")
+    followup = Text("跟进", "A follow-up")
     not_a_student = Text(
         "{number} 不是花名册上的学生。", "{number} is not a student on the roster."
     )
@@ -115,14 +120,13 @@ def student_in_scope(session: Session, actor: Actor, number: str) -> Person:
     person = session.scalar(select(Person).where(Person.number == number))
     if person is None or not Role(person.role).is_student or person.class_id is None:
         raise RefusedWithUsage(KeyStudentErrors.not_a_student, number=number)
-    actor.require_class(person.class_id, f"学生 {number}", f"Student {number}")
+    T = KeyStudentErrors.student
+    actor.require_class(person.class_id, T("zh", number=number), T("en", number=number))
     return person
 
 
 def check_text(value: str, what: str, what_en: str) -> str:
-    if len(value) > MAX_TEXT:
-        raise Refused(ErrorTexts.text_too_long, what=what, what_en=what_en, limit=MAX_TEXT)
-    return value
+    return check_length(value, what, what_en, MAX_TEXT)
 
 
 # -- tags ------------------------------------------------------------------------------------
@@ -192,13 +196,13 @@ class ContactInput:
 def record_contact(
     session: Session, actor: Actor, student: Person, data: ContactInput, now: datetime
 ) -> tuple[CareContact, list[CareFollowUp]]:
-    for value, what, what_en in (
-        (data.participants, "参与人", "Who took part"),
-        (data.situation, "情况", "What was learned"),
-        (data.help_given, "帮扶", "Help given"),
-        *((w, "跟进", "A follow-up") for _, w in data.followups),
+    for value, what in (
+        (data.participants, KeyStudentErrors.participants),
+        (data.situation, KeyStudentErrors.situation),
+        (data.help_given, KeyStudentErrors.help_given),
+        *((w, KeyStudentErrors.followup) for _, w in data.followups),
     ):
-        check_text(value, what, what_en)
+        check_text(value, *what.pair)
     contact = CareContact(
         student_id=student.id,
         kind=data.kind,

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.texts import MatterTexts
+from bot.texts import Catalogue, Text
 from storage import identity, requests
 from storage.errors import OutOfScope
 from storage.identity import Actor
@@ -34,6 +34,75 @@ from storage.requests import (
     State,
     Timer,
 )
+
+
+class MatterTexts(Catalogue):
+    """诉求: raised with 反映, assigned, closed with a note, reopened; the digest."""
+
+    matter_ref = Text("诉求 {ref}", "Matter {ref}")
+
+    received = Text(
+        "✓ 已收到你的诉求 {ref}，已转给辅导员；办结时会告诉你。",
+        "✓ Matter {ref} received and passed to your counselor; you will hear when it is closed.",
+    )
+    raised = Text(
+        "📮 新诉求 {ref}：{student}\n{body}\n受理：受理 {ref}；指派：指派 {ref} <工号>；办结：办结 {ref} <说明>",
+        "📮 New matter {ref}: {student}\n{body}\nStart: /start {ref}; assign: /assign {ref} <staff id>; close: /close {ref} <note>",
+    )
+    student = Text("{name}（{number}，{cls}）", "{name} ({number}, {cls})")
+    assigned = Text(
+        "✓ {ref} 已指派给 {name}（{number}）。", "✓ {ref} assigned to {name} ({number})."
+    )
+    assigned_to_you = Text(
+        "📮 {by} 把诉求 {ref} 指派给你：{student}\n{body}\n办结：办结 {ref} <说明>",
+        "📮 {by} assigned matter {ref} to you: {student}\n{body}\nClose: /close {ref} <note>",
+    )
+    started = Text("✓ 已受理 {ref}。", "✓ {ref} started.")
+    in_progress = Text(
+        "🔧 你的诉求 {ref} 已受理，正在处理。", "🔧 Your matter {ref} is being worked on."
+    )
+    closed = Text("✓ 已办结 {ref}，已告诉学生。", "✓ {ref} closed; the student was told.")
+    closed_to_student = Text(
+        "✅ 你的诉求 {ref} 已办结：{note}\n如果还没解决，{days} 天内可发送「重开 {ref}」。",
+        "✅ Your matter {ref} is closed: {note}\nIf it is not solved, send /reopen {ref} within {days} days.",
+    )
+    reopened = Text("✓ 已重开 {ref}，已告诉辅导员。", "✓ {ref} reopened; your counselor was told.")
+    reopened_to_staff = Text(
+        "🔁 {student} 重开了诉求 {ref}：\n{body}", "🔁 {student} reopened matter {ref}:\n{body}"
+    )
+    need_ref = Text("请写上诉求编号，例如 {example}。", "Give the matter's id, e.g. {example}.")
+    need_text = Text("请写上你要反映的内容。", "Please say what the matter is.")
+    need_note_text = Text("说明不能为空。", "The note cannot be empty.")
+    need_staff = Text("请写上被指派人的工号。", "Give the staff id of the person to assign it to.")
+    need_note = Text(
+        "请写上 {ref} 的办结说明（学生会看到），直接回复即可：",
+        "Reply with the closing note for {ref} (the student will see it):",
+    )
+    no_staff = Text("花名册里没有工号 {number} 的老师。", "No staff member {number} on the roster.")
+    list_header = Text("待办诉求 {count} 件：", "Open matters: {count}")
+    list_line = Text("{ref} {state} {cls} {name}：{body}", "{ref} {state} {cls} {name}: {body}")
+    list_empty = Text("没有待办的诉求。", "No open matters.")
+    mine_header = Text("诉求：", "Matters:")
+    mine_line = Text("  {ref} {state}", "  {ref} {state}")
+    digest = Text(
+        "📮 今日诉求（{day}）：新增 {new}，未办结 {open}，超时 {overdue}{refs}",
+        "📮 Matters today ({day}): new {new}, open {open}, overdue {overdue}{refs}",
+    )
+    digest_zero = Text(
+        "📮 今日无新诉求（{day}）：未办结 {open}，超时 {overdue}{refs}",
+        "📮 No new matters today ({day}): open {open}, overdue {overdue}{refs}",
+    )
+    overdue_refs = Text("：{refs}", ": {refs}")
+    escalated = Text(
+        "⏰ 诉求 {ref} 超过 {hours} 小时未办结，请学工办跟进（重点问题不隔日）：{student}\n{body}\n受理：受理 {ref}；办结：办结 {ref} <说明>",
+        "⏰ Matter {ref} has been open over {hours} hours; please follow it up: {student}\n{body}\nStart: /start {ref}; close: /close {ref} <note>",
+    )
+    week_rate = Text(
+        "本周诉求办结率 {rate}%（{closed}/{raised}）",
+        "Matters closed this week: {rate}% ({closed}/{raised})",
+    )
+    week_none = Text("本周无新诉求", "No matters raised this week")
+
 
 OPEN = "open"
 WORKING = "working"
@@ -265,7 +334,7 @@ def require_closable(session: Session, actor: Actor, number: int) -> Request:
     action = MATTER.action("close")
     assigned = request.assignee_id == actor.person_id
     if not assigned and not (actor.role in action.by and actor.covers_class(request.class_id)):
-        raise OutOfScope(what=f"诉求 {ref}", what_en=f"Matter {ref}")
+        raise OutOfScope(what=MatterTexts.matter_ref.bind(ref=ref))
     if request.status not in action.from_states:
         raise requests.not_pending(MATTER, ref, request.status, action.label)
     return request

@@ -33,8 +33,8 @@ from storage.errors import (
     NotPending,
     NotYourStep,
     OutOfScope,
-    TextTooLong,
     TooLate,
+    check_length,
 )
 from storage.identity import Actor
 from storage.models import (
@@ -364,9 +364,7 @@ def not_pending(
 
 
 def check_text(text: str, what: str, what_en: str) -> str:
-    if len(text) > MAX_TEXT:
-        raise TextTooLong(what=what, what_en=what_en, limit=MAX_TEXT)
-    return text
+    return check_length(text, what, what_en, MAX_TEXT)
 
 
 APPROVE = ("批准", "approved")

@@ -97,19 +97,7 @@ DATA_DIRS = ("storage/migrations/",)
 # (The roster import's messages move once its streaming import loop has landed.)
 PENDING = frozenset(
     {
-        "bot/router.py",
-        "bot/adapters/telegram.py",
-        "handlers/decisions.py",
-        "handlers/checkin.py",
         "storage/roster.py",
-        "bot/cli.py",
-        "bot/config.py",
-        "handlers/collect.py",
-        "handlers/keystudents.py",
-        "handlers/matters.py",
-        "handlers/notices.py",
-        "storage/keystudents.py",
-        "storage/matters.py",
     }
 )
 

@@ -63,6 +63,7 @@ from bot.messages import (
     OutgoingMessage,
     split_mentions,
 )
+from bot.texts import Catalogue, Text
 from storage import identity, inbound
 from storage.db import with_retry
 
@@ -388,13 +389,24 @@ def _first_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+class TelegramTexts(Catalogue):
+    nudge = Text(
+        "我无法私信你：请打开与我的私聊并点击「开始」(Start)，以便收到审批和汇总通知。",
+        "I cannot message you privately. Please open a private chat with me and press "
+        "Start, so approvals and reports reach you.",
+    )
+    bad_token = Text(
+        "Telegram 不认这个 token：请核对 telegram.token（或 CLASSBOT_TELEGRAM__TOKEN）。",
+        "Telegram refused the token: check telegram.token (or CLASSBOT_TELEGRAM__TOKEN).",
+    )
+    unreachable = Text(
+        "连不上 Telegram（{url}）：{error}",
+        "cannot reach Telegram at {url}: {error}",
+    )
+
+
 def _nudge_text(language: str) -> str:
-    if language == "en":
-        return (
-            "I cannot message you privately. Please open a private chat with me and press "
-            "Start, so approvals and reports reach you."
-        )
-    return "我无法私信你：请打开与我的私聊并点击「开始」(Start)，以便收到审批和汇总通知。"
+    return TelegramTexts.nudge(language)
 
 
 class _ChatLocks:
@@ -533,14 +545,10 @@ class TelegramAdapter(Adapter):
         try:
             await self._bot.initialize()
         except InvalidToken:
-            raise StartFailed(
-                "Telegram 不认这个 token：请核对 telegram.token（或 CLASSBOT_TELEGRAM__TOKEN）。",
-                "Telegram refused the token: check telegram.token (or CLASSBOT_TELEGRAM__TOKEN).",
-            ) from None
+            raise StartFailed(TelegramTexts.bad_token.bind()) from None
         except NetworkError as e:  # TimedOut is a NetworkError
             raise StartFailed(
-                f"连不上 Telegram（{settings.base_url}）：{e}",
-                f"cannot reach Telegram at {settings.base_url}: {e}",
+                TelegramTexts.unreachable.bind(url=settings.base_url, error=str(e))
             ) from None
         self._me = self._bot.bot
         if self._role == "worker":

@@ -557,3 +557,35 @@ def test_intake_only_is_for_telegram(tmp_path: Path) -> None:
     result = classbot(tmp_path, "run", "--platform", "console", "--intake-only")
     assert result.returncode == 2
     assert lines(result.stderr) == ["--intake-only 只用于 telegram 平台"]
+
+
+def test_a_kept_config_and_an_impossible_date_are_said_in_english_under_english(
+    tmp_path: Path,
+) -> None:
+    _language(tmp_path, "en")
+    kept = classbot(tmp_path, "init")
+    assert kept.returncode == 0, kept.stderr
+    assert "config.toml exists; keeping it (use --force to overwrite)." in kept.stdout
+    impossible = classbot(tmp_path, "audit", "--since", "2026-02-30")
+    assert impossible.returncode == 2
+    assert lines(impossible.stderr) == ["--since: There is no such day as '2026-02-30'."]
+    for result in (kept, impossible):
+        assert not CJK_TEXT.search(result.stdout + result.stderr), result.stdout + result.stderr
+
+
+def test_under_english_a_malformed_argument_and_a_success_are_english(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[bot]\nlanguage = "en"\n', encoding="utf-8")
+    created = classbot(tmp_path, "db", "upgrade")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() and not re.search(r"[\u4e00-\u9fff]", created.stdout)
+    bad = classbot(tmp_path, "export", "--date", "next month", "-o", "x.xlsx")
+    assert bad.returncode == 2
+    (line,) = lines(bad.stderr)
+    assert line.startswith("--date 'next month'") and not re.search(r"[\u4e00-\u9fff]", line)
+    env = {
+        "CLASSBOT_TELEGRAM__TOKEN": "123:abc",
+        "CLASSBOT_TELEGRAM__BASE_URL": "http://127.0.0.1:9/bot",
+    }
+    down = classbot(tmp_path, "run", "--platform", "telegram", env=env)
+    assert down.returncode == 2
+    assert lines(down.stderr)[-1].startswith("cannot reach Telegram at http://127.0.0.1:9/bot: ")
