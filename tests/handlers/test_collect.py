@@ -412,7 +412,7 @@ async def test_a_collection_for_a_care_category_is_asked_and_chased_in_private_o
     assert asked.text.startswith("📝 信息收集 C1：寒假离校返乡登记")
     assert bot.to_chat("2020001", group=False) == []
     with app.uow(readonly=True) as s:
-        c = s.scalars(select(Campaign)).one()
+        c = s.scalars(select(Campaign).where(Campaign.kind == "collection")).one()
         assert (c.in_groups, c.audience["tag"]) == (False, "未就业")
     bot.clear()
     await move(app, clock, at(16))
@@ -441,7 +441,12 @@ async def test_only_counselors_and_college_admins_start_a_collection_for_a_care_
     [college] = await say(bot, "T003", "/collect 就业意向调查 tag:家庭经济困难")
     assert "1 位同学" in college.text
     with app.uow(readonly=True) as s:
-        assert s.scalar(select(func.count()).select_from(Campaign)) == 1
+        assert (
+            s.scalar(
+                select(func.count()).select_from(Campaign).where(Campaign.kind == "collection")
+            )
+            == 1
+        )
         assert (
             s.scalar(
                 select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "refused")
