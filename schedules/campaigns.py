@@ -117,8 +117,10 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
             message = _group_message(c, stage, cm, accounts[g.platform], verb, deadline, lang)
             envelope = Envelope(ChatAddress(g.platform, g.chat_id, True), message)
             planned.append(Planned(_scope(c, stage, g), Fixed([envelope])))
-    if c.kind.care:
+    if c.kind.care or c.audience.private_only:
+        # Nothing is said in a group: each non-responder is reminded alone.
         planned += _remind_privately(run, c, stage, missing, deadline)
+    if c.kind.care:
         staff = _care_readers(session, {m.class_id for m in missing}, config)
     else:
         staff = campaigns.class_staff(session, {m.class_id for m in missing})
@@ -142,9 +144,14 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
 def _remind_privately(
     run: Run, c: Instance, stage: str, missing: list[campaigns.ClassNonResponders], deadline: str
 ) -> list[Planned]:
-    """A care kind's reminder: each non-responder alone, in private chat."""
-    assert c.kind.reminder is not None, c.kind.name
-    text = c.kind.reminder(run.config.bot.language, title=c.title, deadline=deadline)
+    """Each non-responder alone, in private chat: a care kind's own reminder, or the
+    engine's for a campaign aimed at a care category."""
+    lang = run.config.bot.language
+    if c.kind.reminder is not None:
+        text = c.kind.reminder(lang, title=c.title, deadline=deadline)
+    else:
+        head = CampaignTexts.private_reminder if stage == BEFORE else CampaignTexts.private_due
+        text = head(lang, title=c.title, ref=c.ref, deadline=deadline, verb=_verb(c)(lang))
     return [
         Planned(
             f"{c.ref}:{stage}:r{s.id}",

@@ -153,6 +153,15 @@ class CheckInResponses:
 class CampaignTexts(Catalogue):
     """The campaign engine's reminders and roll-ups, for every kind."""
 
+    private_reminder = Text(
+        "⏰ {title}（{ref}）将于 {deadline} 截止，你还没有{verb}，请私聊我{verb}。",
+        "⏰ {title} ({ref}) is due {deadline} and you have yet to {verb}: please do it here.",
+    )
+    private_due = Text(
+        "⏰ {title}（{ref}）已截止，你没有{verb}。如有困难请联系辅导员。",
+        "⏰ {title} ({ref}) is past its deadline and you did not {verb}. "
+        "If something is in the way, tell your counselor.",
+    )
     group_reminder = Text(
         "⏰ {title}（{ref}）将于 {deadline} 截止，还有 {count} 位同学未{verb}，请尽快{verb}：",
         "⏰ {title} ({ref}) is due {deadline}; {count} still to {verb}, please do it now:",

@@ -417,6 +417,11 @@ async def test_a_collection_for_a_care_category_is_asked_and_chased_in_private_o
     bot.clear()
     await move(app, clock, at(16))
     assert bot.to_chat("护理172", group=True) == []
+    [reminded] = [s for s in bot.to_chat("2020015", group=False) if "C1" in s.text]
+    assert reminded.text == (
+        "⏰ 寒假离校返乡登记（C1）将于 11月23日 18:00 截止，你还没有填写，请私聊我填写。"
+    )
+    assert [s for s in bot.to_chat("2020012", group=False) if "C1" in s.text] == []
     [to_counselor] = [s for s in bot.to_chat("T001", group=False) if "C1" in s.text]
     assert "0/1" in to_counselor.text
     # The head teacher of the class is no care reader: no list, and no progress either.
