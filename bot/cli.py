@@ -636,7 +636,7 @@ def roster_import(
     if errors:
         typer.echo(_t(cfg, CliTexts.roster_errors, count=len(errors)), err=True)
         for err in errors:
-            typer.echo(f"  {err}", err=True)
+            typer.echo(f"  {err.in_language(cfg.bot.language)}", err=True)
         raise typer.Exit(1)
     lines = summary.report(cfg.bot.language)
     typer.echo(_t(cfg, CliTexts.imported, summary=lines[0]))
@@ -923,7 +923,7 @@ def export_cmd(
             if scope is None:
                 name = class_code or college
                 _fail(cfg, CliTexts.not_found, name=name)
-            book = ledger.build(session, when, scope, cfg.tz)
+            book = ledger.build(session, when, scope, cfg.tz, lang=cfg.bot.language)
             audit.record(
                 session,
                 at=bot.clock.now(),

@@ -512,7 +512,7 @@ def export(ctx: Context, args: Args) -> None:
         scope = ledger.LedgerScope(
             query.label, query.class_ids(actor), include_restricted=scope.include_restricted
         )
-    book = ledger.build(ctx.session, day, scope, ctx.config.tz)
+    book = ledger.build(ctx.session, day, scope, ctx.config.tz, lang=ctx.lang)
     audit.record(
         ctx.session,
         at=ctx.now,

@@ -121,6 +121,18 @@ def _closing(row: LedgerRow) -> RequestEvent | None:
     return row.last("close")
 
 
+class MatterLedgerTexts(Catalogue):
+    """The 诉求 sheet of the daily ledger."""
+
+    sheet = Text("诉求", "Matters")
+    text = Text("内容", "Matter")
+    state = Text("状态", "State")
+    raised_at = Text("提出时间", "Raised at")
+    closed_by = Text("办结人", "Closed by")
+    closed_at = Text("办结时间", "Closed at")
+    note = Text("办结说明", "Closing note")
+
+
 def _closed_at(row: LedgerRow, to_local: Any) -> Any:
     event = _closing(row)
     return to_local(event.at) if event else None
@@ -161,14 +173,20 @@ MATTER: RequestKind[MatterPayload] = RequestKind(
     sensitivity=Sensitivity.RESTRICTED,
     retention=Retention("health", text_fields=("text",), notes=("close",)),
     ledger=LedgerSheet(
-        "诉求",
+        MatterLedgerTexts.sheet,
         (
-            Column("内容", 30, lambda r, t: r.payload.get("text", "")),
-            Column("状态", 10, lambda r, t: r.kind.label(r.request.status, "zh")),
-            Column("提出时间", 18, lambda r, t: t(r.request.created_at)),
-            Column("办结人", 10, lambda r, t: r.actor_of(_closing(r))),
-            Column("办结时间", 18, _closed_at),
-            Column("办结说明", 30, lambda r, t: (e.note or "") if (e := _closing(r)) else ""),
+            Column(MatterLedgerTexts.text, 30, lambda r, t: r.payload.get("text", "")),
+            Column(
+                MatterLedgerTexts.state, 10, lambda r, t: r.kind.label(r.request.status, r.lang)
+            ),
+            Column(MatterLedgerTexts.raised_at, 18, lambda r, t: t(r.request.created_at)),
+            Column(MatterLedgerTexts.closed_by, 10, lambda r, t: r.actor_of(_closing(r))),
+            Column(MatterLedgerTexts.closed_at, 18, _closed_at),
+            Column(
+                MatterLedgerTexts.note,
+                30,
+                lambda r, t: (e.note or "") if (e := _closing(r)) else "",
+            ),
         ),
     ),
     short_noun=("诉求", "Matters"),

@@ -107,16 +107,13 @@ LABEL_COLUMNS = {
     "Check-ins": (4, 7, 10, 11),
     "Abnormal": (6, 9),
     "Leave": (5, 8),
+    "Matters": (6,),
 }
-# The 诉求 sheet (college admins and above) is declared with the matters feature.
-MATTERS_SHEET = "诉求"
 
 
 def ledger_chinese(book: Workbook) -> list[str]:
     found = []
     for ws in book.worksheets:
-        if ws.title == MATTERS_SHEET:
-            continue
         if CJK.search(ws.title):
             found.append(f"title {ws.title}")
         rows = list(ws.iter_rows(values_only=True))

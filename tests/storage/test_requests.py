@@ -139,7 +139,7 @@ def test_every_registered_kind_takes_its_prefix_from_the_one_table() -> None:
     assert [k.prefix for k in WORKFLOWS] == ["L", "S", "Q"]
     assert all(PREFIXES[k.prefix] == k.name for k in WORKFLOWS)
     assert MATTER.prefix == "Q" and MATTER.ref(5) == "Q5"
-    assert set(PREFIXES) == {"L", "S", "C", "N", "Q"}
+    assert set(PREFIXES) == {"L", "S", "C", "N", "Q", "P"}
 
 
 def test_a_kind_without_a_reserved_prefix_cannot_be_declared() -> None:
