@@ -356,7 +356,7 @@ async def test_reminders_before_and_at_the_deadline_name_non_responders(
     [late] = await say(bot, "2020003", "填 C1 否")
     assert late.text == "信息收集 C1 已截止，不能再填写。"
     with app.uow(readonly=True) as s:
-        assert s.scalar(select(Campaign.status)) == "closed"
+        assert s.scalar(select(Campaign.status).where(Campaign.kind == "collection")) == "closed"
 
 
 async def test_an_open_collection_is_in_the_noon_roll_up_with_zero_rows(

@@ -203,7 +203,7 @@ async def test_reminders_before_and_at_the_deadline(
     [final] = [s for s in bot.to_chat("T001", group=False) if "N1" in s.text]
     assert "已截止：2/30" in final.text
     with app.uow(readonly=True) as s:
-        assert s.scalar(select(Campaign.status)) == "closed"
+        assert s.scalar(select(Campaign.status).where(Campaign.kind == "notice")) == "closed"
     [late] = await say(bot, "2020004", "收到")
     assert late.text == "你目前没有需要确认的通知。"
 
