@@ -577,7 +577,7 @@ def roster_template(file: Path, config: ConfigOption = None) -> None:
     """写一份花名册模板 / Write a roster .xlsx template with Chinese headers and example rows."""
     cfg = _config(config)
     file.parent.mkdir(parents=True, exist_ok=True)
-    roster.write_template(file)
+    roster.write_template(file, cfg.bot.language)
     typer.echo(_t(cfg, CliTexts.wrote, path=file))
 
 

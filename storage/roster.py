@@ -249,7 +249,7 @@ class ImportSummary:
     # Active in the database, in a class or college the sheet contains, not in the sheet.
     missing: list[str] = field(default_factory=list)
     # Deactivated: 状态 离校/休学, or missing with --retire-missing.
-    retired: list[str] = field(default_factory=list)
+    retired: list[str | Phrase] = field(default_factory=list)
     skipped_examples: int = 0
     warnings: list[Phrase] = field(default_factory=list)
 
@@ -277,11 +277,8 @@ class ImportSummary:
             (T.retired, self.retired),
         ):
             if items:
-                lines.append(
-                    T.listed(
-                        lang, title=title(lang), count=len(items), names=comma.join(items[:50])
-                    )
-                )
+                names = comma.join(i if isinstance(i, str) else i(lang) for i in items[:50])
+                lines.append(T.listed(lang, title=title(lang), count=len(items), names=names))
         if self.missing:
             lines.append(
                 T.missing(lang, count=len(self.missing), names=comma.join(self.missing[:50]))
@@ -319,9 +316,52 @@ def first_imported_at(session: Session) -> datetime | None:
     return session.scalar(select(func.min(Person.created_at)))
 
 
-def write_template(path: Path) -> None:
-    """An .xlsx with both sheets, Chinese headers and example rows marked in the 示例 column
-    (import skips them)."""
+class RosterTemplateTexts(Catalogue):
+    """The notes sheet of the blank roster template (its headers are the file's own words)."""
+
+    sheet = Text("说明", "Notes")
+    examples = Text(
+        "「示例」列写了「是」的行是示例，导入时会跳过；填写真实名单时请删除示例行或清空这一列。",
+        "Rows marked yes in the last column (examples) are skipped on import; delete them or "
+        "clear that column when you fill in the real roster.",
+    )
+    ids = Text(
+        "学号、工号请按文本填写（本模板的第一列已设为文本）；超过 15 位的数字会被 Excel 改掉。",
+        "Enter student and staff numbers as text (the first column of this template is text "
+        "already); Excel changes numbers of more than 15 digits.",
+    )
+    roles = Text(
+        "角色：学生、班长、学习委员，以及团支书、副班长、学委等班委；心理委员写在角色里，"
+        "如「班长、心理委员」。教职工：辅导员、班主任、学工办（学院）、学工部（全校）。",
+        "Role: student, monitor, counselor, head_teacher, college_admin or school_admin, or "
+        "the Chinese role words of the example rows; a class's mental-health rep adds the "
+        "rep's role word to theirs, as the second example row does.",
+    )
+    classes = Text(
+        "辅导员和班主任在「负责班级」填写班级，多个班级用逗号分隔。",
+        "Counselors and head teachers list their classes in the classes column, separated by "
+        "commas.",
+    )
+    colleges = Text(
+        "学工办填写「学院」；学工部两者都不填。",
+        "A college office fills in its college; the school office fills in neither.",
+    )
+    status = Text(
+        "状态：在读（默认）、离校、休学。离校和休学的人不再计入人数和提醒，聊天账号解除绑定，历史记录保留。",
+        "Status: in school (the default), left, suspended. Those who left or are suspended "
+        "leave the counts and the reminders and lose their chat bindings; their history stays.",
+    )
+    again = Text(
+        "重复导入会按学号/工号更新，不会重复建人。任何一行有错，整份名单都不会导入。",
+        "Importing again updates people by their number and never creates anyone twice. If "
+        "any row is wrong, nothing of the file is imported.",
+    )
+    not_in_sheet = Text("{name}（{number}）（不在表中）", "{name} ({number}), not in the sheet")
+
+
+def write_template(path: Path, lang: str = "zh") -> None:
+    """An .xlsx with both sheets, the file's headers and example rows marked in the 示例
+    column (import skips them), and its notes in `lang`."""
     wb = Workbook()
     ws = wb.active
     ws.title = STUDENT_SHEET
@@ -340,18 +380,10 @@ def write_template(path: Path) -> None:
         # 学号 and 工号 as text, so Excel never turns a long id into a rounded number.
         for row in sheet.iter_rows(min_row=1, max_row=2000, min_col=1, max_col=1):
             row[0].number_format = "@"
-    notes = wb.create_sheet("说明")
-    for line in (
-        "「示例」列写了「是」的行是示例，导入时会跳过；填写真实名单时请删除示例行或清空这一列。",
-        "学号、工号请按文本填写（本模板的第一列已设为文本）；超过 15 位的数字会被 Excel 改掉。",
-        "角色：学生、班长、学习委员，以及团支书、副班长、学委等班委；心理委员写在角色里，"
-        "如「班长、心理委员」。教职工：辅导员、班主任、学工办（学院）、学工部（全校）。",
-        "辅导员和班主任在「负责班级」填写班级，多个班级用逗号分隔。",
-        "学工办填写「学院」；学工部两者都不填。",
-        "状态：在读（默认）、离校、休学。离校和休学的人不再计入人数和提醒，聊天账号解除绑定，历史记录保留。",
-        "重复导入会按学号/工号更新，不会重复建人。任何一行有错，整份名单都不会导入。",
-    ):
-        notes.append([line])
+    N = RosterTemplateTexts
+    notes = wb.create_sheet(N.sheet(lang))
+    for line in (N.examples, N.ids, N.roles, N.classes, N.colleges, N.status, N.again):
+        notes.append([line(lang)])
     wb.save(path)
 
 
@@ -676,7 +708,7 @@ def _apply(
     created = updated = unchanged = 0
     moved: list[str] = []
     changed: list[str] = []
-    retired: list[str] = []
+    retired: list[str | Phrase] = []
 
     def upsert(number: str, **values: Any) -> Person:
         nonlocal created, updated, unchanged
@@ -776,7 +808,9 @@ def _apply(
         for person in missing:
             person.active = False
             person.updated_at = now
-            retired.append(f"{_label(person)}（不在表中）")
+            retired.append(
+                RosterTemplateTexts.not_in_sheet.bind(name=person.name, number=person.number)
+            )
     gone = [p.id for p in existing.values() if not p.active] + (
         [p.id for p in missing] if retire_missing else []
     )

@@ -54,6 +54,18 @@ def test_template_has_chinese_headers_and_an_example(tmp_path: Path) -> None:
     data, errors = roster.read_roster(path)
     assert errors == [] and data.students == [] and data.staff == []
     assert data.skipped_examples == 5
+    assert wb["说明"]["A1"].value.startswith("「示例」列写了「是」的行是示例")
+
+
+def test_the_templates_notes_follow_the_language_and_its_headers_stay(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    roster.write_template(path, "en")
+    wb = load_workbook(path)
+    assert wb.sheetnames == [roster.STUDENT_SHEET, roster.STAFF_SHEET, "Notes"]
+    assert wb["Notes"]["A1"].value.startswith("Rows marked yes in the last column (examples)")
+    # The headers are what the import reads back: a template written in English imports.
+    data, errors = roster.read_roster(path)
+    assert errors == [] and data.skipped_examples == 5
 
 
 def test_the_templates_example_rows_are_never_imported(
@@ -406,11 +418,14 @@ async def test_retire_missing_and_the_status_column_deactivate_people_and_their_
     assert errors == []
     with app.uow() as s:
         summary = roster.import_roster(s, data, app.clock.now(), retire_missing=True)
-    assert summary.retired == [
+    assert [r if isinstance(r, str) else r("zh") for r in summary.retired] == [
         "陈嘉怡（2020005）（休学）",
         f"{name_of(nursing, '2020003')}（2020003）（不在表中）",
         f"{name_of(nursing, '2020004')}（2020004）（不在表中）",
     ]
+    assert f"{name_of(nursing, '2020003')} (2020003), not in the sheet" in " ".join(
+        summary.report("en")
+    )
     with app.uow(readonly=True) as s:
         gone = {
             p.number: p.active
