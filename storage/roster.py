@@ -138,10 +138,25 @@ def _words(words: Iterable[str]) -> PerLanguage:
 E = RosterErrorTexts
 
 
-STUDENT_SHEET = "学生"
-STAFF_SHEET = "教职工"
-STUDENT_HEADERS = ["学号", "姓名", "学院", "班级", "角色", "手机"]
-STAFF_HEADERS = ["工号", "姓名", "角色", "学院", "负责班级", "手机"]
+# The roster file's own words, which the import reads back: its sheets and its columns.
+SHEETS = {"students": "学生", "staff": "教职工"}
+COLUMNS = {
+    "number": "学号",
+    "staff_number": "工号",
+    "name": "姓名",
+    "college": "学院",
+    "class": "班级",
+    "role": "角色",
+    "phone": "手机",
+    "classes": "负责班级",
+    "status": "状态",
+    "example": "示例",
+}
+C = COLUMNS
+STUDENT_SHEET = SHEETS["students"]
+STAFF_SHEET = SHEETS["staff"]
+STUDENT_HEADERS = [C[k] for k in ("number", "name", "college", "class", "role", "phone")]
+STAFF_HEADERS = [C[k] for k in ("staff_number", "name", "role", "college", "classes", "phone")]
 
 ROLE_NAMES: dict[str, Role] = {
     "学生": Role.STUDENT,
@@ -153,6 +168,7 @@ ROLE_NAMES: dict[str, Role] = {
     "学工部": Role.SCHOOL_ADMIN,
     **{r.value: r for r in Role},
 }
+ROLE_WORDS = {"psych_rep": "心理委员"}
 ROLE_LABELS = {
     Role.STUDENT: "学生",
     Role.MONITOR: "班长",
@@ -163,12 +179,13 @@ ROLE_LABELS = {
 }
 
 
-PSYCH_REP = "心理委员"
+# The role word that makes a student their class's 心理委员, beside their role.
+PSYCH_REP = ROLE_WORDS["psych_rep"]
 # 状态: who is on the roster but no longer in school. Their history stays; they leave the
 # counts, the reminders and their chat bindings.
 STATUS_ACTIVE = ("在读", "在校", "")
 STATUS_INACTIVE = ("离校", "休学", "退学", "毕业")
-EXAMPLE_COLUMN = "示例"
+EXAMPLE_COLUMN = C["example"]
 # Rows scanned for the header: a title row ("2026 级花名册") may sit above it.
 HEADER_SEARCH_ROWS = 10
 # Excel keeps 15 significant digits of a number: a longer 学号 stored as a number is lost.
@@ -316,6 +333,18 @@ def first_imported_at(session: Session) -> datetime | None:
     return session.scalar(select(func.min(Person.created_at)))
 
 
+# The blank template's example rows, marked in its 示例 column (the import skips them).
+EXAMPLE_STUDENTS = (
+    ("2020001", "张三", "医学院", "护理172", "学生", "13800000000", "在读", "是"),
+    ("2020002", "李四", "医学院", "护理172", "班长、心理委员", "", "在读", "是"),
+    ("2020031", "王五", "医学院", "检验172", "学生", "", "在读", "是"),
+)
+EXAMPLE_STAFF = (
+    ("T001", "王老师", "辅导员", "医学院", "护理172，检验172", "", "在读", "是"),
+    ("T003", "赵老师", "学工办", "医学院", "", "", "在读", "是"),
+)
+
+
 class RosterTemplateTexts(Catalogue):
     """The notes sheet of the blank roster template (its headers are the file's own words)."""
 
@@ -365,14 +394,13 @@ def write_template(path: Path, lang: str = "zh") -> None:
     wb = Workbook()
     ws = wb.active
     ws.title = STUDENT_SHEET
-    ws.append([*STUDENT_HEADERS, "状态", EXAMPLE_COLUMN])
-    ws.append(["2020001", "张三", "医学院", "护理172", "学生", "13800000000", "在读", "是"])
-    ws.append(["2020002", "李四", "医学院", "护理172", "班长、心理委员", "", "在读", "是"])
-    ws.append(["2020031", "王五", "医学院", "检验172", "学生", "", "在读", "是"])
+    ws.append([*STUDENT_HEADERS, C["status"], EXAMPLE_COLUMN])
+    for example in EXAMPLE_STUDENTS:
+        ws.append(list(example))
     staff = wb.create_sheet(STAFF_SHEET)
-    staff.append([*STAFF_HEADERS, "状态", EXAMPLE_COLUMN])
-    staff.append(["T001", "王老师", "辅导员", "医学院", "护理172，检验172", "", "在读", "是"])
-    staff.append(["T003", "赵老师", "学工办", "医学院", "", "", "在读", "是"])
+    staff.append([*STAFF_HEADERS, C["status"], EXAMPLE_COLUMN])
+    for example in EXAMPLE_STAFF:
+        staff.append(list(example))
     for sheet in (ws, staff):
         sheet.freeze_panes = "A2"
         for col in "ABCDEFGH":
@@ -444,7 +472,7 @@ def _rows(
         )
         return
     header_row, header = found
-    wanted = [*headers, "状态", EXAMPLE_COLUMN]
+    wanted = [*headers, C["status"], EXAMPLE_COLUMN]
     index = [(h, header.index(h)) for h in wanted if h in header]
     for n, values in enumerate(
         ws.iter_rows(min_row=header_row + 1, values_only=True), header_row + 1
@@ -494,34 +522,34 @@ def read_roster(path: Path) -> tuple[RosterData, list[RowError]]:
         )
     tally = _Tally()
     if STUDENT_SHEET in wb.sheetnames:
-        for n, c in _rows(wb[STUDENT_SHEET], STUDENT_HEADERS, "学号", tally):
+        for n, c in _rows(wb[STUDENT_SHEET], STUDENT_HEADERS, C["number"], tally):
             data.students.append(
                 StudentRow(
                     n,
-                    c["学号"],
-                    c["姓名"],
-                    c["学院"],
-                    c["班级"],
-                    c.get("角色", ""),
-                    c.get("手机") or None,
-                    c.get("状态", ""),
+                    c[C["number"]],
+                    c[C["name"]],
+                    c[C["college"]],
+                    c[C["class"]],
+                    c.get(C["role"], ""),
+                    c.get(C["phone"]) or None,
+                    c.get(C["status"], ""),
                 )
             )
     if STAFF_SHEET in wb.sheetnames:
-        for n, c in _rows(wb[STAFF_SHEET], STAFF_HEADERS, "工号", tally):
+        for n, c in _rows(wb[STAFF_SHEET], STAFF_HEADERS, C["staff_number"], tally):
             classes = tuple(
-                x.strip() for x in re.split(r"[,，、;；\s]+", c.get("负责班级", "")) if x.strip()
+                x.strip() for x in re.split(r"[,，、;；\s]+", c.get(C["classes"], "")) if x.strip()
             )
             data.staff.append(
                 StaffRow(
                     n,
-                    c["工号"],
-                    c["姓名"],
-                    c.get("角色", ""),
-                    c.get("学院", ""),
+                    c[C["staff_number"]],
+                    c[C["name"]],
+                    c.get(C["role"], ""),
+                    c.get(C["college"], ""),
                     classes,
-                    c.get("手机") or None,
-                    c.get("状态", ""),
+                    c.get(C["phone"]) or None,
+                    c.get(C["status"], ""),
                 )
             )
     wb.close()
@@ -536,7 +564,7 @@ def _status_error(sheet: str, row: int, status: str) -> RowError | None:
     return RowError(
         sheet,
         row,
-        "状态",
+        C["status"],
         E.unknown_status.bind(status=status, words=_words(STATUS_ACTIVE[:2] + STATUS_INACTIVE)),
     )
 
@@ -579,9 +607,11 @@ def validate(
             seen[number] = (sheet, row)
 
     for s in data.students:
-        check_number(STUDENT_SHEET, s.row, "学号", s.number)
+        check_number(STUDENT_SHEET, s.row, C["number"], s.number)
         if not s.name:
-            errors.append(RowError(STUDENT_SHEET, s.row, "姓名", E.missing.bind(column="姓名")))
+            errors.append(
+                RowError(STUDENT_SHEET, s.row, C["name"], E.missing.bind(column=C["name"]))
+            )
         if (e := _status_error(STUDENT_SHEET, s.row, s.status)) is not None:
             errors.append(e)
         role, _, unknown = parse_role(s.role, roles)
@@ -590,18 +620,20 @@ def validate(
                 RowError(
                     STUDENT_SHEET,
                     s.row,
-                    "角色",
+                    C["role"],
                     E.unknown_student_role.bind(
                         role=unknown or s.role, words=student_words, extra=PSYCH_REP
                     ),
                 )
             )
         if not s.class_code:
-            errors.append(RowError(STUDENT_SHEET, s.row, "班级", E.missing.bind(column="班级")))
+            errors.append(
+                RowError(STUDENT_SHEET, s.row, C["class"], E.missing.bind(column=C["class"]))
+            )
             continue
         if not s.college:
             errors.append(
-                RowError(STUDENT_SHEET, s.row, "学院", E.no_college.bind(code=s.class_code))
+                RowError(STUDENT_SHEET, s.row, C["college"], E.no_college.bind(code=s.class_code))
             )
             continue
         known = file_classes.get(s.class_code) or class_college.get(s.class_code)
@@ -610,7 +642,7 @@ def validate(
                 RowError(
                     STUDENT_SHEET,
                     s.row,
-                    "学院",
+                    C["college"],
                     E.other_college.bind(code=s.class_code, known=known, college=s.college),
                 )
             )
@@ -619,9 +651,9 @@ def validate(
     all_classes = set(class_college) | set(file_classes)
     colleges = set(class_college.values()) | set(file_classes.values())
     for t in data.staff:
-        check_number(STAFF_SHEET, t.row, "工号", t.number)
+        check_number(STAFF_SHEET, t.row, C["staff_number"], t.number)
         if not t.name:
-            errors.append(RowError(STAFF_SHEET, t.row, "姓名", E.missing.bind(column="姓名")))
+            errors.append(RowError(STAFF_SHEET, t.row, C["name"], E.missing.bind(column=C["name"])))
         if (e := _status_error(STAFF_SHEET, t.row, t.status)) is not None:
             errors.append(e)
         role, _, unknown = parse_role(t.role, roles) if t.role else (None, False, "")
@@ -630,25 +662,27 @@ def validate(
                 RowError(
                     STAFF_SHEET,
                     t.row,
-                    "角色",
+                    C["role"],
                     E.unknown_staff_role.bind(role=unknown or t.role, words=staff_words),
                 )
             )
             continue
         if role in (Role.COUNSELOR, Role.HEAD_TEACHER):
             if not t.classes:
-                errors.append(RowError(STAFF_SHEET, t.row, "负责班级", E.needs_classes.bind()))
+                errors.append(RowError(STAFF_SHEET, t.row, C["classes"], E.needs_classes.bind()))
             for code in t.classes:
                 if code not in all_classes:
                     errors.append(
-                        RowError(STAFF_SHEET, t.row, "负责班级", E.unknown_class.bind(code=code))
+                        RowError(STAFF_SHEET, t.row, C["classes"], E.unknown_class.bind(code=code))
                     )
         if role is Role.COLLEGE_ADMIN:
             if not t.college:
-                errors.append(RowError(STAFF_SHEET, t.row, "学院", E.needs_college.bind()))
+                errors.append(RowError(STAFF_SHEET, t.row, C["college"], E.needs_college.bind()))
             elif t.college not in colleges:
                 errors.append(
-                    RowError(STAFF_SHEET, t.row, "学院", E.unknown_college.bind(college=t.college))
+                    RowError(
+                        STAFF_SHEET, t.row, C["college"], E.unknown_college.bind(college=t.college)
+                    )
                 )
     return errors
 
@@ -798,7 +832,7 @@ def _apply(
         )
         after = {classes[c].id for c in codes}
         if before and before != after and _label(person) not in " ".join(changed):
-            changed.append(f"{_label(person)}（负责班级）")
+            changed.append(f"{_label(person)}（{C['classes']}）")
         session.execute(delete(StaffAssignment).where(StaffAssignment.person_id == person.id))
         session.add_all(StaffAssignment(person_id=person.id, class_id=cid) for cid in after)
     session.flush()
@@ -835,7 +869,8 @@ def _apply(
     )
 
 
-RETIRED_NOTE = "离校"
+# What a request still waiting when its student left is closed with: the status word.
+RETIRED_NOTE = STATUS_INACTIVE[0]
 
 
 def _close_open_items(session: Session, person_ids: list[int], now: datetime) -> None:
