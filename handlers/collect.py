@@ -33,8 +33,8 @@ from bot.router import (
 )
 from bot.texts import Catalogue, Text
 from handlers.collect_texts import CollectTexts
-from handlers.notice_texts import NoticeTexts
 from handlers.notices import NoticeCommandTexts
+from schedules.campaigns import verb_of
 from storage import audit, campaigns, forms, identity, ledger
 from storage.campaigns import Audience, CampaignKind, CampaignTexts, Instance, Period, Reminders
 from storage.errors import BadArguments, DomainError, NotFound, OutOfScope
@@ -54,6 +54,7 @@ COLLECTION = CampaignKind(
     sheet="信息收集",
     # Answers are taken in private chat only.
     in_groups=False,
+    verb=CollectTexts.verb,
 )
 
 ONCE = "once"
@@ -582,10 +583,6 @@ def _privately(ctx: Context, actor: Actor, *messages: OutgoingMessage) -> None:
             ctx.reply(message)
 
 
-def _verb(c: Instance) -> Text:
-    return CollectTexts.verb if c.kind.name == COLLECTION.name else NoticeTexts.verb
-
-
 @router.command(
     "progress",
     "进度",
@@ -600,7 +597,7 @@ def progress(ctx: Context, args: Args) -> None:
     key = campaigns.current_key(c, c.deadline, ctx.config.tz)
     counts = campaigns.progress(ctx.session, c, key, scope)
     missing = {m.code: m for m in campaigns.non_responders(ctx.session, c, key, scope)}
-    verb = _verb(c)(ctx.lang)
+    verb = verb_of(c)(ctx.lang)
     total = counts.total
     closed = ctx.render(CollectTexts.closed_mark) if c.status != campaigns.OPEN else ""
     lines = [

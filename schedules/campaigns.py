@@ -16,7 +16,6 @@ from bot.config import Config
 from bot.dates import day_label
 from bot.messages import ChatAddress, Envelope, Mention, OutgoingMessage, PersonAddress
 from bot.texts import Text
-from handlers.collect_texts import CollectTexts
 from handlers.notice_texts import NoticeTexts
 from schedules.runner import Fixed, Job, Planned, Run, Slot
 from storage import campaigns, care_access, reports
@@ -31,11 +30,10 @@ BEFORE = "before"
 DUE = "due"
 
 
-def _verb(c: Instance) -> Text:
-    """What a student of this kind does: 确认 a notice, 填写 a collection."""
-    if c.kind.verb is not None:
-        return c.kind.verb
-    return CollectTexts.verb if c.kind.name == "collection" else NoticeTexts.verb
+def verb_of(c: Instance) -> Text:
+    """What a student of this kind does: its own verb (填写 a collection, 提交 a report), or
+    确认 a notice."""
+    return c.kind.verb if c.kind.verb is not None else NoticeTexts.verb
 
 
 def _when(at: datetime, config: Config) -> str:
@@ -96,7 +94,7 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
     key = campaigns.current_key(c, c.deadline, config.tz)
     missing = campaigns.non_responders(session, c, key)
     progress = campaigns.progress(session, c, key)
-    verb = _verb(c)
+    verb = verb_of(c)
     deadline = _when(c.deadline, config)
     planned: list[Planned] = []
     by_class = {m.class_id: m for m in missing}
@@ -120,14 +118,15 @@ def _plan_one(session: Session, run: Run, c: Instance, stage: str) -> list[Plann
     if c.kind.care or c.audience.private_only:
         # Nothing is said in a group: each non-responder is reminded alone.
         planned += _remind_privately(run, c, stage, missing, deadline)
+    lagging = {m.class_id for m in missing}
     if c.kind.care:
-        staff = _care_readers(session, {m.class_id for m in missing}, config)
-    else:
-        staff = campaigns.class_staff(session, {m.class_id for m in missing})
-    if c.audience.private_only:
+        staff = _care_readers(session, lagging, config)
+    elif c.audience.private_only:
         # Who a care category names is a care record: their counselors hear of it, a head
         # teacher does not.
-        staff = {pid: v for pid, v in staff.items() if v[0].role == Role.COUNSELOR}
+        staff = campaigns.class_staff(session, lagging, roles=(Role.COUNSELOR,))
+    else:
+        staff = campaigns.class_staff(session, lagging)
     recipients: dict[int, list[int] | None] = {pid: cids for pid, (_p, cids) in staff.items()}
     if c.created_by is not None:
         # Whoever started it hears of every class of it.
@@ -151,7 +150,7 @@ def _remind_privately(
         text = c.kind.reminder(lang, title=c.title, deadline=deadline)
     else:
         head = CampaignTexts.private_reminder if stage == BEFORE else CampaignTexts.private_due
-        text = head(lang, title=c.title, ref=c.ref, deadline=deadline, verb=_verb(c)(lang))
+        text = head(lang, title=c.title, ref=c.ref, deadline=deadline, verb=verb_of(c)(lang))
     return [
         Planned(
             f"{c.ref}:{stage}:r{s.id}",

@@ -970,15 +970,18 @@ def groups_in(
 
 
 def class_staff(
-    session: Session, class_ids: Collection[int] | None
+    session: Session,
+    class_ids: Collection[int] | None,
+    roles: Collection[Role] = (Role.COUNSELOR, Role.HEAD_TEACHER),
 ) -> dict[int, tuple[Person, list[int]]]:
-    """The counselors and head teachers of these classes, each with their classes among them."""
+    """The staff of these classes in these roles (counselors and head teachers), each with
+    their classes among them."""
     out: dict[int, tuple[Person, list[int]]] = {}
     rows = session.execute(
         select(Person, StaffAssignment.class_id)
         .join(StaffAssignment, StaffAssignment.person_id == Person.id)
         .where(
-            Person.role.in_([Role.COUNSELOR.value, Role.HEAD_TEACHER.value]),
+            Person.role.in_([r.value for r in roles]),
             Person.active.is_(True),
             _in(StaffAssignment.class_id, class_ids),
         )
