@@ -10,7 +10,7 @@ reminders before and at the deadline are the campaign engine's (schedules/campai
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from bot.texts import Catalogue, Text
 from handlers.collect_texts import CollectTexts
 from handlers.notices import NoticeCommandTexts
 from schedules.campaigns import verb_of
-from storage import audit, campaigns, forms, identity, ledger
+from storage import audit, campaigns, forms, identity, keystudents, ledger
 from storage.campaigns import Audience, CampaignKind, CampaignTexts, Instance, Period, Reminders
 from storage.errors import BadArguments, DomainError, NotFound, OutOfScope
 from storage.forms import Template
@@ -70,10 +70,6 @@ _TAG = re.compile(r"(?:#|(?:标签|tag)[:：])(.+)", re.IGNORECASE)
 
 
 class TagScopeTexts(Catalogue):
-    unknown_category = Text(
-        "没有关怀类别「{category}」。可用：{categories}",
-        "There is no care category “{category}”. Known: {categories}",
-    )
     no_tagged = Text(
         "你负责的班级里没有标记为「{category}」的同学。",
         "No student in your classes is tagged “{category}”.",
@@ -158,7 +154,7 @@ def default_audience(actor: Actor) -> Audience:
 
 
 def tag_audience(
-    session: Session, actor: Actor, token: str, categories: Collection[str]
+    session: Session, actor: Actor, token: str, categories: Mapping[str, int]
 ) -> Audience | None:
     """#<类别>: the students tagged with that care category in the actor's reach, asked in
     private only. Tags are care records: only counselors and college admins start these.
@@ -169,10 +165,7 @@ def tag_audience(
     category = m.group(1).strip()
     if actor.role not in DECIDERS:
         raise OutOfScope(what=TagScopeTexts.tag_what.bind(category=category))
-    if category not in categories:
-        raise _problem(
-            TagScopeTexts.unknown_category, category=category, categories="、".join(categories)
-        )
+    keystudents.require_category(category, categories)
     query = (
         select(CareTag.student_id)
         .join(Person, Person.id == CareTag.student_id)

@@ -440,7 +440,7 @@ async def test_only_counselors_and_college_admins_start_a_collection_for_a_care_
     [school] = await say(bot, "T009", "收集 就业意向调查 #未就业")
     assert school.text == "你无权处理关怀类别「未就业」。"
     [unknown] = await say(bot, "T001", "收集 就业意向调查 #挂科")
-    assert "没有关怀类别「挂科」。可用：家庭经济困难、心理关注" in unknown.text
+    assert "没有「挂科」这个类别。可用的类别：家庭经济困难、心理关注" in unknown.text
     [nobody] = await say(bot, "T001", "收集 就业意向调查 标签：学业困难")
     assert "你负责的班级里没有标记为「学业困难」的同学。" in nobody.text
     [college] = await say(bot, "T003", "/collect 就业意向调查 tag:家庭经济困难")
