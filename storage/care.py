@@ -106,8 +106,7 @@ def find_student(session: Session, who: str) -> Person:
     ).all()
     if not rows:
         raise NotFound(
-            what=CareStorageTexts.student("zh", who=who),
-            what_en=CareStorageTexts.student("en", who=who),
+            what=CareStorageTexts.student.bind(who=who),
         )
     if len(rows) > 1:
         candidates = "\n".join(f"  {code} {mask_number(p.number)}" for p, code in rows)
@@ -280,13 +279,11 @@ def refer_alert(
         session, actor, alert.student_id, contacts=contacts
     ):
         raise NotFound(
-            what=CareStorageTexts.alert("zh", id=alert_id),
-            what_en=CareStorageTexts.alert("en", id=alert_id),
+            what=CareStorageTexts.alert.bind(id=alert_id),
         )
     if Role(to.role).is_student or not to.active:
         raise NotFound(
-            what=CareStorageTexts.staff("zh", number=to.number),
-            what_en=CareStorageTexts.staff("en", number=to.number),
+            what=CareStorageTexts.staff.bind(number=to.number),
         )
     alert.assignee_id = to.id
     audit.record(

@@ -912,8 +912,7 @@ def assign(
     scope, everything = identity.scope_of(session, to)
     if not Role(to.role).is_staff or not (everything or request.class_id in scope):
         raise OutOfScope(
-            what=RequestStorageTexts.their_classes("zh", name=to.name),
-            what_en=RequestStorageTexts.their_classes("en", name=to.name),
+            what=RequestStorageTexts.their_classes.bind(name=to.name),
         )
     won = session.execute(
         update(Request)
