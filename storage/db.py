@@ -225,6 +225,48 @@ class Prepared:
             cursor.close()
 
 
+class Multi:
+    """A statement over a list of rows, as SQL text on the driver: a multi-row `VALUES`
+    list or an `IN` list, in the transaction of the connection (or session) it is given.
+
+    `build(dialect)` gives (the SQL, with `{rows}` where the list goes; one row's tuple,
+    with `?` for each value). The SQL for a number of rows is built once; values are
+    converted by `to_db`. A set-based batch of check-ins runs one of these per step, where
+    a message alone would run a prepared statement each.
+    """
+
+    def __init__(self, build: Callable[[str], tuple[str, str]]) -> None:
+        self._build = build
+        self._sql: dict[tuple[str, int], str] = {}
+
+    def sql(self, dialect: str, n: int) -> str:
+        found = self._sql.get((dialect, n))
+        if found is None:
+            template, row = self._build(dialect)
+            if dialect != "sqlite":
+                if "%" in template or "%" in row:
+                    raise ValueError("a % in SQL for a format-style driver")
+                row = row.replace("?", "%s")
+            found = self._sql[(dialect, n)] = template.replace("{rows}", ", ".join([row] * n))
+        return found
+
+    def rows(
+        self, db: Session | Connection, rows: Sequence[Sequence[Any]]
+    ) -> list[tuple[Any, ...]]:
+        """Run it for `rows` (at least one); the rows it returns."""
+        if not rows:
+            raise ValueError("a statement over no rows")
+        conn = _conn(db)
+        dialect = conn.dialect.name
+        args = [to_db(value, dialect) for row in rows for value in row]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql(dialect, len(rows)), args)
+            return list(cursor.fetchall()) if cursor.description is not None else []
+        finally:
+            cursor.close()
+
+
 def _conn(db: Session | Connection) -> Connection:
     if isinstance(db, Connection):
         return db
