@@ -475,7 +475,9 @@ class Sender:
 
 
 def _take_batch(queue: deque[Row]) -> list[Row]:
-    """The next message: one row, or every acknowledgement of the head's key in the queue."""
+    """The next message: one row, or every acknowledgement of the head's key to the head's
+    chat in the queue (the inline drain holds several chats: another group's names and
+    counts never join this group's message)."""
     head = queue.popleft()
     if head.kind != Kind.ACK.value:
         return [head]
@@ -483,7 +485,11 @@ def _take_batch(queue: deque[Row]) -> list[Row]:
     rest: deque[Row] = deque()
     while queue:
         row = queue.popleft()
-        if row.kind == Kind.ACK.value and row.coalesce_key == head.coalesce_key:
+        if (
+            row.kind == Kind.ACK.value
+            and row.coalesce_key == head.coalesce_key
+            and (row.chat_id, row.is_group) == (head.chat_id, head.is_group)
+        ):
             batch.append(row)
         else:
             rest.append(row)
