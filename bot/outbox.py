@@ -48,6 +48,17 @@ class Queued:
     unreached: list[tuple[Envelope, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Said:
+    """What one message (or job) says, for `Outbox.queue_many`: its envelopes, the cause
+    they are queued under, and the chat and person that asked, if any."""
+
+    envelopes: Sequence[Envelope]
+    cause: str
+    asker: ChatAddress | None = None
+    asker_person: int | None = None
+
+
 class OutboxTexts(Catalogue):
     undelivered_alert = Text(
         "⚠️ 以下异常提醒未能送达 {name}（{number}）：{reason}",
@@ -118,61 +129,82 @@ class Outbox:
         due: datetime | None = None,
     ) -> Queued:
         """Write one row per envelope and account, in the session's transaction."""
-        out = Queued()
-        if not envelopes:
-            return out
+        said = Said(envelopes, cause, asker, asker_person)
+        [out] = self.queue_many(session, [said], now=now, default_kind=default_kind, due=due)
+        return out
+
+    def queue_many(
+        self,
+        session: Session,
+        said: Sequence[Said],
+        *,
+        now: datetime,
+        default_kind: Kind = Kind.ALERT,
+        due: datetime | None = None,
+    ) -> list[Queued]:
+        """`queue` for what many messages say: one read of the accounts, one write."""
+        outs = [Queued() for _ in said]
+        if not any(s.envelopes for s in said):
+            return outs
         platforms = list(self.platforms())
-        person_ids = [e.to.person_id for e in envelopes if isinstance(e.to, PersonAddress)]
+        person_ids = [
+            e.to.person_id for s in said for e in s.envelopes if isinstance(e.to, PersonAddress)
+        ]
         accounts = identity.accounts_for(session, person_ids, platforms) if person_ids else {}
         files: dict[int, tuple[str, str, str]] = {}
         rows: list[store.NewRow] = []
-        for env in envelopes:
-            kind = _kind(env, default_kind, asker, asker_person)
-            deadline = self.deadline(kind, now, due)
-            body = _body(env.message, env.ack, env.tags)
-            found = accounts.get(env.to.person_id, []) if isinstance(env.to, PersonAddress) else []
-            attachment = None
-            if env.message.attachment is not None and (isinstance(env.to, ChatAddress) or found):
-                key = id(env.message.attachment)
-                if key not in files:
-                    files[key] = self._write_file(env.message.attachment)
-                attachment = files[key]
-            common: dict[str, Any] = {
-                "cause": cause,
-                "kind": kind,
-                "body": body,
-                "deadline": deadline,
-                "attachment": attachment,
-                "coalesce_key": env.ack.key if env.ack is not None else None,
-                "delivery_id": env.delivery_id,
-            }
-            if isinstance(env.to, ChatAddress):
-                rows.append(
-                    store.NewRow(
-                        platform=env.to.platform,
-                        chat_id=env.to.chat_id,
-                        is_group=env.to.is_group,
-                        person_id=asker_person if env.to == asker and not env.to.is_group else None,
-                        **common,
-                    )
+        for s, out in zip(said, outs, strict=True):
+            for env in s.envelopes:
+                kind = _kind(env, default_kind, s.asker, s.asker_person)
+                found = (
+                    accounts.get(env.to.person_id, []) if isinstance(env.to, PersonAddress) else []
                 )
-                continue
-            if not found:
-                out.unreached.append((env, "no account on a running platform"))
-                continue
-            for acc in found:
-                rows.append(
-                    store.NewRow(
-                        platform=acc.platform,
-                        chat_id=acc.platform_user_id,
-                        is_group=False,
-                        person_id=env.to.person_id,
-                        **common,
+                attachment = None
+                if env.message.attachment is not None and (
+                    isinstance(env.to, ChatAddress) or found
+                ):
+                    key = id(env.message.attachment)
+                    if key not in files:
+                        files[key] = self._write_file(env.message.attachment)
+                    attachment = files[key]
+                common: dict[str, Any] = {
+                    "cause": s.cause,
+                    "kind": kind,
+                    "body": _body(env.message, env.ack, env.tags),
+                    "deadline": self.deadline(kind, now, due),
+                    "attachment": attachment,
+                    "coalesce_key": env.ack.key if env.ack is not None else None,
+                    "delivery_id": env.delivery_id,
+                }
+                if isinstance(env.to, ChatAddress):
+                    to_asker = env.to == s.asker and not env.to.is_group
+                    rows.append(
+                        store.NewRow(
+                            platform=env.to.platform,
+                            chat_id=env.to.chat_id,
+                            is_group=env.to.is_group,
+                            person_id=s.asker_person if to_asker else None,
+                            **common,
+                        )
                     )
-                )
+                    out.rows += 1
+                    continue
+                if not found:
+                    out.unreached.append((env, "no account on a running platform"))
+                    continue
+                for acc in found:
+                    rows.append(
+                        store.NewRow(
+                            platform=acc.platform,
+                            chat_id=acc.platform_user_id,
+                            is_group=False,
+                            person_id=env.to.person_id,
+                            **common,
+                        )
+                    )
+                    out.rows += 1
         store.add(session, rows, now)
-        out.rows = len(rows)
-        return out
+        return outs
 
     def escalate(self, session: Session, row: store.Row, reason: str, now: datetime) -> bool:
         """An abnormal-health alert that reached none of a person's accounts goes one level

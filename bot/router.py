@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +35,7 @@ from bot.messages import (
     OutgoingMessage,
     PersonAddress,
 )
-from bot.outbox import Outbox
+from bot.outbox import Outbox, Said
 from bot.texts import Catalogue, Text
 from storage import audit, identity, inbound, prompts, reports
 from storage.campaigns import KINDS, Campaigns
@@ -58,6 +58,9 @@ if TYPE_CHECKING:
     from storage.requests import RequestKind
 
 log = logging.getLogger(__name__)
+
+# The asker of a message from an account that is not bound.
+_NO_ASKER = identity.Asker(None)
 
 T = TypeVar("T")
 
@@ -259,6 +262,27 @@ Handler = Callable[[Context, Args], None]
 # An answer to a question a handler asked: (ctx, the text of the answer, the question's state).
 AnswerHandler = Callable[[Context, str, dict[str, Any]], None]
 
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class BatchForm(Generic[P]):
+    """A command that runs many messages at once, as if one after another.
+
+    `prepare(ctx, args)` checks and reads one message and stores nothing: a `DomainError`
+    refuses that message alone. `run(items)` does, for all the prepared messages of a
+    batch in order, what each would do alone, in the one savepoint of the batch; each
+    item's `ctx` collects what that message says. The router gives `run` one message per
+    sender, each claimed once, and queues what they say with one write.
+    """
+
+    prepare: Callable[[Context, Args], P]
+    run: Callable[[Sequence[tuple[Context, P]]], None]
+
+    def one(self, ctx: Context, args: Args) -> None:
+        self.run([(ctx, self.prepare(ctx, args))])
+
+
 # An answer handler's key: the feature's prefix, a dot, a name (decisions.reason).
 _ANSWER_KEY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
 # What ends a conversation, as the whole message.
@@ -316,6 +340,8 @@ class Command:
     # as the whole message, or followed by arguments that fully match this pattern; any
     # other message starting with it is chat and is ignored. None: an ordinary command.
     also_chat: re.Pattern[str] | None = None
+    # How many messages of this command are run at once in a batch (see `BatchForm`).
+    batch: BatchForm[Any] | None = None
 
     def usage(self, lang: str, examples: Examples | None = None) -> str:
         """The usage line; its examples name the deployment's own class and dates."""
@@ -383,8 +409,14 @@ class CommandRouter:
         open_to_unbound: bool = False,
         needs_consent: bool = False,
         also_chat: str | None = None,
+        batch: BatchForm[Any] | None = None,
     ) -> Callable[[Handler], Handler]:
+        """Declare a command. With `batch`, its handler is `batch.one`: one message is a batch
+        of one, so the message alone and the message in a batch run the same code."""
+
         def register(func: Handler) -> Handler:
+            if batch is not None and func != batch.one:
+                raise ValueError(f"command {name!r}: a batch form's handler is its `one`")
             self.commands.append(
                 Command(
                     name=name,
@@ -400,6 +432,7 @@ class CommandRouter:
                     open_to_unbound=open_to_unbound,
                     needs_consent=needs_consent,
                     also_chat=re.compile(also_chat) if also_chat is not None else None,
+                    batch=batch,
                 )
             )
             return func
@@ -571,21 +604,125 @@ class Dispatcher:
 
         Each message runs in a savepoint of one transaction, so each stays all-or-nothing:
         a message that is refused or fails is rolled back alone and answered as `process`
-        would answer it, and its neighbours are kept. A lock conflict retries the whole
-        batch; should the batch itself fail, each message is handled on its own.
+        would answer it, and its neighbours are kept. Consecutive messages of a command with
+        a batch form (a class checking in) run set-based: one savepoint and a few statements
+        for all of them (`_run_many`). A lock conflict retries the whole batch; should the
+        batch itself fail, each message is handled on its own.
         """
         if len(messages) < 2:
             return [self.process(m) for m in messages]
 
         def work() -> list[Routed]:
             with unit_of_work(self.sessions) as session:
-                return [self._process(m, session) for m in messages]
+                out: list[Routed] = []
+                while len(out) < len(messages):
+                    run = self._batch_run(messages, len(out))
+                    if len(run) > 1:
+                        out.extend(self._run_many(run, session))
+                    else:
+                        out.append(self._process(messages[len(out)], session))
+                return out
 
         try:
             return with_retry(work)
         except Exception:
             log.exception("a batch of %d messages failed; handling each alone", len(messages))
             return [self.process(m) for m in messages]
+
+    def _batch_run(self, messages: Sequence[IncomingMessage], start: int) -> list[_Batched]:
+        """The messages from `start` on that can run as one set: the same command with a
+        batch form, each from a different sender (a sender's messages keep their order),
+        none a button press, a 取消 or too long to read."""
+        run: list[_Batched] = []
+        senders: set[tuple[str, str]] = set()
+        for msg in messages[start:]:
+            if (
+                len(msg.text) > MAX_MESSAGE_CHARS
+                or msg.message_id is None
+                or msg.edit_target is not None
+                or msg.callback_id is not None
+                or (msg.platform, msg.sender_id) in senders
+            ):
+                break
+            cleaned = clean(msg)
+            cmd, arg_text, _ = self.recognise(cleaned)
+            if (
+                cmd is None
+                or cmd.batch is None
+                or is_cancel(cleaned.text)
+                or (run and cmd is not run[0].command)
+            ):
+                break
+            run.append(_Batched(msg, cleaned, cmd, arg_text))
+            senders.add((msg.platform, msg.sender_id))
+        return run
+
+    def _run_many(self, run: Sequence[_Batched], batch: Session) -> list[Routed]:
+        """Messages of one batch-form command, in one savepoint of `batch`: one read of the
+        askers, one claim, the command over all of them, one write of what they say. A
+        message refused (unbound, not allowed, malformed) is handled alone afterwards, as
+        `process` would; should the set fail, each of its messages is handled alone."""
+        cmd = run[0].command
+        form = cmd.batch
+        assert form is not None
+        now = self.clock.now()
+        out: dict[int, Routed] = {}
+        alone: list[int] = []
+        try:
+            with _savepoint(batch) as session:
+                askers = identity.askers_for_accounts(
+                    session, [(b.msg.platform, b.msg.sender_id) for b in run]
+                )
+                ready: list[tuple[int, Context, Any, identity.Asker]] = []
+                for i, b in enumerate(run):
+                    asker = askers.get((b.msg.platform, b.msg.sender_id), _NO_ASKER)
+                    actor = asker.actor
+                    config, clock = self.config, self.clock
+                    ctx = Context(
+                        b.msg, session, config, clock, actor, self, cmd, _group=_Unloaded()
+                    )
+                    try:
+                        self.authorize(cmd, asker.actor, b.msg)
+                        ready.append((i, ctx, form.prepare(ctx, Args.parse(b.arg_text)), asker))
+                    except DomainError:
+                        alone.append(i)
+                inbox = [c.message.inbox_id for _, c, _, _ in ready]
+                inbound.mark_processed_many(session, [i for i in inbox if i is not None], now)
+                claimed = inbound.claim_many(
+                    session,
+                    [(ctx.message.platform, _message_key(ctx.message)) for _, ctx, _, _ in ready],
+                    now,
+                )
+                fresh = []
+                for i, ctx, prepared, asker in ready:
+                    msg = ctx.message
+                    if (msg.platform, _message_key(msg)) not in claimed:
+                        out[i] = Routed([], cmd, duplicate=True)
+                        continue
+                    fresh.append((i, ctx, prepared))
+                    # As `_claim`, for the few accounts marked unreachable (read with the
+                    # askers, so the rest need no statement).
+                    if asker.unreachable and not msg.is_group:
+                        identity.mark_reachable(session, msg.platform, msg.sender_id)
+                    elif asker.unreachable and not asker.nudged:
+                        self.outbox.nudge(session, msg.platform, msg.sender_id, msg.chat_id, now)
+                prompts.drop_many(session, [_account(c.message) for _, c, _ in fresh])
+                if fresh:
+                    form.run([(ctx, prepared) for _, ctx, prepared in fresh])
+                said = []
+                for i, ctx, _ in fresh:
+                    envelopes = _on_pressed(ctx.message, ctx.outbox, asked=ctx.asked)
+                    out[i] = Routed(envelopes, cmd)
+                    said.append(self._said(ctx.message, envelopes, ctx.actor))
+                self.outbox.queue_many(session, said, now=now)
+        except Exception as e:
+            if is_transient(e):
+                raise
+            log.exception("%d %s messages failed as one; handling each alone", len(run), cmd.name)
+            return [self._process(b.original, batch) for b in run]
+        for i in alone:
+            out[i] = self._process(run[i].original, batch)
+        return [out[i] for i in range(len(run))]
 
     def _process(self, msg: IncomingMessage, batch: Session | None) -> Routed:
         """One message, in its own unit of work, or in a savepoint of `batch`'s."""
@@ -838,11 +975,14 @@ class Dispatcher:
         envelopes: list[Envelope],
         actor: Actor | None,
     ) -> None:
-        self.outbox.queue(
-            session,
+        self.outbox.queue_many(session, [self._said(msg, envelopes, actor)], now=self.clock.now())
+
+    @staticmethod
+    def _said(msg: IncomingMessage, envelopes: list[Envelope], actor: Actor | None) -> Said:
+        """What a message says, queued under the message as its cause."""
+        return Said(
             envelopes,
             cause=f"{msg.platform}:{_message_key(msg)}",
-            now=self.clock.now(),
             asker=msg.chat,
             asker_person=actor.person_id if actor is not None else None,
         )
@@ -903,6 +1043,16 @@ class Dispatcher:
 
     def _text(self, msg: IncomingMessage, text: str) -> Envelope:
         return Envelope(msg.chat, OutgoingMessage(text))
+
+
+@dataclass(frozen=True)
+class _Batched:
+    """A message of a set-based run: as received, cleaned, and its command."""
+
+    original: IncomingMessage
+    msg: IncomingMessage
+    command: Command
+    arg_text: str
 
 
 class _Unauthorized(Exception):
@@ -1002,6 +1152,11 @@ def _unknown_text(lang: str) -> str:
 
 def _apology(lang: str) -> str:
     return RouterTexts.apology(lang)
+
+
+def _account(msg: IncomingMessage) -> tuple[str, str, str]:
+    """The (platform, chat, sender) a question waits for."""
+    return msg.platform, msg.chat_id, msg.sender_id
 
 
 def _message_key(msg: IncomingMessage) -> str:

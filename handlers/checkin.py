@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from bot.config import Config, times_for
 from bot.messages import OutgoingMessage, PersonAddress
-from bot.router import ALL_ROLES, STUDENTS, Args, CommandRouter, Context, Feature
+from bot.router import ALL_ROLES, STUDENTS, Args, BatchForm, CommandRouter, Context, Feature
 from bot.texts import Catalogue, Text
 from handlers import keystudents
 from handlers.symptoms import Reading, lexicon_for, read_checkin
@@ -80,15 +82,20 @@ class CheckinTexts(Catalogue):
 T = CheckinTexts
 
 
-@router.command(
-    "checkin",
-    "打卡",
-    roles=STUDENTS,
-    usage=T.checkin_usage.pair,
-    help=T.checkin_help.pair,
-    needs_consent=True,
-)
-def checkin(ctx: Context, args: Args) -> None:
+@dataclass(frozen=True)
+class _CheckIn:
+    """One check-in message as read, before it is stored."""
+
+    reading: Reading
+    data: CheckInInput
+
+    @property
+    def late(self) -> bool:
+        return self.data.late
+
+
+def _read(ctx: Context, args: Args) -> _CheckIn:
+    """Check and read one check-in; stores nothing (a malformed one is refused alone)."""
     actor = ctx.require_actor()
     if not ctx.config.checkin.enabled:
         raise CheckinOff()
@@ -96,32 +103,56 @@ def checkin(ctx: Context, args: Args) -> None:
     reading = read_checkin(args.text, cfg)
     if actor.class_id is None:
         raise BadArguments(T.no_class)
-
     local = ctx.sent_at.astimezone(ctx.config.tz)
     deadline = times_for(ctx.config.schedule, actor.college).deadline
     assert deadline is not None
-    late = local.time() > deadline
     abnormal = reading.temp_tenths >= round(cfg.abnormal_temperature * 10) or bool(reading.symptoms)
-    stored = checkins.record(
-        ctx.session,
-        CheckInInput(
-            student_id=actor.person_id,
-            class_id=actor.class_id,
-            day=local.date(),
-            temp_tenths=reading.temp_tenths,
-            symptoms=reading.symptoms,
-            city=reading.city,
-            note=reading.note,
-            abnormal=abnormal,
-            late=late,
-            submitted_at=ctx.sent_at,
-            platform=ctx.message.platform,
-        ),
-        # The group's class comes back with the check-in, in the same round trip.
-        group=(ctx.message.platform, ctx.message.chat_id) if ctx.message.is_group else None,
+    data = CheckInInput(
+        student_id=actor.person_id,
+        class_id=actor.class_id,
+        day=local.date(),
+        temp_tenths=reading.temp_tenths,
+        symptoms=reading.symptoms,
+        city=reading.city,
+        note=reading.note,
+        abnormal=abnormal,
+        late=local.time() > deadline,
+        submitted_at=ctx.sent_at,
+        platform=ctx.message.platform,
     )
+    return _CheckIn(reading, data)
 
-    late_mark = ctx.render(T.late) if late else ""
+
+def _store(items: Sequence[tuple[Context, _CheckIn]]) -> None:
+    """Store the check-ins of a batch (one student each) in order, and answer each."""
+    entries = [
+        # The group's class comes back with the check-in, in the same round trip.
+        (c.data, (ctx.message.platform, ctx.message.chat_id) if ctx.message.is_group else None)
+        for ctx, c in items
+    ]
+    for (ctx, c), stored in zip(
+        items, checkins.record_many(items[0][0].session, entries), strict=True
+    ):
+        _answer(ctx, c, stored)
+
+
+CHECKIN = BatchForm(_read, _store)
+router.command(
+    "checkin",
+    "打卡",
+    roles=STUDENTS,
+    usage=T.checkin_usage.pair,
+    help=T.checkin_help.pair,
+    needs_consent=True,
+    batch=CHECKIN,
+)(CHECKIN.one)
+
+
+def _answer(ctx: Context, c: _CheckIn, stored: checkins.Stored) -> None:
+    actor = ctx.require_actor()
+    assert actor.class_id is not None
+    day = c.data.day
+    late_mark = ctx.render(T.late) if c.late else ""
     if ctx.message.is_group and stored.group_class_id == actor.class_id:
         # Never echo health details in a group: only the class count.
         done, roster = stored.done, stored.roster
@@ -133,7 +164,7 @@ def checkin(ctx: Context, args: Args) -> None:
                 roster=roster,
                 late=late_mark,
             ),
-            key=f"checkin:{local.date()}",
+            key=f"checkin:{day}",
             verb=ctx.render(T.verb),
             name=actor.name,
             done=done,
@@ -141,7 +172,7 @@ def checkin(ctx: Context, args: Args) -> None:
             mark=late_mark,
         )
     else:
-        details = _understood(ctx, reading, late_mark, stored.replaced)
+        details = _understood(ctx, c.reading, late_mark, stored.replaced)
         if ctx.message.is_group:
             # Another class's group (or one bound to no class): nothing of this student's
             # class there, not even a name or a count.
@@ -150,9 +181,9 @@ def checkin(ctx: Context, args: Args) -> None:
         else:
             ctx.reply(details)
     if stored.abnormal_today:
-        _alert_or_correct(ctx, actor.class_id, local.date(), stored.revision)
-    if abnormal:
-        keystudents.track_abnormal_checkin(ctx, actor, reading)
+        _alert_or_correct(ctx, actor.class_id, day, stored.revision)
+    if c.data.abnormal:
+        keystudents.track_abnormal_checkin(ctx, actor, c.reading)
 
 
 def _understood(ctx: Context, r: Reading, late_mark: str, replaced: bool) -> OutgoingMessage:

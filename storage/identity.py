@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.texts import Catalogue, Phrase, Text
 from storage import audit
-from storage.db import Prepared
+from storage.db import Multi, Prepared
 from storage.errors import (
     AccountBoundToOther,
     AlreadyBound,
@@ -189,8 +189,11 @@ _ACTOR = Prepared(lambda dialect: _actor_statement())
 
 def actor_for_account(session: Session, platform: str, user_id: str) -> Actor | None:
     rows = _ACTOR.rows(session, {"platform": platform, "user_id": user_id})
-    if not rows:
-        return None
+    return _actor_of_row(session, rows[0]) if rows else None
+
+
+def _actor_of_row(session: Session, row: Sequence[Any]) -> Actor | None:
+    """The actor of one row of the asker's query (None: no longer active)."""
     (
         person_id,
         number,
@@ -202,7 +205,7 @@ def actor_for_account(session: Session, platform: str, user_id: str) -> Actor | 
         consent_version,
         college_row_id,
         college_name,
-    ) = rows[0]
+    ) = row
     if not active:
         return None
     role = Role(role_name)
@@ -219,6 +222,51 @@ def actor_for_account(session: Session, platform: str, user_id: str) -> Actor | 
         consent_version=consent_version,
         college=college_name,
     )
+
+
+@dataclass(frozen=True)
+class Asker:
+    """A chat account as a batch of messages reads it: its actor (None: unbound or no longer
+    active) and whether it is marked unreachable and was nudged about it."""
+
+    actor: Actor | None
+    unreachable: bool = False
+    nudged: bool = False
+
+
+# The asker's query for many accounts at once. The same columns as `_actor_statement`, and
+# the account's reachability, so a batch of messages needs no statement per message.
+_ASKERS = Multi(
+    lambda dialect: (
+        "SELECT a.platform, a.platform_user_id, a.unreachable_at IS NOT NULL,"
+        " a.nudged_at IS NOT NULL, p.id, p.number, p.name, p.role, p.class_id, p.college_id,"
+        " p.active, p.consent_version, g.id, g.name"
+        " FROM chat_accounts a JOIN people p ON p.id = a.person_id"
+        " LEFT JOIN classes c ON c.id = p.class_id"
+        " LEFT JOIN colleges g ON g.id = coalesce(p.college_id, c.college_id)"
+        " WHERE (a.platform, a.platform_user_id) IN (VALUES {rows})",
+        "(?, ?)",
+    )
+)
+
+
+def askers_for_accounts(
+    session: Session, accounts: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Asker]:
+    """The `Asker` of each (platform, user id); an account not bound is left out."""
+    wanted = list(dict.fromkeys(accounts))
+    out: dict[tuple[str, str], Asker] = {}
+    for i in range(0, len(wanted), _ASKERS_CHUNK):
+        for platform, user_id, unreachable, nudged, *row in _ASKERS.rows(
+            session, wanted[i : i + _ASKERS_CHUNK]
+        ):
+            out[(platform, user_id)] = Asker(
+                _actor_of_row(session, row), bool(unreachable), bool(nudged)
+            )
+    return out
+
+
+_ASKERS_CHUNK = 200
 
 
 def actor_for_number(session: Session, number: str) -> Actor:

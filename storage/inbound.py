@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -9,7 +10,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.db import Prepared
+from storage.db import Multi, Prepared
 from storage.models import InboundMessage
 
 
@@ -52,6 +53,30 @@ def claim(
     return bool(_CLAIM.rows(session, params))
 
 
+# Many messages at once: the key of each one seen for the first time comes back.
+_CLAIM_MANY = Multi(
+    lambda dialect: (
+        "INSERT INTO inbound_messages (platform, key, received_at, processed_at)"
+        " VALUES {rows} ON CONFLICT (platform, key) DO NOTHING RETURNING platform, key",
+        "(?, ?, ?, ?)",
+    )
+)
+_CLAIM_CHUNK = 200
+
+
+def claim_many(
+    session: Session, messages: Sequence[tuple[str, str]], now: datetime
+) -> set[tuple[str, str]]:
+    """`claim` for many (platform, key) pairs, each distinct: those seen for the first time."""
+    rows = [(platform, key[:200], now, now) for platform, key in messages]
+    if len(set(r[:2] for r in rows)) != len(rows):
+        raise ValueError("a message twice in one claim")
+    claimed: set[tuple[str, str]] = set()
+    for i in range(0, len(rows), _CLAIM_CHUNK):
+        claimed.update((p, k) for p, k in _CLAIM_MANY.rows(session, rows[i : i + _CLAIM_CHUNK]))
+    return {(p, key) for p, key in messages if (p, key[:200]) in claimed}
+
+
 def pending(session: Session, platform: str, limit: int = 100) -> list[InboundMessage]:
     """Stored payloads not yet processed, oldest first."""
     return list(
@@ -74,6 +99,16 @@ def mark_processed(session: Session, row_id: int, now: datetime) -> None:
         .where(InboundMessage.id == row_id)
         .values(processed_at=now, payload=None)
     )
+
+
+def mark_processed_many(session: Session, row_ids: Iterable[int], now: datetime) -> None:
+    ids = sorted(set(row_ids))
+    if ids:
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_(ids))
+            .values(processed_at=now, payload=None)
+        )
 
 
 def prune(session: Session, before: datetime) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.db import Prepared
@@ -87,3 +88,16 @@ def purge_expired(session: Session, now: datetime) -> int:
     """Delete the questions whose time ran out; how many there were."""
     result = session.execute(delete(PendingPrompt).where(PendingPrompt.expires_at <= now))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def drop_many(session: Session, accounts: Iterable[tuple[str, str, str]]) -> None:
+    """`drop` for many (platform, chat id, sender id): one statement."""
+    keys = list(dict.fromkeys(accounts))
+    if keys:
+        session.execute(
+            delete(PendingPrompt).where(
+                tuple_(PendingPrompt.platform, PendingPrompt.chat_id, PendingPrompt.sender_id).in_(
+                    keys
+                )
+            )
+        )

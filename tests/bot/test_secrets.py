@@ -39,7 +39,7 @@ async def test_tokens_never_appear_in_logs_or_replies(
             # What an HTTP library's error looks like: the URL carries the bot token.
             raise RuntimeError(f"POST https://api.telegram.org/bot{TOKEN}/sendMessage: 502")
 
-        monkeypatch.setattr(handlers.checkin.checkins, "record", leaky)
+        monkeypatch.setattr(handlers.checkin.checkins, "record_many", leaky)
         replies += await bot.say("2020003", "打卡 36.5", group="护理172")
         assert "抱歉" in replies[-1].text
         logging.getLogger("httpx").info(
