@@ -167,10 +167,11 @@ def _care_readers(
     """Who reads a care kind's list: each class's care readers (its counselors and its
     college's mental-health contacts), each with their classes among these."""
     out: dict[int, tuple[Person, list[int]]] = {}
-    for cid in sorted(class_ids):
-        for person in care_access.class_care_readers(
-            session, cid, contacts=config.care.mental_health_contacts
-        ):
+    readers = care_access.classes_care_readers(
+        session, class_ids, contacts=config.care.mental_health_contacts
+    )
+    for cid in sorted(readers):
+        for person in readers[cid]:
             out.setdefault(person.id, (person, []))[1].append(cid)
     return out
 

@@ -11,7 +11,7 @@ is skipped when used.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage import audit
 from storage.identity import Actor, staff_for_class
-from storage.models import College, Person, Role, SchoolClass
+from storage.models import College, Person, Role, SchoolClass, StaffAssignment
 
 # College name → the 工号 of its mental-health contact(s).
 Contacts = Mapping[str, Collection[str]]
@@ -78,14 +78,63 @@ def class_care_readers(
     session: Session, class_id: int, *, contacts: Contacts | None = None
 ) -> list[Person]:
     """Who reads a class's care records (its 心理委员 reports): as for any of its students."""
-    any_student = session.scalar(
-        select(Person.id).where(
-            Person.class_id == class_id, Person.role.in_([Role.STUDENT.value, Role.MONITOR.value])
-        )
+    return classes_care_readers(session, [class_id], contacts=contacts).get(class_id, [])
+
+
+def classes_care_readers(
+    session: Session, class_ids: Iterable[int], *, contacts: Contacts | None = None
+) -> dict[int, list[Person]]:
+    """`class_care_readers` for many classes, in three reads whatever their number: each
+    class with a student, its counselors and its college's mental-health contacts."""
+    ids = sorted(set(class_ids))
+    if not ids:
+        return {}
+    college_of = dict(
+        session.execute(
+            select(SchoolClass.id, College.name)
+            .join(College, College.id == SchoolClass.college_id)
+            .where(
+                SchoolClass.id.in_(ids),
+                select(Person.id)
+                .where(
+                    Person.class_id == SchoolClass.id,
+                    Person.role.in_([Role.STUDENT.value, Role.MONITOR.value]),
+                )
+                .exists(),
+            )
+        ).all()
     )
-    if any_student is None:
-        return []
-    return care_readers(session, any_student, contacts=contacts)
+    readers: dict[int, dict[int, Person]] = {cid: {} for cid in college_of}
+    for cid, person in session.execute(
+        select(StaffAssignment.class_id, Person)
+        .join(Person, Person.id == StaffAssignment.person_id)
+        .where(
+            StaffAssignment.class_id.in_(list(college_of)),
+            Person.role == Role.COUNSELOR.value,
+            Person.active.is_(True),
+        )
+    ).all():
+        readers[cid][person.id] = person
+    numbers_of: dict[int, Collection[str]] = {
+        cid: (contacts or {}).get(name, ()) for cid, name in college_of.items()
+    }
+    numbers = {n for found in numbers_of.values() for n in found}
+    if numbers:
+        by_number: dict[str, Person] = {
+            p.number: p
+            for p in session.scalars(
+                select(Person).where(
+                    Person.number.in_(sorted(numbers)),
+                    Person.active.is_(True),
+                    Person.role.notin_([Role.STUDENT.value, Role.MONITOR.value]),
+                )
+            )
+        }
+        for cid, found in numbers_of.items():
+            for number in found:
+                if number in by_number:
+                    readers[cid].setdefault(by_number[number].id, by_number[number])
+    return {cid: sorted(people.values(), key=lambda p: p.number) for cid, people in readers.items()}
 
 
 def may_read_care(

@@ -8,8 +8,14 @@ from sqlalchemy import select
 
 from bot.app import App
 from storage import identity
-from storage.care_access import audit_read, care_readers, may_read_care
-from storage.models import AuditEntry, Person, Role
+from storage.care_access import (
+    audit_read,
+    care_readers,
+    class_care_readers,
+    classes_care_readers,
+    may_read_care,
+)
+from storage.models import AuditEntry, Person, Role, SchoolClass, StaffAssignment
 from tests.handlers.people import add_staff
 
 CONTACTS = {"医学院": ["T005", "X999"]}
@@ -61,3 +67,36 @@ def test_a_read_is_audited_without_the_data(app: App) -> None:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "care_read")).one()
     assert entry.target == "person:2020001" and entry.detail == {"what": "alert:1"}
     assert entry.at == app.clock.now()
+
+
+def test_many_classes_readers_in_one_call_are_each_classes_own(app: App) -> None:
+    add_staff(app, "T005", "孙心理", Role.COUNSELOR, ())
+    add_staff(app, "T006", "周老师", Role.COUNSELOR, ("检验172",))
+    add_staff(app, "T007", "钱班主任", Role.HEAD_TEACHER, ("护理172",))
+    with app.uow() as s:
+        # A class with no student yet has no care records and so no readers.
+        college_id = s.scalar(select(SchoolClass.college_id).where(SchoolClass.code == "护理172"))
+        assert college_id is not None
+        s.add(SchoolClass(code="护理173", college_id=college_id))
+        s.flush()
+        add_assignment = s.scalar(select(Person.id).where(Person.number == "T001"))
+        empty = s.scalar(select(SchoolClass.id).where(SchoolClass.code == "护理173"))
+        assert add_assignment is not None and empty is not None
+        s.add(StaffAssignment(person_id=add_assignment, class_id=empty))
+    with app.uow(readonly=True) as s:
+        ids = dict(s.execute(select(SchoolClass.code, SchoolClass.id)).all())
+        found = classes_care_readers(s, ids.values(), contacts=CONTACTS)
+        assert set(found) == {ids["护理172"], ids["检验172"]}
+        for code in ("护理172", "检验172"):
+            one = class_care_readers(s, ids[code], contacts=CONTACTS)
+            assert [p.number for p in found[ids[code]]] == [p.number for p in one]
+            student = s.scalar(select(Person.id).where(Person.class_id == ids[code]))
+            assert student is not None
+            assert [p.number for p in one] == [
+                p.number for p in care_readers(s, student, contacts=CONTACTS)
+            ]
+        # Counselors and the college's contact; never a head teacher.
+        assert [p.number for p in found[ids["检验172"]]] == ["T001", "T005", "T006"]
+        assert [p.number for p in found[ids["护理172"]]] == ["T001", "T005"]
+        assert class_care_readers(s, ids["护理173"], contacts=CONTACTS) == []
+        assert classes_care_readers(s, []) == {}
