@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -285,6 +285,21 @@ def _conn(db: Session | Connection) -> Connection:
 
 
 _HELD = "storage.db.connection"
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """Refresh PostgreSQL's planner statistics of `tables` after a bulk write, in the
+    session's transaction (its own new rows are counted).
+
+    Without them a table filled by a roster import looks empty or uniform to the planner
+    until autovacuum comes by, and servers run without it: counting a class's students
+    then scanned every student's index entry (a batch of 40 check-ins at 20,000 students
+    took 37 ms in its statement instead of 3 ms). SQLite plans without statistics.
+    """
+    if session.get_bind().dialect.name != "postgresql" or not tables:
+        return
+    session.flush()
+    session.execute(text(f"ANALYZE {', '.join(tables)}"))
 
 
 def rows_affected(result: Any) -> int:

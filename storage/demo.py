@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from storage.db import analyze
 from storage.models import CareContact, CareTag, ChatAccount, GroupChat, Person, SchoolClass
 from storage.roster import RosterData, StaffRow, StudentRow, import_roster
 
@@ -162,6 +163,7 @@ def bind_everyone(
             )
     session.execute(update(Person).values(consent_version=consent_version, consent_at=now))
     session.flush()
+    analyze(session, "group_chats", "chat_accounts", "people")
 
 
 # Key students of 护理172 (student, category, kind, mode, who took part, what was learned,

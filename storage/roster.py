@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.texts import Catalogue, PerLanguage, Phrase, Text
 from storage import requests
+from storage.db import analyze
 from storage.models import (
     ChatAccount,
     College,
@@ -700,7 +701,10 @@ def import_roster(
     errors = validate(session, data, roles)
     if errors:
         raise RosterInvalid(errors)
-    return _apply(session, data, now, roles, retire_missing)
+    summary = _apply(session, data, now, roles, retire_missing)
+    # The next morning's check-ins count each class's students on these tables.
+    analyze(session, "colleges", "classes", "people", "staff_assignments")
+    return summary
 
 
 def _label(person: Person) -> str:
