@@ -22,14 +22,18 @@ from bot.clock import at_local
 from bot.config import Config, times_for
 from bot.messages import Envelope
 from storage import deliveries, roster
-from storage.db import with_retry
+from storage.db import refresh_statistics, with_retry
 from storage.deliveries import Status
+from storage.models import Base
 from storage.outbox import Kind
 
 if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger(__name__)
+
+# The bot's own tables (not the migration tool's).
+_TABLES = frozenset(Base.metadata.tables)
 
 
 @dataclass(frozen=True)
@@ -193,11 +197,24 @@ class JobRunner:
                         continue
                     if since is not None and d.at >= since:
                         self._note_skipped(d, now)
+            if run:
+                self._refresh_statistics()
             for d in run:
                 try:
                     await self._run(d)
                 except Exception:
                     log.exception("job %s for %s failed", d.job.name, d.day)
+
+    def _refresh_statistics(self) -> None:
+        """The jobs read what the day wrote: the planner's statistics of it first."""
+        try:
+            refreshed = refresh_statistics(self.app.engine, _TABLES)
+        except Exception:
+            # A job runs on stale statistics rather than not at all.
+            log.exception("could not refresh the database's statistics before the jobs")
+            return
+        if refreshed:
+            log.info("refreshed the planner statistics of %s", ", ".join(refreshed))
 
     def _note_skipped(self, d: _Due, now: datetime) -> None:
         def work() -> bool:

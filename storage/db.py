@@ -6,7 +6,7 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -300,6 +300,34 @@ def analyze(session: Session, *tables: str) -> None:
         return
     session.flush()
     session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
+
+# The tables whose statistics went stale, by autovacuum's own rule (50 rows and a tenth of
+# the table changed since the last ANALYZE), or that were never analyzed and hold rows.
+_STALE = text(
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+    " WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze > 0"
+    " AND (c.reltuples < 0 OR s.n_mod_since_analyze > 50 + 0.1 * c.reltuples)"
+    " ORDER BY s.relname"
+)
+
+
+def refresh_statistics(engine: Engine, tables: Collection[str]) -> list[str]:
+    """ANALYZE those of `tables` whose PostgreSQL statistics are stale, as autovacuum would
+    have; the names analyzed. Nothing to do on SQLite.
+
+    The scheduled jobs read a whole day of tables that grow all day (check-ins, the outbox).
+    Where autovacuum is off, a table the planner has never seen analyzed looks like five
+    rows: the 12:00 roll-up then joined 20,000 students to the day's check-ins in a nested
+    loop (8 s instead of 20 ms). One catalog read when nothing is stale.
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.begin() as conn:
+        stale = [name for (name,) in conn.execute(_STALE) if name in tables]
+        if stale:
+            conn.execute(text(f"ANALYZE {', '.join(stale)}"))
+    return stale
 
 
 def rows_affected(result: Any) -> int:
