@@ -8,6 +8,7 @@ through the real python-telegram-bot adapter to the fake Bot API server on loopb
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import multiprocessing
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -137,9 +139,13 @@ class Results:
     missing_classes: int = 0
     deadline_s: float = 0.0
     deadline_cpu_s: float = 0.0
+    # Of a job's time, what the test adapter's inline sending took (`App.sent`): a real
+    # platform's sender sends on its own, paced by the platform's limits.
+    deadline_sends_s: float = 0.0
     reminders: int = 0
     deadline_private: int = 0
     rollup_s: float = 0.0
+    rollup_sends_s: float = 0.0
     rollup_cpu_s: float = 0.0
     rollup_messages: int = 0
     rollup_ledgers: int = 0
@@ -440,6 +446,26 @@ async def check_in(
     return latencies
 
 
+@contextlib.contextmanager
+def timed_sends(app: App) -> Iterator[list[float]]:
+    """The time spent in `App.sent` meanwhile (the inline sends), in the list's one item."""
+    spent = [0.0]
+    real = app.sent
+
+    async def sent() -> None:
+        start = time.perf_counter()
+        try:
+            await real()
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    app.sent = sent  # type: ignore[method-assign]
+    try:
+        yield spent
+    finally:
+        del app.sent
+
+
 async def school_day(app: App, bot: TestAdapter, school: School, r: Results, seed: int) -> None:
     clock = app.clock
     assert isinstance(clock, ManualClock)
@@ -465,8 +491,10 @@ async def school_day(app: App, bot: TestAdapter, school: School, r: Results, see
     # 11:00: the overdue computation and a reminder to every class with someone missing.
     clock.set(at(11))
     start, cpu = time.perf_counter(), time.process_time()
-    await app.scheduler.run_due()
+    with timed_sends(app) as sends:
+        await app.scheduler.run_due()
     r.deadline_s = time.perf_counter() - start
+    r.deadline_sends_s = sends[0]
     r.deadline_cpu_s = time.process_time() - cpu
     r.missing_students = len(late)
     r.missing_classes = len({school.class_of[n] for n in late})
@@ -500,8 +528,10 @@ async def school_day(app: App, bot: TestAdapter, school: School, r: Results, see
     # 12:00: every counselor's and college's summary and ledger, and the school's.
     clock.set(at(12))
     start, cpu = time.perf_counter(), time.process_time()
-    await app.scheduler.run_due()
+    with timed_sends(app) as sends:
+        await app.scheduler.run_due()
     r.rollup_s = time.perf_counter() - start
+    r.rollup_sends_s = sends[0]
     r.rollup_cpu_s = time.process_time() - cpu
     r.rollup_messages = len(bot.sent)
     books = [

@@ -48,6 +48,8 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
     assert r.rollup_ledgers == 14
     # The college admin and the school admin each get a chart.
     assert r.rollup_charts == 2 and r.chart_bytes > 0 and r.chart_render_s > 0
+    # The inline sends are timed within each job: part of it, never all of it.
+    assert 0 < r.deadline_sends_s < r.deadline_s and 0 < r.rollup_sends_s < r.rollup_s
     assert r.school_ledger_rows == 2_000
     assert r.school_ledger_bytes > 0
     assert r.raw_inserts == 2_000 and r.raw_rate > 0
