@@ -98,6 +98,8 @@ def table(r: Results) -> str:
                 f"≤ {t['fanout_ratio']}× {mark('fanout_ratio')}",
             )
         )
+    if r.workers:
+        rows.append(_workers_row(r))
     if r.burst is not None:
         b = r.burst
         rows += [
@@ -128,6 +130,25 @@ def table(r: Results) -> str:
         f"load average {_load(r.load_before)} before the run, {_load(r.load_after)} after",
     ]
     return "\n".join(lines)
+
+
+def _workers_row(r: Results) -> tuple[str, str, str]:
+    """One and then two `classbot worker` processes: updates a second, and the CPU used."""
+    one = r.workers[0]
+    cells = []
+    for w in r.workers:
+        gain = f" = {w.rate / one.rate:.2f}× one" if w is not one and one.rate else ""
+        cells.append(
+            f"{w.workers}: {w.rate:,.0f} updates/s{gain} ({w.updates:,} in {w.seconds:.1f} s; "
+            f"workers' CPU {w.workers_cpu_s:.1f} s; the machine {w.machine_busy:.0%} busy)"
+        )
+    cores = int(r.machine.get("nproc") or 0)
+    target = "2 workers ≥ 1.8× one, on ≥ 4 cores"
+    if len(r.workers) > 1 and cores >= 4 and one.rate:
+        target += " ✓" if r.workers[1].rate >= 1.8 * one.rate else " ✗"
+    else:
+        target += f" (this machine: {cores} CPUs)"
+    return ("Workers over the stored updates (`classbot worker`)", "; ".join(cells), target)
 
 
 def _load(load: tuple[float, float, float]) -> str:
@@ -167,6 +188,13 @@ def comparison(results: list[Results]) -> str:
     row(
         "Peak RSS: day / import",
         [f"{r.peak_rss_mb:,.0f} / {r.import_rss_mb:,.0f} MB" for r in results],
+    )
+    row(
+        "Workers: 1 / 2",
+        [
+            " / ".join(f"{w.rate:,.0f}" for w in r.workers) + " updates/s" if r.workers else "-"
+            for r in results
+        ],
     )
     row("Floor spread", [f"{r.floor_spread:.0%}{' ⚠' if r.floor_flagged else ''}" for r in results])
     return "\n".join(lines)

@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 
 from bench.burst import Burst, run_burst
 from bench.school import School, SchoolSize, generate
+from bench.workers import WorkerRun, run_workers
 from bot.adapters.testing import TestAdapter
 from bot.app import App, build_app
 from bot.clock import ManualClock
@@ -146,6 +147,8 @@ class Results:
     deadline_private: int = 0
     rollup_s: float = 0.0
     rollup_sends_s: float = 0.0
+    # PostgreSQL: `classbot worker` processes over the stored updates, one and then two.
+    workers: list[WorkerRun] = field(default_factory=list)
     rollup_cpu_s: float = 0.0
     rollup_messages: int = 0
     rollup_ledgers: int = 0
@@ -204,6 +207,7 @@ class Results:
     def as_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["burst"] = asdict(self.burst) if self.burst is not None else None
+        out["workers"] = [{**asdict(w), "rate": w.rate} for w in self.workers]
         out["raw_ratio"] = self.raw_ratio
         out["intake_ratio"] = self.intake_ratio
         out["batch_ratio"] = self.batch_ratio
@@ -657,6 +661,7 @@ async def run(
     burst: int = 40,
     burst_windows: tuple[float, float, float] = (10.0, 5.0, 20.0),
     floor_samples_n: int = FLOOR_SAMPLES,
+    workers: tuple[int, ...] = (1, 2),
 ) -> Results:
     """One benchmark run. `database_url`, when given, must be migrated and empty."""
     size = SchoolSize.scaled(students)
@@ -719,6 +724,9 @@ async def run(
             r.raw_inserts = floor_rows
             r.peak_rss_mb = peak_rss_mb()
             r.load_after = load_average()
+            if workers and r.database == "postgresql":
+                progress(f"classbot worker processes: {', '.join(map(str, workers))}")
+                r.workers = await run_workers(url, directory, school, workers)
         finally:
             await app.stop()
             app.engine.dispose()

@@ -319,7 +319,7 @@ def refresh_statistics(engine: Engine, tables: Collection[str]) -> list[str]:
     The scheduled jobs read a whole day of tables that grow all day (check-ins, the outbox).
     Where autovacuum is off, a table the planner has never seen analyzed looks like five
     rows: the 12:00 roll-up then joined 20,000 students to the day's check-ins in a nested
-    loop (8 s instead of 20 ms). One catalog read when nothing is stale.
+    loop (8 s; 0.4 s once analyzed). One catalog read when nothing is stale.
     """
     if engine.dialect.name != "postgresql":
         return []

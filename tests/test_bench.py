@@ -63,6 +63,13 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
     # The roster went through its workbook, in a process of its own.
     assert r.import_rows == 2_000 + 12 + 1 + 1 and r.import_rss_mb > 0
     assert r.fanout_sent == 5
+    if r.database == "postgresql":
+        # One `classbot worker` process and then two handled every student's stored update.
+        assert [(w.workers, w.updates) for w in r.workers] == [(1, 2_000), (2, 2_000)]
+        assert all(w.seconds > 0 and w.workers_cpu_s > 0 for w in r.workers)
+        assert "Workers over the stored updates" in table(r)
+    else:
+        assert r.workers == []
     assert r.peak_rss_mb > 0
 
     text = table(r)
@@ -85,3 +92,4 @@ async def test_small_run_checks_everyone_in_once_and_counts_right(
     assert "Burst: 40 check-ins in one group" in text and "other private chats" in text
     saved = save(r, tmp_path / "results")
     assert saved.read_text().count('"checkins": 2000') == 1
+    assert ('"workers": 2,' in saved.read_text()) == (r.database == "postgresql")
