@@ -12,6 +12,7 @@ is marked handled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -34,6 +35,7 @@ from storage.models import InboundMessage
 # How long the workers may take to start, and to handle a run's updates.
 READY_S = 30.0
 DONE_S = 600.0
+STOP_S = 30.0
 
 
 @dataclass
@@ -138,14 +140,19 @@ def _start(config: Path, count: int, directory: Path) -> _Workers:
     return _Workers(procs, logs)
 
 
-def _stop(workers: _Workers) -> float:
-    """SIGTERM each worker and wait for it: the user + system CPU they used (the bench's
-    other child processes have all been waited for by then)."""
+async def _stop(workers: _Workers) -> float:
+    """SIGTERM each worker and wait for it, the event loop running (the fake Bot API the
+    workers finish their sends on is served by this process): the user + system CPU they
+    used. A worker still running after `STOP_S` is killed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     for p in workers.procs:
         p.send_signal(signal.SIGTERM)
+    with contextlib.suppress(RuntimeError):
+        await _until(lambda: all(p.poll() is not None for p in workers.procs), STOP_S)
     for p in workers.procs:
-        p.wait(timeout=60)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     for log in workers.logs:
         log.close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -216,7 +223,7 @@ async def run_workers(
                 seconds = time.perf_counter() - start
                 busy1, total1 = _cpu_times()
             finally:
-                cpu = _stop(procs)
+                cpu = await _stop(procs)
             out.append(
                 WorkerRun(
                     count,
