@@ -62,10 +62,6 @@ _COLUMNS = (
     "student_id, class_id, day, temp_tenths, symptoms, city, note, abnormal, abnormal_today,"
     " late, submitted_at, platform, revision"
 )
-_VALUES = (
-    ":student_id, :class_id, :day, :temp_tenths, :symptoms, :city, :note, :abnormal,"
-    " :abnormal, :late, :submitted_at, :platform, 1"
-)
 _REPLACE = (
     "ON CONFLICT (student_id, day) DO UPDATE SET class_id = excluded.class_id,"
     " temp_tenths = excluded.temp_tenths, symptoms = excluded.symptoms, city = excluded.city,"
@@ -76,10 +72,6 @@ _REPLACE = (
 )
 _REVISION_COLUMNS = (
     "student_id, day, revision, temp_tenths, symptoms, city, note, abnormal, late, submitted_at"
-)
-_REVISION_VALUES = (
-    ":student_id, :day, {revision}, :temp_tenths, :symptoms, :city, :note, :abnormal, :late,"
-    " :submitted_at"
 )
 
 
