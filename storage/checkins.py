@@ -162,8 +162,9 @@ _PROGRESS = Prepared(
     )
 )
 
-# Check-ins per statement: 13 values each, well under every driver's parameter limit.
-BATCH = 200
+# Check-ins per statement. Each statement's counts are adjusted among its own check-ins
+# (see `_record`), so the check-ins go to it one statement's worth at a time.
+BATCH = Multi.CHUNK
 
 
 def record(session: Session, data: CheckInInput, group: tuple[str, str] | None = None) -> Stored:

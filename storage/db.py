@@ -232,8 +232,11 @@ class Multi:
     `build(dialect)` gives (the SQL, with `{rows}` where the list goes; one row's tuple,
     with `?` for each value). The SQL for a number of rows is built once; values are
     converted by `to_db`. A set-based batch of check-ins runs one of these per step, where
-    a message alone would run a prepared statement each.
+    a message alone would run a prepared statement each. A longer list than `CHUNK` rows
+    runs as several statements, in order, well under every driver's parameter limit.
     """
+
+    CHUNK = 200
 
     def __init__(self, build: Callable[[str], tuple[str, str]]) -> None:
         self._build = build
@@ -253,16 +256,21 @@ class Multi:
     def rows(
         self, db: Session | Connection, rows: Sequence[Sequence[Any]]
     ) -> list[tuple[Any, ...]]:
-        """Run it for `rows` (at least one); the rows it returns."""
+        """Run it for `rows` (at least one); the rows it returns, in the order of the chunks."""
         if not rows:
             raise ValueError("a statement over no rows")
         conn = _conn(db)
         dialect = conn.dialect.name
-        args = [to_db(value, dialect) for row in rows for value in row]
+        out: list[tuple[Any, ...]] = []
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(self.sql(dialect, len(rows)), args)
-            return list(cursor.fetchall()) if cursor.description is not None else []
+            for i in range(0, len(rows), self.CHUNK):
+                chunk = rows[i : i + self.CHUNK]
+                args = [to_db(value, dialect) for row in chunk for value in row]
+                cursor.execute(self.sql(dialect, len(chunk)), args)
+                if cursor.description is not None:
+                    out.extend(cursor.fetchall())
+            return out
         finally:
             cursor.close()
 

@@ -255,18 +255,12 @@ def askers_for_accounts(
 ) -> dict[tuple[str, str], Asker]:
     """The `Asker` of each (platform, user id); an account not bound is left out."""
     wanted = list(dict.fromkeys(accounts))
-    out: dict[tuple[str, str], Asker] = {}
-    for i in range(0, len(wanted), _ASKERS_CHUNK):
-        for platform, user_id, unreachable, nudged, *row in _ASKERS.rows(
-            session, wanted[i : i + _ASKERS_CHUNK]
-        ):
-            out[(platform, user_id)] = Asker(
-                _actor_of_row(session, row), bool(unreachable), bool(nudged)
-            )
-    return out
-
-
-_ASKERS_CHUNK = 200
+    if not wanted:
+        return {}
+    return {
+        (platform, user_id): Asker(_actor_of_row(session, row), bool(unreachable), bool(nudged))
+        for platform, user_id, unreachable, nudged, *row in _ASKERS.rows(session, wanted)
+    }
 
 
 def actor_for_number(session: Session, number: str) -> Actor:

@@ -61,7 +61,6 @@ _CLAIM_MANY = Multi(
         "(?, ?, ?, ?)",
     )
 )
-_CLAIM_CHUNK = 200
 
 
 def claim_many(
@@ -71,9 +70,9 @@ def claim_many(
     rows = [(platform, key[:200], now, now) for platform, key in messages]
     if len(set(r[:2] for r in rows)) != len(rows):
         raise ValueError("a message twice in one claim")
-    claimed: set[tuple[str, str]] = set()
-    for i in range(0, len(rows), _CLAIM_CHUNK):
-        claimed.update((p, k) for p, k in _CLAIM_MANY.rows(session, rows[i : i + _CLAIM_CHUNK]))
+    if not rows:
+        return set()
+    claimed = {(p, k) for p, k in _CLAIM_MANY.rows(session, rows)}
     return {(p, key) for p, key in messages if (p, key[:200]) in claimed}
 
 

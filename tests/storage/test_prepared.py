@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import inbound
 from storage.db import (
+    Multi,
     Prepared,
     from_db_datetime,
     is_transient,
@@ -149,5 +150,30 @@ def test_prepared_statements_keep_to_the_sessions_savepoints(database_url: str) 
         with unit_of_work(sessions, readonly=True) as s:
             keys = set(s.scalars(select(InboundMessage.key)))
         assert keys == {"kept", "after"}
+    finally:
+        engine.dispose()
+
+
+def test_a_multi_row_statement_runs_a_long_list_in_chunks(database_url: str) -> None:
+    pairs = Multi(lambda dialect: ("SELECT * FROM (VALUES {rows}) AS v ORDER BY 1 DESC", "(?, ?)"))
+    rows = [(i, f"第{i}") for i in range(Multi.CHUNK * 2 + 50)]
+    engine = make_engine(database_url)
+    try:
+        with unit_of_work(make_sessionmaker(engine)) as session:
+            # Three statements, each its own rows backwards, one after another.
+            chunks = [rows[i : i + Multi.CHUNK] for i in range(0, len(rows), Multi.CHUNK)]
+            assert len(chunks) == 3
+            expected = [r for chunk in chunks for r in reversed(chunk)]
+            assert [tuple(r) for r in pairs.rows(session, rows)] == expected
+            now = datetime(2026, 11, 24, tzinfo=UTC)
+            keys = [("test", f"msg:g:{i}") for i in range(Multi.CHUNK + 10)]
+            assert inbound.claim_many(session, keys[:5], now) == set(keys[:5])
+            # The five seen before are the only ones not claimed again.
+            assert inbound.claim_many(session, keys, now) == set(keys[5:])
+            assert inbound.claim_many(session, [], now) == set()
+            with pytest.raises(ValueError, match="twice"):
+                inbound.claim_many(session, [keys[0], keys[0]], now)
+            with pytest.raises(ValueError, match="no rows"):
+                pairs.rows(session, [])
     finally:
         engine.dispose()
