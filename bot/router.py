@@ -676,11 +676,7 @@ class Dispatcher:
                 ready: list[tuple[int, Context, Any, identity.Asker]] = []
                 for i, b in enumerate(run):
                     asker = askers.get((b.msg.platform, b.msg.sender_id), _NO_ASKER)
-                    actor = asker.actor
-                    config, clock = self.config, self.clock
-                    ctx = Context(
-                        b.msg, session, config, clock, actor, self, cmd, _group=_Unloaded()
-                    )
+                    ctx = self._context(b.msg, session, asker.actor, cmd)
                     try:
                         self.authorize(cmd, asker.actor, b.msg)
                         ready.append((i, ctx, form.prepare(ctx, Args.parse(b.arg_text)), asker))
@@ -816,9 +812,7 @@ class Dispatcher:
             if not self._claim(session, msg):
                 return Routed([], cmd, duplicate=True)
             actor = identity.actor_for_account(session, msg.platform, msg.sender_id)
-            ctx = Context(
-                msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded()
-            )
+            ctx = self._context(msg, session, actor, cmd)
             if prompt.expires_at <= self.clock.now():
                 session.delete(prompt)
                 ctx.reply(PromptTexts.timed_out(self.lang, command=cmd.label(self.lang)))
@@ -844,6 +838,12 @@ class Dispatcher:
             envelopes = _on_pressed(msg, ctx.outbox, asked=ctx.asked)
             self._queue(session, msg, envelopes, actor)
             return Routed(envelopes, cmd)
+
+    def _context(
+        self, msg: IncomingMessage, session: Session, actor: Actor | None, cmd: Command
+    ) -> Context:
+        """A handler's context for one message; its group is looked up on first use."""
+        return Context(msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded())
 
     def _unit(self, batch: Session | None) -> AbstractContextManager[Session]:
         """A message's unit of work: its own transaction, or a savepoint in the batch's."""
@@ -874,9 +874,7 @@ class Dispatcher:
             self.authorize(cmd, actor, msg)
             # A command sent while a question is pending runs, and ends the conversation.
             prompts.drop(session, msg.platform, msg.chat_id, msg.sender_id)
-            ctx = Context(
-                msg, session, self.config, self.clock, actor, self, cmd, _group=_Unloaded()
-            )
+            ctx = self._context(msg, session, actor, cmd)
             cmd.func(ctx, args)
             envelopes = _on_pressed(msg, ctx.outbox, asked=ctx.asked)
             self._queue(session, msg, envelopes, actor)

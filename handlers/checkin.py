@@ -89,10 +89,6 @@ class _CheckIn:
     reading: Reading
     data: CheckInInput
 
-    @property
-    def late(self) -> bool:
-        return self.data.late
-
 
 def _read(ctx: Context, args: Args) -> _CheckIn:
     """Check and read one check-in; stores nothing (a malformed one is refused alone)."""
@@ -152,7 +148,7 @@ def _answer(ctx: Context, c: _CheckIn, stored: checkins.Stored) -> None:
     actor = ctx.require_actor()
     assert actor.class_id is not None
     day = c.data.day
-    late_mark = ctx.render(T.late) if c.late else ""
+    late_mark = ctx.render(T.late) if c.data.late else ""
     if ctx.message.is_group and stored.group_class_id == actor.class_id:
         # Never echo health details in a group: only the class count.
         done, roster = stored.done, stored.roster
