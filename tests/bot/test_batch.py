@@ -14,6 +14,7 @@ from bot.adapters.testing import TestAdapter
 from bot.app import App
 from bot.messages import IncomingMessage
 from storage import prompts
+from storage.errors import ConsentRequired, DomainError, NotAllowed
 from storage.models import (
     ChatAccount,
     CheckIn,
@@ -289,3 +290,27 @@ async def test_an_unreachable_account_in_a_batch_is_nudged_once_or_made_reachabl
         ]
     )
     assert not any("请先私聊我一次" in m.text for m in bot.sent)
+
+
+async def test_a_batch_refuses_whom_a_message_alone_would_refuse(
+    app: App, bot: TestAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authorization and consent are checked for every message of a set: a student who has
+    not agreed to the privacy notice, and a counselor, are refused alone; nothing of theirs
+    is stored."""
+    with app.uow() as s:
+        s.execute(update(Person).where(Person.number == "2020005").values(consent_version=None))
+    alone = spy_alone(app, monkeypatch)
+    messages = [
+        bot.message(number, "打卡 36.5", group="护理172")
+        for number in ("2020004", "2020005", "T001", "2020006")
+    ]
+    routed = await app.handle_batch(messages)
+    assert alone == ["2020005", "T001"]
+    assert stored_numbers(app) == {"2020004", "2020006"}
+    for refused in (routed[1], routed[2]):
+        assert isinstance(refused.error, DomainError) and refused.envelopes
+    assert isinstance(routed[1].error, ConsentRequired)
+    assert isinstance(routed[2].error, NotAllowed)
+    acks = [r.envelopes[0].ack for r in (routed[0], routed[3])]
+    assert [(a.done, a.of) for a in acks if a is not None] == [(1, 30), (2, 30)]
